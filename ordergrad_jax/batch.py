@@ -1,0 +1,542 @@
+"""The batch regime (SPEC.md §2): rank transforms of an observed group of N i.i.d. rewards.
+
+Every function works on the last axis of ``x`` (shape ``(..., N)``); leading axes are independent
+groups. ``k`` is a static Python int. ``objective`` is a preset string, an
+:class:`~ordergrad_jax.objectives.Objective`, or a length-``k`` ascending weight array (which may
+be traced: sweeping weights under ``jit``/``vmap`` does not recompile).
+
+Cost with fixed weights: one stable sort and O(N) scans per group (a sort-free pairwise path for
+small groups, where it is faster); rank-wise outputs ``(..., N, k)`` cost O(N k).
+
+Numerics: tables are float64 on the host, cast once to the compute dtype; each group is centred on
+its middle order statistic before the scans, so float32 keeps its accuracy under large reward
+offsets. Non-finite rewards make every output of their own group non-finite and never touch other
+groups; drop failed samples with ``mask`` instead (masked entries take no part, whatever their
+value, NaN included).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax import lax
+
+from ordergrad_jax import objectives as _obj
+from ordergrad_jax import tables as _tables
+
+__all__ = [
+    "LStatistic",
+    "advantage_defined",
+    "lstat",
+    "lstat_advantage",
+    "lstat_inclusion",
+    "lstat_leave_one_out",
+    "lstat_weights_by_item",
+    "lstat_weights_by_rank",
+    "orderstats",
+    "orderstats_advantage",
+    "orderstats_inclusion",
+    "orderstats_leave_one_out",
+]
+
+# Groups up to this size use the sort-free pairwise path for include-one/advantage transforms
+# (ranks by O(N^2) comparisons, no sort, no scatter); larger groups sort. Chosen from
+# `ordergrad-jax bench transform` on CPU.
+SORT_FREE_MAX_N = 16
+
+
+# ----------------------------------------------------------------------------------------------
+# Boundary checks (trace time).
+
+
+def _as_rewards(x: Any, where: str) -> jax.Array:
+    x = jnp.asarray(x)
+    if x.ndim < 1:
+        raise ValueError(f"{where}: rewards must have shape (..., N) with the group on the last "
+                         f"axis; got a rank-0 array")
+    if jnp.issubdtype(x.dtype, jnp.complexfloating):
+        raise TypeError(f"{where}: rewards must be real, got dtype {x.dtype}")
+    if not jnp.issubdtype(x.dtype, jnp.floating):
+        x = x.astype(jnp.result_type(float))
+    return x
+
+
+def _check_sizes(n: int, k: Any, where: str, *, leave_one_out: bool) -> int:
+    k = _obj._check_k(k)
+    if k > n:
+        raise ValueError(f"{where}: k={k} is larger than the group size N={n}; need 1 <= k <= N")
+    if leave_one_out and k >= n:
+        raise ValueError(f"{where}: leave-one-out values and advantages need k <= N - 1 (k "
+                         f"items among the N - 1 others); got k={k}, N={n}")
+    return k
+
+
+def _check_mask(mask: Any, shape: tuple[int, ...], where: str) -> jax.Array | None:
+    if mask is None:
+        return None
+    mask = jnp.asarray(mask)
+    if mask.shape != shape:
+        raise ValueError(f"{where}: mask must have the rewards' shape {shape}; got {mask.shape}")
+    if mask.dtype != jnp.bool_:
+        raise TypeError(f"{where}: mask must be boolean (True = valid), got dtype {mask.dtype}")
+    return mask
+
+
+def _weights(objective: Any, k: int) -> np.ndarray | jax.Array:
+    """Concrete float64 NumPy weights where possible, else the traced array."""
+    if isinstance(objective, (str, _obj.Objective)):
+        return _obj.rank_weights(objective, k)
+    try:
+        return _obj.rank_weights(np.asarray(objective), k)
+    except jax.errors.TracerArrayConversionError:
+        weights = jnp.asarray(objective)
+        _obj.check_weight_shape(weights, k)
+        if not jnp.issubdtype(weights.dtype, jnp.floating):
+            weights = weights.astype(jnp.result_type(float))
+        return weights
+
+
+# ----------------------------------------------------------------------------------------------
+# The precomputed statistic.
+
+
+@functools.partial(
+    jax.tree_util.register_dataclass,
+    data_fields=["weights", "by_rank", "below", "own", "above", "by_count"],
+    meta_fields=["n", "k"],
+)
+@dataclasses.dataclass(frozen=True)
+class LStatistic:
+    """An L-statistic of K-subsets of a group of N, with its rank tables precomputed.
+
+    A registered pytree: ``n`` and ``k`` are static; the weights and the collapsed tables
+    (SPEC.md §2, "O(N) when alpha is fixed") are array leaves, so a ``vmap`` over statistics with
+    different weights needs no recompilation.
+
+    Attributes:
+      n, k: group size N and subset size K (static ints).
+      weights: ``(k,)`` ascending rank weights alpha.
+      by_rank: ``(n,)`` ``W alpha``: ``lstat = sort(x) . by_rank`` (the RP weights).
+      below, own, above: ``(n,)`` ``A alpha, B alpha, C alpha`` of the include-one value.
+      by_count: ``None``, or the same four vectors for every valid count ``0..n`` as
+        ``(n + 1, n)`` arrays (zero-padded), needed for masked groups.
+    """
+
+    n: int
+    k: int
+    weights: jax.Array
+    by_rank: jax.Array
+    below: jax.Array
+    own: jax.Array
+    above: jax.Array
+    by_count: _tables.Collapsed | None = None
+
+    @classmethod
+    def create(cls, n: int, k: int, objective: Any, *, masked: bool = False,
+               dtype: Any = None) -> LStatistic:
+        """Precomputes the statistic for groups of ``n`` (host float64, cached, cast once).
+
+        Args:
+          n: group size N (static int >= 1).
+          k: subset size K, ``1 <= k <= n``.
+          objective: preset string, :class:`Objective`, or ``(k,)`` weights (may be traced).
+          masked: also precompute the per-count tables that ``mask=`` needs (O(N^2) memory).
+          dtype: compute dtype (default: JAX's default float, float32 unless x64 is on).
+        """
+        if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
+            raise ValueError(f"LStatistic.create: n must be an int >= 1, got {n!r}")
+        n = int(n)
+        k = _check_sizes(n, k, "LStatistic.create", leave_one_out=False)
+        dtype = jnp.result_type(float) if dtype is None else jnp.dtype(dtype)
+        weights = _weights(objective, k)
+        if isinstance(weights, np.ndarray):
+            vectors = _tables.collapsed(n, k, weights)
+            by_count = _tables.collapsed_by_count(n, k, weights) if masked else None
+            cast = functools.partial(jnp.asarray, dtype=dtype)
+            vectors = jax.tree.map(cast, vectors)
+            by_count = None if by_count is None else jax.tree.map(cast, by_count)
+        else:
+            weights = weights.astype(dtype)
+            tabs = _tables.rank_tables(n, k)
+            vectors = _tables.Collapsed(*(jnp.asarray(t, dtype) @ weights for t in tabs))
+            by_count = None
+            if masked:
+                stack = _tables.rank_tables_by_count(n, k)
+                by_count = _tables.Collapsed(*(jnp.asarray(t, dtype) @ weights for t in stack))
+        return cls(n, k, jnp.asarray(weights, dtype), *vectors, by_count=by_count)
+
+    @property
+    def weights_by_rank(self) -> jax.Array:
+        """``(n,)`` weights on the ascending sorted group: ``lstat = sort(x) . w`` (SPEC.md §2)."""
+        return self.by_rank
+
+    # Public methods: thin checked wrappers around the kernels below.
+
+    def value(self, x: Any, mask: Any = None) -> jax.Array:
+        """The L-statistic ``alpha . v`` of each group, ``(...)``; differentiable in ``x`` (RP)."""
+        x, mask = self._check(x, mask, "LStatistic.value")
+        return _value(self, x, mask)
+
+    def inclusion(self, x: Any) -> jax.Array:
+        """Include-one values ``alpha . q_i``, ``(..., n)`` in item order."""
+        x, _ = self._check(x, None, "LStatistic.inclusion")
+        q, center = _inclusion_centered(self, x)
+        return q + center * jnp.sum(self.weights)
+
+    def leave_one_out(self, x: Any) -> jax.Array:
+        """Leave-one-out values ``alpha . loo_i``, ``(..., n)``; needs ``k <= n - 1``."""
+        x, _ = self._check(x, None, "LStatistic.leave_one_out", leave_one_out=True)
+        q, center = _inclusion_centered(self, x)
+        n, k = self.n, self.k
+        loo = (n * jnp.mean(q, axis=-1, keepdims=True) - k * q) / (n - k)
+        return loo + center * jnp.sum(self.weights)
+
+    def advantage(self, x: Any, mask: Any = None) -> jax.Array:
+        """LR advantages ``a_i = alpha . (q_i - loo_i)``, ``(..., n)``; sum to 0 per group.
+
+        With ``mask``, a group of n valid items gives the n-group's advantages on its valid items
+        and 0 elsewhere; groups with ``n <= k`` have none (all 0, see :func:`advantage_defined`).
+        """
+        x, mask = self._check(x, mask, "LStatistic.advantage", leave_one_out=True)
+        if mask is None:
+            q, _ = _inclusion_centered(self, x)
+            return self.n / (self.n - self.k) * (q - jnp.mean(q, axis=-1, keepdims=True))
+        return _masked_advantage(self, x, mask)
+
+    def weights_by_item(self, x: Any, mask: Any = None) -> jax.Array:
+        """``d value / d x``, ``(..., n)``: ``by_rank`` at each item's rank, tied ranks averaged."""
+        x, mask = self._check(x, mask, "LStatistic.weights_by_item")
+        xs, perm, by_rank, invalid_s = _sorted_group(self, x, mask)
+        return _unsort(_tie_average(xs, by_rank, invalid_s), perm)
+
+    def _check(self, x: Any, mask: Any, where: str, *, leave_one_out: bool = False):
+        x = _as_rewards(x, where)
+        if x.shape[-1] != self.n:
+            raise ValueError(f"{where}: rewards have group size {x.shape[-1]} on the last axis, "
+                             f"but this LStatistic was created for n={self.n}")
+        _check_sizes(self.n, self.k, where, leave_one_out=leave_one_out)
+        mask = _check_mask(mask, x.shape, where)
+        if mask is not None and self.by_count is None:
+            raise ValueError(f"{where}: mask= needs the per-count tables; create the statistic "
+                             f"with LStatistic.create(n, k, objective, masked=True)")
+        return x, mask
+
+
+# ----------------------------------------------------------------------------------------------
+# Kernels (inputs already checked).
+
+
+def _sort_with_index(x: jax.Array, invalid: jax.Array | None = None):
+    """Stable ascending sort on the last axis; invalid entries go last. Returns (xs, perm, inv_s)."""
+    iota = lax.broadcasted_iota(jnp.int32, x.shape, x.ndim - 1)
+    if invalid is None:
+        xs, perm = lax.sort((x, iota), dimension=x.ndim - 1, num_keys=1)
+        return xs, perm, None
+    invalid_s, xs, perm = lax.sort((invalid, x, iota), dimension=x.ndim - 1, num_keys=2)
+    return xs, perm, invalid_s
+
+
+def _unsort(values: jax.Array, perm: jax.Array) -> jax.Array:
+    """Puts values at sorted positions back to item order: ``out[..., perm[t], :] = values[t]``.
+
+    ``values`` is ``(..., n)`` or ``(..., n, k)`` (rank axis last); ``perm`` is ``(..., n)``.
+    """
+    extra = values.ndim - perm.ndim
+    index = jnp.broadcast_to(perm.reshape(perm.shape + (1,) * extra), values.shape)
+    return jnp.put_along_axis(jnp.zeros_like(values), index, values, axis=perm.ndim - 1,
+                              inplace=False)
+
+
+def _count_rows(stat: LStatistic, mask: jax.Array):
+    """The per-count table rows of each group: (count (..., 1), Collapsed of (..., n))."""
+    count = jnp.sum(mask, axis=-1, keepdims=True)
+    rows = jax.tree.map(lambda t: jnp.take(t, count[..., 0], axis=0), stat.by_count)
+    return count, rows
+
+
+def _sorted_group(stat: LStatistic, x: jax.Array, mask: jax.Array | None):
+    """Sorted rewards, permutation, the by-rank weights of each group and sorted invalid flags."""
+    if mask is None:
+        xs, perm, _ = _sort_with_index(x)
+        return xs, perm, stat.by_rank.astype(x.dtype), None
+    _, rows = _count_rows(stat, mask)
+    xs, perm, invalid_s = _sort_with_index(jnp.where(mask, x, 0), ~mask)
+    return xs, perm, rows.by_rank.astype(x.dtype), invalid_s
+
+
+def _middle(xs: jax.Array, count: jax.Array | None = None) -> jax.Array:
+    """The centre used before the scans: the middle order statistic, ``(..., 1)``."""
+    if count is None:
+        return xs[..., (xs.shape[-1] - 1) // 2, None]
+    return jnp.take_along_axis(xs, jnp.maximum(count - 1, 0) // 2, axis=-1)
+
+
+def _value(stat: LStatistic, x: jax.Array, mask: jax.Array | None) -> jax.Array:
+    if mask is None:
+        return _lstat_sorted(x, stat.by_rank.astype(x.dtype), None)
+    _, rows = _count_rows(stat, mask)
+    return _lstat_sorted(jnp.where(mask, x, 0), rows.by_rank.astype(x.dtype), ~mask)
+
+
+@jax.custom_jvp
+def _lstat_sorted(x: jax.Array, by_rank: jax.Array, invalid: jax.Array | None) -> jax.Array:
+    """``sum_m x_(m) by_rank_m`` (SPEC.md §2 "RP weights"), centred; invalid entries sort last."""
+    if invalid is None:
+        xs = jnp.sort(x, axis=-1)
+    else:
+        _, xs = lax.sort((invalid, x), dimension=x.ndim - 1, num_keys=2)
+    center = _middle(xs)
+    return jnp.sum((xs - center) * by_rank, axis=-1) + center[..., 0] * jnp.sum(by_rank, axis=-1)
+
+
+@_lstat_sorted.defjvp
+def _lstat_sorted_jvp(primals, tangents):
+    x, by_rank, invalid = primals
+    dx, dby_rank, _ = tangents
+    xs, perm, invalid_s = _sort_with_index(x, invalid)
+    center = _middle(xs)
+    value = jnp.sum((xs - center) * by_rank, -1) + center[..., 0] * jnp.sum(by_rank, -1)
+    by_item = _unsort(_tie_average(xs, jnp.broadcast_to(by_rank, xs.shape), invalid_s), perm)
+    return value, jnp.sum(by_item * dx, -1) + jnp.sum(xs * dby_rank, -1)
+
+
+def _tie_average(xs: jax.Array, w: jax.Array, invalid_s: jax.Array | None) -> jax.Array:
+    """Replaces each weight by the mean over its run of tied sorted values (SPEC.md §2 ties)."""
+    n = xs.shape[-1]
+    w = jnp.broadcast_to(w, xs.shape)
+    idx = lax.broadcasted_iota(jnp.int32, xs.shape, xs.ndim - 1)
+    differs = xs[..., 1:] != xs[..., :-1]
+    if invalid_s is not None:
+        differs = differs | (invalid_s[..., 1:] != invalid_s[..., :-1])
+    true = jnp.ones(xs.shape[:-1] + (1,), bool)
+    starts = jnp.concatenate([true, differs], axis=-1)
+    ends = jnp.concatenate([differs, true], axis=-1)
+    start = lax.cummax(jnp.where(starts, idx, 0), axis=xs.ndim - 1)
+    end = lax.cummin(jnp.where(ends, idx, n - 1), axis=xs.ndim - 1, reverse=True)
+    csum = jnp.concatenate([jnp.zeros_like(w[..., :1]), jnp.cumsum(w, axis=-1)], axis=-1)
+    run_sum = jnp.take_along_axis(csum, end + 1, -1) - jnp.take_along_axis(csum, start, -1)
+    return jnp.where(start == end, w, run_sum / (end - start + 1).astype(w.dtype))
+
+
+def _inclusion_scan(xc: jax.Array, below, own, above, axis: int = -1) -> jax.Array:
+    """Include-one values at sorted positions from centred sorted rewards (SPEC.md §2).
+
+    ``q_t = sum_{m<t} xc_m below_m + xc_t own_t + sum_{m>t} xc_m above_m``, as one inclusive scan:
+    ``cumsum(xc (below - above)) + xc (own - below) + sum(xc above)`` along ``axis``: -1 for
+    ``(..., n)`` collapsed vectors, -2 for ``(n, k)`` rank-wise tables with ``xc (..., n, 1)``.
+    """
+    return (jnp.cumsum(xc * (below - above), axis=axis) + xc * (own - below)
+            + jnp.sum(xc * above, axis=axis, keepdims=True))
+
+
+def _inclusion_centered(stat: LStatistic, x: jax.Array):
+    """Include-one L-values of a centred group in item order, and the centre: ((..., n), (..., 1)).
+
+    Small groups use pairwise ranks (no sort); larger ones one stable sort and one scan.
+    """
+    dtype = x.dtype
+    below, own, above = (v.astype(dtype) for v in (stat.below, stat.own, stat.above))
+    if stat.n <= SORT_FREE_MAX_N:
+        center = jnp.mean(x, axis=-1, keepdims=True)
+        xc = x - center
+        idx = jnp.arange(stat.n)
+        # lt[..., i, j]: item j ranks below item i (stable ties: the lower index ranks first).
+        lt = (xc[..., None, :] < xc[..., :, None]) | (
+            (xc[..., None, :] == xc[..., :, None]) & (idx[None, :] < idx[:, None]))
+        rank = jnp.sum(lt, axis=-1)
+        coef = jnp.stack([below - above, own - above, above], axis=-1)  # (n, 3)
+        d, e, c = jnp.moveaxis(jnp.take(coef, rank, axis=0), -1, 0)
+        q = (jnp.einsum("...ij,...j->...i", lt.astype(dtype), xc * d) + xc * e
+             + jnp.sum(xc * c, axis=-1, keepdims=True))
+        return q, center
+    xs, perm, _ = _sort_with_index(x)
+    center = _middle(xs)
+    q = _inclusion_scan(xs - center, below, own, above)
+    return _unsort(q, perm), center
+
+
+def _masked_advantage(stat: LStatistic, x: jax.Array, mask: jax.Array) -> jax.Array:
+    """Advantages of the valid sub-group of each group (SPEC.md §2 "Masks"), sorted path."""
+    count, rows = _count_rows(stat, mask)
+    xs, perm, _ = _sort_with_index(jnp.where(mask, x, 0), ~mask)
+    valid_s = lax.broadcasted_iota(jnp.int32, xs.shape, xs.ndim - 1) < count
+    xc = jnp.where(valid_s, xs - _middle(xs, count), 0)
+    dtype = x.dtype
+    q = _inclusion_scan(xc, *(r.astype(dtype) for r in (rows.below, rows.own, rows.above)))
+    q = jnp.where(valid_s, q, 0)
+    countf = count.astype(dtype)
+    defined = count > stat.k
+    scale = jnp.where(defined, countf / jnp.where(defined, countf - stat.k, 1), 0)
+    v = jnp.sum(q, axis=-1, keepdims=True) / jnp.maximum(countf, 1)
+    return _unsort(jnp.where(valid_s, scale * (q - v), 0), perm)
+
+
+def _rankwise(x: jax.Array, k: int):
+    """Sorted centred rewards with the (n, k) tables: (xc (..., n, 1), tables, perm, center)."""
+    n = x.shape[-1]
+    xs, perm, _ = _sort_with_index(x)
+    center = _middle(xs)
+    tabs = [jnp.asarray(t, x.dtype) for t in _tables.rank_tables(n, k)]
+    return (xs - center)[..., None], tabs, perm, center[..., None]
+
+
+def _rankwise_inclusion(x: jax.Array, k: int) -> tuple[jax.Array, jax.Array]:
+    """Centred include-one values ``(..., n, k)`` in item order, and the centre (..., 1, 1)."""
+    xc, (_, below, own, above), perm, center = _rankwise(x, k)
+    return _unsort(_inclusion_scan(xc, below, own, above, axis=-2), perm), center
+
+
+# ----------------------------------------------------------------------------------------------
+# The functional API.
+
+
+def _statistic(x: Any, k: Any, objective: Any, where: str, *, leave_one_out: bool = False,
+               mask: Any = None) -> tuple[LStatistic, jax.Array]:
+    x = _as_rewards(x, where)
+    k = _check_sizes(x.shape[-1], k, where, leave_one_out=leave_one_out)
+    stat = LStatistic.create(x.shape[-1], k, objective, masked=mask is not None, dtype=x.dtype)
+    return stat, x
+
+
+def orderstats(x: Any, k: int) -> jax.Array:
+    """Unbiased expected order statistics ``v_j = E[R_(j:K)]`` of each group (SPEC.md §2).
+
+    ``v = sort(x) @ W`` with ``W[m, j] = C(m-1, j-1) C(N-m, K-j) / C(N, K)`` (a U-statistic).
+
+    Args:
+      x: rewards ``(..., N)``.
+      k: subset size K (static int, ``1 <= k <= N``).
+
+    Returns:
+      ``(..., k)``, ascending (index 0 = expected minimum).
+    """
+    x = _as_rewards(x, "orderstats")
+    k = _check_sizes(x.shape[-1], k, "orderstats", leave_one_out=False)
+    xc, (w, *_), _, center = _rankwise(x, k)
+    return jnp.sum(xc * w, axis=-2) + center[..., 0, :]
+
+
+def orderstats_inclusion(x: Any, k: int) -> jax.Array:
+    """Include-one order statistics ``q[i, j] = E[(x_S)_(j:K) | i in S]`` (SPEC.md §2).
+
+    Args:
+      x: rewards ``(..., N)``; k: static int, ``1 <= k <= N``.
+
+    Returns:
+      ``(..., N, k)``: row i belongs to ``x[..., i]``; the rank axis is ascending.
+    """
+    x = _as_rewards(x, "orderstats_inclusion")
+    k = _check_sizes(x.shape[-1], k, "orderstats_inclusion", leave_one_out=False)
+    q, center = _rankwise_inclusion(x, k)
+    return q + center
+
+
+def orderstats_leave_one_out(x: Any, k: int) -> jax.Array:
+    """Leave-one-out order statistics: the U-statistic ``v`` of the N-1 other items (SPEC.md §2).
+
+    Uses ``v = (K/N) q_i + (1 - K/N) loo_i``, i.e. ``loo_i = (N v - K q_i) / (N - K)``.
+
+    Args:
+      x: rewards ``(..., N)``; k: static int, ``1 <= k <= N - 1``.
+
+    Returns:
+      ``(..., N, k)``, rows in item order, rank axis ascending.
+    """
+    x = _as_rewards(x, "orderstats_leave_one_out")
+    n = x.shape[-1]
+    k = _check_sizes(n, k, "orderstats_leave_one_out", leave_one_out=True)
+    q, center = _rankwise_inclusion(x, k)
+    return (n * jnp.mean(q, axis=-2, keepdims=True) - k * q) / (n - k) + center
+
+
+def orderstats_advantage(x: Any, k: int) -> jax.Array:
+    """Rank advantages ``adv[i, j] = q[i, j] - loo[i, j] = N/(N-K) (q[i, j] - v_j)`` (SPEC.md §2).
+
+    Args:
+      x: rewards ``(..., N)``; k: static int, ``1 <= k <= N - 1``.
+
+    Returns:
+      ``(..., N, k)``; each column sums to 0 over items.
+    """
+    x = _as_rewards(x, "orderstats_advantage")
+    n = x.shape[-1]
+    k = _check_sizes(n, k, "orderstats_advantage", leave_one_out=True)
+    q, _ = _rankwise_inclusion(x, k)
+    return n / (n - k) * (q - jnp.mean(q, axis=-2, keepdims=True))
+
+
+def lstat(x: Any, k: int, objective: Any, *, mask: Any = None) -> jax.Array:
+    """The batch L-statistic ``alpha . v`` of each group: unbiased for ``J = sum_j alpha_j
+    E[R_(j:K)]`` (SPEC.md §1-2). Differentiable in ``x`` (the RP estimator); at ties the gradient
+    is the mean of the tied ranks' weights.
+
+    Args:
+      x: rewards ``(..., N)``.
+      k: subset size (static int, ``1 <= k <= N``).
+      objective: preset string, Objective, or ``(k,)`` ascending weights (may be traced).
+      mask: optional bool ``(..., N)``, True = valid. A group with n valid items is an n-group;
+        groups with ``n < k`` give 0.
+
+    Returns:
+      ``(...)``.
+    """
+    stat, x = _statistic(x, k, objective, "lstat", mask=mask)
+    return stat.value(x, mask)
+
+
+def lstat_inclusion(x: Any, k: int, objective: Any) -> jax.Array:
+    """Include-one L-values ``alpha . q_i`` (SPEC.md §2), ``(..., N)`` in item order."""
+    stat, x = _statistic(x, k, objective, "lstat_inclusion")
+    return stat.inclusion(x)
+
+
+def lstat_leave_one_out(x: Any, k: int, objective: Any) -> jax.Array:
+    """Leave-one-out L-values ``alpha . loo_i`` (SPEC.md §2), ``(..., N)``; ``k <= N - 1``."""
+    stat, x = _statistic(x, k, objective, "lstat_leave_one_out", leave_one_out=True)
+    return stat.leave_one_out(x)
+
+
+def lstat_advantage(x: Any, k: int, objective: Any, *, mask: Any = None) -> jax.Array:
+    """OrderGrad LR advantages ``a_i = alpha . q_i - alpha . loo_i`` (SPEC.md §2, §5).
+
+    The LR gradient is ``(K/N) sum_i a_i grad log p(x_i)``; ``a`` is a drop-in replacement for
+    GRPO/RLOO advantages. ``a_i = N/(N-K) (alpha . q_i - lstat)``; ``sum_i a_i = 0``; K = 1 with
+    ``"Mean"`` gives RLOO.
+
+    Args:
+      x: rewards ``(..., N)``.
+      k: subset size (static int, ``1 <= k <= N - 1``).
+      objective: preset string, Objective, or ``(k,)`` ascending weights (may be traced).
+      mask: optional bool ``(..., N)``: masked entries take no part (any value, NaN included)
+        and get 0; a group with ``n <= k`` valid items gets all zeros (:func:`advantage_defined`).
+
+    Returns:
+      ``(..., N)`` in item order.
+    """
+    stat, x = _statistic(x, k, objective, "lstat_advantage", leave_one_out=True, mask=mask)
+    return stat.advantage(x, mask)
+
+
+def lstat_weights_by_rank(n: int, k: int, objective: Any) -> jax.Array:
+    """``W alpha`` (SPEC.md §2): ``lstat = sum_m sort(x)_m w_m``; ``(n,)``, ascending ranks."""
+    return LStatistic.create(n, k, objective).by_rank
+
+
+def lstat_weights_by_item(x: Any, k: int, objective: Any, *, mask: Any = None) -> jax.Array:
+    """``d lstat / d x`` (the RP weights per item), ``(..., N)``; tied items share the mean."""
+    stat, x = _statistic(x, k, objective, "lstat_weights_by_item", mask=mask)
+    return stat.weights_by_item(x, mask)
+
+
+def advantage_defined(mask: Any, k: int) -> jax.Array:
+    """Whether each masked group has LR advantages: more than ``k`` valid items. ``(...)`` bool."""
+    mask = jnp.asarray(mask)
+    if mask.dtype != jnp.bool_ or mask.ndim < 1:
+        raise TypeError(f"advantage_defined: mask must be a bool array (..., N); got "
+                        f"{mask.dtype} of shape {mask.shape}")
+    return jnp.sum(mask, axis=-1) > _obj._check_k(k)

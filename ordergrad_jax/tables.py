@@ -1,0 +1,197 @@
+"""Host-side float64 binomial rank tables of the batch regime (SPEC.md §2).
+
+All tables are NumPy float64, computed from log-binomials (so C(4096, 512) does not overflow) and
+cached per (n, k) or per (n, k, weights). Callers cast them once to the compute dtype.
+
+Notation (1-based m, j; SPEC.md §2): for a group of n items and K-subsets,
+
+* ``W[m, j] = C(m-1, j-1) C(n-m, K-j) / C(n, K)``: the probability that the m-th smallest item is the
+  j-th smallest of a uniformly random K-subset, so ``v = sort(x) @ W``;
+* include-one tables, normalised by ``C(n-1, K-1)``: ``A[m, j]`` (items ranked below the included
+  one), ``B[t, j]`` (the included item itself), ``C[m, j]`` (items ranked above). With
+  ``V = W_{n-1, K-1}`` they are ``A[m, j] = V[m, j]`` (m < n, j < K), ``B = (n / K) W`` and
+  ``C[m, j] = V[m-1, j-1]`` (m > 1, j > 1); every other entry is 0.
+
+With fixed weights ``alpha`` the rank axis collapses: ``by_rank = W alpha``, ``below = A alpha``,
+``own = B alpha``, ``above = C alpha`` are length-n vectors (:class:`Collapsed`).
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import NamedTuple
+
+import numpy as np
+from scipy import special
+
+__all__ = [
+    "Collapsed",
+    "RankTables",
+    "collapsed",
+    "collapsed_by_count",
+    "orderstat_table",
+    "rank_tables",
+    "rank_tables_by_count",
+]
+
+# Largest number of float64 entries a per-count (masked) table stack may have.
+MAX_STACK_ENTRIES = 1 << 26
+
+
+class Collapsed(NamedTuple):
+    """Rank tables contracted with fixed weights; each ``(..., n)`` float64 (see module doc)."""
+
+    by_rank: np.ndarray
+    below: np.ndarray
+    own: np.ndarray
+    above: np.ndarray
+
+
+class RankTables(NamedTuple):
+    """The uncontracted tables ``W, A, B, C``, each ``(..., n, k)`` float64."""
+
+    by_rank: np.ndarray
+    below: np.ndarray
+    own: np.ndarray
+    above: np.ndarray
+
+
+@functools.lru_cache(maxsize=8)
+def _log_factorial(n: int) -> np.ndarray:
+    """``log(i!)`` for i = 0..n, float64."""
+    return np.concatenate([[0.0], np.cumsum(np.log(np.arange(1, n + 1, dtype=np.float64)))])
+
+
+def _log_comb(lf: np.ndarray, n: np.ndarray, r: np.ndarray) -> np.ndarray:
+    """``log C(n, r)`` with ``-inf`` where ``r < 0``, ``r > n`` or ``n < 0``."""
+    ok = (r >= 0) & (r <= n) & (n >= 0)
+    n_, r_ = np.where(ok, n, 0), np.where(ok, r, 0)
+    return np.where(ok, lf[n_] - lf[r_] - lf[n_ - r_], -np.inf)
+
+
+def orderstat_table(n: int, k: int, cols: np.ndarray | None = None) -> np.ndarray:
+    """``W[m, j] = C(m-1, j-1) C(n-m, k-j) / C(n, k)`` (SPEC.md §2), float64.
+
+    Args:
+      n: group size (>= 0); k: subset size (0 <= k <= n).
+      cols: optional 0-based columns j-1 to compute (default all k).
+
+    Returns:
+      ``(n, len(cols))`` float64; each full column sums to 1. ``k = 0`` gives ``(n, 0)``.
+    """
+    cols = np.arange(k) if cols is None else np.asarray(cols, dtype=np.int64)
+    if n == 0 or cols.size == 0:
+        return np.zeros((n, cols.size))
+    lf = _log_factorial(n)
+    m = np.arange(1, n + 1)[:, None]
+    j = cols[None, :] + 1
+    log_w = _log_comb(lf, m - 1, j - 1) + _log_comb(lf, n - m, k - j) - _log_comb(
+        lf, np.array(n), np.array(k))
+    return np.exp(log_w)
+
+
+def _collapsed_uncached(n: int, k: int, weights: np.ndarray) -> Collapsed:
+    """Collapsed tables for one group size; only the columns with non-zero weight are built."""
+    nz = np.flatnonzero(weights)
+    by_rank = orderstat_table(n, k, nz) @ weights[nz]
+    # Columns of V = W_{n-1, k-1} that A (j < k) and C (j > 1, shifted by one) need.
+    below_cols = nz[nz < k - 1]
+    above_cols = nz[nz >= 1] - 1
+    need = np.union1d(below_cols, above_cols)
+    v = orderstat_table(n - 1, k - 1, need)
+    col = {c: i for i, c in enumerate(need.tolist())}
+    below = np.zeros(n)
+    above = np.zeros(n)
+    if below_cols.size:
+        below[: n - 1] = v[:, [col[c] for c in below_cols.tolist()]] @ weights[below_cols]
+    if above_cols.size:
+        above[1:] = v[:, [col[c] for c in above_cols.tolist()]] @ weights[above_cols + 1]
+    return Collapsed(by_rank, below, (n / k) * by_rank, above)
+
+
+@functools.lru_cache(maxsize=256)
+def _collapsed_cached(n: int, k: int, weights_bytes: bytes) -> Collapsed:
+    weights = np.frombuffer(weights_bytes, dtype=np.float64)
+    out = _collapsed_uncached(n, k, weights)
+    for a in out:
+        a.setflags(write=False)
+    return out
+
+
+def collapsed(n: int, k: int, weights: np.ndarray) -> Collapsed:
+    """``W alpha, A alpha, B alpha, C alpha`` for a group of ``n`` (each ``(n,)``), cached.
+
+    Args:
+      n: group size; k: subset size, ``1 <= k <= n``; weights: ``(k,)`` ascending float64.
+    """
+    weights = np.ascontiguousarray(weights, dtype=np.float64)
+    return _collapsed_cached(n, k, weights.tobytes())
+
+
+def _check_stack_size(n: int, width: int) -> None:
+    entries = (n + 1) * n * width * 4
+    if entries > MAX_STACK_ENTRIES:
+        raise ValueError(
+            f"masked groups of N={n} need per-count tables of {entries:,} entries (limit "
+            f"{MAX_STACK_ENTRIES:,}); use smaller groups, fixed (non-traced) weights, or no mask")
+
+
+@functools.lru_cache(maxsize=32)
+def _collapsed_by_count_cached(n: int, k: int, weights_bytes: bytes) -> Collapsed:
+    weights = np.frombuffer(weights_bytes, dtype=np.float64)
+    _check_stack_size(n, 1)
+    out = Collapsed(*(np.zeros((n + 1, n)) for _ in range(4)))
+    for count in range(k, n + 1):  # host precompute over table rows, not data
+        for dst, src in zip(out, _collapsed_uncached(count, k, weights)):
+            dst[count, :count] = src
+    for a in out:
+        a.setflags(write=False)
+    return out
+
+
+def collapsed_by_count(n: int, k: int, weights: np.ndarray) -> Collapsed:
+    """Collapsed tables of a sub-group of every size ``count = 0..n``, zero-padded to length n.
+
+    Row ``count`` of each ``(n + 1, n)`` array holds the tables of a group of ``count`` valid
+    items in its first ``count`` entries; rows with ``count < k`` are 0. Used for masked groups.
+    """
+    weights = np.ascontiguousarray(weights, dtype=np.float64)
+    return _collapsed_by_count_cached(n, k, weights.tobytes())
+
+
+def _rank_tables_uncached(n: int, k: int) -> RankTables:
+    w = orderstat_table(n, k)
+    v = orderstat_table(n - 1, k - 1)
+    below = np.zeros((n, k))
+    above = np.zeros((n, k))
+    below[: n - 1, : k - 1] = v
+    above[1:, 1:] = v
+    return RankTables(w, below, (n / k) * w, above)
+
+
+@functools.lru_cache(maxsize=16)
+def rank_tables(n: int, k: int) -> RankTables:
+    """The tables ``W, A, B, C`` of a group of ``n`` (each ``(n, k)`` float64), cached."""
+    out = _rank_tables_uncached(n, k)
+    for a in out:
+        a.setflags(write=False)
+    return out
+
+
+@functools.lru_cache(maxsize=8)
+def rank_tables_by_count(n: int, k: int) -> RankTables:
+    """``W, A, B, C`` for every sub-group size ``count = 0..n``: each ``(n + 1, n, k)``, padded."""
+    _check_stack_size(n, k)
+    out = RankTables(*(np.zeros((n + 1, n, k)) for _ in range(4)))
+    for count in range(k, n + 1):
+        for dst, src in zip(out, _rank_tables_uncached(count, k)):
+            dst[count, :count] = src
+    for a in out:
+        a.setflags(write=False)
+    return out
+
+
+def binomial_log_coefficients(n: int) -> np.ndarray:
+    """``log C(n, i)`` for i = 0..n, float64 ``(n + 1,)``."""
+    i = np.arange(n + 1)
+    return special.gammaln(n + 1) - special.gammaln(i + 1) - special.gammaln(n - i + 1)
