@@ -22,6 +22,7 @@ import functools
 from typing import NamedTuple
 
 import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
 from scipy import special
 
 __all__ = [
@@ -62,19 +63,16 @@ def _log_factorial(n: int) -> np.ndarray:
     return np.concatenate([[0.0], np.cumsum(np.log(np.arange(1, n + 1, dtype=np.float64)))])
 
 
-def _log_comb(lf: np.ndarray, n: np.ndarray, r: np.ndarray) -> np.ndarray:
-    """``log C(n, r)`` with ``-inf`` where ``r < 0``, ``r > n`` or ``n < 0``."""
-    ok = (r >= 0) & (r <= n) & (n >= 0)
-    n_, r_ = np.where(ok, n, 0), np.where(ok, r, 0)
-    return np.where(ok, lf[n_] - lf[r_] - lf[n_ - r_], -np.inf)
-
-
 def orderstat_table(n: int, k: int, cols: np.ndarray | None = None) -> np.ndarray:
     """``W[m, j] = C(m-1, j-1) C(n-m, k-j) / C(n, k)`` (SPEC.md §2), float64.
 
+    In log space ``log W[m, j] = a_m - b_j - g(m - j)`` with ``a_m = log (m-1)! (n-m)! / C(n, k)``,
+    ``b_j = log (j-1)! (k-j)!`` and ``g(d) = log d! (n-k-d)!`` (``+inf`` outside ``[0, n-k]``), so
+    the only two-dimensional term is a Toeplitz view of ``g``: no gather, one ``exp`` per entry.
+
     Args:
       n: group size (>= 0); k: subset size (0 <= k <= n).
-      cols: optional 0-based columns j-1 to compute (default all k).
+      cols: optional 0-based columns ``j - 1`` to compute (default all k).
 
     Returns:
       ``(n, len(cols))`` float64; each full column sums to 1. ``k = 0`` gives ``(n, 0)``.
@@ -83,29 +81,35 @@ def orderstat_table(n: int, k: int, cols: np.ndarray | None = None) -> np.ndarra
     if n == 0 or cols.size == 0:
         return np.zeros((n, cols.size))
     lf = _log_factorial(n)
-    m = np.arange(1, n + 1)[:, None]
-    j = cols[None, :] + 1
-    log_w = _log_comb(lf, m - 1, j - 1) + _log_comb(lf, n - m, k - j) - _log_comb(
-        lf, np.array(n), np.array(k))
-    return np.exp(log_w)
+    m = np.arange(1, n + 1)
+    j = cols + 1
+    a = lf[m - 1] + lf[n - m] - (lf[n] - lf[k] - lf[n - k])
+    b = lf[j - 1] + lf[k - j]
+    # g over d = m - j in [-(k-1), n-1], stored at position d + k - 1.
+    g = np.full(n + k - 1, np.inf)
+    d = np.arange(n - k + 1)
+    g[k - 1 : n] = lf[d] + lf[n - k - d]
+    # Window s = m - 1 holds d = m-k .. m-1, i.e. j = k .. 1: reverse it to ascending j.
+    toeplitz = sliding_window_view(g, k)[:n, ::-1]
+    if cols.size < k:
+        toeplitz = toeplitz[:, cols]
+    out = a[:, None] - toeplitz
+    out -= b
+    return np.exp(out, out=out)
 
 
 def _collapsed_uncached(n: int, k: int, weights: np.ndarray) -> Collapsed:
     """Collapsed tables for one group size; only the columns with non-zero weight are built."""
     nz = np.flatnonzero(weights)
     by_rank = orderstat_table(n, k, nz) @ weights[nz]
-    # Columns of V = W_{n-1, k-1} that A (j < k) and C (j > 1, shifted by one) need.
-    below_cols = nz[nz < k - 1]
-    above_cols = nz[nz >= 1] - 1
-    need = np.union1d(below_cols, above_cols)
+    # Columns c of V = W_{n-1, k-1} that A (weight alpha_c, c < k-1) and C (weight alpha_{c+1},
+    # shifted down one rank) need.
+    need = np.union1d(nz[nz < k - 1], nz[nz >= 1] - 1)
     v = orderstat_table(n - 1, k - 1, need)
-    col = {c: i for i, c in enumerate(need.tolist())}
     below = np.zeros(n)
     above = np.zeros(n)
-    if below_cols.size:
-        below[: n - 1] = v[:, [col[c] for c in below_cols.tolist()]] @ weights[below_cols]
-    if above_cols.size:
-        above[1:] = v[:, [col[c] for c in above_cols.tolist()]] @ weights[above_cols + 1]
+    below[: n - 1] = v @ weights[need]
+    above[1:] = v @ weights[need + 1]
     return Collapsed(by_rank, below, (n / k) * by_rank, above)
 
 
