@@ -44,10 +44,12 @@ __all__ = [
     "orderstats_leave_one_out",
 ]
 
-# Groups up to this size use the sort-free pairwise path for include-one/advantage transforms
-# (ranks by O(N^2) comparisons, no sort, no scatter); larger groups sort. Chosen from
-# `ordergrad-jax bench transform` on CPU.
-SORT_FREE_MAX_N = 16
+# With method="auto", groups up to this size use the sort-free pairwise path for include-one and
+# advantage transforms (ranks by O(N^2) comparisons, no sort, no scatter); larger groups sort.
+# On a 2-core CPU (`ordergrad-jax bench transform`) pairwise was ~5x faster than the sort floor at
+# N <= 32 and slower from N = 48 on. Accelerators may differ: pass method= to choose.
+SORT_FREE_MAX_N = 32
+_METHODS = ("auto", "sort", "pairwise")
 
 
 # ----------------------------------------------------------------------------------------------
@@ -107,7 +109,7 @@ def _weights(objective: Any, k: int) -> np.ndarray | jax.Array:
 
 @functools.partial(
     jax.tree_util.register_dataclass,
-    data_fields=["weights", "by_rank", "below", "own", "above", "by_count"],
+    data_fields=["weights", "vectors", "by_count"],
     meta_fields=["n", "k"],
 )
 @dataclasses.dataclass(frozen=True)
@@ -121,20 +123,18 @@ class LStatistic:
     Attributes:
       n, k: group size N and subset size K (static ints).
       weights: ``(k,)`` ascending rank weights alpha.
-      by_rank: ``(n,)`` ``W alpha``: ``lstat = sort(x) . by_rank`` (the RP weights).
-      below, own, above: ``(n,)`` ``A alpha, B alpha, C alpha`` of the include-one value.
-      by_count: ``None``, or the same four vectors for every valid count ``0..n`` as
-        ``(n + 1, n)`` arrays (zero-padded), needed for masked groups.
+      vectors: :class:`~ordergrad_jax.tables.Tables` contracted with alpha, each ``(n,)``:
+        ``by_rank = W alpha`` (``lstat = sort(x) . by_rank``, the RP weights), the include-one
+        vectors ``below, own, above`` and the leave-one-out vectors ``loo_below, loo_above``.
+      by_count: ``None``, or the same vectors for every valid count ``0..n`` as ``(n + 1, n)``
+        arrays (zero-padded), which masked groups need.
     """
 
     n: int
     k: int
     weights: jax.Array
-    by_rank: jax.Array
-    below: jax.Array
-    own: jax.Array
-    above: jax.Array
-    by_count: _tables.Collapsed | None = None
+    vectors: _tables.Tables
+    by_count: _tables.Tables | None = None
 
     @classmethod
     def create(cls, n: int, k: int, objective: Any, *, masked: bool = False,
@@ -154,26 +154,25 @@ class LStatistic:
         k = _check_sizes(n, k, "LStatistic.create", leave_one_out=False)
         dtype = jnp.result_type(float) if dtype is None else jnp.dtype(dtype)
         weights = _weights(objective, k)
+        cast = functools.partial(jnp.asarray, dtype=dtype)
         if isinstance(weights, np.ndarray):
-            vectors = _tables.collapsed(n, k, weights)
-            by_count = _tables.collapsed_by_count(n, k, weights) if masked else None
-            cast = functools.partial(jnp.asarray, dtype=dtype)
-            vectors = jax.tree.map(cast, vectors)
-            by_count = None if by_count is None else jax.tree.map(cast, by_count)
-        else:
-            weights = weights.astype(dtype)
-            tabs = _tables.rank_tables(n, k)
-            vectors = _tables.Collapsed(*(jnp.asarray(t, dtype) @ weights for t in tabs))
+            vectors = jax.tree.map(cast, _tables.collapsed(n, k, weights))
             by_count = None
             if masked:
-                stack = _tables.rank_tables_by_count(n, k)
-                by_count = _tables.Collapsed(*(jnp.asarray(t, dtype) @ weights for t in stack))
-        return cls(n, k, jnp.asarray(weights, dtype), *vectors, by_count=by_count)
+                by_count = jax.tree.map(cast, _tables.collapsed_by_count(n, k, weights))
+        else:  # traced weights: contract the rank-wise tables in the graph
+            weights = weights.astype(dtype)
+            vectors = jax.tree.map(lambda t: cast(t) @ weights, _tables.rank_tables(n, k))
+            by_count = None
+            if masked:
+                by_count = jax.tree.map(lambda t: cast(t) @ weights,
+                                        _tables.rank_tables_by_count(n, k))
+        return cls(n, k, cast(weights), vectors, by_count)
 
     @property
     def weights_by_rank(self) -> jax.Array:
         """``(n,)`` weights on the ascending sorted group: ``lstat = sort(x) . w`` (SPEC.md §2)."""
-        return self.by_rank
+        return self.vectors.by_rank
 
     # Public methods: thin checked wrappers around the kernels below.
 
@@ -182,30 +181,32 @@ class LStatistic:
         x, mask = self._check(x, mask, "LStatistic.value")
         return _value(self, x, mask)
 
-    def inclusion(self, x: Any) -> jax.Array:
-        """Include-one values ``alpha . q_i``, ``(..., n)`` in item order."""
+    def inclusion(self, x: Any, *, method: str = "auto") -> jax.Array:
+        """Include-one values ``alpha . q_i``, ``(..., n)`` in item order.
+
+        ``method``: ``"sort"`` (one sort + scan), ``"pairwise"`` (O(n^2) comparisons, no sort) or
+        ``"auto"`` (pairwise for ``n <= SORT_FREE_MAX_N``).
+        """
         x, _ = self._check(x, None, "LStatistic.inclusion")
-        q, center = _inclusion_centered(self, x)
+        q, center = _scan_transform(self, x, "inclusion", method)
         return q + center * jnp.sum(self.weights)
 
-    def leave_one_out(self, x: Any) -> jax.Array:
+    def leave_one_out(self, x: Any, *, method: str = "auto") -> jax.Array:
         """Leave-one-out values ``alpha . loo_i``, ``(..., n)``; needs ``k <= n - 1``."""
         x, _ = self._check(x, None, "LStatistic.leave_one_out", leave_one_out=True)
-        q, center = _inclusion_centered(self, x)
-        n, k = self.n, self.k
-        loo = (n * jnp.mean(q, axis=-1, keepdims=True) - k * q) / (n - k)
+        loo, center = _scan_transform(self, x, "leave_one_out", method)
         return loo + center * jnp.sum(self.weights)
 
-    def advantage(self, x: Any, mask: Any = None) -> jax.Array:
+    def advantage(self, x: Any, mask: Any = None, *, method: str = "auto") -> jax.Array:
         """LR advantages ``a_i = alpha . (q_i - loo_i)``, ``(..., n)``; sum to 0 per group.
 
         With ``mask``, a group of n valid items gives the n-group's advantages on its valid items
         and 0 elsewhere; groups with ``n <= k`` have none (all 0, see :func:`advantage_defined`).
+        ``method`` as in :meth:`inclusion` (masked groups always sort).
         """
         x, mask = self._check(x, mask, "LStatistic.advantage", leave_one_out=True)
         if mask is None:
-            q, _ = _inclusion_centered(self, x)
-            return self.n / (self.n - self.k) * (q - jnp.mean(q, axis=-1, keepdims=True))
+            return _scan_transform(self, x, "advantage", method)[0]
         return _masked_advantage(self, x, mask)
 
     def weights_by_item(self, x: Any, mask: Any = None) -> jax.Array:
@@ -232,7 +233,7 @@ class LStatistic:
 
 
 def _sort_with_index(x: jax.Array, invalid: jax.Array | None = None):
-    """Stable ascending sort on the last axis; invalid entries go last. Returns (xs, perm, inv_s)."""
+    """Stable ascending sort on the last axis, invalid entries last: (xs, perm, sorted invalid)."""
     iota = lax.broadcasted_iota(jnp.int32, x.shape, x.ndim - 1)
     if invalid is None:
         xs, perm = lax.sort((x, iota), dimension=x.ndim - 1, num_keys=1)
@@ -253,7 +254,7 @@ def _unsort(values: jax.Array, perm: jax.Array) -> jax.Array:
 
 
 def _count_rows(stat: LStatistic, mask: jax.Array):
-    """The per-count table rows of each group: (count (..., 1), Collapsed of (..., n))."""
+    """The per-count table rows of each group: (count (..., 1), Tables of (..., n))."""
     count = jnp.sum(mask, axis=-1, keepdims=True)
     rows = jax.tree.map(lambda t: jnp.take(t, count[..., 0], axis=0), stat.by_count)
     return count, rows
@@ -263,7 +264,7 @@ def _sorted_group(stat: LStatistic, x: jax.Array, mask: jax.Array | None):
     """Sorted rewards, permutation, the by-rank weights of each group and sorted invalid flags."""
     if mask is None:
         xs, perm, _ = _sort_with_index(x)
-        return xs, perm, stat.by_rank.astype(x.dtype), None
+        return xs, perm, stat.vectors.by_rank.astype(x.dtype), None
     _, rows = _count_rows(stat, mask)
     xs, perm, invalid_s = _sort_with_index(jnp.where(mask, x, 0), ~mask)
     return xs, perm, rows.by_rank.astype(x.dtype), invalid_s
@@ -278,7 +279,7 @@ def _middle(xs: jax.Array, count: jax.Array | None = None) -> jax.Array:
 
 def _value(stat: LStatistic, x: jax.Array, mask: jax.Array | None) -> jax.Array:
     if mask is None:
-        return _lstat_sorted(x, stat.by_rank.astype(x.dtype), None)
+        return _lstat_sorted(x, stat.vectors.by_rank.astype(x.dtype), None)
     _, rows = _count_rows(stat, mask)
     return _lstat_sorted(jnp.where(mask, x, 0), rows.by_rank.astype(x.dtype), ~mask)
 
@@ -313,7 +314,7 @@ def _tie_average(xs: jax.Array, w: jax.Array, invalid_s: jax.Array | None) -> ja
     differs = xs[..., 1:] != xs[..., :-1]
     if invalid_s is not None:
         differs = differs | (invalid_s[..., 1:] != invalid_s[..., :-1])
-    true = jnp.ones(xs.shape[:-1] + (1,), bool)
+    true = jnp.ones((*xs.shape[:-1], 1), bool)
     starts = jnp.concatenate([true, differs], axis=-1)
     ends = jnp.concatenate([differs, true], axis=-1)
     start = lax.cummax(jnp.where(starts, idx, 0), axis=xs.ndim - 1)
@@ -323,10 +324,25 @@ def _tie_average(xs: jax.Array, w: jax.Array, invalid_s: jax.Array | None) -> ja
     return jnp.where(start == end, w, run_sum / (end - start + 1).astype(w.dtype))
 
 
-def _inclusion_scan(xc: jax.Array, below, own, above, axis: int = -1) -> jax.Array:
-    """Include-one values at sorted positions from centred sorted rewards (SPEC.md §2).
+def _coefficients(t: _tables.Tables, kind: str, dtype: Any):
+    """The (below, own, above) coefficients of a scan transform (SPEC.md §2).
 
-    ``q_t = sum_{m<t} xc_m below_m + xc_t own_t + sum_{m>t} xc_m above_m``, as one inclusive scan:
+    ``"inclusion"``: ``(A, B, C)``; ``"leave_one_out"``: ``(L_below, 0, L_above)``;
+    ``"advantage"``: their difference ``(A - L_below, B, C - L_above)``.
+    """
+    below, own, above = (v.astype(dtype) for v in (t.below, t.own, t.above))
+    if kind == "inclusion":
+        return below, own, above
+    loo_below, loo_above = t.loo_below.astype(dtype), t.loo_above.astype(dtype)
+    if kind == "leave_one_out":
+        return loo_below, jnp.zeros_like(own), loo_above
+    return below - loo_below, own, above - loo_above
+
+
+def _scan(xc: jax.Array, below, own, above, axis: int = -1) -> jax.Array:
+    """A scan transform at sorted positions from centred sorted rewards (SPEC.md §2).
+
+    ``y_t = sum_{m<t} xc_m below_m + xc_t own_t + sum_{m>t} xc_m above_m``, as one inclusive scan:
     ``cumsum(xc (below - above)) + xc (own - below) + sum(xc above)`` along ``axis``: -1 for
     ``(..., n)`` collapsed vectors, -2 for ``(n, k)`` rank-wise tables with ``xc (..., n, 1)``.
     """
@@ -334,14 +350,16 @@ def _inclusion_scan(xc: jax.Array, below, own, above, axis: int = -1) -> jax.Arr
             + jnp.sum(xc * above, axis=axis, keepdims=True))
 
 
-def _inclusion_centered(stat: LStatistic, x: jax.Array):
-    """Include-one L-values of a centred group in item order, and the centre: ((..., n), (..., 1)).
+def _scan_transform(stat: LStatistic, x: jax.Array, kind: str, method: str = "auto"):
+    """A centred scan transform in item order and the centre: ((..., n), (..., 1)).
 
-    Small groups use pairwise ranks (no sort); larger ones one stable sort and one scan.
+    ``"pairwise"``: ranks from O(n^2) comparisons, no sort; ``"sort"``: one stable sort, one scan.
     """
+    if method not in _METHODS:
+        raise ValueError(f"method must be one of {_METHODS}, got {method!r}")
     dtype = x.dtype
-    below, own, above = (v.astype(dtype) for v in (stat.below, stat.own, stat.above))
-    if stat.n <= SORT_FREE_MAX_N:
+    below, own, above = _coefficients(stat.vectors, kind, dtype)
+    if method == "pairwise" or (method == "auto" and stat.n <= SORT_FREE_MAX_N):
         center = jnp.mean(x, axis=-1, keepdims=True)
         xc = x - center
         idx = jnp.arange(stat.n)
@@ -351,13 +369,12 @@ def _inclusion_centered(stat: LStatistic, x: jax.Array):
         rank = jnp.sum(lt, axis=-1)
         coef = jnp.stack([below - above, own - above, above], axis=-1)  # (n, 3)
         d, e, c = jnp.moveaxis(jnp.take(coef, rank, axis=0), -1, 0)
-        q = (jnp.einsum("...ij,...j->...i", lt.astype(dtype), xc * d) + xc * e
+        y = (jnp.einsum("...ij,...j->...i", lt.astype(dtype), xc * d) + xc * e
              + jnp.sum(xc * c, axis=-1, keepdims=True))
-        return q, center
+        return y, center
     xs, perm, _ = _sort_with_index(x)
     center = _middle(xs)
-    q = _inclusion_scan(xs - center, below, own, above)
-    return _unsort(q, perm), center
+    return _unsort(_scan(xs - center, below, own, above), perm), center
 
 
 def _masked_advantage(stat: LStatistic, x: jax.Array, mask: jax.Array) -> jax.Array:
@@ -366,29 +383,17 @@ def _masked_advantage(stat: LStatistic, x: jax.Array, mask: jax.Array) -> jax.Ar
     xs, perm, _ = _sort_with_index(jnp.where(mask, x, 0), ~mask)
     valid_s = lax.broadcasted_iota(jnp.int32, xs.shape, xs.ndim - 1) < count
     xc = jnp.where(valid_s, xs - _middle(xs, count), 0)
-    dtype = x.dtype
-    q = _inclusion_scan(xc, *(r.astype(dtype) for r in (rows.below, rows.own, rows.above)))
-    q = jnp.where(valid_s, q, 0)
-    countf = count.astype(dtype)
-    defined = count > stat.k
-    scale = jnp.where(defined, countf / jnp.where(defined, countf - stat.k, 1), 0)
-    v = jnp.sum(q, axis=-1, keepdims=True) / jnp.maximum(countf, 1)
-    return _unsort(jnp.where(valid_s, scale * (q - v), 0), perm)
+    adv = _scan(xc, *_coefficients(rows, "advantage", x.dtype))
+    return _unsort(jnp.where(valid_s & (count > stat.k), adv, 0), perm)
 
 
-def _rankwise(x: jax.Array, k: int):
-    """Sorted centred rewards with the (n, k) tables: (xc (..., n, 1), tables, perm, center)."""
-    n = x.shape[-1]
+def _rankwise(x: jax.Array, k: int, kind: str) -> tuple[jax.Array, jax.Array]:
+    """A rank-wise scan transform ``(..., n, k)`` in item order, and the centre ``(..., 1, 1)``."""
     xs, perm, _ = _sort_with_index(x)
-    center = _middle(xs)
-    tabs = [jnp.asarray(t, x.dtype) for t in _tables.rank_tables(n, k)]
-    return (xs - center)[..., None], tabs, perm, center[..., None]
-
-
-def _rankwise_inclusion(x: jax.Array, k: int) -> tuple[jax.Array, jax.Array]:
-    """Centred include-one values ``(..., n, k)`` in item order, and the centre (..., 1, 1)."""
-    xc, (_, below, own, above), perm, center = _rankwise(x, k)
-    return _unsort(_inclusion_scan(xc, below, own, above, axis=-2), perm), center
+    center = _middle(xs)[..., None]
+    tabs = _tables.Tables(*(jnp.asarray(t, x.dtype) for t in _tables.rank_tables(x.shape[-1], k)))
+    out = _scan((xs[..., None] - center), *_coefficients(tabs, kind, x.dtype), axis=-2)
+    return _unsort(out, perm), center
 
 
 # ----------------------------------------------------------------------------------------------
@@ -417,8 +422,10 @@ def orderstats(x: Any, k: int) -> jax.Array:
     """
     x = _as_rewards(x, "orderstats")
     k = _check_sizes(x.shape[-1], k, "orderstats", leave_one_out=False)
-    xc, (w, *_), _, center = _rankwise(x, k)
-    return jnp.sum(xc * w, axis=-2) + center[..., 0, :]
+    xs = jnp.sort(x, axis=-1)
+    center = _middle(xs)
+    w = jnp.asarray(_tables.orderstat_table(x.shape[-1], k), x.dtype)
+    return (xs - center) @ w + center
 
 
 def orderstats_inclusion(x: Any, k: int) -> jax.Array:
@@ -432,14 +439,14 @@ def orderstats_inclusion(x: Any, k: int) -> jax.Array:
     """
     x = _as_rewards(x, "orderstats_inclusion")
     k = _check_sizes(x.shape[-1], k, "orderstats_inclusion", leave_one_out=False)
-    q, center = _rankwise_inclusion(x, k)
+    q, center = _rankwise(x, k, "inclusion")
     return q + center
 
 
 def orderstats_leave_one_out(x: Any, k: int) -> jax.Array:
     """Leave-one-out order statistics: the U-statistic ``v`` of the N-1 other items (SPEC.md §2).
 
-    Uses ``v = (K/N) q_i + (1 - K/N) loo_i``, i.e. ``loo_i = (N v - K q_i) / (N - K)``.
+    ``loo[t] = sum_{m<t} x_(m) U[m] + sum_{m>t} x_(m) U[m-1]`` with ``U = W_{N-1, K}``.
 
     Args:
       x: rewards ``(..., N)``; k: static int, ``1 <= k <= N - 1``.
@@ -450,8 +457,8 @@ def orderstats_leave_one_out(x: Any, k: int) -> jax.Array:
     x = _as_rewards(x, "orderstats_leave_one_out")
     n = x.shape[-1]
     k = _check_sizes(n, k, "orderstats_leave_one_out", leave_one_out=True)
-    q, center = _rankwise_inclusion(x, k)
-    return (n * jnp.mean(q, axis=-2, keepdims=True) - k * q) / (n - k) + center
+    loo, center = _rankwise(x, k, "leave_one_out")
+    return loo + center
 
 
 def orderstats_advantage(x: Any, k: int) -> jax.Array:
@@ -466,8 +473,7 @@ def orderstats_advantage(x: Any, k: int) -> jax.Array:
     x = _as_rewards(x, "orderstats_advantage")
     n = x.shape[-1]
     k = _check_sizes(n, k, "orderstats_advantage", leave_one_out=True)
-    q, _ = _rankwise_inclusion(x, k)
-    return n / (n - k) * (q - jnp.mean(q, axis=-2, keepdims=True))
+    return _rankwise(x, k, "advantage")[0]
 
 
 def lstat(x: Any, k: int, objective: Any, *, mask: Any = None) -> jax.Array:
@@ -501,7 +507,8 @@ def lstat_leave_one_out(x: Any, k: int, objective: Any) -> jax.Array:
     return stat.leave_one_out(x)
 
 
-def lstat_advantage(x: Any, k: int, objective: Any, *, mask: Any = None) -> jax.Array:
+def lstat_advantage(x: Any, k: int, objective: Any, *, mask: Any = None,
+                    method: str = "auto") -> jax.Array:
     """OrderGrad LR advantages ``a_i = alpha . q_i - alpha . loo_i`` (SPEC.md §2, §5).
 
     The LR gradient is ``(K/N) sum_i a_i grad log p(x_i)``; ``a`` is a drop-in replacement for
@@ -514,17 +521,18 @@ def lstat_advantage(x: Any, k: int, objective: Any, *, mask: Any = None) -> jax.
       objective: preset string, Objective, or ``(k,)`` ascending weights (may be traced).
       mask: optional bool ``(..., N)``: masked entries take no part (any value, NaN included)
         and get 0; a group with ``n <= k`` valid items gets all zeros (:func:`advantage_defined`).
+      method: ``"auto"``, ``"sort"`` or ``"pairwise"`` (see :meth:`LStatistic.inclusion`).
 
     Returns:
       ``(..., N)`` in item order.
     """
     stat, x = _statistic(x, k, objective, "lstat_advantage", leave_one_out=True, mask=mask)
-    return stat.advantage(x, mask)
+    return stat.advantage(x, mask, method=method)
 
 
 def lstat_weights_by_rank(n: int, k: int, objective: Any) -> jax.Array:
     """``W alpha`` (SPEC.md §2): ``lstat = sum_m sort(x)_m w_m``; ``(n,)``, ascending ranks."""
-    return LStatistic.create(n, k, objective).by_rank
+    return LStatistic.create(n, k, objective).weights_by_rank
 
 
 def lstat_weights_by_item(x: Any, k: int, objective: Any, *, mask: Any = None) -> jax.Array:

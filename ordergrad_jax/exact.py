@@ -75,7 +75,7 @@ def _binomial_sf(n: int, f: jax.Array, k: int) -> jax.Array:
     width = sf.shape[-1]
     if width >= k:
         return sf[..., :k]
-    return jnp.concatenate([sf, jnp.zeros(sf.shape[:-1] + (k - width,), sf.dtype)], -1)
+    return jnp.concatenate([sf, jnp.zeros((*sf.shape[:-1], k - width), sf.dtype)], -1)
 
 
 def _check(r: Any, p: Any, k: Any, where: str) -> tuple[jax.Array, jax.Array, int]:

@@ -21,7 +21,7 @@ import dataclasses
 import functools
 import math
 from collections.abc import Callable
-from typing import Any, Union
+from typing import Any
 
 import numpy as np
 from scipy import special
@@ -75,7 +75,7 @@ class Objective:
                                       for p in self.params)])
 
 
-ObjectiveLike = Union[str, Objective, np.ndarray, Any]
+ObjectiveLike = str | Objective | np.ndarray | Any
 
 
 def register_objective(
@@ -147,7 +147,8 @@ def get_objective(spec: str | Objective) -> Objective:
     if isinstance(spec, Objective):
         return spec
     if not isinstance(spec, str):
-        raise TypeError(f"objective must be a preset string or Objective, got {type(spec).__name__}")
+        raise TypeError("objective must be a preset string or Objective, got "
+                        f"{type(spec).__name__}")
     parts = [p.strip() for p in spec.strip().split(":")]
     key = parts[0].lower()
     key = _ALIASES.get(key, key)

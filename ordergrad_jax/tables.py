@@ -5,15 +5,20 @@ cached per (n, k) or per (n, k, weights). Callers cast them once to the compute 
 
 Notation (1-based m, j; SPEC.md §2): for a group of n items and K-subsets,
 
-* ``W[m, j] = C(m-1, j-1) C(n-m, K-j) / C(n, K)``: the probability that the m-th smallest item is the
-  j-th smallest of a uniformly random K-subset, so ``v = sort(x) @ W``;
+* ``W[m, j] = C(m-1, j-1) C(n-m, K-j) / C(n, K)``: the probability that the m-th smallest item
+  is the j-th smallest of a uniformly random K-subset, so ``v = sort(x) @ W``;
 * include-one tables, normalised by ``C(n-1, K-1)``: ``A[m, j]`` (items ranked below the included
   one), ``B[t, j]`` (the included item itself), ``C[m, j]`` (items ranked above). With
   ``V = W_{n-1, K-1}`` they are ``A[m, j] = V[m, j]`` (m < n, j < K), ``B = (n / K) W`` and
   ``C[m, j] = V[m-1, j-1]`` (m > 1, j > 1); every other entry is 0.
 
+* leave-one-out tables, with ``U = W_{n-1, K}`` (the U-statistic of the n-1 other items):
+  ``L_below[m, j] = U[m, j]`` (m < n) and ``L_above[m, j] = U[m-1, j]`` (m > 1); zero if K = n.
+
 With fixed weights ``alpha`` the rank axis collapses: ``by_rank = W alpha``, ``below = A alpha``,
-``own = B alpha``, ``above = C alpha`` are length-n vectors (:class:`Collapsed`).
+``own = B alpha``, ... are length-n vectors. The advantage ``q - loo`` has the include-one scan's
+form with ``below - loo_below``, ``own``, ``above - loo_above``, so it is computed directly rather
+than as ``N/(N-K) (q - v)``, whose factor N/(N-K) would amplify float32 rounding when K is near N.
 """
 
 from __future__ import annotations
@@ -26,8 +31,7 @@ from numpy.lib.stride_tricks import sliding_window_view
 from scipy import special
 
 __all__ = [
-    "Collapsed",
-    "RankTables",
+    "Tables",
     "collapsed",
     "collapsed_by_count",
     "orderstat_table",
@@ -39,22 +43,18 @@ __all__ = [
 MAX_STACK_ENTRIES = 1 << 26
 
 
-class Collapsed(NamedTuple):
-    """Rank tables contracted with fixed weights; each ``(..., n)`` float64 (see module doc)."""
+class Tables(NamedTuple):
+    """The rank tables of one group size (see module doc).
+
+    Each field is ``(..., n, k)`` (rank-wise) or, contracted with fixed weights, ``(..., n)``.
+    """
 
     by_rank: np.ndarray
     below: np.ndarray
     own: np.ndarray
     above: np.ndarray
-
-
-class RankTables(NamedTuple):
-    """The uncontracted tables ``W, A, B, C``, each ``(..., n, k)`` float64."""
-
-    by_rank: np.ndarray
-    below: np.ndarray
-    own: np.ndarray
-    above: np.ndarray
+    loo_below: np.ndarray
+    loo_above: np.ndarray
 
 
 @functools.lru_cache(maxsize=8)
@@ -71,14 +71,14 @@ def orderstat_table(n: int, k: int, cols: np.ndarray | None = None) -> np.ndarra
     the only two-dimensional term is a Toeplitz view of ``g``: no gather, one ``exp`` per entry.
 
     Args:
-      n: group size (>= 0); k: subset size (0 <= k <= n).
+      n: group size (>= 0); k: subset size (>= 0).
       cols: optional 0-based columns ``j - 1`` to compute (default all k).
 
     Returns:
-      ``(n, len(cols))`` float64; each full column sums to 1. ``k = 0`` gives ``(n, 0)``.
+      ``(n, len(cols))`` float64; each full column sums to 1 (all zero when ``k > n``).
     """
     cols = np.arange(k) if cols is None else np.asarray(cols, dtype=np.int64)
-    if n == 0 or cols.size == 0:
+    if n == 0 or cols.size == 0 or k > n:
         return np.zeros((n, cols.size))
     lf = _log_factorial(n)
     m = np.arange(1, n + 1)
@@ -98,7 +98,16 @@ def orderstat_table(n: int, k: int, cols: np.ndarray | None = None) -> np.ndarra
     return np.exp(out, out=out)
 
 
-def _collapsed_uncached(n: int, k: int, weights: np.ndarray) -> Collapsed:
+def _shift_pair(table: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """Pads an ``(n-1, ...)`` table to n rows twice: rows 0..n-2 (below) and rows 1..n-1 (above)."""
+    below = np.zeros((n, *table.shape[1:]))
+    above = np.zeros((n, *table.shape[1:]))
+    below[: n - 1] = table
+    above[1:] = table
+    return below, above
+
+
+def _collapsed_uncached(n: int, k: int, weights: np.ndarray) -> Tables:
     """Collapsed tables for one group size; only the columns with non-zero weight are built."""
     nz = np.flatnonzero(weights)
     by_rank = orderstat_table(n, k, nz) @ weights[nz]
@@ -106,15 +115,14 @@ def _collapsed_uncached(n: int, k: int, weights: np.ndarray) -> Collapsed:
     # shifted down one rank) need.
     need = np.union1d(nz[nz < k - 1], nz[nz >= 1] - 1)
     v = orderstat_table(n - 1, k - 1, need)
-    below = np.zeros(n)
-    above = np.zeros(n)
-    below[: n - 1] = v @ weights[need]
-    above[1:] = v @ weights[need + 1]
-    return Collapsed(by_rank, below, (n / k) * by_rank, above)
+    below, _ = _shift_pair(v @ weights[need], n)
+    _, above = _shift_pair(v @ weights[need + 1], n)
+    loo_below, loo_above = _shift_pair(orderstat_table(n - 1, k, nz) @ weights[nz], n)
+    return Tables(by_rank, below, (n / k) * by_rank, above, loo_below, loo_above)
 
 
 @functools.lru_cache(maxsize=256)
-def _collapsed_cached(n: int, k: int, weights_bytes: bytes) -> Collapsed:
+def _collapsed_cached(n: int, k: int, weights_bytes: bytes) -> Tables:
     weights = np.frombuffer(weights_bytes, dtype=np.float64)
     out = _collapsed_uncached(n, k, weights)
     for a in out:
@@ -122,8 +130,8 @@ def _collapsed_cached(n: int, k: int, weights_bytes: bytes) -> Collapsed:
     return out
 
 
-def collapsed(n: int, k: int, weights: np.ndarray) -> Collapsed:
-    """``W alpha, A alpha, B alpha, C alpha`` for a group of ``n`` (each ``(n,)``), cached.
+def collapsed(n: int, k: int, weights: np.ndarray) -> Tables:
+    """The tables contracted with ``weights`` for a group of ``n`` (each ``(n,)``), cached.
 
     Args:
       n: group size; k: subset size, ``1 <= k <= n``; weights: ``(k,)`` ascending float64.
@@ -133,7 +141,7 @@ def collapsed(n: int, k: int, weights: np.ndarray) -> Collapsed:
 
 
 def _check_stack_size(n: int, width: int) -> None:
-    entries = (n + 1) * n * width * 4
+    entries = (n + 1) * n * width * len(Tables._fields)
     if entries > MAX_STACK_ENTRIES:
         raise ValueError(
             f"masked groups of N={n} need per-count tables of {entries:,} entries (limit "
@@ -141,19 +149,19 @@ def _check_stack_size(n: int, width: int) -> None:
 
 
 @functools.lru_cache(maxsize=32)
-def _collapsed_by_count_cached(n: int, k: int, weights_bytes: bytes) -> Collapsed:
+def _collapsed_by_count_cached(n: int, k: int, weights_bytes: bytes) -> Tables:
     weights = np.frombuffer(weights_bytes, dtype=np.float64)
     _check_stack_size(n, 1)
-    out = Collapsed(*(np.zeros((n + 1, n)) for _ in range(4)))
+    out = Tables(*(np.zeros((n + 1, n)) for _ in Tables._fields))
     for count in range(k, n + 1):  # host precompute over table rows, not data
-        for dst, src in zip(out, _collapsed_uncached(count, k, weights)):
+        for dst, src in zip(out, _collapsed_uncached(count, k, weights), strict=False):
             dst[count, :count] = src
     for a in out:
         a.setflags(write=False)
     return out
 
 
-def collapsed_by_count(n: int, k: int, weights: np.ndarray) -> Collapsed:
+def collapsed_by_count(n: int, k: int, weights: np.ndarray) -> Tables:
     """Collapsed tables of a sub-group of every size ``count = 0..n``, zero-padded to length n.
 
     Row ``count`` of each ``(n + 1, n)`` array holds the tables of a group of ``count`` valid
@@ -163,19 +171,18 @@ def collapsed_by_count(n: int, k: int, weights: np.ndarray) -> Collapsed:
     return _collapsed_by_count_cached(n, k, weights.tobytes())
 
 
-def _rank_tables_uncached(n: int, k: int) -> RankTables:
+def _rank_tables_uncached(n: int, k: int) -> Tables:
     w = orderstat_table(n, k)
     v = orderstat_table(n - 1, k - 1)
-    below = np.zeros((n, k))
-    above = np.zeros((n, k))
-    below[: n - 1, : k - 1] = v
-    above[1:, 1:] = v
-    return RankTables(w, below, (n / k) * w, above)
+    below, _ = _shift_pair(np.concatenate([v, np.zeros((n - 1, 1))], 1), n)
+    _, above = _shift_pair(np.concatenate([np.zeros((n - 1, 1)), v], 1), n)
+    loo_below, loo_above = _shift_pair(orderstat_table(n - 1, k), n)
+    return Tables(w, below, (n / k) * w, above, loo_below, loo_above)
 
 
 @functools.lru_cache(maxsize=16)
-def rank_tables(n: int, k: int) -> RankTables:
-    """The tables ``W, A, B, C`` of a group of ``n`` (each ``(n, k)`` float64), cached."""
+def rank_tables(n: int, k: int) -> Tables:
+    """The rank-wise tables of a group of ``n`` (each ``(n, k)`` float64), cached."""
     out = _rank_tables_uncached(n, k)
     for a in out:
         a.setflags(write=False)
@@ -183,12 +190,12 @@ def rank_tables(n: int, k: int) -> RankTables:
 
 
 @functools.lru_cache(maxsize=8)
-def rank_tables_by_count(n: int, k: int) -> RankTables:
-    """``W, A, B, C`` for every sub-group size ``count = 0..n``: each ``(n + 1, n, k)``, padded."""
+def rank_tables_by_count(n: int, k: int) -> Tables:
+    """Rank-wise tables for every sub-group size ``count = 0..n``, each ``(n + 1, n, k)``."""
     _check_stack_size(n, k)
-    out = RankTables(*(np.zeros((n + 1, n, k)) for _ in range(4)))
+    out = Tables(*(np.zeros((n + 1, n, k)) for _ in Tables._fields))
     for count in range(k, n + 1):
-        for dst, src in zip(out, _rank_tables_uncached(count, k)):
+        for dst, src in zip(out, _rank_tables_uncached(count, k), strict=False):
             dst[count, :count] = src
     for a in out:
         a.setflags(write=False)
