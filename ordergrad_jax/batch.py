@@ -212,8 +212,7 @@ class LStatistic:
     def weights_by_item(self, x: Any, mask: Any = None) -> jax.Array:
         """``d value / d x``, ``(..., n)``: ``by_rank`` at each item's rank, tied ranks averaged."""
         x, mask = self._check(x, mask, "LStatistic.weights_by_item")
-        xs, perm, by_rank, invalid_s = _sorted_group(self, x, mask)
-        return _unsort(_tie_average(xs, by_rank, invalid_s), perm)
+        return _weights_by_item(self, x, mask)
 
     def _check(self, x: Any, mask: Any, where: str, *, leave_one_out: bool = False):
         x = _as_rewards(x, where)
@@ -260,14 +259,21 @@ def _count_rows(stat: LStatistic, mask: jax.Array):
     return count, rows
 
 
-def _sorted_group(stat: LStatistic, x: jax.Array, mask: jax.Array | None):
-    """Sorted rewards, permutation, the by-rank weights of each group and sorted invalid flags."""
+# The kernels are jitted so that eager calls compile one program per shape instead of dispatching
+# op by op; inside a caller's jit they inline.
+
+
+@jax.jit
+def _weights_by_item(stat: LStatistic, x: jax.Array, mask: jax.Array | None) -> jax.Array:
+    """The RP weights per item: by-rank weights at each item's rank, tied runs averaged."""
     if mask is None:
-        xs, perm, _ = _sort_with_index(x)
-        return xs, perm, stat.vectors.by_rank.astype(x.dtype), None
-    _, rows = _count_rows(stat, mask)
-    xs, perm, invalid_s = _sort_with_index(jnp.where(mask, x, 0), ~mask)
-    return xs, perm, rows.by_rank.astype(x.dtype), invalid_s
+        xs, perm, invalid_s = _sort_with_index(x)
+        by_rank = stat.vectors.by_rank.astype(x.dtype)
+    else:
+        _, rows = _count_rows(stat, mask)
+        xs, perm, invalid_s = _sort_with_index(jnp.where(mask, x, 0), ~mask)
+        by_rank = rows.by_rank.astype(x.dtype)
+    return _unsort(_tie_average(xs, by_rank, invalid_s), perm)
 
 
 def _middle(xs: jax.Array, count: jax.Array | None = None) -> jax.Array:
@@ -277,6 +283,7 @@ def _middle(xs: jax.Array, count: jax.Array | None = None) -> jax.Array:
     return jnp.take_along_axis(xs, jnp.maximum(count - 1, 0) // 2, axis=-1)
 
 
+@jax.jit
 def _value(stat: LStatistic, x: jax.Array, mask: jax.Array | None) -> jax.Array:
     if mask is None:
         return _lstat_sorted(x, stat.vectors.by_rank.astype(x.dtype), None)
@@ -350,6 +357,7 @@ def _scan(xc: jax.Array, below, own, above, axis: int = -1) -> jax.Array:
             + jnp.sum(xc * above, axis=axis, keepdims=True))
 
 
+@functools.partial(jax.jit, static_argnames=("kind", "method"))
 def _scan_transform(stat: LStatistic, x: jax.Array, kind: str, method: str = "auto"):
     """A centred scan transform in item order and the centre: ((..., n), (..., 1)).
 
@@ -377,6 +385,7 @@ def _scan_transform(stat: LStatistic, x: jax.Array, kind: str, method: str = "au
     return _unsort(_scan(xs - center, below, own, above), perm), center
 
 
+@jax.jit
 def _masked_advantage(stat: LStatistic, x: jax.Array, mask: jax.Array) -> jax.Array:
     """Advantages of the valid sub-group of each group (SPEC.md §2 "Masks"), sorted path."""
     count, rows = _count_rows(stat, mask)
@@ -387,6 +396,16 @@ def _masked_advantage(stat: LStatistic, x: jax.Array, mask: jax.Array) -> jax.Ar
     return _unsort(jnp.where(valid_s & (count > stat.k), adv, 0), perm)
 
 
+@functools.partial(jax.jit, static_argnames=("k",))
+def _orderstats(x: jax.Array, k: int) -> jax.Array:
+    """``v = sort(x) @ W`` (SPEC.md §2), centred: ``(..., k)``."""
+    xs = jnp.sort(x, axis=-1)
+    center = _middle(xs)
+    w = jnp.asarray(_tables.orderstat_table(x.shape[-1], k), x.dtype)
+    return (xs - center) @ w + center
+
+
+@functools.partial(jax.jit, static_argnames=("k", "kind"))
 def _rankwise(x: jax.Array, k: int, kind: str) -> tuple[jax.Array, jax.Array]:
     """A rank-wise scan transform ``(..., n, k)`` in item order, and the centre ``(..., 1, 1)``."""
     xs, perm, _ = _sort_with_index(x)
@@ -422,10 +441,7 @@ def orderstats(x: Any, k: int) -> jax.Array:
     """
     x = _as_rewards(x, "orderstats")
     k = _check_sizes(x.shape[-1], k, "orderstats", leave_one_out=False)
-    xs = jnp.sort(x, axis=-1)
-    center = _middle(xs)
-    w = jnp.asarray(_tables.orderstat_table(x.shape[-1], k), x.dtype)
-    return (xs - center) @ w + center
+    return _orderstats(x, k)
 
 
 def orderstats_inclusion(x: Any, k: int) -> jax.Array:

@@ -101,6 +101,7 @@ def _check(r: Any, p: Any, k: Any, where: str) -> tuple[jax.Array, jax.Array, in
     return r.astype(dtype), p.astype(dtype), k
 
 
+@functools.partial(jax.jit, static_argnames=("k",))
 def _exact(r: jax.Array, p: jax.Array, k: int) -> tuple[jax.Array, jax.Array]:
     """(v (..., k), q (..., m, k)): exact order statistics and include-one values, item order."""
     iota = lax.broadcasted_iota(jnp.int32, r.shape, r.ndim - 1)
@@ -116,7 +117,8 @@ def _exact(r: jax.Array, p: jax.Array, k: int) -> tuple[jax.Array, jax.Array]:
     jump = binomial_pmf(k - 1, f)[..., :k]  # P(Bin(K-1, F_t) = j-1)
     base = top - jnp.sum(below * gap, -2)  # (..., k)
     shift = jnp.cumsum(jnp.flip(jump * gap, -2), -2)
-    shift = jnp.flip(jnp.concatenate([jnp.zeros_like(shift[..., :1, :]), shift], -2), -2)
+    zero = jnp.zeros((*shift.shape[:-2], 1, k), shift.dtype)
+    shift = jnp.flip(jnp.concatenate([zero, shift], -2), -2)
     q_sorted = base[..., None, :] - shift  # (..., m, k): suffix sums from each arm's position
     return v, _batch._unsort(q_sorted, perm)
 
