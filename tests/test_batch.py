@@ -6,12 +6,13 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from conftest import FLOAT, X64, assert_close, tol
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from reference import subset_orderstats
 
 import ordergrad_jax as og
+
+from conftest import FLOAT, X64, assert_close, tol
+from reference import subset_orderstats
 
 SKIP_TAGS = {"fractional_k", "lmoment_reference_weights", "float_rounding_quirk"}
 OBJECTIVES = ["ReMax", "TopM:2", "Median", "LowerTailMean:0.25", "TrimM:1", "GMD", "Mean"]

@@ -6,12 +6,13 @@ the bound is tight compared with the quantity tested, so that a biased estimator
 
 from __future__ import annotations
 
+import jax
+import jax.numpy as jnp
 import numpy as np
 import pytest
 
-import jax
-import jax.numpy as jnp
 import ordergrad_jax as og
+
 from conftest import FLOAT, assert_close
 
 R = jnp.asarray([-1.0, 0.0, 0.5, 2.0], FLOAT)

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import jax
+import jax.numpy as jnp
 import numpy as np
 import pytest
 
-import jax
-import jax.numpy as jnp
 import ordergrad_jax as og
+
 from conftest import FLOAT, assert_close
 from reference import tuple_lstat_jax, tuple_orderstats
 

@@ -1,0 +1,1 @@
+"""Runnable experiments, benchmarks and the `ordergrad-jax` command (see DESIGN.md)."""

@@ -1,0 +1,1 @@
+"""Runtime benchmarks: each prints a table and writes JSON."""

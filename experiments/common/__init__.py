@@ -1,0 +1,1 @@
+"""Shared experiment plumbing: result writing, timing."""
