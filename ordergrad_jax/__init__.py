@@ -4,7 +4,7 @@ The objective is a finite-sample L-statistic ``J = sum_j alpha_j E[R_(j:K)]`` of
 rewards; the rank weights ``alpha`` choose it (mean, CVaR, median, max@K, ...). See SPEC.md.
 """
 
-from ordergrad_jax import exact
+from ordergrad_jax import exact, metrics
 from ordergrad_jax.batch import (
     SORT_FREE_MAX_N,
     LStatistic,
@@ -46,6 +46,7 @@ __all__ = [
     "lstat_leave_one_out",
     "lstat_weights_by_item",
     "lstat_weights_by_rank",
+    "metrics",
     "orderstats",
     "orderstats_advantage",
     "orderstats_inclusion",
