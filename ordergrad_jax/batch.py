@@ -298,6 +298,11 @@ def _lstat_sorted(x: jax.Array, by_rank: jax.Array, invalid: jax.Array | None) -
         xs = jnp.sort(x, axis=-1)
     else:
         _, xs = lax.sort((invalid, x), dimension=x.ndim - 1, num_keys=2)
+    return _centred_dot(xs, by_rank)
+
+
+def _centred_dot(xs: jax.Array, by_rank: jax.Array) -> jax.Array:
+    """``sum_m xs_m w_m`` computed as ``sum_m (xs_m - c) w_m + c sum_m w_m`` (c = the middle)."""
     center = _middle(xs)
     return jnp.sum((xs - center) * by_rank, axis=-1) + center[..., 0] * jnp.sum(by_rank, axis=-1)
 
@@ -307,8 +312,7 @@ def _lstat_sorted_jvp(primals, tangents):
     x, by_rank, invalid = primals
     dx, dby_rank, _ = tangents
     xs, perm, invalid_s = _sort_with_index(x, invalid)
-    center = _middle(xs)
-    value = jnp.sum((xs - center) * by_rank, -1) + center[..., 0] * jnp.sum(by_rank, -1)
+    value = _centred_dot(xs, by_rank)
     by_item = _unsort(_tie_average(xs, jnp.broadcast_to(by_rank, xs.shape), invalid_s), perm)
     return value, jnp.sum(by_item * dx, -1) + jnp.sum(xs * dby_rank, -1)
 

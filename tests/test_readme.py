@@ -17,4 +17,4 @@ def test_readme_has_ci_commands():
     readme = (ROOT / "README.md").read_text()
     install, test = _ci_command("INSTALL"), _ci_command("TEST")
     assert f"{install} && {test}" in readme
-    assert f"{install} && .venv/bin/ordergrad-jax demo" in readme
+    assert f"{install} && .venv/bin/ordergrad-jax run variance --quick" in readme

@@ -1,0 +1,90 @@
+"""One folder per run: ``results/NAME/<run-id>/`` with config, metrics, figures and a summary.
+
+Every file is written atomically (temporary file + rename), so a crashed run never leaves a
+half-written file that a reader could take for complete; ``summary.md`` is written last.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime
+import json
+import os
+import pathlib
+import tempfile
+from typing import Any
+
+from experiments.common.io import write_json_atomic, write_text_atomic
+
+
+def new_run_id() -> str:
+    """A sortable, unique-enough id: UTC time to the microsecond."""
+    return datetime.datetime.now(datetime.UTC).strftime("%Y%m%d-%H%M%S-%f")
+
+
+class RunWriter:
+    """Writes one run's outputs under ``root / name / run_id``.
+
+    Attributes:
+      path: the run folder.
+      metrics: the rows appended so far (rewritten atomically as ``metrics.jsonl`` on each call).
+    """
+
+    def __init__(self, name: str, root: str | os.PathLike = "results", run_id: str | None = None):
+        self.path = pathlib.Path(root) / name / (run_id or new_run_id())
+        self.path.mkdir(parents=True, exist_ok=True)
+        self.metrics: list[dict[str, Any]] = []
+
+    def write_config(self, config: Any, **extra: Any) -> pathlib.Path:
+        """``config.json``: the dataclass config plus ``extra`` (seed, versions, ...)."""
+        data = dataclasses.asdict(config) if dataclasses.is_dataclass(config) else dict(config)
+        return write_json_atomic(self.path / "config.json", {"config": data, **extra})
+
+    def log(self, rows: list[dict[str, Any]] | dict[str, Any]) -> pathlib.Path:
+        """Appends metric rows (JSON-serialisable dicts) and rewrites ``metrics.jsonl``."""
+        self.metrics.extend([rows] if isinstance(rows, dict) else rows)
+        text = "".join(json.dumps(row, default=_to_builtin) + "\n" for row in self.metrics)
+        return write_text_atomic(self.path / "metrics.jsonl", text)
+
+    def save_figure(self, fig: Any, stem: str) -> list[pathlib.Path]:
+        """Saves a matplotlib figure as ``stem.png`` and ``stem.pdf`` (atomically)."""
+        paths = []
+        for ext in ("png", "pdf"):
+            target = self.path / f"{stem}.{ext}"
+            fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=f".{ext}",
+                                       dir=self.path)
+            os.close(fd)
+            try:
+                fig.savefig(tmp, format=ext, dpi=120, bbox_inches="tight")
+                os.replace(tmp, target)
+            finally:
+                pathlib.Path(tmp).unlink(missing_ok=True)
+            paths.append(target)
+        return paths
+
+    def write_summary(self, markdown: str) -> pathlib.Path:
+        """``summary.md``: the run's table of results (written last: its presence means done)."""
+        return write_text_atomic(self.path / "summary.md", markdown)
+
+
+def _to_builtin(value: Any) -> Any:
+    """JSON fallback for NumPy/JAX scalars and arrays."""
+    import numpy as np
+
+    array = np.asarray(value)
+    return array.item() if array.ndim == 0 else array.tolist()
+
+
+def markdown_table(rows: list[dict[str, Any]], columns: list[str] | None = None,
+                   floatfmt: str = ".4g") -> str:
+    """A GitHub markdown table of ``rows`` (dicts), one column per key."""
+    if not rows:
+        return "(no rows)\n"
+    columns = columns or list(rows[0])
+
+    def cell(v: Any) -> str:
+        return format(v, floatfmt) if isinstance(v, float) else str(v)
+
+    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+    lines += ["| " + " | ".join(cell(r.get(c, "")) for c in columns) + " |" for r in rows]
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,41 @@
+"""The experiments the `ordergrad-jax` command can run."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from typing import Any
+
+
+@dataclasses.dataclass(frozen=True)
+class Experiment:
+    """A runnable experiment: a typed config, its quick preset and ``run(config, writer,
+    progress) -> metric rows``."""
+
+    name: str
+    description: str
+    config: Callable[[], Any]
+    quick: Any
+    run: Callable[..., list[dict]]
+
+
+def _variance() -> Experiment:
+    from experiments.variance import config, run
+
+    return Experiment("variance", "estimator studies: unbiasedness, LR/RP vs exact, variance, "
+                      "SNR, the zoo, runtime", config.VarianceConfig, config.QUICK, run.run)
+
+
+_FACTORIES: dict[str, Callable[[], Experiment]] = {"variance": _variance}
+
+
+def names() -> list[str]:
+    """The registered experiment names."""
+    return list(_FACTORIES)
+
+
+def get(name: str) -> Experiment:
+    """The experiment called ``name``; ``ValueError`` lists the known ones."""
+    if name not in _FACTORIES:
+        raise ValueError(f"unknown experiment {name!r}; available: {', '.join(_FACTORIES)}")
+    return _FACTORIES[name]()

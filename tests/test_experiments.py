@@ -1,0 +1,70 @@
+"""Smoke tests of the experiment framework and the variance study at tiny sizes."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+
+import numpy as np
+import pytest
+
+from experiments import cli, registry
+from experiments.common.runs import RunWriter
+from experiments.variance import config, plots, studies
+from experiments.variance import run as variance_run
+
+TINY = dataclasses.replace(
+    config.QUICK, unbiased_batches=2_000, unbiased_repeats=1, lr_batches=1_000,
+    lr_modes=("linear",), rp_dims=(1,), rp_batches=300, snr_ks=(1, 3), snr_ns=(5, 9),
+    snr_arms=(4,), snr_batches=300, zoo_batches=300,
+    studies=("unbiasedness", "lr_vs_exact", "rp_vs_lr", "snr"))
+
+
+def test_run_writes_a_complete_folder(tmp_path):
+    path = cli.run("variance", quick=True, out=tmp_path, run_id="r1",
+                   set=("studies=unbiasedness,lr_vs_exact", "unbiased_batches=2000",
+                        "unbiased_repeats=1", "lr_batches=500", "lr_modes=linear"))
+    assert path == tmp_path / "variance" / "r1"
+    saved = json.loads((path / "config.json").read_text())["config"]
+    assert saved["studies"] == ["unbiasedness", "lr_vs_exact"] and saved["lr_batches"] == 500
+    rows = plots.load_rows(path)
+    assert {r["study"] for r in rows} == {"unbiasedness", "unbiasedness_slope", "lr_vs_exact"}
+    for stem in ("unbiasedness", "lr_vs_exact"):
+        assert (path / f"{stem}.png").stat().st_size > 0 and (path / f"{stem}.pdf").exists()
+    assert "Unbiasedness" in (path / "summary.md").read_text()
+    assert not list(path.glob(".*"))  # no temporary files left behind
+
+
+def test_all_studies_at_tiny_size(tmp_path):
+    rows = variance_run.run(TINY, RunWriter("variance", tmp_path, "tiny"))
+    by_study = {r["study"] for r in rows}
+    assert {"unbiasedness", "lr_vs_exact", "rp_vs_lr", "snr"} <= by_study
+    for r in rows:
+        for key in ("error", "rel_error", "total_var", "snr"):
+            if key in r:
+                assert np.isfinite(r[key]) and r[key] >= 0, r
+    # TrimM:1 does not exist at K = 1: the K = 1 sweep leaves it out instead of failing
+    assert not [r for r in rows if r.get("sweep") == "K" and r["value"] == 1
+                and r["objective"] == "TrimM:1"]
+
+
+def test_unbiasedness_errors_shrink():
+    r = studies.arm_values("gaussian", 4)
+    logits = studies.bandit_logits(4)
+    grid = np.array([10, 10_000])
+    fn = studies.make_unbiasedness(r, logits, 6, 3, np.array([0, 0.5, 0.5]), 10_000, grid)
+    import jax
+
+    errors = fn(jax.random.key(0))
+    for name, err in errors.items():
+        assert float(err[1]) < 0.3 * float(err[0]), name  # sqrt(1000) = 31x more batches
+
+
+def test_bad_experiment_and_override(tmp_path):
+    with pytest.raises(ValueError, match="unknown experiment 'nope'; available: variance"):
+        registry.get("nope")
+    with pytest.raises(ValueError, match="key=value"):
+        cli.apply_overrides(config.QUICK, ("no_such_key=1",))
+    with pytest.raises(ValueError, match="unknown studies"):
+        variance_run.run(dataclasses.replace(TINY, studies=("nope",)), RunWriter("v", tmp_path))
+    assert cli.apply_overrides(config.QUICK, ("seed=3",)).seed == 3
