@@ -61,7 +61,7 @@ def run(
     quick: bool = False,
     seed: int | None = None,
     out: pathlib.Path = pathlib.Path("results"),
-    set: Annotated[tuple[str, ...], tyro.conf.arg(help="config overrides key=value")] = (),  # noqa: A002
+    set: Annotated[tuple[str, ...], tyro.conf.arg(help="config overrides key=value")] = (),
     run_id: str | None = None,
 ) -> pathlib.Path:
     """Run an experiment; results go to OUT/NAME/<run-id>/ (config, metrics, figures, summary)."""

@@ -5,6 +5,8 @@
 #     text_representation:
 #       extension: .py
 #       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
 #   kernelspec:
 #     display_name: Python 3
 #     language: python
@@ -49,7 +51,7 @@ print(f"{len(rows)} metric rows from {run_dir}")
 # slope -1/2, the Monte Carlo rate of an unbiased estimator (a biased one would flatten out).
 
 # %%
-plots.unbiasedness(rows)
+plots.unbiasedness(rows);
 
 # %% [markdown]
 # ## 2. LR gradient vs the exact gradient
@@ -57,7 +59,7 @@ plots.unbiasedness(rows)
 # objective for every objective and reward profile: the relative error keeps falling as t grows.
 
 # %%
-plots.lr_vs_exact(rows)
+plots.lr_vs_exact(rows);
 
 # %% [markdown]
 # ## 3. RP vs LR on the Gaussian location model
@@ -66,7 +68,7 @@ plots.lr_vs_exact(rows)
 # The pathwise (RP) gradient is usually the lower-variance one on smooth rewards.
 
 # %%
-plots.rp_vs_lr(rows)
+plots.rp_vs_lr(rows);
 
 # %% [markdown]
 # ## 4. Signal-to-noise ratio
@@ -76,7 +78,7 @@ plots.rp_vs_lr(rows)
 # per group (N) raise the SNR of every objective.
 
 # %%
-plots.snr(rows)
+plots.snr(rows);
 
 # %% [markdown]
 # ## 5. OrderGrad vs the estimator zoo
@@ -86,14 +88,14 @@ plots.snr(rows)
 
 # %%
 if any(r["study"] == "zoo" for r in rows):
-    plots.zoo(rows)
+    plots.zoo(rows);
 
 # %% [markdown]
 # ## 6. Runtime
 # The OrderGrad transform against the floor any rank transform pays (sort + scatter) and GRPO.
 
 # %%
-plots.runtime(rows)
+plots.runtime(rows);
 
 # %% [markdown]
 # ## The numbers

@@ -6,9 +6,6 @@ import json
 import pathlib
 from collections import defaultdict
 
-import matplotlib
-
-matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
 
@@ -114,17 +111,19 @@ def snr(rows: Rows):
 
 
 def zoo(rows: Rows):
-    """Relative bias and normalised variance of each method on its own target."""
+    """Relative bias and normalised variance of each method on its own target, per bandit."""
     sel = _select(rows, "zoo")
-    fig, axes = plt.subplots(1, 2, figsize=(11, 3.8))
-    names = [r["method"] for r in sel]
-    axes[0].bar(names, [r["rel_bias"] for r in sel])
-    axes[0].set(ylabel="|E g - grad J| / |grad J|", title="relative bias")
-    axes[1].bar(names, [r["rel_var"] for r in sel])
+    fig, axes = plt.subplots(1, 2, figsize=(12, 4.2))
+    labels = [f"{r['method']} [{r['bandit']}]" for r in sel]
+    colors = [_color(r["target"]) for r in sel]
+    axes[0].bar(labels, [r["rel_bias"] for r in sel], yerr=[4 * r["bias_se"] for r in sel],
+                color=colors)
+    axes[0].set(ylabel="|E g - grad J| / |grad J|", title="relative bias (bars: 4 s.e.)")
+    axes[1].bar(labels, [r["rel_var"] for r in sel], color=colors)
     axes[1].set(ylabel="tr Var[g] / |grad J|^2", title="normalised variance", yscale="log")
     for ax in axes:
-        ax.tick_params(axis="x", rotation=60, labelsize=7)
-    fig.suptitle("OrderGrad vs the estimator zoo, each on its own target")
+        ax.tick_params(axis="x", rotation=75, labelsize=6)
+    fig.suptitle("OrderGrad vs the estimator zoo, each on its own target (colour = target)")
     return fig
 
 

@@ -6,6 +6,7 @@ import dataclasses
 from collections.abc import Callable
 
 import jax
+import matplotlib.pyplot as plt
 import numpy as np
 
 import ordergrad_jax as og
@@ -150,6 +151,7 @@ def run(cfg: VarianceConfig, writer: RunWriter, progress: Callable = iter) -> Ro
         writer.log(STUDIES[name](cfg, key))
     for stem, fig in plots.all_figures(writer.metrics).items():
         writer.save_figure(fig, stem)
+        plt.close(fig)
     writer.write_summary(summary(cfg, writer.metrics))
     return writer.metrics
 
