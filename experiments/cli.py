@@ -61,7 +61,8 @@ def run(
     quick: bool = False,
     seed: int | None = None,
     out: pathlib.Path = pathlib.Path("results"),
-    set: Annotated[tuple[str, ...], tyro.conf.arg(help="config overrides key=value")] = (),
+    set: Annotated[tuple[str, ...], tyro.conf.UseAppendAction,
+                   tyro.conf.arg(help="a config override key=value (repeat the flag)")] = (),
     run_id: str | None = None,
 ) -> pathlib.Path:
     """Run an experiment; results go to OUT/NAME/<run-id>/ (config, metrics, figures, summary)."""
@@ -81,9 +82,9 @@ def run(
     return writer.path
 
 
-def main(args: typing.Sequence[str] | None = None) -> None:
-    """Entry point of the console script."""
-    tyro.extras.subcommand_cli_from_dict(
+def main(args: typing.Sequence[str] | None = None) -> typing.Any:
+    """Entry point of the console script; returns what the subcommand returns."""
+    return tyro.extras.subcommand_cli_from_dict(
         {"list": list_experiments, "run": run, "bench": bench, "demo": demo},
         description="ordergrad-jax: OrderGrad estimators, experiments and benchmarks", args=args)
 

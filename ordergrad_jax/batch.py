@@ -56,15 +56,21 @@ _METHODS = ("auto", "sort", "pairwise")
 # Boundary checks (trace time).
 
 
-def _as_rewards(x: Any, where: str) -> jax.Array:
+def _as_real_float(x: Any, where: str, what: str) -> jax.Array:
+    """``x`` as a real floating array: integers and bools promote to the default float."""
     x = jnp.asarray(x)
+    if jnp.issubdtype(x.dtype, jnp.complexfloating):
+        raise TypeError(f"{where}: {what} must be real, got dtype {x.dtype}")
+    if not jnp.issubdtype(x.dtype, jnp.floating):
+        x = x.astype(jnp.result_type(float))
+    return x
+
+
+def _as_rewards(x: Any, where: str) -> jax.Array:
+    x = _as_real_float(x, where, "rewards")
     if x.ndim < 1:
         raise ValueError(f"{where}: rewards must have shape (..., N) with the group on the last "
                          f"axis; got a rank-0 array")
-    if jnp.issubdtype(x.dtype, jnp.complexfloating):
-        raise TypeError(f"{where}: rewards must be real, got dtype {x.dtype}")
-    if not jnp.issubdtype(x.dtype, jnp.floating):
-        x = x.astype(jnp.result_type(float))
     return x
 
 

@@ -120,14 +120,10 @@ def _gradient_leaves(g: Any, where: str) -> tuple[list[jax.Array], int]:
                          f"an empty pytree")
     arrays = []
     for leaf in leaves:
-        a = jnp.asarray(leaf)
+        a = _batch._as_real_float(leaf, where, "gradients")
         if a.ndim < 1:
             raise ValueError(f"{where}: every leaf of g needs a leading sample axis, shape "
                              f"(S, ...); got a rank-0 leaf")
-        if jnp.issubdtype(a.dtype, jnp.complexfloating):
-            raise TypeError(f"{where}: gradients must be real, got dtype {a.dtype}")
-        if not jnp.issubdtype(a.dtype, jnp.floating):
-            a = a.astype(jnp.result_type(float))
         arrays.append(a)
     sizes = sorted({a.shape[0] for a in arrays})
     if len(sizes) > 1:

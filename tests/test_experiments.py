@@ -21,9 +21,10 @@ TINY = dataclasses.replace(
 
 
 def test_run_writes_a_complete_folder(tmp_path):
-    path = cli.run("variance", quick=True, out=tmp_path, run_id="r1",
-                   set=("studies=unbiasedness,lr_vs_exact", "unbiased_batches=2000",
-                        "unbiased_repeats=1", "lr_batches=500", "lr_modes=linear"))
+    overrides = ("studies=unbiasedness,lr_vs_exact", "unbiased_batches=2000",
+                 "unbiased_repeats=1", "lr_batches=500", "lr_modes=linear")
+    args = ["run", "variance", "--quick", "--out", str(tmp_path), "--run-id", "r1"]
+    path = cli.main([*args, *(a for o in overrides for a in ("--set", o))])
     assert path == tmp_path / "variance" / "r1"
     saved = json.loads((path / "config.json").read_text())["config"]
     assert saved["studies"] == ["unbiasedness", "lr_vs_exact"] and saved["lr_batches"] == 500

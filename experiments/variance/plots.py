@@ -27,6 +27,14 @@ def _color(objective: str) -> str:
     return _COLORS.setdefault(objective, cycle[len(_COLORS) % len(cycle)])
 
 
+def _panels(count: int, width: float, title: str):
+    """A row of ``count`` (at least one) axes, ``width`` inches each, under a title."""
+    fig, axes = plt.subplots(1, max(count, 1), figsize=(width * max(count, 1), 3.8),
+                             squeeze=False)
+    fig.suptitle(title)
+    return fig, axes[0]
+
+
 def _select(rows: Rows, study: str, **where) -> Rows:
     return [r for r in rows if r["study"] == study and all(r.get(k) == v for k, v in where.items())]
 
@@ -58,15 +66,14 @@ def lr_vs_exact(rows: Rows):
     """Relative error of the mean LR gradient vs the exact gradient, one panel per reward mode."""
     sel = _select(rows, "lr_vs_exact")
     modes = sorted({r["mode"] for r in sel})
-    fig, axes = plt.subplots(1, max(len(modes), 1), figsize=(4.5 * max(len(modes), 1), 3.8),
-                             squeeze=False)
-    for ax, mode in zip(axes[0], modes, strict=False):
+    fig, axes = _panels(len(modes), 4.5, "LR gradient (mean of t batches) vs jax.grad of the "
+                        "exact objective")
+    for ax, mode in zip(axes, modes, strict=False):
         for objective, (t, err) in _series(_select(sel, "lr_vs_exact", mode=mode), "objective",
                                            "t", "rel_error").items():
             ax.loglog(t, err, color=_color(objective), label=objective)
         ax.set(xlabel="batches t", ylabel="relative gradient error", title=f"{mode} rewards")
         ax.legend(fontsize=7)
-    fig.suptitle("LR gradient (mean of t batches) vs jax.grad of the exact objective")
     return fig
 
 
@@ -74,9 +81,8 @@ def rp_vs_lr(rows: Rows):
     """tr Var of RP and LR gradients vs dimension, per reward (Gaussian location)."""
     sel = _select(rows, "rp_vs_lr")
     rewards = sorted({r["reward"] for r in sel})
-    fig, axes = plt.subplots(1, max(len(rewards), 1), figsize=(5 * max(len(rewards), 1), 3.8),
-                             squeeze=False)
-    for ax, reward in zip(axes[0], rewards, strict=False):
+    fig, axes = _panels(len(rewards), 5, "RP (solid) vs LR (dashed) gradient variance")
+    for ax, reward in zip(axes, rewards, strict=False):
         for estimator, style in (("rp", "-"), ("lr", "--")):
             part = [r for r in sel if r["reward"] == reward and r["estimator"] == estimator]
             for objective, (dim, var) in _series(part, "objective", "dim", "total_var").items():
@@ -84,7 +90,6 @@ def rp_vs_lr(rows: Rows):
                             label=f"{estimator.upper()} {objective}")
         ax.set(xlabel="dimension", ylabel="tr Var[g]", title=f"{reward} reward")
         ax.legend(fontsize=6, ncol=2)
-    fig.suptitle("RP (solid) vs LR (dashed) gradient variance")
     return fig
 
 
