@@ -21,7 +21,8 @@ def bench(
     name: tyro.conf.Positional[Literal["transform"]],
     quick: bool = False,
     out: Annotated[pathlib.Path, tyro.conf.arg(help="folder for the JSON")] = pathlib.Path(
-        "results/bench"),
+        "results/bench"
+    ),
 ) -> None:
     """Run a runtime benchmark: print its table and write JSON under OUT."""
     from experiments.bench import transform
@@ -49,11 +50,11 @@ def apply_overrides(config, overrides: typing.Sequence[str]):
     for item in overrides:
         key, sep, value = item.partition("=")
         if not sep or key not in fields:
-            raise ValueError(f"--set takes key=value with a key among {sorted(fields)}; "
-                             f"got {item!r}")
+            raise ValueError(
+                f"--set takes key=value with a key among {sorted(fields)}; got {item!r}"
+            )
         args += [f"--{key}", *(value.split(",") if "," in value else [value])]
-    return tyro.cli(type(config), default=config, args=args,
-                    config=(tyro.conf.FlagConversionOff,))
+    return tyro.cli(type(config), default=config, args=args, config=(tyro.conf.FlagConversionOff,))
 
 
 def run(
@@ -61,8 +62,11 @@ def run(
     quick: bool = False,
     seed: int | None = None,
     out: pathlib.Path = pathlib.Path("results"),
-    set: Annotated[tuple[str, ...], tyro.conf.UseAppendAction,
-                   tyro.conf.arg(help="a config override key=value (repeat the flag)")] = (),
+    set: Annotated[
+        tuple[str, ...],
+        tyro.conf.UseAppendAction,
+        tyro.conf.arg(help="a config override key=value (repeat the flag)"),
+    ] = (),
     run_id: str | None = None,
 ) -> pathlib.Path:
     """Run an experiment; results go to OUT/NAME/<run-id>/ (config, metrics, figures, summary)."""
@@ -86,7 +90,9 @@ def main(args: typing.Sequence[str] | None = None) -> typing.Any:
     """Entry point of the console script; returns what the subcommand returns."""
     return tyro.extras.subcommand_cli_from_dict(
         {"list": list_experiments, "run": run, "bench": bench, "demo": demo},
-        description="ordergrad-jax: OrderGrad estimators, experiments and benchmarks", args=args)
+        description="ordergrad-jax: OrderGrad estimators, experiments and benchmarks",
+        args=args,
+    )
 
 
 if __name__ == "__main__":

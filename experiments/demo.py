@@ -16,12 +16,14 @@ def run(rewards=REWARDS, k: int = 4, objectives=OBJECTIVES) -> list[dict]:
     x = jnp.asarray(rewards, jnp.float32)
     rows = []
     for objective in objectives:
-        rows.append({
-            "objective": objective,
-            "weights": np.asarray(og.rank_weights(objective, k)),
-            "lstat": float(og.lstat(x, k, objective)),
-            "advantage": np.asarray(og.lstat_advantage(x, k, objective)),
-        })
+        rows.append(
+            {
+                "objective": objective,
+                "weights": np.asarray(og.rank_weights(objective, k)),
+                "lstat": float(og.lstat(x, k, objective)),
+                "advantage": np.asarray(og.lstat_advantage(x, k, objective)),
+            }
+        )
     return rows
 
 
@@ -31,8 +33,10 @@ def main(k: int = 4) -> None:
     from rich.table import Table
 
     rows = run(k=k)
-    table = Table(title=f"OrderGrad advantages on one group of N={len(REWARDS)}, K={k} "
-                        "(rank weights ascending: first = minimum)")
+    table = Table(
+        title=f"OrderGrad advantages on one group of N={len(REWARDS)}, K={k} "
+        "(rank weights ascending: first = minimum)"
+    )
     table.add_column("objective")
     table.add_column("weights")
     table.add_column("lstat", justify="right")
@@ -40,7 +44,11 @@ def main(k: int = 4) -> None:
         table.add_column(f"x={r:g}", justify="right")
     for row in rows:
         weights = " ".join(f"{w:.2f}" for w in row["weights"])
-        table.add_row(row["objective"], weights, f"{row['lstat']:.3f}",
-                      *(f"{a:+.3f}" for a in row["advantage"]))
+        table.add_row(
+            row["objective"],
+            weights,
+            f"{row['lstat']:.3f}",
+            *(f"{a:+.3f}" for a in row["advantage"]),
+        )
     Console(width=160).print(table)
     print("LR update: (K/N) * sum_i advantage_i * grad log p(x_i); advantages sum to 0 per group.")

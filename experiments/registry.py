@@ -22,8 +22,13 @@ class Experiment:
 def _variance() -> Experiment:
     from experiments.variance import config, run
 
-    return Experiment("variance", "estimator studies: unbiasedness, LR/RP vs exact, variance, "
-                      "SNR, the zoo, runtime", config.VarianceConfig, config.QUICK, run.run)
+    return Experiment(
+        "variance",
+        "estimator studies: unbiasedness, LR/RP vs exact, variance, SNR, the zoo, runtime",
+        config.VarianceConfig,
+        config.QUICK,
+        run.run,
+    )
 
 
 _FACTORIES: dict[str, Callable[[], Experiment]] = {"variance": _variance}

@@ -51,16 +51,14 @@ print(f"{len(rows)} metric rows from {run_dir}")
 # slope -1/2, the Monte Carlo rate of an unbiased estimator (a biased one would flatten out).
 
 # %%
-plots.unbiasedness(rows);
-
+plots.unbiasedness(rows)
 # %% [markdown]
 # ## 2. LR gradient vs the exact gradient
 # The mean of t OrderGrad LR gradients on a softmax bandit approaches `jax.grad` of the exact
 # objective for every objective and reward profile: the relative error keeps falling as t grows.
 
 # %%
-plots.lr_vs_exact(rows);
-
+plots.lr_vs_exact(rows)
 # %% [markdown]
 # ## 3. RP vs LR on the Gaussian location model
 # Both estimators are unbiased for the same gradient (their means agree within Monte Carlo
@@ -68,8 +66,7 @@ plots.lr_vs_exact(rows);
 # The pathwise (RP) gradient is usually the lower-variance one on smooth rewards.
 
 # %%
-plots.rp_vs_lr(rows);
-
+plots.rp_vs_lr(rows)
 # %% [markdown]
 # ## 4. Signal-to-noise ratio
 # SNR = |E g|^2 / tr Var[g] against K (at N = 64), N (at K = 4), the number of bandit arms and the
@@ -78,8 +75,7 @@ plots.rp_vs_lr(rows);
 # per group (N) raise the SNR of every objective.
 
 # %%
-plots.snr(rows);
-
+plots.snr(rows)
 # %% [markdown]
 # ## 5. OrderGrad vs the estimator zoo
 # Each method's gradient on its own target: unbiased methods (OrderGrad, RLOO, MaxPO, PKPO's
@@ -88,15 +84,14 @@ plots.snr(rows);
 
 # %%
 if any(r["study"] == "zoo" for r in rows):
-    plots.zoo(rows);
+    plots.zoo(rows)
 
 # %% [markdown]
 # ## 6. Runtime
 # The OrderGrad transform against the floor any rank transform pays (sort + scatter) and GRPO.
 
 # %%
-plots.runtime(rows);
-
+plots.runtime(rows)
 # %% [markdown]
 # ## The numbers
 

@@ -69,8 +69,10 @@ def _as_real_float(x: Any, where: str, what: str) -> jax.Array:
 def _as_rewards(x: Any, where: str) -> jax.Array:
     x = _as_real_float(x, where, "rewards")
     if x.ndim < 1:
-        raise ValueError(f"{where}: rewards must have shape (..., N) with the group on the last "
-                         f"axis; got a rank-0 array")
+        raise ValueError(
+            f"{where}: rewards must have shape (..., N) with the group on the last "
+            f"axis; got a rank-0 array"
+        )
     return x
 
 
@@ -79,8 +81,10 @@ def _check_sizes(n: int, k: Any, where: str, *, leave_one_out: bool) -> int:
     if k > n:
         raise ValueError(f"{where}: k={k} is larger than the group size N={n}; need 1 <= k <= N")
     if leave_one_out and k >= n:
-        raise ValueError(f"{where}: leave-one-out values and advantages need k <= N - 1 (k "
-                         f"items among the N - 1 others); got k={k}, N={n}")
+        raise ValueError(
+            f"{where}: leave-one-out values and advantages need k <= N - 1 (k "
+            f"items among the N - 1 others); got k={k}, N={n}"
+        )
     return k
 
 
@@ -143,8 +147,9 @@ class LStatistic:
     by_count: _tables.Tables | None = None
 
     @classmethod
-    def create(cls, n: int, k: int, objective: Any, *, masked: bool = False,
-               dtype: Any = None) -> LStatistic:
+    def create(
+        cls, n: int, k: int, objective: Any, *, masked: bool = False, dtype: Any = None
+    ) -> LStatistic:
         """Precomputes the statistic for groups of ``n`` (host float64, cached, cast once).
 
         Args:
@@ -171,8 +176,9 @@ class LStatistic:
             vectors = jax.tree.map(lambda t: cast(t) @ weights, _tables.rank_tables(n, k))
             by_count = None
             if masked:
-                by_count = jax.tree.map(lambda t: cast(t) @ weights,
-                                        _tables.rank_tables_by_count(n, k))
+                by_count = jax.tree.map(
+                    lambda t: cast(t) @ weights, _tables.rank_tables_by_count(n, k)
+                )
         return cls(n, k, cast(weights), vectors, by_count)
 
     @property
@@ -223,13 +229,17 @@ class LStatistic:
     def _check(self, x: Any, mask: Any, where: str, *, leave_one_out: bool = False):
         x = _as_rewards(x, where)
         if x.shape[-1] != self.n:
-            raise ValueError(f"{where}: rewards have group size {x.shape[-1]} on the last axis, "
-                             f"but this LStatistic was created for n={self.n}")
+            raise ValueError(
+                f"{where}: rewards have group size {x.shape[-1]} on the last axis, "
+                f"but this LStatistic was created for n={self.n}"
+            )
         _check_sizes(self.n, self.k, where, leave_one_out=leave_one_out)
         mask = _check_mask(mask, x.shape, where)
         if mask is not None and self.by_count is None:
-            raise ValueError(f"{where}: mask= needs the per-count tables; create the statistic "
-                             f"with LStatistic.create(n, k, objective, masked=True)")
+            raise ValueError(
+                f"{where}: mask= needs the per-count tables; create the statistic "
+                f"with LStatistic.create(n, k, objective, masked=True)"
+            )
         return x, mask
 
 
@@ -254,8 +264,9 @@ def _unsort(values: jax.Array, perm: jax.Array) -> jax.Array:
     """
     extra = values.ndim - perm.ndim
     index = jnp.broadcast_to(perm.reshape(perm.shape + (1,) * extra), values.shape)
-    return jnp.put_along_axis(jnp.zeros_like(values), index, values, axis=perm.ndim - 1,
-                              inplace=False)
+    return jnp.put_along_axis(
+        jnp.zeros_like(values), index, values, axis=perm.ndim - 1, inplace=False
+    )
 
 
 def _count_rows(stat: LStatistic, mask: jax.Array):
@@ -363,8 +374,11 @@ def _scan(xc: jax.Array, below, own, above, axis: int = -1) -> jax.Array:
     ``cumsum(xc (below - above)) + xc (own - below) + sum(xc above)`` along ``axis``: -1 for
     ``(..., n)`` collapsed vectors, -2 for ``(n, k)`` rank-wise tables with ``xc (..., n, 1)``.
     """
-    return (jnp.cumsum(xc * (below - above), axis=axis) + xc * (own - below)
-            + jnp.sum(xc * above, axis=axis, keepdims=True))
+    return (
+        jnp.cumsum(xc * (below - above), axis=axis)
+        + xc * (own - below)
+        + jnp.sum(xc * above, axis=axis, keepdims=True)
+    )
 
 
 @functools.partial(jax.jit, static_argnames=("kind", "method"))
@@ -383,12 +397,16 @@ def _scan_transform(stat: LStatistic, x: jax.Array, kind: str, method: str = "au
         idx = jnp.arange(stat.n)
         # lt[..., i, j]: item j ranks below item i (stable ties: the lower index ranks first).
         lt = (xc[..., None, :] < xc[..., :, None]) | (
-            (xc[..., None, :] == xc[..., :, None]) & (idx[None, :] < idx[:, None]))
+            (xc[..., None, :] == xc[..., :, None]) & (idx[None, :] < idx[:, None])
+        )
         rank = jnp.sum(lt, axis=-1)
         coef = jnp.stack([below - above, own - above, above], axis=-1)  # (n, 3)
         d, e, c = jnp.moveaxis(jnp.take(coef, rank, axis=0), -1, 0)
-        y = (jnp.einsum("...ij,...j->...i", lt.astype(dtype), xc * d) + xc * e
-             + jnp.sum(xc * c, axis=-1, keepdims=True))
+        y = (
+            jnp.einsum("...ij,...j->...i", lt.astype(dtype), xc * d)
+            + xc * e
+            + jnp.sum(xc * c, axis=-1, keepdims=True)
+        )
         return y, center
     xs, perm, _ = _sort_with_index(x)
     center = _middle(xs)
@@ -429,8 +447,9 @@ def _rankwise(x: jax.Array, k: int, kind: str) -> tuple[jax.Array, jax.Array]:
 # The functional API.
 
 
-def _statistic(x: Any, k: Any, objective: Any, where: str, *, leave_one_out: bool = False,
-               mask: Any = None) -> tuple[LStatistic, jax.Array]:
+def _statistic(
+    x: Any, k: Any, objective: Any, where: str, *, leave_one_out: bool = False, mask: Any = None
+) -> tuple[LStatistic, jax.Array]:
     x = _as_rewards(x, where)
     k = _check_sizes(x.shape[-1], k, where, leave_one_out=leave_one_out)
     stat = LStatistic.create(x.shape[-1], k, objective, masked=mask is not None, dtype=x.dtype)
@@ -533,8 +552,9 @@ def lstat_leave_one_out(x: Any, k: int, objective: Any) -> jax.Array:
     return stat.leave_one_out(x)
 
 
-def lstat_advantage(x: Any, k: int, objective: Any, *, mask: Any = None,
-                    method: str = "auto") -> jax.Array:
+def lstat_advantage(
+    x: Any, k: int, objective: Any, *, mask: Any = None, method: str = "auto"
+) -> jax.Array:
     """OrderGrad LR advantages ``a_i = alpha . q_i - alpha . loo_i`` (SPEC.md §2, §5).
 
     The LR gradient is ``(K/N) sum_i a_i grad log p(x_i)``; ``a`` is a drop-in replacement for
@@ -571,6 +591,8 @@ def advantage_defined(mask: Any, k: int) -> jax.Array:
     """Whether each masked group has LR advantages: more than ``k`` valid items. ``(...)`` bool."""
     mask = jnp.asarray(mask)
     if mask.dtype != jnp.bool_ or mask.ndim < 1:
-        raise TypeError(f"advantage_defined: mask must be a bool array (..., N); got "
-                        f"{mask.dtype} of shape {mask.shape}")
+        raise TypeError(
+            f"advantage_defined: mask must be a bool array (..., N); got "
+            f"{mask.dtype} of shape {mask.shape}"
+        )
     return jnp.sum(mask, axis=-1) > _obj._check_k(k)

@@ -71,10 +71,13 @@ def lr_loss(logp: Any, x: Any, k: int, objective: Any, *, mask: Any = None) -> j
     logp = jnp.asarray(logp)
     x = jnp.asarray(x)
     if logp.shape != x.shape:
-        raise ValueError(f"lr_loss: logp and rewards must have the same shape (..., N); got "
-                         f"logp {logp.shape}, rewards {x.shape}")
+        raise ValueError(
+            f"lr_loss: logp and rewards must have the same shape (..., N); got "
+            f"logp {logp.shape}, rewards {x.shape}"
+        )
     adv = jax.lax.stop_gradient(
-        _batch.lstat_advantage(jax.lax.stop_gradient(x), k, objective, mask=mask))
+        _batch.lstat_advantage(jax.lax.stop_gradient(x), k, objective, mask=mask)
+    )
     if mask is None:
         count = x.shape[-1]
     else:
@@ -101,8 +104,12 @@ def lr_loss(logp: Any, x: Any, k: int, objective: Any, *, mask: Any = None) -> j
 _ROUND_TOL = 1e-9  # fractions times a count are rounded with this tolerance (SPEC.md §4)
 
 PKPO_VARIANTS = ("s", "s_loo", "s_loo_minus_one")
-_PKPO_ALIASES = {"s_loo-1": "s_loo_minus_one", "sloo": "s_loo",
-                 "sloo_minus_one": "s_loo_minus_one", "s_loo_m1": "s_loo_minus_one"}
+_PKPO_ALIASES = {
+    "s_loo-1": "s_loo_minus_one",
+    "sloo": "s_loo",
+    "sloo_minus_one": "s_loo_minus_one",
+    "s_loo_m1": "s_loo_minus_one",
+}
 
 
 # Boundary checks of the parameters (at get() time and again at trace time).
@@ -110,8 +117,10 @@ _PKPO_ALIASES = {"s_loo-1": "s_loo_minus_one", "sloo": "s_loo",
 
 def _int_param(value: Any, what: str = "k", minimum: int = 1) -> int:
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
-        raise ValueError(f"{what} must be a Python int >= {minimum} (a static size); got "
-                         f"{value!r} of type {type(value).__name__}")
+        raise ValueError(
+            f"{what} must be a Python int >= {minimum} (a static size); got "
+            f"{value!r} of type {type(value).__name__}"
+        )
     if value < minimum:
         raise ValueError(f"{what} must be >= {minimum}; got {value}")
     return int(value)
@@ -121,8 +130,9 @@ def _alpha_param(alpha: Any) -> float:
     try:
         alpha = float(alpha)
     except (TypeError, jax.errors.ConcretizationTypeError):
-        raise ValueError(f"alpha must be a Python float in (0, 1] (a static tail fraction); "
-                         f"got {alpha!r}") from None
+        raise ValueError(
+            f"alpha must be a Python float in (0, 1] (a static tail fraction); got {alpha!r}"
+        ) from None
     if not 0.0 < alpha <= 1.0:
         raise ValueError(f"alpha must lie in (0, 1] (the lower-tail fraction); got {alpha!r}")
     return alpha
@@ -142,8 +152,10 @@ def _variant_param(variant: Any) -> str:
     key = str(variant).lower() if isinstance(variant, str) else None
     key = _PKPO_ALIASES.get(key, key)
     if key not in PKPO_VARIANTS:
-        raise ValueError(f"unknown PKPO variant {variant!r}; allowed: {', '.join(PKPO_VARIANTS)} "
-                         f"(aliases: {', '.join(sorted(_PKPO_ALIASES))})")
+        raise ValueError(
+            f"unknown PKPO variant {variant!r}; allowed: {', '.join(PKPO_VARIANTS)} "
+            f"(aliases: {', '.join(sorted(_PKPO_ALIASES))})"
+        )
     return key
 
 
@@ -158,8 +170,9 @@ def _check_group(rewards: Any, mask: Any, where: str, min_n: int = 1):
     x = _batch._as_rewards(rewards, where)
     mask = _batch._check_mask(mask, x.shape, where)
     if x.shape[-1] < min_n:
-        raise ValueError(f"{where}: needs a group of N >= {min_n} on the last axis; got "
-                         f"N={x.shape[-1]}")
+        raise ValueError(
+            f"{where}: needs a group of N >= {min_n} on the last axis; got N={x.shape[-1]}"
+        )
     return x, mask
 
 
@@ -183,8 +196,9 @@ def _log_comb(n: Any, r: Any) -> np.ndarray:
     n, r = np.broadcast_arrays(np.asarray(n, np.float64), np.asarray(r, np.float64))
     ok = (r >= 0) & (r <= n)
     out = np.full(n.shape, -np.inf)
-    out[ok] = (special.gammaln(n[ok] + 1) - special.gammaln(r[ok] + 1)
-               - special.gammaln(n[ok] - r[ok] + 1))
+    out[ok] = (
+        special.gammaln(n[ok] + 1) - special.gammaln(r[ok] + 1) - special.gammaln(n[ok] - r[ok] + 1)
+    )
     return out
 
 
@@ -302,8 +316,10 @@ def _pkpo_kernel(x, mask, k: int, variant: str):
             y = y + center * (k / n)
         return _batch._unsort(y, perm)
     count = jnp.sum(mask, axis=-1, keepdims=True, dtype=jnp.int32)
-    below, own, above = (jnp.take(jnp.asarray(t, x.dtype), count[..., 0], axis=0)
-                         for t in _pkpo_by_count(n, k, variant))
+    below, own, above = (
+        jnp.take(jnp.asarray(t, x.dtype), count[..., 0], axis=0)
+        for t in _pkpo_by_count(n, k, variant)
+    )
     xs, perm, _ = _batch._sort_with_index(jnp.where(mask, x, 0), ~mask)
     valid_s = lax.broadcasted_iota(jnp.int32, xs.shape, xs.ndim - 1) < count
     center = _batch._middle(xs, count)
@@ -321,8 +337,10 @@ def _maxpo_kernel(x, mask, k: int):
     xc = jnp.where(valid, xz - _group_mean(xz, count), 0)  # G is shift-invariant; centre for f32
     idx = jnp.arange(n)
     # lt[..., i, m]: valid item m ranks below item i (stable: ties go to the lower index).
-    lt = valid[..., None, :] & ((xz[..., None, :] < xz[..., :, None]) | (
-        (xz[..., None, :] == xz[..., :, None]) & (idx[None, :] < idx[:, None])))
+    lt = valid[..., None, :] & (
+        (xz[..., None, :] < xz[..., :, None])
+        | ((xz[..., None, :] == xz[..., :, None]) & (idx[None, :] < idx[:, None]))
+    )
     rank = jnp.sum(lt, axis=-1)  # 0-based rank among the valid items
     if mask is None:
         cdf = jnp.asarray(_l2o_cdf(n, k), x.dtype)
@@ -382,8 +400,14 @@ def _cvar_pg_kernel(x, mask, alpha: float):
 # The public estimators.
 
 
-def ordergrad(rewards: ArrayLike, mask: ArrayLike | None = None, *, k: int, objective: Any,
-              method: str = "auto") -> jax.Array:
+def ordergrad(
+    rewards: ArrayLike,
+    mask: ArrayLike | None = None,
+    *,
+    k: int,
+    objective: Any,
+    method: str = "auto",
+) -> jax.Array:
     """OrderGrad LR advantages for the L-statistic ``J = sum_j alpha_j E[R_(j:K)]`` (SPEC.md §2).
 
     ``a_i = alpha . q_i - alpha . loo_i = N/(N-K) (alpha . q_i - alpha . v)``: the include-one
@@ -503,8 +527,9 @@ def dr_grpo(rewards: ArrayLike, mask: ArrayLike | None = None) -> jax.Array:
     return _mean_baseline_kernel(x, mask, "dr_grpo")
 
 
-def pkpo(rewards: ArrayLike, mask: ArrayLike | None = None, *, k: int,
-         variant: str = "s_loo_minus_one") -> jax.Array:
+def pkpo(
+    rewards: ArrayLike, mask: ArrayLike | None = None, *, k: int, variant: str = "s_loo_minus_one"
+) -> jax.Array:
     """PKPO transformed rewards for max@k (pass@k on 0/1 rewards), arbitrary ``k <= N``.
 
     With the group sorted ascending ``x_(1) <= ... <= x_(N)`` and I ranging over k-subsets of
@@ -551,9 +576,11 @@ def pkpo(rewards: ArrayLike, mask: ArrayLike | None = None, *, k: int,
     k = _int_param(k, "pkpo: k")
     variant = _variant_param(variant)
     if variant == "s_loo_minus_one" and k < 2:
-        raise ValueError("pkpo: variant 's_loo_minus_one' needs k >= 2 (its baseline is the max "
-                         "of the k - 1 other members of each subset); for k = 1 use 's_loo' "
-                         "(which is RLOO / N)")
+        raise ValueError(
+            "pkpo: variant 's_loo_minus_one' needs k >= 2 (its baseline is the max "
+            "of the k - 1 other members of each subset); for k = 1 use 's_loo' "
+            "(which is RLOO / N)"
+        )
     x, mask = _check_group(rewards, mask, "pkpo")
     n = x.shape[-1]
     if n < _pkpo_min_n(k, variant):
@@ -596,8 +623,10 @@ def maxpo(rewards: ArrayLike, mask: ArrayLike | None = None, *, k: int) -> jax.A
     k = _int_param(k, "maxpo: k")
     x, mask = _check_group(rewards, mask, "maxpo")
     if k > x.shape[-1] - 1:
-        raise ValueError(f"maxpo: needs k <= N - 1 (a leave-one-out baseline of k items); got "
-                         f"k={k}, N={x.shape[-1]}")
+        raise ValueError(
+            f"maxpo: needs k <= N - 1 (a leave-one-out baseline of k items); got "
+            f"k={k}, N={x.shape[-1]}"
+        )
     return _maxpo_kernel(x, mask, k)
 
 
@@ -610,12 +639,15 @@ def _check_binary(x: jax.Array, mask: jax.Array | None, where: str) -> None:
         return
     bad = valid & (host != 0) & (host != 1)
     if np.any(bad):
-        raise ValueError(f"{where}: rewards must be binary 0/1 (pass@k); got values such as "
-                         f"{host[bad][:3].tolist()}")
+        raise ValueError(
+            f"{where}: rewards must be binary 0/1 (pass@k); got values such as "
+            f"{host[bad][:3].tolist()}"
+        )
 
 
-def passk_chen(rewards: ArrayLike, mask: ArrayLike | None = None, *, k: int,
-               normalize: bool = True) -> jax.Array:
+def passk_chen(
+    rewards: ArrayLike, mask: ArrayLike | None = None, *, k: int, normalize: bool = True
+) -> jax.Array:
     """Chen et al.'s analytic pass@k advantage for binary 0/1 rewards.
 
     A group of N samples with c correct is read as all its k-subsets, each rewarded by pass@k;
@@ -704,24 +736,43 @@ def _method_param(method: Any) -> str:
 
 
 _REGISTRY: dict[str, _Entry] = {
-    "ordergrad": _Entry(ordergrad, "OrderGrad L-statistic advantages alpha.(q_i - loo_i) "
-                        "(params k, objective)", {"k": _int_param, "method": _method_param}),
+    "ordergrad": _Entry(
+        ordergrad,
+        "OrderGrad L-statistic advantages alpha.(q_i - loo_i) (params k, objective)",
+        {"k": _int_param, "method": _method_param},
+    ),
     "reinforce": _Entry(reinforce, "raw reward r_i (no baseline)", {}),
     "rloo": _Entry(rloo, "leave-one-out baseline N/(N-1) (r_i - mean)", {}),
     "grpo": _Entry(grpo, "(r_i - mean) / (population std + eps)", {"eps": _eps_param}),
     "dr_grpo": _Entry(dr_grpo, "r_i - mean (Dr. GRPO)", {}),
-    "pkpo": _Entry(pkpo, "PKPO max@k / pass@k rewards, variant s | s_loo | s_loo_minus_one "
-                   "(param k)", {"k": _int_param, "variant": _variant_param}),
-    "maxpo": _Entry(maxpo, "MaxPO max@k advantages with the Leave-Two-Out baseline, O(N^2) "
-                    "(param k)", {"k": _int_param}),
-    "passk_chen": _Entry(passk_chen, "Chen et al. analytic pass@k advantage, binary rewards "
-                         "(param k)", {"k": _int_param,
-                                       "normalize": lambda v: _bool_param(v, "normalize")}),
-    "cvar_pg": _Entry(cvar_pg, "CVaR-PG (R_i - VaR) 1{R_i <= VaR} / (alpha N) (param alpha)",
-                      {"alpha": _alpha_param}),
+    "pkpo": _Entry(
+        pkpo,
+        "PKPO max@k / pass@k rewards, variant s | s_loo | s_loo_minus_one (param k)",
+        {"k": _int_param, "variant": _variant_param},
+    ),
+    "maxpo": _Entry(
+        maxpo,
+        "MaxPO max@k advantages with the Leave-Two-Out baseline, O(N^2) (param k)",
+        {"k": _int_param},
+    ),
+    "passk_chen": _Entry(
+        passk_chen,
+        "Chen et al. analytic pass@k advantage, binary rewards (param k)",
+        {"k": _int_param, "normalize": lambda v: _bool_param(v, "normalize")},
+    ),
+    "cvar_pg": _Entry(
+        cvar_pg,
+        "CVaR-PG (R_i - VaR) 1{R_i <= VaR} / (alpha N) (param alpha)",
+        {"alpha": _alpha_param},
+    ),
 }
-_NAME_ALIASES = {"mean": "reinforce", "drgrpo": "dr_grpo", "cvar": "cvar_pg",
-                 "passk": "passk_chen", "pass_k_chen": "passk_chen"}
+_NAME_ALIASES = {
+    "mean": "reinforce",
+    "drgrpo": "dr_grpo",
+    "cvar": "cvar_pg",
+    "passk": "passk_chen",
+    "pass_k_chen": "passk_chen",
+}
 
 
 def available() -> dict[str, str]:
@@ -731,13 +782,16 @@ def available() -> dict[str, str]:
 
 def _canonical_name(name: Any) -> str:
     if not isinstance(name, str):
-        raise ValueError(f"estimator name must be a string; got {name!r}. Available: "
-                         f"{', '.join(_REGISTRY)}")
+        raise ValueError(
+            f"estimator name must be a string; got {name!r}. Available: {', '.join(_REGISTRY)}"
+        )
     key = name.strip().lower().replace("-", "_").replace(".", "_").replace(" ", "_")
     key = _NAME_ALIASES.get(key, key)
     if key not in _REGISTRY:
-        raise ValueError(f"unknown estimator {name!r}; available: {', '.join(_REGISTRY)} "
-                         f"(aliases: {', '.join(sorted(_NAME_ALIASES))})")
+        raise ValueError(
+            f"unknown estimator {name!r}; available: {', '.join(_REGISTRY)} "
+            f"(aliases: {', '.join(sorted(_NAME_ALIASES))})"
+        )
     return key
 
 
@@ -748,8 +802,9 @@ def _bind_params(key: str, entry: _Entry, params: dict[str, Any]) -> dict[str, A
     def usage() -> str:
         if not allowed:
             return f"estimator {key!r} takes no parameters"
-        parts = [name if p.default is p.empty else f"{name}={p.default!r}"
-                 for name, p in allowed.items()]
+        parts = [
+            name if p.default is p.empty else f"{name}={p.default!r}" for name, p in allowed.items()
+        ]
         return f"estimator {key!r} takes {', '.join(parts)} (no default = required)"
 
     unknown = sorted(set(params) - set(allowed))

@@ -81,8 +81,10 @@ def _binomial_sf(n: int, f: jax.Array, k: int) -> jax.Array:
 def _check(r: Any, p: Any, k: Any, where: str) -> tuple[jax.Array, jax.Array, int]:
     r, p = jnp.asarray(r), jnp.asarray(p)
     if r.ndim < 1 or r.shape != p.shape:
-        raise ValueError(f"{where}: r and p must have the same shape (..., m) with the arms on "
-                         f"the last axis; got r {r.shape}, p {p.shape}")
+        raise ValueError(
+            f"{where}: r and p must have the same shape (..., m) with the arms on "
+            f"the last axis; got r {r.shape}, p {p.shape}"
+        )
     for name, a in (("r", r), ("p", p)):
         if jnp.issubdtype(a.dtype, jnp.complexfloating):
             raise TypeError(f"{where}: {name} must be real, got dtype {a.dtype}")
@@ -96,8 +98,10 @@ def _check(r: Any, p: Any, k: Any, where: str) -> tuple[jax.Array, jax.Array, in
         if not np.all(np.isfinite(p_host)) or np.any(p_host < 0):
             raise ValueError(f"{where}: p must be finite and non-negative; got {p_host}")
         if np.any(p_host.sum(-1) <= 0):
-            raise ValueError(f"{where}: p must sum to a positive number over the arms (it is "
-                             f"normalised by its sum); some group sums to 0")
+            raise ValueError(
+                f"{where}: p must sum to a positive number over the arms (it is "
+                f"normalised by its sum); some group sums to 0"
+            )
     return r.astype(dtype), p.astype(dtype), k
 
 

@@ -78,8 +78,10 @@ def _check_k(k: Any, n: int, where: str) -> int:
     except (TypeError, ValueError) as err:
         raise type(err)(f"{where}: {err}") from None
     if k > n:
-        raise ValueError(f"{where}: k={k} is larger than the group size N={n}; an unbiased "
-                         f"estimate from N samples needs 1 <= k <= N")
+        raise ValueError(
+            f"{where}: k={k} is larger than the group size N={n}; an unbiased "
+            f"estimate from N samples needs 1 <= k <= N"
+        )
     return k
 
 
@@ -88,8 +90,9 @@ def _check_fraction(value: Any, where: str, name: str, *, low_open: bool, high: 
     if isinstance(value, (str, bytes)) or value is None:
         raise TypeError(f"{where}: {name} must be a real number or array, got {value!r}")
     arr = jnp.asarray(value)
-    if arr.dtype == jnp.bool_ or not (jnp.issubdtype(arr.dtype, jnp.floating)
-                                      or jnp.issubdtype(arr.dtype, jnp.integer)):
+    if arr.dtype == jnp.bool_ or not (
+        jnp.issubdtype(arr.dtype, jnp.floating) or jnp.issubdtype(arr.dtype, jnp.integer)
+    ):
         raise TypeError(f"{where}: {name} must be a real number or array, got dtype {arr.dtype}")
     concrete = _concrete(value)
     if concrete is not None:
@@ -107,31 +110,39 @@ def _check_batch_broadcast(alpha: jax.Array, batch_shape: tuple[int, ...], where
     try:
         return jnp.broadcast_shapes(alpha.shape, batch_shape)
     except ValueError:
-        raise ValueError(f"{where}: alpha must be a scalar or broadcast against the batch shape "
-                         f"{batch_shape} (the rewards' shape without the last axis); got shape "
-                         f"{alpha.shape}") from None
+        raise ValueError(
+            f"{where}: alpha must be a scalar or broadcast against the batch shape "
+            f"{batch_shape} (the rewards' shape without the last axis); got shape "
+            f"{alpha.shape}"
+        ) from None
 
 
 def _gradient_leaves(g: Any, where: str) -> tuple[list[jax.Array], int]:
     """The leaves of a gradient stack, checked: real arrays sharing a leading axis S >= 2."""
     leaves = jax.tree.leaves(g)
     if not leaves:
-        raise ValueError(f"{where}: g must be an array (S, ...) or a pytree of such arrays; got "
-                         f"an empty pytree")
+        raise ValueError(
+            f"{where}: g must be an array (S, ...) or a pytree of such arrays; got an empty pytree"
+        )
     arrays = []
     for leaf in leaves:
         a = _batch._as_real_float(leaf, where, "gradients")
         if a.ndim < 1:
-            raise ValueError(f"{where}: every leaf of g needs a leading sample axis, shape "
-                             f"(S, ...); got a rank-0 leaf")
+            raise ValueError(
+                f"{where}: every leaf of g needs a leading sample axis, shape "
+                f"(S, ...); got a rank-0 leaf"
+            )
         arrays.append(a)
     sizes = sorted({a.shape[0] for a in arrays})
     if len(sizes) > 1:
-        raise ValueError(f"{where}: all leaves of g must share the leading sample axis S; got "
-                         f"sizes {sizes}")
+        raise ValueError(
+            f"{where}: all leaves of g must share the leading sample axis S; got sizes {sizes}"
+        )
     if sizes[0] < 2:
-        raise ValueError(f"{where}: the unbiased variance needs S >= 2 gradient samples on the "
-                         f"leading axis; got S={sizes[0]}")
+        raise ValueError(
+            f"{where}: the unbiased variance needs S >= 2 gradient samples on the "
+            f"leading axis; got S={sizes[0]}"
+        )
     return arrays, sizes[0]
 
 
@@ -237,8 +248,9 @@ def mean(x: jax.typing.ArrayLike, mask: jax.typing.ArrayLike | None = None) -> j
     return jnp.where(count > 0, total / jnp.maximum(count, 1).astype(x.dtype), 0)
 
 
-def pass_at_k(x: jax.typing.ArrayLike, k: int,
-              mask: jax.typing.ArrayLike | None = None) -> jax.Array:
+def pass_at_k(
+    x: jax.typing.ArrayLike, k: int, mask: jax.typing.ArrayLike | None = None
+) -> jax.Array:
     """Unbiased pass@k of binary rewards: P(at least one of k i.i.d. samples succeeds).
 
     ``pass@k = 1 - C(n-c, k) / C(n, k)`` with c successes among n samples (Chen et al. 2021), the
@@ -267,14 +279,17 @@ def pass_at_k(x: jax.typing.ArrayLike, k: int,
     if concrete is not None and valid is not None:
         bad = valid & (concrete != 0) & (concrete != 1)
         if np.any(bad):
-            raise ValueError(f"pass_at_k: rewards must be binary (0 = fail, 1 = success); got "
-                             f"the value {concrete[bad].flat[0]}. For real-valued rewards use "
-                             f"max_at_k")
+            raise ValueError(
+                f"pass_at_k: rewards must be binary (0 = fail, 1 = success); got "
+                f"the value {concrete[bad].flat[0]}. For real-valued rewards use "
+                f"max_at_k"
+            )
     return _pass_at_k(x, mask, k)
 
 
-def max_at_k(x: jax.typing.ArrayLike, k: int,
-             mask: jax.typing.ArrayLike | None = None) -> jax.Array:
+def max_at_k(
+    x: jax.typing.ArrayLike, k: int, mask: jax.typing.ArrayLike | None = None
+) -> jax.Array:
     """Unbiased max@k: the expected best of k i.i.d. samples (``E[R_(k:k)]``).
 
     The U-statistic ``sum_m x_(m) C(m-1, k-1) / C(N, k)`` (SPEC.md §2 with ``"ReMax"``): the mean
@@ -291,8 +306,9 @@ def max_at_k(x: jax.typing.ArrayLike, k: int,
     return lstat_at_k(x, k, "ReMax", mask=mask)
 
 
-def lstat_at_k(x: jax.typing.ArrayLike, k: int, objective: Any,
-               mask: jax.typing.ArrayLike | None = None) -> jax.Array:
+def lstat_at_k(
+    x: jax.typing.ArrayLike, k: int, objective: Any, mask: jax.typing.ArrayLike | None = None
+) -> jax.Array:
     """Unbiased estimate of any L-statistic objective ``J = sum_j alpha_j E[R_(j:k)]``.
 
     The U-statistic ``alpha . v`` with ``v = sort(x) @ W`` (SPEC.md §2): the mean of
@@ -312,8 +328,9 @@ def lstat_at_k(x: jax.typing.ArrayLike, k: int, objective: Any,
     return _batch.lstat(x, k, objective, mask=mask)
 
 
-def cvar(x: jax.typing.ArrayLike, alpha: jax.typing.ArrayLike,
-         mask: jax.typing.ArrayLike | None = None) -> jax.Array:
+def cvar(
+    x: jax.typing.ArrayLike, alpha: jax.typing.ArrayLike, mask: jax.typing.ArrayLike | None = None
+) -> jax.Array:
     """Conditional value at risk: the mean of the lower alpha tail of the returns (plug-in).
 
     The CVaR of the empirical distribution of the n valid samples,
@@ -347,8 +364,9 @@ def cvar(x: jax.typing.ArrayLike, alpha: jax.typing.ArrayLike,
     return _cvar(x, alpha.astype(x.dtype), mask)
 
 
-def var(x: jax.typing.ArrayLike, alpha: jax.typing.ArrayLike,
-        mask: jax.typing.ArrayLike | None = None) -> jax.Array:
+def var(
+    x: jax.typing.ArrayLike, alpha: jax.typing.ArrayLike, mask: jax.typing.ArrayLike | None = None
+) -> jax.Array:
     """Value at risk: the empirical lower alpha-quantile of the returns.
 
     ``VaR_alpha = F_n^{-1}(alpha) = inf{t : F_n(t) >= alpha} = x_(ceil(alpha n))`` (the inverse
@@ -442,14 +460,18 @@ def snr_true_gradient(g: Any, g_true: Any) -> jax.Array:
     """
     leaves, _ = _gradient_leaves(g, "snr_true_gradient")
     if jax.tree.structure(g_true) != jax.tree.structure(g):
-        raise ValueError(f"snr_true_gradient: g_true must have the pytree structure of g; got "
-                         f"{jax.tree.structure(g_true)} for g {jax.tree.structure(g)}")
+        raise ValueError(
+            f"snr_true_gradient: g_true must have the pytree structure of g; got "
+            f"{jax.tree.structure(g_true)} for g {jax.tree.structure(g)}"
+        )
     true_leaves = [jnp.asarray(t) for t in jax.tree.leaves(g_true)]
     for a, t in zip(leaves, true_leaves, strict=True):
         if t.shape != a.shape[1:]:
-            raise ValueError(f"snr_true_gradient: each leaf of g_true must have the shape of a "
-                             f"gradient sample, {a.shape[1:]} (g's leaf {a.shape} without the "
-                             f"sample axis); got {t.shape}")
+            raise ValueError(
+                f"snr_true_gradient: each leaf of g_true must have the shape of a "
+                f"gradient sample, {a.shape[1:]} (g's leaf {a.shape} without the "
+                f"sample axis); got {t.shape}"
+            )
     dtype = jnp.result_type(*leaves)
     signal = sum(jnp.sum(jnp.square(t.astype(dtype))) for t in true_leaves)
     return signal / _total_variance(leaves)
@@ -464,9 +486,13 @@ def _as_advantages(adv: Any, mask: Any, where: str):
     return adv, _batch._check_mask(mask, adv.shape, where)
 
 
-def zero_advantage_fraction(adv: jax.typing.ArrayLike, atol: jax.typing.ArrayLike = 0.0, *,
-                            mask: jax.typing.ArrayLike | None = None,
-                            axis: int | tuple[int, ...] | None = None) -> jax.Array:
+def zero_advantage_fraction(
+    adv: jax.typing.ArrayLike,
+    atol: jax.typing.ArrayLike = 0.0,
+    *,
+    mask: jax.typing.ArrayLike | None = None,
+    axis: int | tuple[int, ...] | None = None,
+) -> jax.Array:
     """The fraction of advantages that are zero: samples that carry no LR gradient.
 
     ``mean_i 1{|a_i| <= atol}`` over the valid entries. With binary rewards, GRPO/RLOO groups
@@ -489,11 +515,13 @@ def zero_advantage_fraction(adv: jax.typing.ArrayLike, atol: jax.typing.ArrayLik
     zero = (jnp.abs(adv) <= atol) & valid
     count = jnp.sum(valid, axis=axis)
     return jnp.where(count > 0, jnp.sum(zero, axis=axis) / jnp.maximum(count, 1), 0).astype(
-        adv.dtype)
+        adv.dtype
+    )
 
 
-def effective_weight(adv: jax.typing.ArrayLike,
-                     mask: jax.typing.ArrayLike | None = None) -> jax.Array:
+def effective_weight(
+    adv: jax.typing.ArrayLike, mask: jax.typing.ArrayLike | None = None
+) -> jax.Array:
     """The total advantage weight of each group: ``sum_i |a_i|``.
 
     The L1 mass of the LR weights ``a_i`` in ``sum_i a_i grad log p(x_i)``: 0 for a group that
@@ -514,8 +542,9 @@ def effective_weight(adv: jax.typing.ArrayLike,
     return jnp.sum(jnp.abs(adv), axis=-1)
 
 
-def effective_sample_size(adv: jax.typing.ArrayLike,
-                          mask: jax.typing.ArrayLike | None = None) -> jax.Array:
+def effective_sample_size(
+    adv: jax.typing.ArrayLike, mask: jax.typing.ArrayLike | None = None
+) -> jax.Array:
     """How many samples of each group carry the LR gradient: ``(sum_i |a_i|)^2 / sum_i a_i^2``.
 
     Scale-free, in ``[1, n]`` (n valid entries): n when all ``|a_i|`` are equal, 1 when a single

@@ -71,8 +71,9 @@ class Objective:
         return _preset_weights(self.name.lower(), self.params, _check_k(k))
 
     def __str__(self) -> str:
-        return ":".join([self.name, *(repr(p) if isinstance(p, float) else str(p)
-                                      for p in self.params)])
+        return ":".join(
+            [self.name, *(repr(p) if isinstance(p, float) else str(p) for p in self.params)]
+        )
 
 
 ObjectiveLike = str | Objective | np.ndarray | Any
@@ -147,21 +148,26 @@ def get_objective(spec: str | Objective) -> Objective:
     if isinstance(spec, Objective):
         return spec
     if not isinstance(spec, str):
-        raise TypeError("objective must be a preset string or Objective, got "
-                        f"{type(spec).__name__}")
+        raise TypeError(
+            f"objective must be a preset string or Objective, got {type(spec).__name__}"
+        )
     parts = [p.strip() for p in spec.strip().split(":")]
     key = parts[0].lower()
     key = _ALIASES.get(key, key)
     if key not in _REGISTRY:
         known = ", ".join(available_objectives())
-        raise ValueError(f"unknown objective preset {spec!r}; known presets: {known} "
-                         "(names are case-insensitive), or pass a length-k weight array")
+        raise ValueError(
+            f"unknown objective preset {spec!r}; known presets: {known} "
+            "(names are case-insensitive), or pass a length-k weight array"
+        )
     preset = _REGISTRY[key]
     raw = parts[1:]
     lo, hi = preset.n_params
     if not lo <= len(raw) <= hi:
-        raise ValueError(f"objective {spec!r} takes {lo if lo == hi else f'{lo} to {hi}'} "
-                         f"parameter(s); write it as {preset.usage!r}")
+        raise ValueError(
+            f"objective {spec!r} takes {lo if lo == hi else f'{lo} to {hi}'} "
+            f"parameter(s); write it as {preset.usage!r}"
+        )
     params = tuple(_parse_number(p, spec, preset.usage) for p in raw)
     return Objective(_CANONICAL[key], params)
 
@@ -187,8 +193,10 @@ def rank_weights(objective: ObjectiveLike, k: int) -> np.ndarray:
 def check_weight_shape(weights: Any, k: int) -> Any:
     """Raises unless ``weights`` is a vector of length ``k``; returns it."""
     if np.ndim(weights) != 1 or np.shape(weights)[0] != k:
-        raise ValueError(f"objective weights must have shape ({k},) for k={k} (ascending: index 0 "
-                         f"weights the minimum); got shape {np.shape(weights)}")
+        raise ValueError(
+            f"objective weights must have shape ({k},) for k={k} (ascending: index 0 "
+            f"weights the minimum); got shape {np.shape(weights)}"
+        )
     return weights
 
 
@@ -198,8 +206,10 @@ def check_weight_shape(weights: Any, k: int) -> Any:
 
 def _check_k(k: Any) -> int:
     if isinstance(k, (bool, np.bool_)) or not isinstance(k, (int, np.integer)):
-        raise TypeError(f"k must be a Python int >= 1 (a static size, integer in the batch "
-                        f"regime); got {k!r} of type {type(k).__name__}")
+        raise TypeError(
+            f"k must be a Python int >= 1 (a static size, integer in the batch "
+            f"regime); got {k!r} of type {type(k).__name__}"
+        )
     if k < 1:
         raise ValueError(f"k must be >= 1; got k={k}")
     return int(k)
@@ -213,8 +223,9 @@ def _parse_number(text: str, spec: str, usage: str) -> int | float:
     try:
         value = float(text)
     except ValueError:
-        raise ValueError(f"objective {spec!r}: parameter {text!r} is not a number; write it as "
-                         f"{usage!r}") from None
+        raise ValueError(
+            f"objective {spec!r}: parameter {text!r} is not a number; write it as {usage!r}"
+        ) from None
     if not math.isfinite(value):
         raise ValueError(f"objective {spec!r}: parameter {text!r} must be finite")
     return value
@@ -241,8 +252,9 @@ def _preset_weights(key: str, params: tuple, k: int) -> np.ndarray:
     except ValueError as err:
         raise ValueError(f"objective {spec!r} with k={k}: {err}; usage {preset.usage!r}") from None
     if weights.shape != (k,):
-        raise ValueError(f"objective {spec!r} returned weights of shape {weights.shape}, "
-                         f"expected ({k},)")
+        raise ValueError(
+            f"objective {spec!r} returned weights of shape {weights.shape}, expected ({k},)"
+        )
     weights.setflags(write=False)
     return weights
 
@@ -342,7 +354,7 @@ def _winsorized_m(k: int, m: int) -> np.ndarray:
         raise ValueError(f"winsorizing m on each side needs 0 <= m and 2m < k, got m={m}")
     w = np.full(k, 1.0 / k)
     w[:m] = 0.0
-    w[k - m:] = 0.0
+    w[k - m :] = 0.0
     w[m] += m / k
     w[k - m - 1] += m / k
     return w
@@ -366,8 +378,10 @@ def _frac_range(k: int, lo: float, hi: float) -> tuple[int, int]:
     hi = _frac_param(hi, "hi")
     start, stop = _floor(lo * k), min(k, _ceil(hi * k))
     if start >= stop:
-        raise ValueError(f"the position range [floor(lo k), ceil(hi k)) = [{start}, {stop}) is "
-                         f"empty; need lo < hi (got lo={lo}, hi={hi})")
+        raise ValueError(
+            f"the position range [floor(lo k), ceil(hi k)) = [{start}, {stop}) is "
+            f"empty; need lo < hi (got lo={lo}, hi={hi})"
+        )
     return start, stop
 
 
@@ -441,8 +455,11 @@ def _l_moment(k: int, r: int) -> np.ndarray:
     j = np.arange(1, k + 1)
     w = np.zeros(k)
     for s in range(r):  # r is a small static order, not data
-        p_star = (-1) ** (r - 1 - s) * special.comb(r - 1, s, exact=True) * special.comb(
-            r - 1 + s, s, exact=True)
+        p_star = (
+            (-1) ** (r - 1 - s)
+            * special.comb(r - 1, s, exact=True)
+            * special.comb(r - 1 + s, s, exact=True)
+        )
         w += p_star * special.comb(j - 1, s) / special.comb(k - 1, s) / k
     return w
 
@@ -466,11 +483,21 @@ def _register_builtins() -> None:
     reg("Median", _median)
     for suffix, c in (("", 0.5), ("Weibull", 0.0), ("Blom", 0.375)):
         aliases = ("VaR", "QuantileHazen") if suffix == "" else ()
-        reg(f"Quantile{suffix}", _quantile(c, top=False), aliases=aliases,
-            usage=f"Quantile{suffix}:q", n_params=(1, 1))
+        reg(
+            f"Quantile{suffix}",
+            _quantile(c, top=False),
+            aliases=aliases,
+            usage=f"Quantile{suffix}:q",
+            n_params=(1, 1),
+        )
         top_aliases = ("TopQuantileHazen",) if suffix == "" else ()
-        reg(f"TopQuantile{suffix}", _quantile(c, top=True), aliases=top_aliases,
-            usage=f"TopQuantile{suffix}:q", n_params=(1, 1))
+        reg(
+            f"TopQuantile{suffix}",
+            _quantile(c, top=True),
+            aliases=top_aliases,
+            usage=f"TopQuantile{suffix}:q",
+            n_params=(1, 1),
+        )
     reg("HarrellDavis", _harrell_davis, aliases=("HarrelDavis",), usage="HarrellDavis:q")
     reg("GMD", _gmd, aliases=("GiniMeanDifference",))
     reg("LMoment", _l_moment, usage="LMoment:r")

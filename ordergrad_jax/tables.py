@@ -145,7 +145,8 @@ def _check_stack_size(n: int, width: int) -> None:
     if entries > MAX_STACK_ENTRIES:
         raise ValueError(
             f"masked groups of N={n} need per-count tables of {entries:,} entries (limit "
-            f"{MAX_STACK_ENTRIES:,}); use smaller groups, fixed (non-traced) weights, or no mask")
+            f"{MAX_STACK_ENTRIES:,}); use smaller groups, fixed (non-traced) weights, or no mask"
+        )
 
 
 @functools.lru_cache(maxsize=32)

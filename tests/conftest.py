@@ -14,10 +14,15 @@ import pytest
 X64 = bool(jax.config.jax_enable_x64)
 FLOAT = jnp.float64 if X64 else jnp.float32
 
-ORACLE_PATH = pathlib.Path(os.environ.get(
-    "ORDERGRAD_ORACLE",
-    pathlib.Path(__file__).resolve().parents[2] / "shared" / "oracle" / "reference_vectors.json",
-))
+ORACLE_PATH = pathlib.Path(
+    os.environ.get(
+        "ORDERGRAD_ORACLE",
+        pathlib.Path(__file__).resolve().parents[2]
+        / "shared"
+        / "oracle"
+        / "reference_vectors.json",
+    )
+)
 
 
 def tol(scale: float = 1.0) -> float:
@@ -37,7 +42,8 @@ def oracle() -> dict:
     if not ORACLE_PATH.exists():
         raise FileNotFoundError(
             f"oracle vectors not found at {ORACLE_PATH}; the tests expect the shared/ folder "
-            "beside the repository (or set ORDERGRAD_ORACLE to the JSON file)")
+            "beside the repository (or set ORDERGRAD_ORACLE to the JSON file)"
+        )
     with ORACLE_PATH.open() as f:
         return json.load(f)
 

@@ -39,8 +39,9 @@ def test_rankwise_outputs_match_brute_force(n, ties, rng):
         assert_close(og.orderstats_inclusion(xj, k), ref["inclusion"], scale=3)
         if k < n:
             assert_close(og.orderstats_leave_one_out(xj, k), ref["leave_one_out"], scale=3)
-            assert_close(og.orderstats_advantage(xj, k), ref["inclusion"] - ref["leave_one_out"],
-                         scale=3)
+            assert_close(
+                og.orderstats_advantage(xj, k), ref["inclusion"] - ref["leave_one_out"], scale=3
+            )
 
 
 @pytest.mark.parametrize("n", [2, 3, 5, 8, 9])
@@ -53,15 +54,17 @@ def test_lstat_outputs_match_brute_force(n, method, rng):
             ref = subset_orderstats(x, k)
             xj = jnp.asarray(x, FLOAT)
             assert_close(og.lstat(xj, k, objective), ref["v"] @ alpha, scale=3)
-            assert_close(og.lstat_weights_by_rank(n, k, objective),
-                         og.tables.orderstat_table(n, k) @ alpha)
+            assert_close(
+                og.lstat_weights_by_rank(n, k, objective), og.tables.orderstat_table(n, k) @ alpha
+            )
             stat = og.LStatistic.create(n, k, objective)
             assert_close(stat.inclusion(xj, method=method), ref["inclusion"] @ alpha, scale=3)
             if k < n:
                 loo = ref["leave_one_out"] @ alpha
                 assert_close(stat.leave_one_out(xj, method=method), loo, scale=3)
-                assert_close(stat.advantage(xj, method=method), ref["inclusion"] @ alpha - loo,
-                             scale=3)
+                assert_close(
+                    stat.advantage(xj, method=method), ref["inclusion"] @ alpha - loo, scale=3
+                )
 
 
 @pytest.mark.parametrize("n", [3, 6, 9])
@@ -106,8 +109,13 @@ def test_oracle_batch_cases(oracle):
         for name, value in got.items():
             want = np.asarray(case[name])
             # float32 keeps ~1e-5 of the reward scale; the issue's float64 bound is 1e-9.
-            np.testing.assert_allclose(np.asarray(value, np.float64), want, rtol=tol(1),
-                                       atol=tol(scale), err_msg=f"{case['id']} {name}")
+            np.testing.assert_allclose(
+                np.asarray(value, np.float64),
+                want,
+                rtol=tol(1),
+                atol=tol(scale),
+                err_msg=f"{case['id']} {name}",
+            )
         checked += 1
     assert checked >= 50
 
@@ -115,9 +123,13 @@ def test_oracle_batch_cases(oracle):
 # ---------------------------------------------------------------------------------------------
 # Identities (SPEC.md §2) as properties.
 
-groups = st.integers(2, 12).flatmap(lambda n: st.tuples(
-    st.just(n), st.integers(1, n - 1),
-    st.lists(st.integers(-4, 4) | st.floats(-3, 3, width=32), min_size=n, max_size=n)))
+groups = st.integers(2, 12).flatmap(
+    lambda n: st.tuples(
+        st.just(n),
+        st.integers(1, n - 1),
+        st.lists(st.integers(-4, 4) | st.floats(-3, 3, width=32), min_size=n, max_size=n),
+    )
+)
 
 
 @settings(max_examples=60, deadline=None)
@@ -144,8 +156,11 @@ def test_identities(group, objective):
     assert_close(og.lstat(x, k, objective), np.asarray(v, np.float64) @ alpha, scale)
     # equivariance to x -> c x + b (c > 0): values shift and scale, advantages only scale
     c, b = 2.5, -7.0
-    assert_close(og.lstat(c * x + b, k, objective),
-                 c * og.lstat(x, k, objective) + b * alpha.sum(), abs(b) + c * scale)
+    assert_close(
+        og.lstat(c * x + b, k, objective),
+        c * og.lstat(x, k, objective) + b * alpha.sum(),
+        abs(b) + c * scale,
+    )
     assert_close(og.lstat_advantage(c * x + b, k, objective), c * a, abs(b) + c * scale)
     # ties get equal values
     xs = np.asarray(values, np.float64)
@@ -179,8 +194,12 @@ def test_columns_of_w_sum_to_one():
 
 def test_jit_equals_eager_and_batch_dims(rng):
     x = jnp.asarray(rng.normal(size=(3, 2, 10)), FLOAT)
-    for fn in (lambda z: og.lstat_advantage(z, 3, "TopM:2"), lambda z: og.lstat(z, 3, "Median"),
-               lambda z: og.orderstats_inclusion(z, 4), lambda z: og.lstat_inclusion(z, 2, "GMD")):
+    for fn in (
+        lambda z: og.lstat_advantage(z, 3, "TopM:2"),
+        lambda z: og.lstat(z, 3, "Median"),
+        lambda z: og.orderstats_inclusion(z, 4),
+        lambda z: og.lstat_inclusion(z, 2, "GMD"),
+    ):
         eager = fn(x)
         assert_close(jax.jit(fn)(x), eager, 3)
         loop = np.stack([[fn(x[i, j]) for j in range(2)] for i in range(3)])
@@ -229,8 +248,9 @@ def test_sort_and_pairwise_paths_agree(rng):
 # Numerics.
 
 
-@pytest.mark.parametrize(("n", "k"), [(16, 4), (64, 8), (512, 511), (1024, 256), (4096, 64),
-                                      (4096, 512)])
+@pytest.mark.parametrize(
+    ("n", "k"), [(16, 4), (64, 8), (512, 511), (1024, 256), (4096, 64), (4096, 512)]
+)
 @pytest.mark.parametrize("offset", [0.0, 1000.0])
 def test_float32_matches_float64(n, k, offset, rng):
     """float32 agrees with a float64 NumPy evaluation to 1e-5 * max(1, max|x|)."""
@@ -249,13 +269,13 @@ def test_float32_matches_float64(n, k, offset, rng):
     np.put_along_axis(adv, order, adv_sorted, -1)
     x32 = jnp.asarray(x, jnp.float32)
     scale = np.abs(x).max()
-    np.testing.assert_allclose(og.lstat_advantage(x32, k, objective), adv, rtol=0,
-                               atol=1e-5 * scale)
+    np.testing.assert_allclose(
+        og.lstat_advantage(x32, k, objective), adv, rtol=0, atol=1e-5 * scale
+    )
     np.testing.assert_allclose(og.lstat(x32, k, objective), v, rtol=0, atol=1e-5 * scale)
     q = np.empty_like(q_sorted)
     np.put_along_axis(q, order, q_sorted, -1)
-    np.testing.assert_allclose(og.lstat_inclusion(x32, k, objective), q, rtol=0,
-                               atol=1e-5 * scale)
+    np.testing.assert_allclose(og.lstat_inclusion(x32, k, objective), q, rtol=0, atol=1e-5 * scale)
 
 
 def test_nan_stays_in_its_group(rng):

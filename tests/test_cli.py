@@ -17,8 +17,9 @@ def test_demo_rows_match_library():
     rows = demo.run()
     x = np.asarray(demo.REWARDS)
     for row in rows:
-        np.testing.assert_allclose(row["advantage"], og.lstat_advantage(x, 4, row["objective"]),
-                                   atol=1e-6)
+        np.testing.assert_allclose(
+            row["advantage"], og.lstat_advantage(x, 4, row["objective"]), atol=1e-6
+        )
         assert abs(row["advantage"].sum()) < 1e-5
 
 
@@ -33,6 +34,11 @@ def test_bench_writes_json(tmp_path):
 
 
 def test_console_script_runs_demo():
-    out = subprocess.run([sys.executable, "-m", "experiments.cli", "demo"], capture_output=True,
-                         text=True, check=True, timeout=300)
+    out = subprocess.run(
+        [sys.executable, "-m", "experiments.cli", "demo"],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=300,
+    )
     assert "ReMax" in out.stdout and "advantages sum to 0" in out.stdout

@@ -35,8 +35,7 @@ def _sample_arms(key, logits=LOGITS, n=N):
     return jax.random.categorical(key, logits, shape=(n,))
 
 
-@pytest.mark.parametrize("objective", ["ReMax", "TopM:2", "LowerTailMean:0.5", "TrimM:1",
-                                       "Median"])
+@pytest.mark.parametrize("objective", ["ReMax", "TopM:2", "LowerTailMean:0.5", "TrimM:1", "Median"])
 def test_lr_gradient_is_unbiased(objective):
     p = jax.nn.softmax(LOGITS)
 
@@ -70,8 +69,9 @@ def test_lr_loss_gradient_is_the_lr_estimate():
     a_m = og.lstat_advantage(x, K, "TopM:2", mask=mask)
     counts = mask.sum(-1)
     want_m = -jnp.einsum("g,gi,git->t", K / counts, a_m, score) / 3
-    masked = jax.grad(lambda t: og.lr_loss(jax.nn.log_softmax(t)[arms], x, K, "TopM:2",
-                                           mask=mask))(LOGITS)
+    masked = jax.grad(lambda t: og.lr_loss(jax.nn.log_softmax(t)[arms], x, K, "TopM:2", mask=mask))(
+        LOGITS
+    )
     assert_close(masked, want_m, rel=1e-5)
 
 

@@ -37,8 +37,11 @@ def test_matches_tuple_enumeration(m, k, variant, rng):
     assert_close(p @ np.asarray(adv, np.float64), np.zeros(k), 3)
     alpha = og.rank_weights("Median", k)
     assert_close(og.exact.lstat(rj, pj, k, "Median"), ref["v"] @ alpha, 3)
-    assert_close(np.asarray(og.exact.lstat_advantage(rj, pj, k, "Median"))[live],
-                 (ref["inclusion"] @ alpha - ref["v"] @ alpha)[live], 3)
+    assert_close(
+        np.asarray(og.exact.lstat_advantage(rj, pj, k, "Median"))[live],
+        (ref["inclusion"] @ alpha - ref["v"] @ alpha)[live],
+        3,
+    )
 
 
 def test_oracle_known_rp_cases(oracle):
@@ -115,8 +118,9 @@ def test_batch_dims_and_vmap(rng):
     loop = jnp.stack([og.exact.lstat_advantage(r[i], p[i], 4, "TopM:2") for i in range(3)])
     assert_close(out, loop, 3)
     assert_close(jax.vmap(lambda a, b: og.exact.lstat_advantage(a, b, 4, "TopM:2"))(r, p), loop, 3)
-    assert_close(jax.jit(og.exact.inclusion, static_argnums=2)(r, p, 4),
-                 og.exact.inclusion(r, p, 4), 3)
+    assert_close(
+        jax.jit(og.exact.inclusion, static_argnums=2)(r, p, 4), og.exact.inclusion(r, p, 4), 3
+    )
 
 
 def test_bad_inputs():

@@ -14,15 +14,30 @@ from experiments.variance import config, plots, studies
 from experiments.variance import run as variance_run
 
 TINY = dataclasses.replace(
-    config.QUICK, unbiased_batches=2_000, unbiased_repeats=1, lr_batches=1_000,
-    lr_modes=("linear",), rp_dims=(1,), rp_batches=300, snr_ks=(1, 3), snr_ns=(5, 9),
-    snr_arms=(4,), snr_batches=300, zoo_batches=300,
-    studies=("unbiasedness", "lr_vs_exact", "rp_vs_lr", "snr"))
+    config.QUICK,
+    unbiased_batches=2_000,
+    unbiased_repeats=1,
+    lr_batches=1_000,
+    lr_modes=("linear",),
+    rp_dims=(1,),
+    rp_batches=300,
+    snr_ks=(1, 3),
+    snr_ns=(5, 9),
+    snr_arms=(4,),
+    snr_batches=300,
+    zoo_batches=300,
+    studies=("unbiasedness", "lr_vs_exact", "rp_vs_lr", "snr"),
+)
 
 
 def test_run_writes_a_complete_folder(tmp_path):
-    overrides = ("studies=unbiasedness,lr_vs_exact", "unbiased_batches=2000",
-                 "unbiased_repeats=1", "lr_batches=500", "lr_modes=linear")
+    overrides = (
+        "studies=unbiasedness,lr_vs_exact",
+        "unbiased_batches=2000",
+        "unbiased_repeats=1",
+        "lr_batches=500",
+        "lr_modes=linear",
+    )
     args = ["run", "variance", "--quick", "--out", str(tmp_path), "--run-id", "r1"]
     path = cli.main([*args, *(a for o in overrides for a in ("--set", o))])
     assert path == tmp_path / "variance" / "r1"
@@ -45,8 +60,9 @@ def test_all_studies_at_tiny_size(tmp_path):
             if key in r:
                 assert np.isfinite(r[key]) and r[key] >= 0, r
     # TrimM:1 does not exist at K = 1: the K = 1 sweep leaves it out instead of failing
-    assert not [r for r in rows if r.get("sweep") == "K" and r["value"] == 1
-                and r["objective"] == "TrimM:1"]
+    assert not [
+        r for r in rows if r.get("sweep") == "K" and r["value"] == 1 and r["objective"] == "TrimM:1"
+    ]
 
 
 def test_unbiasedness_errors_shrink():

@@ -29,8 +29,12 @@ from conftest import FLOAT, X64, assert_close
 
 def _subset_mean(x, k, fn):
     """The mean of ``fn(sorted x_S)`` over all k-subsets S of one group."""
-    return np.mean([fn(np.sort(np.asarray(x, np.float64)[list(s)]))
-                    for s in itertools.combinations(range(len(x)), k)])
+    return np.mean(
+        [
+            fn(np.sort(np.asarray(x, np.float64)[list(s)]))
+            for s in itertools.combinations(range(len(x)), k)
+        ]
+    )
 
 
 def _exact_alpha(alpha) -> Fraction:
@@ -41,8 +45,10 @@ def _exact_alpha(alpha) -> Fraction:
 def _cvar_reference(x, alpha) -> float:
     """``(1/alpha) int_0^alpha F_n^{-1}(u) du``: x_(i) holds on ((i-1)/n, i/n]."""
     xs, n, a = np.sort(np.asarray(x, np.float64)), len(x), _exact_alpha(alpha)
-    total = sum(float(max(Fraction(0), min(Fraction(i, n), a) - Fraction(i - 1, n))) * xs[i - 1]
-                for i in range(1, n + 1))
+    total = sum(
+        float(max(Fraction(0), min(Fraction(i, n), a) - Fraction(i - 1, n))) * xs[i - 1]
+        for i in range(1, n + 1)
+    )
     return total / float(a)
 
 
@@ -77,8 +83,12 @@ def test_mean_with_and_without_mask(rng):
     mask = rng.random(x.shape) < 0.6
     mask[0, 0] = False  # a group with no valid entry gives 0
     x_nan = np.where(mask, x, np.nan)  # masked entries take no part, NaN included
-    want = np.array([[_subgroup(x[g, h], mask[g, h]).mean() if mask[g, h].any() else 0.0
-                      for h in range(4)] for g in range(3)])
+    want = np.array(
+        [
+            [_subgroup(x[g, h], mask[g, h]).mean() if mask[g, h].any() else 0.0 for h in range(4)]
+            for g in range(3)
+        ]
+    )
     assert_close(metrics.mean(jnp.asarray(x_nan, FLOAT), mask=jnp.asarray(mask)), want, scale=3)
 
 
@@ -106,8 +116,7 @@ def test_pass_at_k_is_stable_for_n_4096(k):
     for row, c in enumerate(successes):
         x[row, :c] = 1.0
     got = np.asarray(metrics.pass_at_k(jnp.asarray(x, FLOAT), k), np.float64)
-    exact = np.array([float(1 - Fraction(math.comb(n - c, k), math.comb(n, k)))
-                      for c in successes])
+    exact = np.array([float(1 - Fraction(math.comb(n - c, k), math.comb(n, k))) for c in successes])
     assert np.all(np.isfinite(got))
     np.testing.assert_allclose(got, exact, rtol=1e-13 if X64 else 2e-6, atol=0)
     # the complement too (1 - pass@k, i.e. all k fail) where it is not tiny
@@ -121,8 +130,12 @@ def test_pass_at_k_with_mask(rng):
     mask[0] = [True] * 2 + [False] * 7  # 2 valid < k: gives 0
     x_nan = np.where(mask, x, np.nan)
     k = 3
-    want = [1 - math.comb(int(m.sum() - r[m].sum()), k) / math.comb(int(m.sum()), k)
-            if m.sum() >= k else 0.0 for r, m in zip(x, mask, strict=True)]
+    want = [
+        1 - math.comb(int(m.sum() - r[m].sum()), k) / math.comb(int(m.sum()), k)
+        if m.sum() >= k
+        else 0.0
+        for r, m in zip(x, mask, strict=True)
+    ]
     got = metrics.pass_at_k(jnp.asarray(x_nan, FLOAT), k, mask=jnp.asarray(mask))
     assert_close(got, want)
     assert_close(metrics.max_at_k(jnp.asarray(x_nan, FLOAT), k, mask=jnp.asarray(mask)), want)
@@ -210,10 +223,14 @@ def test_cvar_var_with_mask(rng):
     mask[3] = False  # no valid entry: 0
     x_nan = jnp.asarray(np.where(mask, x, np.nan), FLOAT)
     for alpha in [0.2, 0.5]:
-        want_cvar = [_cvar_reference(_subgroup(r, m), alpha) if m.any() else 0.0
-                     for r, m in zip(x, mask, strict=True)]
-        want_var = [_var_reference(_subgroup(r, m), alpha) if m.any() else 0.0
-                    for r, m in zip(x, mask, strict=True)]
+        want_cvar = [
+            _cvar_reference(_subgroup(r, m), alpha) if m.any() else 0.0
+            for r, m in zip(x, mask, strict=True)
+        ]
+        want_var = [
+            _var_reference(_subgroup(r, m), alpha) if m.any() else 0.0
+            for r, m in zip(x, mask, strict=True)
+        ]
         assert_close(metrics.cvar(x_nan, alpha, mask=mask), want_cvar, scale=3)
         assert_close(metrics.var(x_nan, alpha, mask=mask), want_var, scale=3)
 
@@ -224,8 +241,10 @@ def test_cvar_and_var_are_consistent_for_the_normal(alpha):
     replicates, n = 64, 16_384
     x = jax.random.normal(jax.random.key(7), (replicates, n), FLOAT)
     z = special.ndtri(alpha)
-    for got, want in [(metrics.cvar(x, alpha), -stats.norm.pdf(z) / alpha),
-                      (metrics.var(x, alpha), z)]:
+    for got, want in [
+        (metrics.cvar(x, alpha), -stats.norm.pdf(z) / alpha),
+        (metrics.var(x, alpha), z),
+    ]:
         got = np.asarray(got, np.float64)
         se = got.std(ddof=1) / np.sqrt(replicates)
         assert 4 * se < 0.02 * abs(want), "test too weak to detect a bias"
@@ -242,8 +261,11 @@ def _flat_stack(g) -> np.ndarray:
 
 
 def _pytree_stack(rng, s=9):
-    return {"w": rng.normal(1.0, 2.0, size=(s, 3, 2)), "b": rng.normal(size=(s, 2)),
-            "layers": [rng.normal(-0.5, 0.3, size=(s,)), rng.normal(size=(s, 4))]}
+    return {
+        "w": rng.normal(1.0, 2.0, size=(s, 3, 2)),
+        "b": rng.normal(size=(s, 2)),
+        "layers": [rng.normal(-0.5, 0.3, size=(s,)), rng.normal(size=(s, 4))],
+    }
 
 
 @pytest.mark.parametrize("kind", ["array", "pytree"])
@@ -262,8 +284,11 @@ def test_gradient_diagnostics_match_numpy(kind, rng):
     # the same under jit
     assert_close(jax.jit(metrics.total_variance)(g), metrics.total_variance(g), scale=tr_var)
     assert_close(jax.jit(metrics.snr)(g), metrics.snr(g), scale=signal / tr_var)
-    assert_close(jax.jit(metrics.snr_true_gradient)(g, g_true),
-                 metrics.snr_true_gradient(g, g_true), scale=flat.shape[1] / tr_var)
+    assert_close(
+        jax.jit(metrics.snr_true_gradient)(g, g_true),
+        metrics.snr_true_gradient(g, g_true),
+        scale=flat.shape[1] / tr_var,
+    )
 
 
 def test_debiased_snr_numerator_is_unbiased():
@@ -277,7 +302,8 @@ def test_debiased_snr_numerator_is_unbiased():
         return metrics.snr(g) * tv, metrics.snr(g, debias=True) * tv
 
     plug_in, debiased = jax.jit(jax.vmap(numerators))(
-        jax.random.split(jax.random.key(3), replicates))
+        jax.random.split(jax.random.key(3), replicates)
+    )
     want = float(jnp.sum(mu**2))
     debiased = np.asarray(debiased, np.float64)
     se = debiased.std(ddof=1) / np.sqrt(replicates)
@@ -308,8 +334,10 @@ def test_zero_advantage_fraction_of_rloo_on_binary_rewards(rng):
     want = np.sum((noisy == 0) & mask) / mask.sum()
     got = metrics.zero_advantage_fraction(jnp.asarray(noisy, FLOAT), mask=jnp.asarray(mask))
     assert_close(got, want)
-    assert_close(jax.jit(metrics.zero_advantage_fraction)(adv, 0.3),
-                 metrics.zero_advantage_fraction(adv, 0.3))
+    assert_close(
+        jax.jit(metrics.zero_advantage_fraction)(adv, 0.3),
+        metrics.zero_advantage_fraction(adv, 0.3),
+    )
 
 
 def test_effective_weight_and_sample_size(rng):
@@ -329,8 +357,11 @@ def test_effective_weight_and_sample_size(rng):
     l1m = np.where(mask, np.abs(adv), 0).sum(-1)
     l2m = np.where(mask, adv**2, 0).sum(-1)
     assert_close(metrics.effective_weight(masked, mask=mask), l1m, scale=6)
-    assert_close(metrics.effective_sample_size(masked, mask=mask),
-                 np.where(l2m > 0, l1m**2 / np.where(l2m > 0, l2m, 1), 0), scale=6)
+    assert_close(
+        metrics.effective_sample_size(masked, mask=mask),
+        np.where(l2m > 0, l1m**2 / np.where(l2m > 0, l2m, 1), 0),
+        scale=6,
+    )
 
 
 # ---------------------------------------------------------------------------------------------

@@ -20,33 +20,49 @@ def test_oracle_resolved_weights(oracle):
         if not isinstance(objective, str):
             objective = np.asarray(objective)[::-1]  # oracle stores top-rank order
         want = np.asarray(case["objective_weights_top_rank"])[::-1]
-        np.testing.assert_allclose(og.rank_weights(objective, case["K"]), want, atol=1e-12,
-                                   err_msg=case["id"])
+        np.testing.assert_allclose(
+            og.rank_weights(objective, case["K"]), want, atol=1e-12, err_msg=case["id"]
+        )
         checked += 1
     assert checked >= 55
 
 
-@pytest.mark.parametrize(("spec", "k", "want"), [
-    ("Mean", 4, [0.25] * 4),
-    ("ReMax", 3, [0, 0, 1]), ("max", 3, [0, 0, 1]), ("BestOfK", 2, [0, 1]),
-    ("ReMin", 3, [1, 0, 0]), ("Min", 1, [1]),
-    ("Rank:1", 4, [0, 0, 0, 1]), ("Rank:4", 4, [1, 0, 0, 0]),
-    ("TopM:2", 5, [0, 0, 0, 0.5, 0.5]), ("BotM:3", 4, [1 / 3, 1 / 3, 1 / 3, 0]),
-    ("TopBot:2", 3, [0.25, 0.5, 0.25]),  # overlaps add
-    ("TrimM:1", 5, [0, 1 / 3, 1 / 3, 1 / 3, 0]),
-    ("WinsorizedM:1", 5, [0, 0.4, 0.2, 0.4, 0]), ("WinsorizedM:1", 3, [0, 1, 0]),
-    ("CVaR:0.1", 10, [1] + [0] * 9), ("LowerTailMean:0.25", 8, [0.5, 0.5] + [0] * 6),
-    ("UpperTailMean:0.14", 50, [0] * 43 + [1 / 7] * 7),  # rounds with a tolerance: 7, not 8
-    ("Median", 4, [0, 0.5, 0.5, 0]), ("Median", 3, [0, 1, 0]),
-    ("Quantile:0.5", 4, [0, 0.5, 0.5, 0]), ("Quantile:0", 4, [1, 0, 0, 0]),
-    ("QuantileWeibull:0.25", 3, [1, 0, 0]), ("QuantileWeibull:0.5", 3, [0, 1, 0]),
-    ("TopQuantile:0", 4, [0, 0, 0, 1]),
-    ("TrimmedMeanFrac:0:0.5", 4, [0.5, 0.5, 0, 0]),  # counted from the bottom
-    ("RangeUpperTailMean:0:0.5", 4, [0, 0, 0.5, 0.5]),
-    ("GMD", 2, [-1, 1]), ("GiniMeanDifference", 3, [-2 / 3, 0, 2 / 3]),
-    ("HarrellDavis:1", 3, [0, 0, 1]),
-    ("LMoment:1", 3, [1 / 3] * 3), ("LMoment:2", 2, [-0.5, 0.5]),
-])
+@pytest.mark.parametrize(
+    ("spec", "k", "want"),
+    [
+        ("Mean", 4, [0.25] * 4),
+        ("ReMax", 3, [0, 0, 1]),
+        ("max", 3, [0, 0, 1]),
+        ("BestOfK", 2, [0, 1]),
+        ("ReMin", 3, [1, 0, 0]),
+        ("Min", 1, [1]),
+        ("Rank:1", 4, [0, 0, 0, 1]),
+        ("Rank:4", 4, [1, 0, 0, 0]),
+        ("TopM:2", 5, [0, 0, 0, 0.5, 0.5]),
+        ("BotM:3", 4, [1 / 3, 1 / 3, 1 / 3, 0]),
+        ("TopBot:2", 3, [0.25, 0.5, 0.25]),  # overlaps add
+        ("TrimM:1", 5, [0, 1 / 3, 1 / 3, 1 / 3, 0]),
+        ("WinsorizedM:1", 5, [0, 0.4, 0.2, 0.4, 0]),
+        ("WinsorizedM:1", 3, [0, 1, 0]),
+        ("CVaR:0.1", 10, [1] + [0] * 9),
+        ("LowerTailMean:0.25", 8, [0.5, 0.5] + [0] * 6),
+        ("UpperTailMean:0.14", 50, [0] * 43 + [1 / 7] * 7),  # rounds with a tolerance: 7, not 8
+        ("Median", 4, [0, 0.5, 0.5, 0]),
+        ("Median", 3, [0, 1, 0]),
+        ("Quantile:0.5", 4, [0, 0.5, 0.5, 0]),
+        ("Quantile:0", 4, [1, 0, 0, 0]),
+        ("QuantileWeibull:0.25", 3, [1, 0, 0]),
+        ("QuantileWeibull:0.5", 3, [0, 1, 0]),
+        ("TopQuantile:0", 4, [0, 0, 0, 1]),
+        ("TrimmedMeanFrac:0:0.5", 4, [0.5, 0.5, 0, 0]),  # counted from the bottom
+        ("RangeUpperTailMean:0:0.5", 4, [0, 0, 0.5, 0.5]),
+        ("GMD", 2, [-1, 1]),
+        ("GiniMeanDifference", 3, [-2 / 3, 0, 2 / 3]),
+        ("HarrellDavis:1", 3, [0, 0, 1]),
+        ("LMoment:1", 3, [1 / 3] * 3),
+        ("LMoment:2", 2, [-0.5, 0.5]),
+    ],
+)
 def test_preset_definitions(spec, k, want):
     np.testing.assert_allclose(og.rank_weights(spec, k), want, atol=1e-12)
 
@@ -54,8 +70,9 @@ def test_preset_definitions(spec, k, want):
 def test_quantile_interpolates_between_ranks():
     # Hazen position q (K + 1 - 2c) + c = 0.3 * 5 + 0.5 = 2.0 -> rank 2 exactly; 0.35 -> 2.25.
     np.testing.assert_allclose(og.rank_weights("Quantile:0.3", 5), [0, 1, 0, 0, 0], atol=1e-12)
-    np.testing.assert_allclose(og.rank_weights("Quantile:0.35", 5), [0, 0.75, 0.25, 0, 0],
-                               atol=1e-12)
+    np.testing.assert_allclose(
+        og.rank_weights("Quantile:0.35", 5), [0, 0.75, 0.25, 0, 0], atol=1e-12
+    )
     # Blom: c = 3/8, pos = 0.9 * (8 + 1 - 0.75) + 0.375 = 7.8
     np.testing.assert_allclose(og.rank_weights("QuantileBlom:0.9", 8)[-2:], [0.2, 0.8])
 
@@ -100,7 +117,7 @@ def test_weights_are_cached_and_read_only():
 def test_register_objective_reaches_every_estimator():
     def upper_half_minus_min(k, scale=1.0):
         w = np.zeros(k)
-        w[k // 2:] = scale / (k - k // 2)
+        w[k // 2 :] = scale / (k - k // 2)
         w[0] -= scale
         return w
 
@@ -109,24 +126,37 @@ def test_register_objective_reaches_every_estimator():
     np.testing.assert_allclose(og.rank_weights("upperhalfminusmin:2", 4), want)
     x = np.array([0.3, -1.0, 2.0, 0.5, 0.1, 1.5])
     for fn in (og.lstat, og.lstat_advantage, og.lstat_inclusion, og.lstat_weights_by_item):
-        np.testing.assert_allclose(fn(x, 4, "UpperHalfMinusMin:2"), fn(x, 4, want), rtol=1e-6,
-                                   atol=1e-6)
+        np.testing.assert_allclose(
+            fn(x, 4, "UpperHalfMinusMin:2"), fn(x, 4, want), rtol=1e-6, atol=1e-6
+        )
     r, p = np.array([0.0, 1.0, 3.0]), np.array([0.2, 0.5, 0.3])
-    np.testing.assert_allclose(og.exact.lstat(r, p, 4, "UpperHalfMinusMin:2"),
-                               og.exact.lstat(r, p, 4, want), rtol=1e-6)
+    np.testing.assert_allclose(
+        og.exact.lstat(r, p, 4, "UpperHalfMinusMin:2"), og.exact.lstat(r, p, 4, want), rtol=1e-6
+    )
     with pytest.raises(ValueError, match="already registered"):
         og.register_objective("UpperHalfMinusMin", upper_half_minus_min)
 
 
-@pytest.mark.parametrize(("spec", "k", "match"), [
-    ("NoSuchThing", 4, "unknown objective preset 'NoSuchThing'; known presets: Mean"),
-    ("TopM:0", 4, "1 <= m <= k"), ("TopM:5", 4, "1 <= m <= k"), ("TopM:1.5", 4, "integer"),
-    ("TrimM:2", 4, "2m < k"), ("WinsorizedM:2", 4, "2m < k"),
-    ("Quantile:1.5", 4, r"\[0, 1\]"), ("CVaR:0", 4, r"\(0, 1\]"), ("CVaR:abc", 4, "not a number"),
-    ("TopM", 4, "takes 1 parameter"), ("ReMax:2", 4, "takes 0 parameter"),
-    ("Rank:0", 3, "1 <= r <= k"), ("GMD", 1, "k >= 2"), ("LMoment:5", 4, "r <= k"),
-    ("RangeLowerTailMean:0.5:0.5", 4, "empty"),
-])
+@pytest.mark.parametrize(
+    ("spec", "k", "match"),
+    [
+        ("NoSuchThing", 4, "unknown objective preset 'NoSuchThing'; known presets: Mean"),
+        ("TopM:0", 4, "1 <= m <= k"),
+        ("TopM:5", 4, "1 <= m <= k"),
+        ("TopM:1.5", 4, "integer"),
+        ("TrimM:2", 4, "2m < k"),
+        ("WinsorizedM:2", 4, "2m < k"),
+        ("Quantile:1.5", 4, r"\[0, 1\]"),
+        ("CVaR:0", 4, r"\(0, 1\]"),
+        ("CVaR:abc", 4, "not a number"),
+        ("TopM", 4, "takes 1 parameter"),
+        ("ReMax:2", 4, "takes 0 parameter"),
+        ("Rank:0", 3, "1 <= r <= k"),
+        ("GMD", 1, "k >= 2"),
+        ("LMoment:5", 4, "r <= k"),
+        ("RangeLowerTailMean:0.5:0.5", 4, "empty"),
+    ],
+)
 def test_bad_presets(spec, k, match):
     with pytest.raises(ValueError, match=match):
         og.rank_weights(spec, k)

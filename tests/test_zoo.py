@@ -21,8 +21,17 @@ from ordergrad_jax import estimators as est
 
 from conftest import FLOAT, X64, assert_close, tol
 
-NAMES = {"ordergrad", "reinforce", "rloo", "grpo", "dr_grpo", "pkpo", "maxpo", "passk_chen",
-         "cvar_pg"}
+NAMES = {
+    "ordergrad",
+    "reinforce",
+    "rloo",
+    "grpo",
+    "dr_grpo",
+    "pkpo",
+    "maxpo",
+    "passk_chen",
+    "cvar_pg",
+}
 
 # (name, params, smallest valid count n it needs, sums to zero over a group, binary rewards)
 CASES = [
@@ -39,8 +48,7 @@ CASES = [
     ("passk_chen", {"k": 3, "normalize": False}, 3, True, True),
     ("cvar_pg", {"alpha": 0.3}, 1, False, False),
 ]
-CASE_IDS = [f"{name}-{'-'.join(map(str, p.values()))}" if p else name
-            for name, p, *_ in CASES]
+CASE_IDS = [f"{name}-{'-'.join(map(str, p.values()))}" if p else name for name, p, *_ in CASES]
 
 
 def _subsets(n: int, k: int):
@@ -61,8 +69,9 @@ def _group(rng, n, *, ties=False, binary=False):
 
 def ref_include_one_max(x, k):
     """q_i: the mean of max x_I over the k-subsets I that contain i."""
-    return np.array([np.mean([x[list(s)].max() for s in _subsets(x.size, k) if i in s])
-                     for i in range(x.size)])
+    return np.array(
+        [np.mean([x[list(s)].max() for s in _subsets(x.size, k) if i in s]) for i in range(x.size)]
+    )
 
 
 def ref_max_at_k(x, k):
@@ -73,17 +82,28 @@ def ref_max_at_k(x, k):
 def ref_pkpo(x, k, variant):
     n = x.size
     total = math.comb(n, k)
-    s = np.array([sum(x[list(sub)].max() for sub in _subsets(n, k) if i in sub)
-                  for i in range(n)]) / total
+    s = (
+        np.array([sum(x[list(sub)].max() for sub in _subsets(n, k) if i in sub) for i in range(n)])
+        / total
+    )
     if variant == "s":
         return s
     if variant == "s_loo":
         return s - (k / n) * np.array([ref_max_at_k(np.delete(x, i), k) for i in range(n)])
     # s_loo_minus_one: per subset containing i, the max minus the max of its k-1 other members
-    return np.array([
-        sum(x[list(sub)].max() - x[[m for m in sub if m != i]].max()
-            for sub in _subsets(n, k) if i in sub)
-        for i in range(n)]) / total
+    return (
+        np.array(
+            [
+                sum(
+                    x[list(sub)].max() - x[[m for m in sub if m != i]].max()
+                    for sub in _subsets(n, k)
+                    if i in sub
+                )
+                for i in range(n)
+            ]
+        )
+        / total
+    )
 
 
 def ref_maxpo(x, k):
@@ -108,8 +128,12 @@ def ref_chen(x, k, normalize=True):
     subs = list(_subsets(x.size, k))
     reward = np.array([x[list(s)].max() for s in subs])
     mean, std = reward.mean(), reward.std()  # std over the subsets (population)
-    adv = np.array([np.mean([r - mean for s, r in zip(subs, reward, strict=True) if i in s])
-                    for i in range(x.size)])
+    adv = np.array(
+        [
+            np.mean([r - mean for s, r in zip(subs, reward, strict=True) if i in s])
+            for i in range(x.size)
+        ]
+    )
     if not normalize:
         return adv
     return adv / std if std > 0 else np.zeros_like(adv)
@@ -143,15 +167,17 @@ def test_names_are_case_insensitive_with_aliases():
     assert_close(est.get("Dr.GRPO")(x), est.dr_grpo(x))
     assert_close(est.get("CVaR-PG", alpha=0.5)(x), est.cvar_pg(x, alpha=0.5))
     assert_close(est.get("MaxPO", k=2)(x), est.maxpo(x, k=2))
-    assert_close(est.get("pkpo", k=2, variant="s_loo-1")(x),
-                 est.pkpo(x, k=2, variant="s_loo_minus_one"))
+    assert_close(
+        est.get("pkpo", k=2, variant="s_loo-1")(x), est.pkpo(x, k=2, variant="s_loo_minus_one")
+    )
 
 
 @pytest.mark.parametrize(("name", "params", "min_n", "zero_sum", "binary"), CASES, ids=CASE_IDS)
 def test_jit_vmap_and_batch_dims_agree(name, params, min_n, zero_sum, binary):
     rng = np.random.default_rng(1)
-    x = jnp.asarray(np.stack([[_group(rng, 8, binary=binary) for _ in range(3)]
-                              for _ in range(2)]), FLOAT)  # (2, 3, 8)
+    x = jnp.asarray(
+        np.stack([[_group(rng, 8, binary=binary) for _ in range(3)] for _ in range(2)]), FLOAT
+    )  # (2, 3, 8)
     fn = est.get(name, **params)
     eager = fn(x)
     assert eager.shape == x.shape and eager.dtype == x.dtype
@@ -187,16 +213,20 @@ def test_mean_baselines_match_definitions(rng):
 def test_ordergrad_is_lstat_advantage(rng):
     x = jnp.asarray(rng.normal(size=(3, 7)), FLOAT)
     for objective in ("ReMax", "Median", "LowerTailMean:0.5"):
-        assert_close(est.get("ordergrad", k=4, objective=objective)(x),
-                     og.lstat_advantage(x, 4, objective))
+        assert_close(
+            est.get("ordergrad", k=4, objective=objective)(x), og.lstat_advantage(x, 4, objective)
+        )
     # K = 1 "Mean" is RLOO
     assert_close(est.get("ordergrad", k=1, objective="Mean")(x), est.rloo(x), scale=3)
 
 
 # Each variant's domain: s: k <= n; s_loo: k <= n - 1; s_loo_minus_one: 2 <= k <= n.
-PKPO_SIZES = [(variant, n, k) for variant in est.PKPO_VARIANTS
-              for n, k in [(5, 1), (5, 2), (6, 3), (6, 5), (6, 6), (7, 4)]
-              if (variant, k) not in (("s_loo", n), ("s_loo_minus_one", 1))]
+PKPO_SIZES = [
+    (variant, n, k)
+    for variant in est.PKPO_VARIANTS
+    for n, k in [(5, 1), (5, 2), (6, 3), (6, 5), (6, 6), (7, 4)]
+    if (variant, k) not in (("s_loo", n), ("s_loo_minus_one", 1))
+]
 
 
 @pytest.mark.parametrize(("variant", "n", "k"), PKPO_SIZES)
@@ -222,8 +252,9 @@ def test_pkpo_identities(rng):
     assert_close(loo_m1, s - k / n * base, scale=3)
     assert np.all(loo_m1 >= -tol())
     # s_loo = (k/n) x the OrderGrad ReMax (= MaxPO) advantage
-    assert_close(est.pkpo(xf, k=k, variant="s_loo"),
-                 k / n * og.lstat_advantage(xf, k, "ReMax"), scale=3)
+    assert_close(
+        est.pkpo(xf, k=k, variant="s_loo"), k / n * og.lstat_advantage(xf, k, "ReMax"), scale=3
+    )
     # k = n: loo-1 credits only the top item, with max - second max (the k = n transformation)
     top = np.zeros(n)
     order = np.argsort(x)
@@ -327,8 +358,9 @@ def test_cvar_pg_matches_definition(alpha, ties):
     rng = np.random.default_rng(int(alpha * 100))
     for n in (1, 4, 10):
         x = _group(rng, n, ties=ties)
-        assert_close(est.cvar_pg(jnp.asarray(x, FLOAT), alpha=alpha), ref_cvar_pg(x, alpha),
-                     scale=10)
+        assert_close(
+            est.cvar_pg(jnp.asarray(x, FLOAT), alpha=alpha), ref_cvar_pg(x, alpha), scale=10
+        )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -424,15 +456,20 @@ def test_lr_gradients_are_unbiased():
     def one_batch(key):
         arms = jax.random.categorical(key, LOGITS, shape=(N,))
         score = jax.nn.one_hot(arms, R.size, dtype=FLOAT) - p  # grad_theta log p(arm)
-        return jnp.stack([scale * fn(r[arms]) @ score
-                          for fn, (_, _, r, scale, _) in zip(fns, claims, strict=True)])
+        return jnp.stack(
+            [
+                scale * fn(r[arms]) @ score
+                for fn, (_, _, r, scale, _) in zip(fns, claims, strict=True)
+            ]
+        )
 
     keys = jax.random.split(jax.random.key(7), 40_000)
     samples = np.asarray(jax.jit(jax.vmap(one_batch))(keys), np.float64)  # (B, estimators, arms)
     mean, se = samples.mean(0), samples.std(0, ddof=1) / np.sqrt(samples.shape[0])
     for row, (name, params, r, _, (k, preset)) in enumerate(claims):
-        exact = jax.grad(lambda t, r=r, k=k, preset=preset:
-                         og.exact.lstat(r, jax.nn.softmax(t), k, preset))(LOGITS)
+        exact = jax.grad(
+            lambda t, r=r, k=k, preset=preset: og.exact.lstat(r, jax.nn.softmax(t), k, preset)
+        )(LOGITS)
         try:
             _within_4_se(mean[row], se[row], exact, power=0.3)
         except AssertionError as err:

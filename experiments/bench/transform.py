@@ -75,10 +75,16 @@ def run(config: TransformBenchConfig) -> list[dict]:
         }
         if n <= PAIRWISE_MAX_N:
             fns["pairwise"] = jax.jit(lambda z, s=stat: s.advantage(z, method="pairwise"))
-        secs = {name: time_jitted(fn, x, number=config.number, repeats=config.repeats)
-                for name, fn in fns.items()}
-        row = {"groups": groups, "N": n, "K": k, **{f"{name}_us": s * 1e6
-                                                   for name, s in secs.items()}}
+        secs = {
+            name: time_jitted(fn, x, number=config.number, repeats=config.repeats)
+            for name, fn in fns.items()
+        }
+        row = {
+            "groups": groups,
+            "N": n,
+            "K": k,
+            **{f"{name}_us": s * 1e6 for name, s in secs.items()},
+        }
         row["ordergrad_over_floor"] = secs["ordergrad"] / secs["floor"]
         row["floor_over_grpo"] = secs["floor"] / secs["grpo"]
         row["path"] = "pairwise" if n <= og.SORT_FREE_MAX_N else "sort"
@@ -92,15 +98,35 @@ def print_table(rows: list[dict]) -> None:
     from rich.table import Table
 
     table = Table(title="lstat_advantage vs the sort floor (float32, jitted; microseconds)")
-    for col in ("groups", "N", "K", "floor", "grpo", "ordergrad", "path", "sort", "pairwise",
-                "ordergrad/floor", "floor/grpo"):
+    for col in (
+        "groups",
+        "N",
+        "K",
+        "floor",
+        "grpo",
+        "ordergrad",
+        "path",
+        "sort",
+        "pairwise",
+        "ordergrad/floor",
+        "floor/grpo",
+    ):
         table.add_column(col, justify="right")
     for r in rows:
         pairwise = f"{r['pairwise_us']:.0f}" if "pairwise_us" in r else "-"
-        table.add_row(str(r["groups"]), str(r["N"]), str(r["K"]), f"{r['floor_us']:.0f}",
-                      f"{r['grpo_us']:.0f}", f"{r['ordergrad_us']:.0f}", r["path"],
-                      f"{r['sort_us']:.0f}", pairwise, f"{r['ordergrad_over_floor']:.2f}",
-                      f"{r['floor_over_grpo']:.1f}")
+        table.add_row(
+            str(r["groups"]),
+            str(r["N"]),
+            str(r["K"]),
+            f"{r['floor_us']:.0f}",
+            f"{r['grpo_us']:.0f}",
+            f"{r['ordergrad_us']:.0f}",
+            r["path"],
+            f"{r['sort_us']:.0f}",
+            pairwise,
+            f"{r['ordergrad_over_floor']:.2f}",
+            f"{r['floor_over_grpo']:.1f}",
+        )
     Console(width=140).print(table)
 
 

@@ -51,8 +51,7 @@ class RunWriter:
         paths = []
         for ext in ("png", "pdf"):
             target = self.path / f"{stem}.{ext}"
-            fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=f".{ext}",
-                                       dir=self.path)
+            fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=f".{ext}", dir=self.path)
             os.close(fd)
             try:
                 fig.savefig(tmp, format=ext, dpi=120, bbox_inches="tight")
@@ -75,8 +74,9 @@ def _to_builtin(value: Any) -> Any:
     return array.item() if array.ndim == 0 else array.tolist()
 
 
-def markdown_table(rows: list[dict[str, Any]], columns: list[str] | None = None,
-                   floatfmt: str = ".4g") -> str:
+def markdown_table(
+    rows: list[dict[str, Any]], columns: list[str] | None = None, floatfmt: str = ".4g"
+) -> str:
     """A GitHub markdown table of ``rows`` (dicts), one column per key."""
     if not rows:
         return "(no rows)\n"

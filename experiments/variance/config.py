@@ -13,8 +13,7 @@ class VarianceConfig:
     seed: int = 0
     objectives: tuple[str, ...] = ("ReMax", "TopM:2", "Median", "LowerTailMean:0.25", "TrimM:1")
     """Objectives of the sweeps (a preset that does not exist at some K is left out there)."""
-    studies: tuple[str, ...] = ("unbiasedness", "lr_vs_exact", "rp_vs_lr", "snr", "zoo",
-                                "runtime")
+    studies: tuple[str, ...] = ("unbiasedness", "lr_vs_exact", "rp_vs_lr", "snr", "zoo", "runtime")
     # 1. unbiasedness convergence
     unbiased_arms: int = 5
     unbiased_n: int = 8
@@ -55,7 +54,16 @@ class VarianceConfig:
 
 
 QUICK = VarianceConfig(
-    unbiased_batches=20_000, unbiased_repeats=2, lr_batches=20_000, rp_dims=(1, 4),
-    rp_batches=4_000, snr_ks=(1, 2, 4, 8), snr_ns=(5, 16, 64), snr_arms=(4, 16),
-    snr_batches=2_000, zoo_batches=5_000, runtime_quick=True, lr_modes=("gaussian", "exponential"),
+    unbiased_batches=20_000,
+    unbiased_repeats=2,
+    lr_batches=20_000,
+    rp_dims=(1, 4),
+    rp_batches=4_000,
+    snr_ks=(1, 2, 4, 8),
+    snr_ns=(5, 16, 64),
+    snr_arms=(4, 16),
+    snr_batches=2_000,
+    zoo_batches=5_000,
+    runtime_quick=True,
+    lr_modes=("gaussian", "exponential"),
 )

@@ -29,8 +29,7 @@ def _color(objective: str) -> str:
 
 def _panels(count: int, width: float, title: str):
     """A row of ``count`` (at least one) axes, ``width`` inches each, under a title."""
-    fig, axes = plt.subplots(1, max(count, 1), figsize=(width * max(count, 1), 3.8),
-                             squeeze=False)
+    fig, axes = plt.subplots(1, max(count, 1), figsize=(width * max(count, 1), 3.8), squeeze=False)
     fig.suptitle(title)
     return fig, axes[0]
 
@@ -43,8 +42,10 @@ def _series(rows: Rows, key: str, x: str, y: str) -> dict[str, tuple[np.ndarray,
     groups: dict[str, list] = defaultdict(list)
     for r in rows:
         groups[r[key]].append((r[x], r[y]))
-    return {name: tuple(np.asarray(v) for v in zip(*sorted(pts), strict=True))
-            for name, pts in groups.items()}
+    return {
+        name: tuple(np.asarray(v) for v in zip(*sorted(pts), strict=True))
+        for name, pts in groups.items()
+    }
 
 
 def unbiasedness(rows: Rows):
@@ -56,8 +57,11 @@ def unbiasedness(rows: Rows):
     if series:
         t, err = next(iter(series.values()))
         ax.loglog(t, err[0] * np.sqrt(t[0] / t), "k--", lw=1, label="slope -1/2")
-    ax.set(xlabel="batches t", ylabel="|batch average - exact|",
-           title="Batch estimates are unbiased for the exact values")
+    ax.set(
+        xlabel="batches t",
+        ylabel="|batch average - exact|",
+        title="Batch estimates are unbiased for the exact values",
+    )
     ax.legend(fontsize=8)
     return fig
 
@@ -66,11 +70,13 @@ def lr_vs_exact(rows: Rows):
     """Relative error of the mean LR gradient vs the exact gradient, one panel per reward mode."""
     sel = _select(rows, "lr_vs_exact")
     modes = sorted({r["mode"] for r in sel})
-    fig, axes = _panels(len(modes), 4.5, "LR gradient (mean of t batches) vs jax.grad of the "
-                        "exact objective")
+    fig, axes = _panels(
+        len(modes), 4.5, "LR gradient (mean of t batches) vs jax.grad of the exact objective"
+    )
     for ax, mode in zip(axes, modes, strict=False):
-        for objective, (t, err) in _series(_select(sel, "lr_vs_exact", mode=mode), "objective",
-                                           "t", "rel_error").items():
+        for objective, (t, err) in _series(
+            _select(sel, "lr_vs_exact", mode=mode), "objective", "t", "rel_error"
+        ).items():
             ax.loglog(t, err, color=_color(objective), label=objective)
         ax.set(xlabel="batches t", ylabel="relative gradient error", title=f"{mode} rewards")
         ax.legend(fontsize=7)
@@ -86,8 +92,14 @@ def rp_vs_lr(rows: Rows):
         for estimator, style in (("rp", "-"), ("lr", "--")):
             part = [r for r in sel if r["reward"] == reward and r["estimator"] == estimator]
             for objective, (dim, var) in _series(part, "objective", "dim", "total_var").items():
-                ax.semilogy(dim, var, style, marker="o", color=_color(objective),
-                            label=f"{estimator.upper()} {objective}")
+                ax.semilogy(
+                    dim,
+                    var,
+                    style,
+                    marker="o",
+                    color=_color(objective),
+                    label=f"{estimator.upper()} {objective}",
+                )
         ax.set(xlabel="dimension", ylabel="tr Var[g]", title=f"{reward} reward")
         ax.legend(fontsize=6, ncol=2)
     return fig
@@ -96,16 +108,24 @@ def rp_vs_lr(rows: Rows):
 def snr(rows: Rows):
     """SNR against K, N, number of arms and dimension, per objective and estimator."""
     fig, axes = plt.subplots(1, 4, figsize=(18, 3.8))
-    panels = [("K", _select(rows, "snr", sweep="K"), "value"),
-              ("N", _select(rows, "snr", sweep="N"), "value"),
-              ("arms", _select(rows, "snr", sweep="arms"), "value"),
-              ("dimension", _select(rows, "rp_vs_lr", reward="quadratic_sine"), "dim")]
+    panels = [
+        ("K", _select(rows, "snr", sweep="K"), "value"),
+        ("N", _select(rows, "snr", sweep="N"), "value"),
+        ("arms", _select(rows, "snr", sweep="arms"), "value"),
+        ("dimension", _select(rows, "rp_vs_lr", reward="quadratic_sine"), "dim"),
+    ]
     for ax, (label, part, x) in zip(axes, panels, strict=True):
         for estimator, style in (("rp", "-"), ("lr", "--")):
             sub = [r for r in part if r["estimator"] == estimator]
             for objective, (xs, ys) in _series(sub, "objective", x, "snr").items():
-                ax.plot(xs, ys, style, marker="o", color=_color(objective),
-                        label=f"{estimator.upper()} {objective}")
+                ax.plot(
+                    xs,
+                    ys,
+                    style,
+                    marker="o",
+                    color=_color(objective),
+                    label=f"{estimator.upper()} {objective}",
+                )
         ax.set(xlabel=label, yscale="log")
         if label in ("N", "arms"):
             ax.set_xscale("log", base=2)
@@ -121,8 +141,9 @@ def zoo(rows: Rows):
     fig, axes = plt.subplots(1, 2, figsize=(12, 4.2))
     labels = [f"{r['method']} [{r['bandit']}]" for r in sel]
     colors = [_color(r["target"]) for r in sel]
-    axes[0].bar(labels, [r["rel_bias"] for r in sel], yerr=[4 * r["bias_se"] for r in sel],
-                color=colors)
+    axes[0].bar(
+        labels, [r["rel_bias"] for r in sel], yerr=[4 * r["bias_se"] for r in sel], color=colors
+    )
     axes[0].set(ylabel="|E g - grad J| / |grad J|", title="relative bias (bars: 4 s.e.)")
     axes[1].bar(labels, [r["rel_var"] for r in sel], color=colors)
     axes[1].set(ylabel="tr Var[g] / |grad J|^2", title="normalised variance", yscale="log")
@@ -138,21 +159,36 @@ def runtime(rows: Rows):
     fig, ax = plt.subplots(figsize=(7, 3.8))
     labels = [f"{r['groups']}x{r['N']}\nK={r['K']}" for r in sel]
     x = np.arange(len(sel))
-    for i, (key, name) in enumerate((("grpo_us", "GRPO"), ("floor_us", "sort floor"),
-                                     ("ordergrad_us", "OrderGrad"))):
+    for i, (key, name) in enumerate(
+        (("grpo_us", "GRPO"), ("floor_us", "sort floor"), ("ordergrad_us", "OrderGrad"))
+    ):
         ax.bar(x + (i - 1) * 0.27, [r[key] for r in sel], 0.27, label=name)
-    ax.set(xticks=x, xticklabels=labels, ylabel="microseconds per call", yscale="log",
-           title="Rank transform runtime (float32, jitted)")
+    ax.set(
+        xticks=x,
+        xticklabels=labels,
+        ylabel="microseconds per call",
+        yscale="log",
+        title="Rank transform runtime (float32, jitted)",
+    )
     ax.legend(fontsize=8)
     return fig
 
 
-FIGURES = {"unbiasedness": unbiasedness, "lr_vs_exact": lr_vs_exact, "rp_vs_lr": rp_vs_lr,
-           "snr": snr, "zoo": zoo, "runtime": runtime}
+FIGURES = {
+    "unbiasedness": unbiasedness,
+    "lr_vs_exact": lr_vs_exact,
+    "rp_vs_lr": rp_vs_lr,
+    "snr": snr,
+    "zoo": zoo,
+    "runtime": runtime,
+}
 
 
 def all_figures(rows: Rows) -> dict:
     """Every figure whose study has rows: ``{stem: matplotlib Figure}``."""
     studies = {r["study"] for r in rows}
-    return {stem: fn(rows) for stem, fn in FIGURES.items()
-            if stem in studies or (stem == "snr" and "snr" in studies)}
+    return {
+        stem: fn(rows)
+        for stem, fn in FIGURES.items()
+        if stem in studies or (stem == "snr" and "snr" in studies)
+    }

@@ -10,6 +10,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 import ordergrad_jax as og
+from experiments.common.progress import sweep
 from experiments.common.runs import RunWriter, markdown_table
 from experiments.variance import plots, studies
 from experiments.variance.config import VarianceConfig
@@ -32,14 +33,17 @@ def study_unbiasedness(cfg: VarianceConfig, key: jax.Array) -> Rows:
     logits = studies.bandit_logits(cfg.unbiased_arms, cfg.seed + 1)
     alpha = og.rank_weights(cfg.unbiased_objective, cfg.unbiased_k)
     grid = _grid(cfg.unbiased_batches)
-    fn = studies.make_unbiasedness(r, logits, cfg.unbiased_n, cfg.unbiased_k, alpha,
-                                   cfg.unbiased_batches, grid)
+    fn = studies.make_unbiasedness(
+        r, logits, cfg.unbiased_n, cfg.unbiased_k, alpha, cfg.unbiased_batches, grid
+    )
     errors = jax.lax.map(fn, jax.random.split(key, cfg.unbiased_repeats))  # sequential: memory
     rows = []
     for name, err in errors.items():
         rms = np.sqrt(np.mean(np.asarray(err, np.float64) ** 2, 0))
-        rows += [{"study": "unbiasedness", "quantity": name, "t": int(t), "error": float(e)}
-                 for t, e in zip(grid, rms, strict=True)]
+        rows += [
+            {"study": "unbiasedness", "quantity": name, "t": int(t), "error": float(e)}
+            for t, e in zip(grid, rms, strict=True)
+        ]
         rows.append({"study": "unbiasedness_slope", "quantity": name, "slope": _slope(grid, rms)})
     return rows
 
@@ -49,21 +53,39 @@ def study_lr_vs_exact(cfg: VarianceConfig, key: jax.Array) -> Rows:
     weights, valid = studies.stack_weights(cfg.objectives, cfg.lr_k)
     grid = _grid(cfg.lr_batches)
     rows = []
-    for mode, mode_key in zip(cfg.lr_modes, jax.random.split(key, len(cfg.lr_modes)),
-                              strict=True):
+    modes = zip(cfg.lr_modes, jax.random.split(key, len(cfg.lr_modes)), strict=True)
+    for mode, mode_key in sweep(modes, "reward modes"):
         r = studies.arm_values(mode, cfg.lr_arms, cfg.seed)
         logits = studies.bandit_logits(cfg.lr_arms, cfg.seed + 1)
-        fn = studies.make_lr_vs_exact(r, logits, cfg.lr_n, cfg.lr_k, weights[valid],
-                                      cfg.lr_batches, grid)
+        fn = studies.make_lr_vs_exact(
+            r, logits, cfg.lr_n, cfg.lr_k, weights[valid], cfg.lr_batches, grid
+        )
         rel = np.asarray(fn(mode_key), np.float64)
         for objective, errs in zip(np.asarray(cfg.objectives)[valid], rel, strict=True):
-            rows += [{"study": "lr_vs_exact", "mode": mode, "objective": str(objective),
-                      "t": int(t), "rel_error": float(e)} for t, e in zip(grid, errs, strict=True)]
+            rows += [
+                {
+                    "study": "lr_vs_exact",
+                    "mode": mode,
+                    "objective": str(objective),
+                    "t": int(t),
+                    "rel_error": float(e),
+                }
+                for t, e in zip(grid, errs, strict=True)
+            ]
     return rows
 
 
-def _location_rows(study: str, reward: str, dim: int, n: int, k: int, objectives, batches: int,
-                   key: jax.Array, **extra) -> Rows:
+def _location_rows(
+    study: str,
+    reward: str,
+    dim: int,
+    n: int,
+    k: int,
+    objectives,
+    batches: int,
+    key: jax.Array,
+    **extra,
+) -> Rows:
     weights, valid = studies.stack_weights(objectives, k)
     out = studies.make_location_gradients(reward, dim, n, k, weights[valid], batches)(key)
     rows = []
@@ -71,11 +93,22 @@ def _location_rows(study: str, reward: str, dim: int, n: int, k: int, objectives
         gap = float(np.linalg.norm(out["rp"]["mean"][i] - out["lr"]["mean"][i]))
         gap_se = float(np.sqrt((out["rp"]["total_var"][i] + out["lr"]["total_var"][i]) / batches))
         for estimator in ("rp", "lr"):
-            rows.append({"study": study, "reward": reward, "dim": dim, "N": n, "K": k,
-                         "objective": str(objective), "estimator": estimator,
-                         "total_var": float(out[estimator]["total_var"][i]),
-                         "snr": float(out[estimator]["snr"][i]), "rp_lr_gap": gap,
-                         "gap_se": gap_se, **extra})
+            rows.append(
+                {
+                    "study": study,
+                    "reward": reward,
+                    "dim": dim,
+                    "N": n,
+                    "K": k,
+                    "objective": str(objective),
+                    "estimator": estimator,
+                    "total_var": float(out[estimator]["total_var"][i]),
+                    "snr": float(out[estimator]["snr"][i]),
+                    "rp_lr_gap": gap,
+                    "gap_se": gap_se,
+                    **extra,
+                }
+            )
     return rows
 
 
@@ -83,9 +116,12 @@ def study_rp_vs_lr(cfg: VarianceConfig, key: jax.Array) -> Rows:
     """3. RP and LR agree in mean (both unbiased); their variances differ with dimension."""
     rows = []
     cases = [(reward, dim) for reward in cfg.rp_rewards for dim in cfg.rp_dims]
-    for (reward, dim), case_key in zip(cases, jax.random.split(key, len(cases)), strict=True):
-        rows += _location_rows("rp_vs_lr", reward, dim, cfg.rp_n, cfg.rp_k, cfg.objectives,
-                               cfg.rp_batches, case_key)
+    for (reward, dim), case_key in sweep(
+        zip(cases, jax.random.split(key, len(cases)), strict=True), "reward x dim"
+    ):
+        rows += _location_rows(
+            "rp_vs_lr", reward, dim, cfg.rp_n, cfg.rp_k, cfg.objectives, cfg.rp_batches, case_key
+        )
     return rows
 
 
@@ -93,23 +129,56 @@ def study_snr(cfg: VarianceConfig, key: jax.Array) -> Rows:
     """4. tr Var[g] and SNR vs K, N (Gaussian location, RP and LR) and vs arms (bandit, LR)."""
     rows = []
     keys = iter(jax.random.split(key, len(cfg.snr_ks) + len(cfg.snr_ns) + len(cfg.snr_arms)))
-    for k in cfg.snr_ks:
-        rows += _location_rows("snr", "quadratic_sine", cfg.snr_dim, cfg.snr_n_for_k, k,
-                               cfg.objectives, cfg.snr_batches, next(keys), sweep="K", value=k)
-    for n in cfg.snr_ns:
-        rows += _location_rows("snr", "quadratic_sine", cfg.snr_dim, n, cfg.snr_k_for_n,
-                               cfg.objectives, cfg.snr_batches, next(keys), sweep="N", value=n)
+    for k in sweep(cfg.snr_ks, "K"):
+        rows += _location_rows(
+            "snr",
+            "quadratic_sine",
+            cfg.snr_dim,
+            cfg.snr_n_for_k,
+            k,
+            cfg.objectives,
+            cfg.snr_batches,
+            next(keys),
+            sweep="K",
+            value=k,
+        )
+    for n in sweep(cfg.snr_ns, "N"):
+        rows += _location_rows(
+            "snr",
+            "quadratic_sine",
+            cfg.snr_dim,
+            n,
+            cfg.snr_k_for_n,
+            cfg.objectives,
+            cfg.snr_batches,
+            next(keys),
+            sweep="N",
+            value=n,
+        )
     weights, valid = studies.stack_weights(cfg.objectives, cfg.snr_bandit_k)
-    for arms in cfg.snr_arms:
+    for arms in sweep(cfg.snr_arms, "arms"):
         r = studies.arm_values("exponential", arms, cfg.seed)
-        fn = studies.make_bandit_lr_moments(r, studies.bandit_logits(arms, cfg.seed + 1),
-                                            cfg.snr_bandit_n, cfg.snr_bandit_k, weights[valid],
-                                            cfg.snr_batches)
+        fn = studies.make_bandit_lr_moments(
+            r,
+            studies.bandit_logits(arms, cfg.seed + 1),
+            cfg.snr_bandit_n,
+            cfg.snr_bandit_k,
+            weights[valid],
+            cfg.snr_batches,
+        )
         out = fn(next(keys))
         for i, objective in enumerate(np.asarray(cfg.objectives)[valid]):
-            rows.append({"study": "snr", "sweep": "arms", "value": arms, "estimator": "lr",
-                         "objective": str(objective), "total_var": float(out["total_var"][i]),
-                         "snr": float(out["snr"][i])})
+            rows.append(
+                {
+                    "study": "snr",
+                    "sweep": "arms",
+                    "value": arms,
+                    "estimator": "lr",
+                    "objective": str(objective),
+                    "total_var": float(out["total_var"][i]),
+                    "snr": float(out["snr"][i]),
+                }
+            )
     # vs dimension: the quadratic_sine rows of study 3
     return rows
 
@@ -161,31 +230,69 @@ def summary(cfg: VarianceConfig, rows: Rows) -> str:
     out = ["# Variance study", "", f"Config: `{dataclasses.asdict(cfg)}`", ""]
     slopes = [r for r in rows if r["study"] == "unbiasedness_slope"]
     if slopes:
-        out += ["## 1. Unbiasedness: log-log slope of error vs batches (expect -0.5)", "",
-                markdown_table(slopes, ["quantity", "slope"])]
+        out += [
+            "## 1. Unbiasedness: log-log slope of error vs batches (expect -0.5)",
+            "",
+            markdown_table(slopes, ["quantity", "slope"]),
+        ]
     lr = [r for r in rows if r["study"] == "lr_vs_exact"]
     if lr:
         t_max = max(r["t"] for r in lr)
-        out += [f"## 2. LR vs exact gradient: relative error after {t_max} batches", "",
-                markdown_table([r for r in lr if r["t"] == t_max],
-                               ["mode", "objective", "rel_error"])]
+        out += [
+            f"## 2. LR vs exact gradient: relative error after {t_max} batches",
+            "",
+            markdown_table([r for r in lr if r["t"] == t_max], ["mode", "objective", "rel_error"]),
+        ]
     rp = [r for r in rows if r["study"] == "rp_vs_lr"]
     if rp:
-        out += ["## 3. RP vs LR (Gaussian location): gap of means (vs its standard error) and "
-                "tr Var", "", markdown_table(rp, ["reward", "dim", "objective", "estimator",
-                                                  "total_var", "snr", "rp_lr_gap", "gap_se"])]
+        out += [
+            "## 3. RP vs LR (Gaussian location): gap of means (vs its standard error) and tr Var",
+            "",
+            markdown_table(
+                rp,
+                [
+                    "reward",
+                    "dim",
+                    "objective",
+                    "estimator",
+                    "total_var",
+                    "snr",
+                    "rp_lr_gap",
+                    "gap_se",
+                ],
+            ),
+        ]
     snr = [r for r in rows if r["study"] == "snr"]
     if snr:
-        out += ["## 4. Variance and SNR sweeps", "",
-                markdown_table(snr, ["sweep", "value", "objective", "estimator", "total_var",
-                                     "snr"])]
+        out += [
+            "## 4. Variance and SNR sweeps",
+            "",
+            markdown_table(snr, ["sweep", "value", "objective", "estimator", "total_var", "snr"]),
+        ]
     zoo = [r for r in rows if r["study"] == "zoo"]
     if zoo:
-        out += ["## 5. Estimator zoo (each method on its own target)", "",
-                markdown_table(zoo, [c for c in zoo[0] if c != "study"])]
+        out += [
+            "## 5. Estimator zoo (each method on its own target)",
+            "",
+            markdown_table(zoo, [c for c in zoo[0] if c != "study"]),
+        ]
     runtime = [r for r in rows if r["study"] == "runtime"]
     if runtime:
-        out += ["## 6. Runtime (microseconds per call, float32)", "",
-                markdown_table(runtime, ["groups", "N", "K", "floor_us", "grpo_us",
-                                         "ordergrad_us", "path", "ordergrad_over_floor"])]
+        out += [
+            "## 6. Runtime (microseconds per call, float32)",
+            "",
+            markdown_table(
+                runtime,
+                [
+                    "groups",
+                    "N",
+                    "K",
+                    "floor_us",
+                    "grpo_us",
+                    "ordergrad_us",
+                    "path",
+                    "ordergrad_over_floor",
+                ],
+            ),
+        ]
     return "\n".join(out)

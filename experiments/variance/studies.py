@@ -74,8 +74,11 @@ def exact_bandit_gradient(r, logits, k, alpha):
 
 def moments(g: jax.Array) -> dict[str, jax.Array]:
     """Mean ``(d,)``, ``tr Var`` and SNR ``|E g|^2 / tr Var`` of gradient samples ``g (S, d)``."""
-    return {"mean": jnp.mean(g, 0), "total_var": og.metrics.total_variance(g),
-            "snr": og.metrics.snr(g)}
+    return {
+        "mean": jnp.mean(g, 0),
+        "total_var": og.metrics.total_variance(g),
+        "snr": og.metrics.snr(g),
+    }
 
 
 # ---------------------------------------------------------------------------------------------
@@ -87,8 +90,11 @@ def make_unbiasedness(r, logits, n: int, k: int, alpha, batches: int, grid: np.n
     exact known-(r, p) values; returns ``fn(key) -> {name: error at each t in grid}``."""
     r, logits, alpha = (jnp.asarray(a, jnp.result_type(float)) for a in (r, logits, alpha))
     p = jax.nn.softmax(logits)
-    exact = {"orderstats": og.exact.orderstats(r, p, k), "inclusion": og.exact.inclusion(r, p, k),
-             "advantage": og.exact.advantage(r, p, k)}
+    exact = {
+        "orderstats": og.exact.orderstats(r, p, k),
+        "inclusion": og.exact.inclusion(r, p, k),
+        "advantage": og.exact.advantage(r, p, k),
+    }
     exact["lstat_advantage"] = exact["advantage"] @ alpha
     grid = jnp.asarray(grid)
 
@@ -96,19 +102,29 @@ def make_unbiasedness(r, logits, n: int, k: int, alpha, batches: int, grid: np.n
         arms = jax.random.categorical(key, logits, shape=(n,))
         x = r[arms]
         onehot = jax.nn.one_hot(arms, r.shape[-1], dtype=r.dtype)
-        return (og.orderstats(x, k), onehot.T @ og.orderstats_inclusion(x, k),
-                onehot.T @ og.orderstats_advantage(x, k), onehot.sum(0))
+        return (
+            og.orderstats(x, k),
+            onehot.T @ og.orderstats_inclusion(x, k),
+            onehot.T @ og.orderstats_advantage(x, k),
+            onehot.sum(0),
+        )
 
     def fn(key):
         v, q, adv, counts = jax.vmap(one)(jax.random.split(key, batches))
         t = jnp.arange(1, batches + 1, dtype=r.dtype)
         seen = jnp.cumsum(counts, 0)[..., None]
-        means = {"orderstats": jnp.cumsum(v, 0) / t[:, None],
-                 "inclusion": jnp.cumsum(q, 0) / seen, "advantage": jnp.cumsum(adv, 0) / seen}
+        means = {
+            "orderstats": jnp.cumsum(v, 0) / t[:, None],
+            "inclusion": jnp.cumsum(q, 0) / seen,
+            "advantage": jnp.cumsum(adv, 0) / seen,
+        }
         means["lstat_advantage"] = means["advantage"] @ alpha
-        return {name: jnp.sqrt(jnp.sum((mean[grid - 1] - exact[name]) ** 2,
-                                       axis=tuple(range(1, mean.ndim))))
-                for name, mean in means.items()}
+        return {
+            name: jnp.sqrt(
+                jnp.sum((mean[grid - 1] - exact[name]) ** 2, axis=tuple(range(1, mean.ndim)))
+            )
+            for name, mean in means.items()
+        }
 
     return jax.jit(fn)
 
@@ -125,7 +141,8 @@ def make_lr_vs_exact(r, logits, n: int, k: int, weights, batches: int, grid: np.
 
     def per_objective(key, alpha):
         g = jax.vmap(lambda kk: _lr_bandit_gradient(kk, r, logits, n, k, alpha))(
-            jax.random.split(key, batches))
+            jax.random.split(key, batches)
+        )
         mean_t = jnp.cumsum(g, 0)[grid - 1] / grid[:, None]
         exact = exact_bandit_gradient(r, logits, k, alpha)
         return jnp.linalg.norm(mean_t - exact, axis=-1) / jnp.linalg.norm(exact)
@@ -137,8 +154,9 @@ def make_lr_vs_exact(r, logits, n: int, k: int, weights, batches: int, grid: np.
 # 3-4. RP vs LR on the Gaussian location model, and variance / SNR sweeps.
 
 
-def make_location_gradients(reward: str, dim: int, n: int, k: int, weights, batches: int,
-                            mu: float = 0.3):
+def make_location_gradients(
+    reward: str, dim: int, n: int, k: int, weights, batches: int, mu: float = 0.3
+):
     """RP and LR gradients of ``J(mu)`` for ``x = mu + N(0, I_dim)``: ``fn(key) ->
     {"rp": moments, "lr": moments}`` per objective (rows of ``weights (O, k)``)."""
     f = location_reward(reward)
@@ -168,10 +186,13 @@ def make_bandit_lr_moments(r, logits, n: int, k: int, weights, batches: int):
 
     def per_objective(key, alpha):
         g = jax.vmap(lambda kk: _lr_bandit_gradient(kk, r, logits, n, k, alpha))(
-            jax.random.split(key, batches))
+            jax.random.split(key, batches)
+        )
         exact = exact_bandit_gradient(r, logits, k, alpha)
-        return {"total_var": og.metrics.total_variance(g),
-                "snr": og.metrics.snr_true_gradient(g, exact),
-                "bias": jnp.linalg.norm(jnp.mean(g, 0) - exact)}
+        return {
+            "total_var": og.metrics.total_variance(g),
+            "snr": og.metrics.snr_true_gradient(g, exact),
+            "bias": jnp.linalg.norm(jnp.mean(g, 0) - exact),
+        }
 
     return jax.jit(lambda key: jax.vmap(per_objective, (None, 0))(key, weights))

@@ -14,6 +14,7 @@ import jax.numpy as jnp
 import numpy as np
 
 import ordergrad_jax as og
+from experiments.common.progress import sweep
 from experiments.variance import studies
 
 
@@ -41,14 +42,24 @@ def methods(n: int, k: int, alpha: float = 0.25) -> list[tuple[str, Callable, st
     maxk, lower = f"max@{k}", f"lower-half mean of {k}"
     return [
         ("OrderGrad ReMax", est("ordergrad", k=k, objective="ReMax"), maxk, k / n, False),
-        ("OrderGrad LowerTailMean:0.5", est("ordergrad", k=k, objective="LowerTailMean:0.5"),
-         lower, k / n, False),
+        (
+            "OrderGrad LowerTailMean:0.5",
+            est("ordergrad", k=k, objective="LowerTailMean:0.5"),
+            lower,
+            k / n,
+            False,
+        ),
         ("MaxPO (L2O)", est("maxpo", k=k), maxk, k / n, False),
         ("PKPO s", est("pkpo", k=k, variant="s"), maxk, 1.0, False),
         ("PKPO s_loo", est("pkpo", k=k, variant="s_loo"), maxk, 1.0, False),
         ("PKPO s_loo-1", est("pkpo", k=k, variant="s_loo_minus_one"), maxk, 1.0, False),
-        ("Chen pass@k (numerator)", est("passk_chen", k=k, normalize=False), maxk,
-         k / (n - k), True),
+        (
+            "Chen pass@k (numerator)",
+            est("passk_chen", k=k, normalize=False),
+            maxk,
+            k / (n - k),
+            True,
+        ),
         ("Chen pass@k", est("passk_chen", k=k), maxk, k / (n - k), True),
         ("REINFORCE", est("reinforce"), "mean", 1 / n, False),
         ("RLOO", est("rloo"), "mean", 1 / n, False),
@@ -83,22 +94,29 @@ def run(cfg, key: jax.Array) -> list[dict]:
     alpha = 0.25
     targets = _targets(cfg.zoo_k, alpha)
     rows = []
-    for bandit, values in (("continuous", continuous), ("binary", binary)):
+    for bandit, values in sweep((("continuous", continuous), ("binary", binary)), "bandits"):
         r = jnp.asarray(values, dtype)
         for i, (label, fn, target, scale, binary_only) in enumerate(
-                methods(cfg.zoo_n, cfg.zoo_k, alpha)):
+            methods(cfg.zoo_n, cfg.zoo_k, alpha)
+        ):
             if binary_only and bandit != "binary":
                 continue
             exact = jax.grad(lambda t, f=targets[target], rr=r: f(rr, jax.nn.softmax(t)))(logits)
             norm = float(jnp.linalg.norm(exact))
             if norm < 1e-8:  # e.g. CVaR_0.25 of 0/1 rewards with P(0) > 0.25 is constant
                 continue
-            mean, total_var = make_method_moments(fn, scale, r, logits, cfg.zoo_n,
-                                                  cfg.zoo_batches)(jax.random.fold_in(key, i))
-            rows.append({
-                "study": "zoo", "bandit": bandit, "method": label, "target": target,
-                "rel_bias": float(jnp.linalg.norm(mean - exact)) / norm,
-                "bias_se": float(np.sqrt(total_var / cfg.zoo_batches)) / norm,
-                "rel_var": float(total_var) / norm**2,
-            })
+            mean, total_var = make_method_moments(fn, scale, r, logits, cfg.zoo_n, cfg.zoo_batches)(
+                jax.random.fold_in(key, i)
+            )
+            rows.append(
+                {
+                    "study": "zoo",
+                    "bandit": bandit,
+                    "method": label,
+                    "target": target,
+                    "rel_bias": float(jnp.linalg.norm(mean - exact)) / norm,
+                    "bias_se": float(np.sqrt(total_var / cfg.zoo_batches)) / norm,
+                    "rel_var": float(total_var) / norm**2,
+                }
+            )
     return rows
