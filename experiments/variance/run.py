@@ -129,32 +129,25 @@ def study_snr(cfg: VarianceConfig, key: jax.Array) -> Rows:
     """4. tr Var[g] and SNR vs K, N (Gaussian location, RP and LR) and vs arms (bandit, LR)."""
     rows = []
     keys = iter(jax.random.split(key, len(cfg.snr_ks) + len(cfg.snr_ns) + len(cfg.snr_arms)))
-    for k in sweep(cfg.snr_ks, "K"):
-        rows += _location_rows(
-            "snr",
-            "quadratic_sine",
-            cfg.snr_dim,
-            cfg.snr_n_for_k,
-            k,
-            cfg.objectives,
-            cfg.snr_batches,
-            next(keys),
-            sweep="K",
-            value=k,
-        )
-    for n in sweep(cfg.snr_ns, "N"):
-        rows += _location_rows(
-            "snr",
-            "quadratic_sine",
-            cfg.snr_dim,
-            n,
-            cfg.snr_k_for_n,
-            cfg.objectives,
-            cfg.snr_batches,
-            next(keys),
-            sweep="N",
-            value=n,
-        )
+    location_sweeps = (
+        ("K", cfg.snr_ks, lambda v: (cfg.snr_n_for_k, v)),  # value -> (N, K)
+        ("N", cfg.snr_ns, lambda v: (v, cfg.snr_k_for_n)),
+    )
+    for name, values, sizes in location_sweeps:
+        for value in sweep(values, name):
+            n, k = sizes(value)
+            rows += _location_rows(
+                "snr",
+                "quadratic_sine",
+                cfg.snr_dim,
+                n,
+                k,
+                cfg.objectives,
+                cfg.snr_batches,
+                next(keys),
+                sweep=name,
+                value=value,
+            )
     weights, valid = studies.stack_weights(cfg.objectives, cfg.snr_bandit_k)
     for arms in sweep(cfg.snr_arms, "arms"):
         r = studies.arm_values("exponential", arms, cfg.seed)
