@@ -18,3 +18,15 @@ def test_readme_has_ci_commands():
     install, test = _ci_command("INSTALL"), _ci_command("TEST")
     assert f"{install} && {test}" in readme
     assert f"{install} && .venv/bin/ordergrad-jax run variance --quick" in readme
+
+
+def test_readme_python_blocks_run():
+    """The README's Python snippets run, in order, in one namespace."""
+    readme = (ROOT / "README.md").read_text()
+    blocks = re.findall(r"```python\n(.*?)```", readme, re.S)
+    assert len(blocks) >= 4
+    namespace: dict = {}
+    for block in blocks:
+        exec(compile(block, "README.md", "exec"), namespace)
+    assert namespace["adv"].shape == (32, 16) and namespace["advs"].shape == (3, 32, 16)
+    assert namespace["exact_grad"].shape == (3,)
