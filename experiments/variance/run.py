@@ -220,72 +220,52 @@ def run(cfg: VarianceConfig, writer: RunWriter, progress: Callable = iter) -> Ro
 
 def summary(cfg: VarianceConfig, rows: Rows) -> str:
     """The markdown summary: the tables behind the figures' headline numbers."""
-    out = ["# Variance study", "", f"Config: `{dataclasses.asdict(cfg)}`", ""]
-    slopes = [r for r in rows if r["study"] == "unbiasedness_slope"]
-    if slopes:
-        out += [
-            "## 1. Unbiasedness: log-log slope of error vs batches (expect -0.5)",
-            "",
-            markdown_table(slopes, ["quantity", "slope"]),
-        ]
     lr = [r for r in rows if r["study"] == "lr_vs_exact"]
-    if lr:
-        t_max = max(r["t"] for r in lr)
-        out += [
-            f"## 2. LR vs exact gradient: relative error after {t_max} batches",
-            "",
-            markdown_table([r for r in lr if r["t"] == t_max], ["mode", "objective", "rel_error"]),
-        ]
-    rp = [r for r in rows if r["study"] == "rp_vs_lr"]
-    if rp:
-        out += [
-            "## 3. RP vs LR (Gaussian location): gap of means (vs its standard error) and tr Var",
-            "",
-            markdown_table(
-                rp,
-                [
-                    "reward",
-                    "dim",
-                    "objective",
-                    "estimator",
-                    "total_var",
-                    "snr",
-                    "rp_lr_gap",
-                    "gap_se",
-                ],
-            ),
-        ]
-    snr = [r for r in rows if r["study"] == "snr"]
-    if snr:
-        out += [
-            "## 4. Variance and SNR sweeps",
-            "",
-            markdown_table(snr, ["sweep", "value", "objective", "estimator", "total_var", "snr"]),
-        ]
+    t_max = max((r["t"] for r in lr), default=0)
     zoo = [r for r in rows if r["study"] == "zoo"]
-    if zoo:
-        out += [
+    sections = [  # (title, rows, columns)
+        (
+            "## 1. Unbiasedness: log-log slope of error vs batches (expect -0.5)",
+            [r for r in rows if r["study"] == "unbiasedness_slope"],
+            ["quantity", "slope"],
+        ),
+        (
+            f"## 2. LR vs exact gradient: relative error after {t_max} batches",
+            [r for r in lr if r["t"] == t_max],
+            ["mode", "objective", "rel_error"],
+        ),
+        (
+            "## 3. RP vs LR (Gaussian location): gap of means (vs its standard error) and tr Var",
+            [r for r in rows if r["study"] == "rp_vs_lr"],
+            ["reward", "dim", "objective", "estimator", "total_var", "snr", "rp_lr_gap", "gap_se"],
+        ),
+        (
+            "## 4. Variance and SNR sweeps",
+            [r for r in rows if r["study"] == "snr"],
+            ["sweep", "value", "objective", "estimator", "total_var", "snr"],
+        ),
+        (
             "## 5. Estimator zoo (each method on its own target)",
-            "",
-            markdown_table(zoo, [c for c in zoo[0] if c != "study"]),
-        ]
-    runtime = [r for r in rows if r["study"] == "runtime"]
-    if runtime:
-        out += [
+            zoo,
+            [c for c in zoo[0] if c != "study"] if zoo else [],
+        ),
+        (
             "## 6. Runtime (microseconds per call, float32)",
-            "",
-            markdown_table(
-                runtime,
-                [
-                    "groups",
-                    "N",
-                    "K",
-                    "floor_us",
-                    "grpo_us",
-                    "ordergrad_us",
-                    "path",
-                    "ordergrad_over_floor",
-                ],
-            ),
-        ]
+            [r for r in rows if r["study"] == "runtime"],
+            [
+                "groups",
+                "N",
+                "K",
+                "floor_us",
+                "grpo_us",
+                "ordergrad_us",
+                "path",
+                "ordergrad_over_floor",
+            ],
+        ),
+    ]
+    out = ["# Variance study", "", f"Config: `{dataclasses.asdict(cfg)}`", ""]
+    for title, section_rows, columns in sections:
+        if section_rows:
+            out += [title, "", markdown_table(section_rows, columns)]
     return "\n".join(out)
