@@ -9,11 +9,31 @@ import tempfile
 from typing import Any
 
 
+def default_file_mode() -> int:
+    """The mode ``open()`` would give a new file: ``0o666`` less the process umask.
+
+    ``tempfile.mkstemp`` creates files with mode 0600; an atomic write chmods its temporary file
+    to this mode before the rename, so results stay readable by the group/others the umask allows
+    (a shared VM, a notebook server run as another user).
+    """
+    umask = os.umask(0)
+    os.umask(umask)
+    return 0o666 & ~umask
+
+
+def atomic_temp_path(path: pathlib.Path, suffix: str = ".tmp") -> tuple[int, str]:
+    """``(fd, name)`` of a new temporary file beside ``path`` with the default file mode."""
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix, dir=path.parent)
+    os.fchmod(fd, default_file_mode())
+    return fd, tmp
+
+
 def write_text_atomic(path: str | os.PathLike, text: str) -> pathlib.Path:
-    """Writes ``text`` to ``path`` via a temporary file in the same folder and ``os.replace``."""
+    """Writes ``text`` to ``path`` via a temporary file in the same folder and ``os.replace``;
+    the file gets the mode ``open()`` would give it (see :func:`default_file_mode`)."""
     path = pathlib.Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    fd, tmp = atomic_temp_path(path)
     try:
         with os.fdopen(fd, "w") as f:
             f.write(text)

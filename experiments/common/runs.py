@@ -11,10 +11,9 @@ import datetime
 import json
 import os
 import pathlib
-import tempfile
 from typing import Any
 
-from experiments.common.io import write_json_atomic, write_text_atomic
+from experiments.common.io import atomic_temp_path, write_json_atomic, write_text_atomic
 
 
 def new_run_id() -> str:
@@ -25,33 +24,46 @@ def new_run_id() -> str:
 class RunWriter:
     """Writes one run's outputs under ``root / name / run_id``.
 
+    On several hosts (``jax.process_count() > 1``) only process 0 writes files; the others keep
+    ``metrics`` in memory so that every process runs the same code. Give every process the same
+    ``run_id`` there (the default id is the local clock).
+
     Attributes:
       path: the run folder.
       metrics: the rows appended so far (rewritten atomically as ``metrics.jsonl`` on each call).
+      primary: whether this process writes files.
     """
 
     def __init__(self, name: str, root: str | os.PathLike = "results", run_id: str | None = None):
+        import jax
+
         self.path = pathlib.Path(root) / name / (run_id or new_run_id())
-        self.path.mkdir(parents=True, exist_ok=True)
+        self.primary = jax.process_index() == 0
+        if self.primary:
+            self.path.mkdir(parents=True, exist_ok=True)
         self.metrics: list[dict[str, Any]] = []
 
     def write_config(self, config: Any, **extra: Any) -> pathlib.Path:
         """``config.json``: the dataclass config plus ``extra`` (seed, versions, ...)."""
         data = dataclasses.asdict(config) if dataclasses.is_dataclass(config) else dict(config)
+        if not self.primary:
+            return self.path / "config.json"
         return write_json_atomic(self.path / "config.json", {"config": data, **extra})
 
     def log(self, rows: list[dict[str, Any]] | dict[str, Any]) -> pathlib.Path:
         """Appends metric rows (JSON-serialisable dicts) and rewrites ``metrics.jsonl``."""
         self.metrics.extend([rows] if isinstance(rows, dict) else rows)
+        if not self.primary:
+            return self.path / "metrics.jsonl"
         text = "".join(json.dumps(row, default=_to_builtin) + "\n" for row in self.metrics)
         return write_text_atomic(self.path / "metrics.jsonl", text)
 
     def save_figure(self, fig: Any, stem: str) -> list[pathlib.Path]:
         """Saves a matplotlib figure as ``stem.png`` and ``stem.pdf`` (atomically)."""
         paths = []
-        for ext in ("png", "pdf"):
+        for ext in ("png", "pdf") if self.primary else ():
             target = self.path / f"{stem}.{ext}"
-            fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=f".{ext}", dir=self.path)
+            fd, tmp = atomic_temp_path(target, suffix=f".{ext}")
             os.close(fd)
             try:
                 fig.savefig(tmp, format=ext, dpi=120, bbox_inches="tight")
@@ -63,6 +75,8 @@ class RunWriter:
 
     def write_summary(self, markdown: str) -> pathlib.Path:
         """``summary.md``: the run's table of results (written last: its presence means done)."""
+        if not self.primary:
+            return self.path / "summary.md"
         return write_text_atomic(self.path / "summary.md", markdown)
 
 
