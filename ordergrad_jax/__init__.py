@@ -19,6 +19,7 @@ from ordergrad_jax.batch import (
     orderstats_advantage,
     orderstats_inclusion,
     orderstats_leave_one_out,
+    sort_free_max_n,
 )
 from ordergrad_jax.estimators import lr_loss
 from ordergrad_jax.objectives import (
@@ -53,4 +54,5 @@ __all__ = [
     "orderstats_leave_one_out",
     "rank_weights",
     "register_objective",
+    "sort_free_max_n",
 ]

@@ -87,7 +87,7 @@ def run(config: TransformBenchConfig) -> list[dict]:
         }
         row["ordergrad_over_floor"] = secs["ordergrad"] / secs["floor"]
         row["floor_over_grpo"] = secs["floor"] / secs["grpo"]
-        row["path"] = "pairwise" if n <= og.SORT_FREE_MAX_N else "sort"
+        row["path"] = "pairwise" if n <= og.sort_free_max_n() else "sort"
         rows.append(row)
     return rows
 
