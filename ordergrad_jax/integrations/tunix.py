@@ -1,0 +1,224 @@
+"""OrderGrad advantages for tunix's GRPO learner (google-tunix 0.1.7; the ``lm`` extra).
+
+A tunix user switches from GRPO to OrderGrad (here TopM:2 of K = 4, the paper's main objective)
+by changing the config line; the learner, cluster and reward functions stay as they are::
+
+    from ordergrad_jax.integrations.tunix import OrderGradConfig
+    algo_config = OrderGradConfig(k=4, objective="TopM:2", num_generations=8, beta=0.0, ...)
+    # was: algo_config = GRPOConfig(num_generations=8, beta=0.0, ...); then, unchanged:
+    learner = GRPOLearner(rl_cluster=rl_cluster, algo_config=algo_config, reward_fns=reward_fn)
+
+Any estimator of :func:`ordergrad_jax.estimators.get` works the same way:
+``OrderGradConfig(estimator="maxpo", k=4, ...)``, ``OrderGradConfig(estimator="rloo", ...)``,
+with its parameters in ``estimator_params`` (e.g. ``{"variant": "s_loo"}`` for ``pkpo``).
+
+How it plugs in. tunix looks the advantage function up by name in
+``tunix.rl.function_registry`` (signature ``(rewards [B * G], num_generations=G) -> [B * G]``,
+flat arrays, each prompt's G completions contiguous). :func:`register` puts our function there
+under a name that encodes the estimator and its parameters. tunix 0.1.7's
+``AlgorithmConfig.__post_init__`` accepts only ``"grpo"`` and ``"gae"`` as names; its own Dr.GRPO
+config makes ``advantage_estimator`` a non-init field (``dataclasses.field(init=False)``) of a
+``GRPOConfig`` subclass, and :class:`OrderGradConfig` does the same, filling the field in
+``__post_init__`` with the registered name. ``GRPOConfig(advantage_estimator=register(...))``
+also works in 0.1.7 (``GRPOConfig.__post_init__`` does not re-check the name) but relies on that.
+
+The K/N factor (docs/maths.md, the LR estimator). OrderGrad's unbiased estimate of ``grad J``
+for one group is ``(K/N) sum_i a_i grad log p(y_i)``. tunix's GRPO loss uses the advantages as
+given and averages the per-sequence terms over all ``B * G`` sequences of the batch, i.e. it
+computes ``(1/(B N)) sum_{b,i} adv_{b,i} grad log p(y_{b,i})``. We fold the factor into the
+advantage: with ``scale="paper"`` (the default) tunix receives ``adv = K * a``, so its update is
+``(1/B) sum_b (K/N) sum_i a_{b,i} grad log p(y_{b,i})``, the paper's estimate averaged over
+prompts, and the learning rate keeps its usual meaning. For the other estimators ``"paper"`` uses
+each one's documented gradient scale (1/N for REINFORCE/RLOO/GRPO/Dr.GRPO, so no change; K/N for
+MaxPO; 1 for PKPO and CVaR-PG, i.e. a factor N; ``k/(N-k)`` for un-normalised pass@k-Chen). Pass
+``scale=1.0`` for the raw advantages (then fold the factor into the learning rate yourself), or
+any other float.
+
+Which loss matches the maths. ``loss_agg_mode="seq-mean-token-sum"`` makes each sequence's term
+``adv * sum_t grad log p(token_t)``, the gradient of the sequence log-probability, so with
+``beta=0.0``, ``num_iterations=1`` (the ratio is 1 and PPO clipping inactive) the update is
+exactly the unbiased OrderGrad LR gradient. tunix's default ``"sequence-mean-token-mean"``
+divides each sequence's term by its length (a per-sequence reweighting; a constant when all
+completions have equal length). A KL penalty, PPO clipping over several iterations, or
+off-policy data make any LR estimator biased; that is a property of the surrogate, not of the
+advantages.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import math
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+try:
+    from tunix.rl import function_registry as _function_registry
+    from tunix.rl.grpo import grpo_learner as _grpo_learner
+except ImportError as err:  # pragma: no cover - exercised only without the extra
+    raise ImportError(
+        "ordergrad_jax.integrations.tunix needs google-tunix; install the 'lm' extra: "
+        'pip install "ordergrad-jax[lm]"'
+    ) from err
+
+from ordergrad_jax import estimators as _estimators
+
+__all__ = ["OrderGradConfig", "gradient_scale", "make_advantage_estimator", "register"]
+
+AdvantageFn = Callable[..., jax.Array]
+
+
+def gradient_scale(name: str, num_generations: int, **params: Any) -> float:
+    """The factor ``c`` that makes tunix's batch-mean loss the estimator's documented gradient.
+
+    tunix's loss is ``(1/(B N)) sum adv_i grad log p_i``; an estimator whose gradient estimate
+    is ``f sum_i a_i grad log p_i`` per group needs ``adv = c a`` with ``c = N f``.
+
+    Args:
+      name: an estimator name of :func:`ordergrad_jax.estimators.get`.
+      num_generations: N, the group size.
+      **params: the estimator's parameters (``k`` where it has one).
+
+    Returns:
+      ``c`` (a Python float): K for ordergrad and maxpo; 1 for reinforce, rloo, grpo, dr_grpo;
+      N for pkpo and cvar_pg; ``k N/(N - k)`` for passk_chen with ``normalize=False``, 1 with
+      the default ``normalize=True`` (no unbiased scale exists then).
+    """
+    key = _estimators._canonical_name(name)
+    n = int(num_generations)
+    if key in ("ordergrad", "maxpo"):
+        return float(params["k"])
+    if key in ("reinforce", "rloo", "grpo", "dr_grpo"):
+        return 1.0
+    if key in ("pkpo", "cvar_pg"):
+        return float(n)
+    if key == "passk_chen":
+        k = int(params["k"])
+        return float(k * n / (n - k)) if not params.get("normalize", True) else 1.0
+    raise ValueError(f"no gradient scale known for estimator {name!r}; pass scale=<float>")
+
+
+def make_advantage_estimator(
+    name: str = "ordergrad", *, scale: str | float = "paper", **params: Any
+) -> AdvantageFn:
+    """A tunix advantage estimator ``fn(rewards [B * N], num_generations=N) -> [B * N]``.
+
+    The flat rewards are reshaped to ``[B, N]`` (tunix keeps each prompt's N completions
+    contiguous), transformed group by group with ``ordergrad_jax.estimators.get(name,
+    **params)``, scaled (see the module docstring) and flattened back.
+
+    Args:
+      name: an estimator of :func:`ordergrad_jax.estimators.available` (default OrderGrad).
+      scale: ``"paper"`` (fold the estimator's gradient factor into the advantages, e.g. K for
+        OrderGrad; :func:`gradient_scale`) or a float multiplier (``1.0``: raw advantages).
+      **params: the estimator's parameters, checked now (e.g. ``k=4, objective="TopM:2"``).
+
+    Returns:
+      The function; it raises ValueError when ``rewards.size`` is not a multiple of
+      ``num_generations`` or the group size does not suit the estimator (OrderGrad needs
+      ``N > K``).
+    """
+    fn = _estimators.get(name, **params)
+    if not (scale == "paper" or (isinstance(scale, int | float) and math.isfinite(scale))):
+        raise ValueError(f"scale must be 'paper' or a finite float; got {scale!r}")
+
+    @functools.lru_cache(maxsize=32)
+    def compiled(num_generations: int) -> Callable[[jax.Array], jax.Array]:
+        c = gradient_scale(name, num_generations, **params) if scale == "paper" else scale
+
+        @jax.jit
+        def transform(flat: jax.Array) -> jax.Array:
+            groups = flat.reshape(-1, num_generations)
+            return (c * fn(groups)).reshape(-1)
+
+        return transform
+
+    def advantage_estimator(rewards: Any, num_generations: int) -> jax.Array:
+        rewards = jnp.asarray(rewards)
+        if rewards.ndim != 1:
+            rewards = rewards.reshape(-1)
+        if not jnp.issubdtype(rewards.dtype, jnp.floating):
+            rewards = rewards.astype(jnp.float32)
+        n = int(num_generations)
+        if n < 2 or rewards.size % n:
+            raise ValueError(
+                f"rewards of size {rewards.size} do not split into groups of num_generations="
+                f"{num_generations}; need num_generations >= 2 dividing the number of rewards"
+            )
+        k = params.get("k")
+        if k is not None and n <= int(k):
+            raise ValueError(
+                f"{name} with k={k} needs num_generations > k; got num_generations={n}"
+            )
+        return compiled(n)(rewards)
+
+    label = ", ".join(f"{p}={v!r}" for p, v in sorted(params.items()))
+    advantage_estimator.__name__ = f"ordergrad_jax_{_estimators._canonical_name(name)}"
+    advantage_estimator.__doc__ = f"tunix advantage estimator: {name}({label}), scale={scale!r}."
+    return advantage_estimator
+
+
+def registry_name(name: str = "ordergrad", *, scale: str | float = "paper", **params: Any) -> str:
+    """The tunix registry name :func:`register` uses for these settings (deterministic)."""
+    label = ",".join(f"{p}={v!r}" for p, v in sorted(params.items()))
+    return f"ordergrad_jax:{_estimators._canonical_name(name)}({label});scale={scale!r}"
+
+
+def register(name: str = "ordergrad", *, scale: str | float = "paper", **params: Any) -> str:
+    """Register :func:`make_advantage_estimator` with tunix's function registry.
+
+    Args: as :func:`make_advantage_estimator`.
+
+    Returns:
+      The registered name (:func:`registry_name`), for ``GRPOConfig.advantage_estimator``;
+      registering the same settings again is idempotent.
+    """
+    key = registry_name(name, scale=scale, **params)
+    registered = _function_registry.default_registry.list_functions("advantage_estimator")
+    if key not in registered:
+        fn = make_advantage_estimator(name, scale=scale, **params)
+        _function_registry.register_advantage_estimator(key)(fn)
+    return key
+
+
+@dataclasses.dataclass(kw_only=True)
+class OrderGradConfig(_grpo_learner.GRPOConfig):
+    """tunix ``GRPOConfig`` whose advantages are OrderGrad's (or any ``og.estimators`` name).
+
+    Attributes (besides GRPOConfig's):
+      estimator: the ``og.estimators`` name (default ``"ordergrad"``).
+      k: K, the subset size of the objective (OrderGrad, MaxPO, PKPO, pass@k-Chen).
+      objective: the L-statistic for OrderGrad (preset string such as ``"TopM:2"``, ``"ReMax"``,
+        ``"LowerTailMean:0.25"``, or ascending rank weights of length K).
+      estimator_params: further estimator parameters (e.g. ``{"variant": "s_loo"}``).
+      scale: ``"paper"`` (default: the K/N factor folded into the advantages) or a float.
+      advantage_estimator: not an init argument; set to the registered tunix name.
+    """
+
+    estimator: str = "ordergrad"
+    k: int | None = None
+    objective: Any = None
+    estimator_params: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+    scale: str | float = "paper"
+    advantage_estimator: str = dataclasses.field(default="ordergrad", init=False)
+
+    def __post_init__(self):
+        super().__post_init__()
+        params = dict(self.estimator_params)
+        if self.k is not None:
+            params["k"] = self.k
+        if self.objective is not None:
+            if isinstance(self.objective, list | tuple | np.ndarray):
+                params["objective"] = tuple(float(w) for w in np.asarray(self.objective))
+            else:
+                params["objective"] = self.objective
+        if self.k is not None and self.num_generations <= self.k:
+            raise ValueError(
+                f"OrderGradConfig: num_generations must exceed k; got num_generations="
+                f"{self.num_generations}, k={self.k}"
+            )
+        self.advantage_estimator = register(self.estimator, scale=self.scale, **params)
