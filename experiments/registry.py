@@ -31,7 +31,19 @@ def _variance() -> Experiment:
     )
 
 
-_FACTORIES: dict[str, Callable[[], Experiment]] = {"variance": _variance}
+def _control() -> Experiment:
+    from experiments.control import config, run
+
+    return Experiment(
+        "control",
+        "gymnax control: group policy gradients with any estimator (OrderGrad objectives) vs PPO",
+        config.ControlConfig,
+        config.QUICK,
+        run.run,
+    )
+
+
+_FACTORIES: dict[str, Callable[[], Experiment]] = {"variance": _variance, "control": _control}
 
 
 def names() -> list[str]:

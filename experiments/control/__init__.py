@@ -1,0 +1,1 @@
+"""Control benchmark: episodic group policy gradients (any og.estimators advantage) and PPO."""

@@ -1,0 +1,74 @@
+"""Configuration of the control benchmark (typed; ``--set key=value`` overrides any field)."""
+
+from __future__ import annotations
+
+import dataclasses
+
+
+@dataclasses.dataclass(frozen=True)
+class ControlConfig:
+    """One training run (``num_seeds`` seeds vmapped in one jit) and its final evaluation.
+
+    ``algo="group_pg"``: each iteration samples ``num_groups`` groups of ``group_size`` episodes
+    of at most ``num_steps`` steps; every episode's advantage comes from ``og.estimators.get(
+    estimator, ...)`` over its group's returns; ``update="lr"`` takes one gradient step on the LR
+    surrogate (with the estimator's gradient scale, K/N for OrderGrad), ``update="clip"`` takes
+    ``update_epochs`` PPO-clipped steps with that advantage on every step of the episode.
+    ``algo="ppo"``: PPO + GAE on ``num_envs`` auto-resetting envs x ``ppo_steps`` steps.
+    """
+
+    seed: int = 0
+    env: str = "CartPole-v1"
+    env_params: tuple[str, ...] = ()
+    """Overrides of the env's params as ``name=value`` (floats), e.g. ``slip_prob=0.2``."""
+    algo: str = "group_pg"
+    estimator: str = "ordergrad"
+    objective: str = "Mean"
+    """OrderGrad objective preset (``Mean``, ``LowerTailMean:0.25``, ``ReMax``, ``TopM:2``...)."""
+    k: int = 4
+    """K of ordergrad/maxpo/pkpo/passk_chen."""
+    alpha: float = 0.1
+    """Tail fraction of cvar_pg."""
+    num_groups: int = 8
+    group_size: int = 8
+    num_steps: int = 500
+    """Episode cap T of group_pg (and of the evaluation episodes)."""
+    update: str = "lr"
+    update_epochs: int = 4
+    num_minibatches: int = 4
+    clip_eps: float = 0.2
+    lr: float = 3e-3
+    anneal_lr: bool = False
+    max_grad_norm: float = 0.5
+    hidden: tuple[int, ...] = (64, 64)
+    init_log_std: float = -0.5
+    entropy_coef: float = 0.0
+    # PPO + GAE
+    num_envs: int = 4
+    ppo_steps: int = 128
+    gamma: float = 0.99
+    gae_lambda: float = 0.95
+    vf_coef: float = 0.5
+    # budget and logging
+    total_env_steps: int = 500_000
+    num_chunks: int = 10
+    num_seeds: int = 5
+    # evaluation of the final policies
+    eval_episodes: int = 1000
+    eval_k: int = 8
+    """K of the reported max@K (and pass@K of successes)."""
+    cvar_alpha: float = 0.1
+    success_return: float | None = None
+    """An episode with return >= this counts as a success (None: no success rate)."""
+
+
+QUICK = ControlConfig(
+    num_groups=2,
+    group_size=8,
+    num_steps=100,
+    total_env_steps=16_000,
+    num_chunks=2,
+    num_seeds=2,
+    eval_episodes=1000,
+)
+"""CI size: CartPole, 2 seeds, 10 iterations in 2 chunks (seconds on a 2-core CPU)."""

@@ -1,0 +1,56 @@
+"""Evaluation of final policies on the deployment objective: >= 1000 i.i.d. episodes each."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+import ordergrad_jax as og
+
+
+def episode_returns(
+    policy: Any, env: Any, env_params: Any, key: jax.Array, episodes: int, num_steps: int
+) -> jax.Array:
+    """Returns ``[episodes]`` of the stochastic ``policy``, independent starts, ``num_steps`` cap.
+
+    Uses ``envs.rollout.group_rollout`` with groups of one episode (so every start is drawn anew).
+    """
+    from envs.rollout import group_rollout
+
+    out = group_rollout(env, env_params, policy.sample, key, episodes, 1, num_steps)
+    return out.returns[:, 0]
+
+
+def return_stats(
+    returns: np.ndarray, *, k: int, cvar_alpha: float, success_return: float | None
+) -> dict[str, float]:
+    """Deployment statistics of ``returns [E]``: mean, CVaR_alpha, median, min, max@k and, with a
+    success threshold, the success rate and pass@k (unbiased U-statistics from ``og.metrics``)."""
+    x = jnp.asarray(returns, jnp.float32)
+    stats = {
+        "mean": float(og.metrics.mean(x)),
+        f"cvar_{cvar_alpha:g}": float(og.metrics.cvar(x, cvar_alpha)),
+        "median": float(np.median(np.asarray(returns))),
+        "min": float(np.min(returns)),
+        f"max_at_{k}": float(og.metrics.max_at_k(x, k)),
+        "std": float(np.std(returns)),
+    }
+    if success_return is not None:
+        success = (x >= success_return).astype(jnp.float32)
+        stats["success_rate"] = float(jnp.mean(success))
+        stats[f"pass_at_{k}"] = float(og.metrics.pass_at_k(success, k))
+    return stats
+
+
+def mean_ci(values: np.ndarray) -> tuple[float, float]:
+    """Mean over seeds and the half-width of its Student-t 95% interval (``t sd / sqrt(n)``)."""
+    from scipy import stats
+
+    values = np.asarray(values, np.float64)
+    if values.size < 2:
+        return float(values.mean()), float("nan")
+    t = stats.t.ppf(0.975, values.size - 1)
+    return float(values.mean()), float(t * values.std(ddof=1) / np.sqrt(values.size))
