@@ -31,6 +31,18 @@ def _variance() -> Experiment:
     )
 
 
+def _lm_rl() -> Experiment:
+    from experiments.lm import config, run
+
+    return Experiment(
+        "lm-rl",
+        "LM RL fine-tuning (tiny Qwen3, arithmetic task): SFT + group RL with any estimator",
+        config.LMConfig,
+        config.QUICK,
+        run.run,
+    )
+
+
 def _control() -> Experiment:
     from experiments.control import config, run
 
@@ -44,6 +56,7 @@ def _control() -> Experiment:
 
 
 _FACTORIES: dict[str, Callable[[], Experiment]] = {"variance": _variance, "control": _control}
+_FACTORIES["lm-rl"] = _lm_rl
 
 
 def names() -> list[str]:

@@ -1,0 +1,94 @@
+"""Configuration of the LM RL experiment (typed; ``--set key=value`` overrides any field)."""
+
+from __future__ import annotations
+
+import dataclasses
+
+
+@dataclasses.dataclass(frozen=True)
+class LMConfig:
+    """SFT warm start + group-sampled RL fine-tuning on a synthetic arithmetic task.
+
+    Defaults are the CPU study size (a tiny Qwen3; a few minutes per run on 2 cores);
+    :data:`QUICK` is the smoke size. With ``checkpoint_dir`` set, a real Qwen3 checkpoint and its
+    tokenizer are loaded instead of the tiny model (an accelerator job).
+    """
+
+    seed: int = 0
+    """RL seed (sampling and prompt order); the SFT warm start has its own ``sft_seed``."""
+    # task
+    digits: int = 2
+    ops: str = "+"
+    num_train: int = 4000
+    num_heldout: int = 256
+    task_seed: int = 0
+    # model (tiny Qwen3; ignored when checkpoint_dir is set)
+    num_layers: int = 2
+    embed_dim: int = 128
+    hidden_dim: int = 512
+    num_heads: int = 4
+    num_kv_heads: int = 2
+    head_dim: int = 32
+    checkpoint_dir: str = ""
+    """A Qwen3 folder (config.json, *.safetensors, tokenizer.json) loaded by pretrained.py."""
+    # supervised warm start
+    sft_seed: int = 0
+    sft_steps: int = 300
+    sft_batch: int = 64
+    sft_lr: float = 3e-3
+    sft_cache: str = ""
+    """Folder caching SFT parameters keyed by the SFT settings: runs that share it start from
+    the very same warm start (and skip re-training it)."""
+    # RL
+    estimator: str = "ordergrad"
+    """Any name of og.estimators (ordergrad, grpo, rloo, dr_grpo, maxpo, pkpo, passk_chen, ...)."""
+    k: int = 4
+    """K of ordergrad / maxpo / pkpo / passk_chen."""
+    objective: str = "TopM:2"
+    """OrderGrad objective (a preset of og.available_objectives())."""
+    cvar_alpha: float = 0.25
+    steps: int = 60
+    prompts_per_step: int = 16
+    group_size: int = 16
+    lr: float = 3e-4
+    grad_clip: float = 1.0
+    temperature: float = 1.0
+    top_p: float = 1.0
+    ppo_epochs: int = 1
+    """Passes over each batch; > 1 uses the PPO ratio clipped at 1 +- clip_eps."""
+    clip_eps: float = 0.2
+    kl_coef: float = 0.0
+    """Weight of the k3 KL estimate to the reference (SFT) policy."""
+    length_penalty: float = 0.0
+    """Reward -= length_penalty * tokens / max tokens (enters the ordering)."""
+    # evaluation and logging
+    steps_per_chunk: int = 10
+    """RL steps per jitted chunk (one checkpoint and one held-out evaluation per chunk)."""
+    eval_prompts: int = 128
+    eval_samples: int = 16
+    pass_ks: tuple[int, ...] = (1, 2, 4, 8, 16)
+    # distribution
+    mesh: tuple[int, ...] = (1, 1)
+    """Device mesh: (data, model) or (data, fsdp, model); the product must equal the number of
+    devices. E.g. --set mesh=4,2."""
+    multihost: bool = False
+    """Call jax.distributed.initialize() first (TPU pod slices, multi-host GPU)."""
+
+
+QUICK = LMConfig(
+    num_train=2000,
+    num_heldout=64,
+    num_layers=1,
+    embed_dim=64,
+    hidden_dim=256,
+    head_dim=16,
+    sft_steps=60,
+    sft_batch=32,
+    steps=4,
+    prompts_per_step=4,
+    group_size=8,
+    steps_per_chunk=2,
+    eval_prompts=16,
+    eval_samples=8,
+    pass_ks=(1, 2, 4, 8),
+)
