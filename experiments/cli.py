@@ -18,13 +18,20 @@ def demo(k: int = 4) -> None:
 
 
 def bench(
-    name: tyro.conf.Positional[Literal["transform"]],
+    name: tyro.conf.Positional[Literal["transform", "control"]],
     quick: bool = False,
     out: Annotated[pathlib.Path, tyro.conf.arg(help="folder for the JSON")] = pathlib.Path(
         "results/bench"
     ),
 ) -> None:
     """Run a runtime benchmark: print its table and write JSON under OUT."""
+    if name == "control":
+        from experiments.control import bench as control_bench
+
+        control_bench.main(
+            control_bench.QUICK if quick else control_bench.ControlBenchConfig(), out
+        )
+        return
     from experiments.bench import transform
 
     transform.main(transform.QUICK if quick else transform.TransformBenchConfig(), out)

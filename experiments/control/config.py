@@ -33,6 +33,9 @@ class ControlConfig:
     group_size: int = 8
     num_steps: int = 500
     """Episode cap T of group_pg (and of the evaluation episodes)."""
+    train_reward: str = "return"
+    """What group-PG's estimator ranks: the episode ``return`` or ``success`` (0/1, return >=
+    success_return; needed by passk_chen)."""
     update: str = "lr"
     update_epochs: int = 4
     num_minibatches: int = 4

@@ -68,6 +68,46 @@ def gradient_scale(config: ControlConfig) -> float:
     return 1.0 / n
 
 
+def policy_loss(
+    policy: Any,
+    episodes: Any,
+    adv: jax.Array,
+    old_logp: jax.Array,
+    *,
+    scale: float,
+    update: str = "lr",
+    clip_eps: float = 0.2,
+    entropy_coef: float = 0.0,
+) -> tuple[jax.Array, jax.Array]:
+    """The group-PG surrogate of one batch of episodes and the policy's mean entropy.
+
+    ``"lr"``: ``-(1/G) sum_{g,i} c sg(a_gi) sum_t mask_git log pi(a_git | s_git)``;
+    ``"clip"``: the same with ``log pi`` replaced by PPO's ``min(rho A, clip(rho) A)``,
+    ``rho = exp(log pi - old_logp)``, ``A = c a_gi`` on every step of episode (g, i).
+
+    Args:
+      policy: a policy module (``log_prob``, ``entropy``).
+      episodes: ``obs [G, N, T, obs_dim]``, ``actions [G, N, T, ...]``, bool ``mask [G, N, T]``.
+      adv: advantages ``[G, N]``; old_logp: ``[G, N, T]`` (only read by ``"clip"``).
+      scale: the estimator's gradient scale ``c`` (:func:`gradient_scale`).
+
+    Returns:
+      ``(loss, entropy)`` scalars; ``loss`` includes ``-entropy_coef * entropy``.
+    """
+    logp = policy.log_prob(episodes.obs, episodes.actions)  # [G, N, T]
+    mask = episodes.mask.astype(logp.dtype)
+    big_a = jax.lax.stop_gradient(scale * adv)[..., None]  # [G, N, 1]
+    if update == "lr":
+        surrogate = big_a * logp
+    else:
+        ratio = jnp.exp(logp - old_logp)
+        clipped = jnp.clip(ratio, 1 - clip_eps, 1 + clip_eps)
+        surrogate = jnp.minimum(ratio * big_a, clipped * big_a)
+    entropy = common.masked_mean(policy.entropy(episodes.obs), episodes.mask)
+    loss = -jnp.sum(surrogate * mask) / adv.shape[0] - entropy_coef * entropy
+    return loss, entropy
+
+
 class GroupPGState(NamedTuple):
     params: Any
     opt_state: Any
@@ -87,6 +127,20 @@ def make_group_pg(config: ControlConfig) -> common.Trainer:
     env, env_params = common.make_env(config)
     estimator = og.estimators.get(config.estimator, **estimator_params(config))
     estimator(jnp.zeros((config.group_size,)))  # group-size errors here, not inside jit
+    if config.train_reward not in ("return", "success"):
+        raise ValueError(f"train_reward must be 'return' or 'success'; got {config.train_reward!r}")
+    if config.train_reward == "success" and config.success_return is None:
+        raise ValueError("train_reward='success' needs success_return (the success threshold)")
+    if canonical_estimator(config.estimator) == "passk_chen" and config.train_reward != "success":
+        raise ValueError(
+            "passk_chen needs binary rewards: set train_reward=success and success_return"
+        )
+
+    def train_rewards(returns: jax.Array) -> jax.Array:
+        if config.train_reward == "success":
+            return (returns >= config.success_return).astype(returns.dtype)
+        return returns
+
     scale = gradient_scale(config)
     module, init_params = common.policy_module(config, env, env_params)
     G, N, T = config.num_groups, config.group_size, config.num_steps
@@ -101,26 +155,23 @@ def make_group_pg(config: ControlConfig) -> common.Trainer:
         return GroupPGState(params, tx.init(params), k_train, jnp.zeros((), jnp.int32))
 
     def loss_fn(params, old_logp, episodes, adv):
-        policy = module.merge(params)
-        logp = policy.log_prob(episodes.obs, episodes.actions)  # [G, N, T]
-        mask = episodes.mask.astype(logp.dtype)
-        big_a = jax.lax.stop_gradient(scale * adv)[..., None]  # [G, N, 1]
-        if config.update == "lr":
-            surrogate = big_a * logp
-        else:
-            ratio = jnp.exp(logp - old_logp)
-            clipped = jnp.clip(ratio, 1 - config.clip_eps, 1 + config.clip_eps)
-            surrogate = jnp.minimum(ratio * big_a, clipped * big_a)
-        entropy = common.masked_mean(policy.entropy(episodes.obs), episodes.mask)
-        loss = -jnp.sum(surrogate * mask) / G - config.entropy_coef * entropy
-        return loss, entropy
+        return policy_loss(
+            module.merge(params),
+            episodes,
+            adv,
+            old_logp,
+            scale=scale,
+            update=config.update,
+            clip_eps=config.clip_eps,
+            entropy_coef=config.entropy_coef,
+        )
 
     def iteration(state: GroupPGState, _):
         key, k_roll = jax.random.split(state.key)
         policy = module.merge(state.params)
         episodes = group_rollout(env, env_params, policy.sample, k_roll, G, N, T)
         returns = episodes.returns
-        adv = estimator(returns)
+        adv = estimator(train_rewards(returns))
         old_logp = jax.lax.stop_gradient(policy.log_prob(episodes.obs, episodes.actions))
 
         def epoch(carry, _):

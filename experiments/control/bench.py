@@ -1,0 +1,119 @@
+"""Training speed on CartPole in one process (issue 3.4): env steps per second of the group-PG
+trainer with the OrderGrad advantage vs the same trainer with the RLOO advantage (goal >= 0.95x),
+and vs our PPO (PureJaxRL's CartPole setting: 4 envs x 128 steps). Compile excluded: each
+trainer's chunk is compiled ahead, run once to warm up, then timed (best of ``repeats``).
+
+``python -m experiments.control.bench [--quick]`` prints a table and writes JSON under OUT.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import pathlib
+import sys
+import time
+
+import jax
+
+from experiments.common.io import write_json_atomic
+from experiments.common.runs import markdown_table
+from experiments.control.config import ControlConfig
+
+
+@dataclasses.dataclass(frozen=True)
+class ControlBenchConfig:
+    env: str = "CartPole-v1"
+    steps_per_chunk: int = 500_000
+    """Env steps timed per measurement (per trainer)."""
+    repeats: int = 3
+    objective: str = "LowerTailMean:0.25"
+    k: int = 4
+    num_groups: int = 4
+    group_size: int = 8
+    num_steps: int = 500
+
+
+QUICK = ControlBenchConfig(steps_per_chunk=64_000, repeats=2)
+
+
+def _cases(cfg: ControlBenchConfig) -> dict[str, ControlConfig]:
+    base = ControlConfig(
+        env=cfg.env,
+        num_seeds=1,
+        num_groups=cfg.num_groups,
+        group_size=cfg.group_size,
+        num_steps=cfg.num_steps,
+        k=cfg.k,
+        objective=cfg.objective,
+        total_env_steps=cfg.steps_per_chunk,
+        num_chunks=1,
+    )
+    return {
+        f"group_pg ordergrad {cfg.objective} K={cfg.k}": base,
+        "group_pg rloo": dataclasses.replace(base, estimator="rloo"),
+        "ppo (4 envs x 128 steps)": dataclasses.replace(
+            base, algo="ppo", num_envs=4, ppo_steps=128, lr=2.5e-4, entropy_coef=0.01
+        ),
+    }
+
+
+def _compiled(config: ControlConfig):
+    """``(chunk, state, env steps per chunk, compile seconds)``, warmed up."""
+    from experiments.control.run import make_train
+
+    trainer = make_train(config)
+    state = jax.jit(trainer.init)(jax.random.key(0))
+    tic = time.perf_counter()
+    chunk = jax.jit(trainer.chunk).lower(state).compile()
+    compile_s = time.perf_counter() - tic
+    state, _ = jax.block_until_ready(chunk(state))  # warm-up
+    return chunk, state, trainer.iterations_per_chunk * trainer.steps_per_iteration, compile_s
+
+
+def measure(configs: dict[str, ControlConfig], repeats: int) -> list[dict]:
+    """Steady env steps per second of each trainer's chunk (compiled ahead, warmed up); the
+    trainers are timed in turn, ``repeats`` rounds, best time each, so that a load change on a
+    shared machine hits them alike."""
+    compiled = {name: _compiled(config) for name, config in configs.items()}
+    best = dict.fromkeys(configs, float("inf"))
+    for _ in range(repeats):
+        for name, (chunk, state, _, _) in compiled.items():
+            tic = time.perf_counter()
+            jax.block_until_ready(chunk(state))
+            best[name] = min(best[name], time.perf_counter() - tic)
+    return [
+        {
+            "trainer": name,
+            "env_steps": steps,
+            "seconds": best[name],
+            "env_steps_per_s": steps / best[name],
+            "compile_s": compile_s,
+        }
+        for name, (_, _, steps, compile_s) in compiled.items()
+    ]
+
+
+def main(cfg: ControlBenchConfig = ControlBenchConfig(), out: pathlib.Path | None = None) -> list:
+    rows = measure(_cases(cfg), cfg.repeats)
+    og_rate, rloo_rate, ppo_rate = (r["env_steps_per_s"] for r in rows)
+    for r in rows:
+        r["vs_rloo"] = r["env_steps_per_s"] / rloo_rate
+    print(
+        markdown_table(
+            rows, ["trainer", "env_steps", "seconds", "env_steps_per_s", "vs_rloo", "compile_s"]
+        )
+    )
+    print(
+        f"ordergrad / rloo = {og_rate / rloo_rate:.3f} (goal >= 0.95); "
+        f"ordergrad / ppo = {og_rate / ppo_rate:.3f}"
+    )
+    result = {"config": dataclasses.asdict(cfg), "device": str(jax.devices()[0]), "rows": rows}
+    print(json.dumps(result))
+    if out is not None:
+        write_json_atomic(pathlib.Path(out) / "control_bench.json", result)
+    return rows
+
+
+if __name__ == "__main__":
+    main(QUICK if "--quick" in sys.argv else ControlBenchConfig(), pathlib.Path("results/bench"))
