@@ -1,0 +1,273 @@
+"""ordergrad_jax.integrations.tunix: og estimators as tunix GRPO advantage estimators.
+
+The advantages are checked against a brute-force U-statistic written here (every K-subset of the
+group), as a pure function and inside tunix's GRPO learner, where they are captured in the
+jitted policy loss itself (what the update used), on a tiny Qwen3 on CPU.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib
+import itertools
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+pytest.importorskip("tunix", reason="needs the lm extra")
+# tunix 0.1.7 reads nnx variables with the deprecated `.value`; not ours to fix.
+pytestmark = pytest.mark.filterwarnings(
+    "ignore:.*'.value' access is now deprecated:DeprecationWarning"
+)
+
+from ordergrad_jax.integrations import tunix as og_tunix  # noqa: E402
+
+# Ascending rank weights written out by hand (alpha[0] weights the minimum of the K rewards).
+ALPHA = {
+    ("TopM:2", 4): [0.0, 0.0, 0.5, 0.5],
+    ("ReMax", 2): [0.0, 1.0],
+    ("ReMax", 4): [0.0, 0.0, 0.0, 1.0],
+    ("Median", 3): [0.0, 1.0, 0.0],
+    ("LowerTailMean:0.25", 4): [1.0, 0.0, 0.0, 0.0],
+    ("Mean", 1): [1.0],
+}
+
+
+def brute_force_advantages(rewards: np.ndarray, k: int, alpha) -> np.ndarray:
+    """``a_i = mean_{|S|=K, i in S} L(S) - mean_{|S|=K, i not in S} L(S)`` with
+    ``L(S) = sum_j alpha_j sorted(r_S)_j``, per group (last axis), in float64."""
+    r = np.asarray(rewards, np.float64)
+    n = r.shape[-1]
+    out = np.zeros_like(r)
+    for g in np.ndindex(r.shape[:-1]):
+        value = {
+            s: float(np.dot(alpha, np.sort(r[g][list(s)])))
+            for s in itertools.combinations(range(n), k)
+        }
+        for i in range(n):
+            inc = [v for s, v in value.items() if i in s]
+            exc = [v for s, v in value.items() if i not in s]
+            out[(*g, i)] = np.mean(inc) - np.mean(exc)
+    return out
+
+
+def _rewards(groups: int, n: int, seed: int, ties: bool) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    if ties:
+        return rng.integers(0, 3, (groups, n)).astype(np.float32)
+    return rng.standard_normal((groups, n)).astype(np.float32)
+
+
+@pytest.mark.parametrize(
+    ("objective", "k", "n"),
+    [
+        ("TopM:2", 4, 8),
+        ("ReMax", 2, 5),
+        ("Median", 3, 6),
+        ("LowerTailMean:0.25", 4, 7),
+        ("Mean", 1, 4),
+    ],
+)
+@pytest.mark.parametrize("ties", [False, True])
+def test_ordergrad_estimator_matches_brute_force(objective, k, n, ties):
+    rewards = _rewards(3, n, seed=k * n, ties=ties)
+    fn = og_tunix.make_advantage_estimator(k=k, objective=objective)
+    adv = np.asarray(fn(rewards.reshape(-1), num_generations=n))
+    expected = k * brute_force_advantages(rewards, k, ALPHA[(objective, k)])  # scale="paper"
+    assert adv.shape == (3 * n,)
+    np.testing.assert_allclose(adv, expected.reshape(-1), rtol=1e-5, atol=1e-5)
+    raw = og_tunix.make_advantage_estimator(k=k, objective=objective, scale=1.0)
+    np.testing.assert_allclose(
+        np.asarray(raw(rewards.reshape(-1), num_generations=n)),
+        expected.reshape(-1) / k,
+        rtol=1e-5,
+        atol=1e-5,
+    )
+
+
+def test_zoo_estimators_and_their_scales():
+    n = 6
+    rewards = _rewards(4, n, seed=1, ties=True)  # 0/1/2: ties within groups
+    flat = rewards.reshape(-1)
+    # MaxPO is max@K OrderGrad (ReMax); its paper scale is K/N, so tunix gets K * a.
+    maxpo = og_tunix.make_advantage_estimator("maxpo", k=4)
+    remax = brute_force_advantages(rewards, 4, ALPHA[("ReMax", 4)])
+    np.testing.assert_allclose(
+        np.asarray(maxpo(flat, n)), 4 * remax.reshape(-1), rtol=1e-5, atol=1e-5
+    )
+    # RLOO: r_i - mean of the others, gradient scale 1/N: unchanged.
+    rloo = og_tunix.make_advantage_estimator("RLOO")
+    loo = rewards - (rewards.sum(-1, keepdims=True) - rewards) / (n - 1)
+    np.testing.assert_allclose(np.asarray(rloo(flat, n)), loo.reshape(-1), rtol=1e-6, atol=1e-6)
+    # The documented factors c = N * (per-group gradient factor).
+    assert og_tunix.gradient_scale("ordergrad", n, k=4, objective="ReMax") == 4.0
+    assert og_tunix.gradient_scale("dr_grpo", n) == 1.0
+    assert og_tunix.gradient_scale("pkpo", n, k=2) == float(n)
+    assert og_tunix.gradient_scale("cvar_pg", n, alpha=0.5) == float(n)
+    assert og_tunix.gradient_scale("passk_chen", n, k=2, normalize=False) == 2 * n / (n - 2)
+
+
+def test_bad_inputs_raise():
+    fn = og_tunix.make_advantage_estimator(k=4, objective="TopM:2")
+    with pytest.raises(ValueError, match="do not split into groups of num_generations=3"):
+        fn(np.zeros(8, np.float32), num_generations=3)
+    with pytest.raises(ValueError, match="needs num_generations > k"):
+        fn(np.zeros(8, np.float32), num_generations=4)
+    with pytest.raises(ValueError, match="scale must be 'paper' or a finite float"):
+        og_tunix.make_advantage_estimator(k=4, objective="TopM:2", scale="K")
+    with pytest.raises(ValueError):
+        og_tunix.make_advantage_estimator("not_an_estimator")
+    with pytest.raises(ValueError):
+        og_tunix.make_advantage_estimator(k=4, objective="NoSuchObjective")
+    with pytest.raises(ValueError, match="num_generations must exceed k"):
+        og_tunix.OrderGradConfig(k=4, objective="TopM:2", num_generations=4)
+    with pytest.raises(TypeError):  # the name is derived, not an init argument
+        og_tunix.OrderGradConfig(
+            k=4, objective="TopM:2", num_generations=8, advantage_estimator="grpo"
+        )
+
+
+def test_registered_with_tunix():
+    from tunix.rl import function_registry
+
+    name = og_tunix.register(k=4, objective="TopM:2")
+    assert name == og_tunix.register(k=4, objective="TopM:2")  # idempotent
+    fn = function_registry.get_advantage_estimator(name)
+    rewards = _rewards(2, 8, seed=3, ties=False)
+    expected = 4 * brute_force_advantages(rewards, 4, ALPHA[("TopM:2", 4)])
+    np.testing.assert_allclose(
+        np.asarray(fn(rewards=rewards.reshape(-1), num_generations=8)),
+        expected.reshape(-1),
+        rtol=1e-5,
+        atol=1e-5,
+    )
+    config = og_tunix.OrderGradConfig(k=4, objective="TopM:2", num_generations=8, beta=0.0)
+    assert config.advantage_estimator == name
+    weights = og_tunix.OrderGradConfig(k=4, objective=[0, 0, 0.5, 0.5], num_generations=8)
+    assert function_registry.get_advantage_estimator(weights.advantage_estimator)
+    assert dataclasses.replace(config, num_generations=6).advantage_estimator == name
+
+
+def test_import_without_tunix_names_the_extra(monkeypatch):
+    for mod in [
+        "tunix",
+        "tunix.rl",
+        "tunix.rl.function_registry",
+        "tunix.rl.grpo",
+        "tunix.rl.grpo.grpo_learner",
+    ]:
+        monkeypatch.setitem(sys.modules, mod, None)
+    monkeypatch.delitem(sys.modules, "ordergrad_jax.integrations.tunix")
+    with pytest.raises(ImportError, match=r"ordergrad-jax\[lm\]"):
+        importlib.import_module("ordergrad_jax.integrations.tunix")
+
+
+def test_core_library_does_not_import_integrations():
+    code = (
+        "import sys, ordergrad_jax, ordergrad_jax.estimators, ordergrad_jax.metrics; "
+        "bad = [m for m in sys.modules if m.startswith(('tunix', 'ordergrad_jax.integrations'))]; "
+        "assert not bad, bad"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=120)
+
+
+# ------------------------------------------------------------------------------------------------
+# End to end in tunix's GRPO learner.
+
+
+def _tiny_cluster(vocab_size: int, steps: int):
+    import jax
+    import optax
+    from flax import nnx
+    from tunix.models.qwen3 import model as qwen3
+    from tunix.rl import rl_cluster as rl_cluster_lib
+    from tunix.rl.rollout import base_rollout
+
+    cfg = qwen3.ModelConfig(
+        num_layers=1,
+        vocab_size=vocab_size,
+        embed_dim=32,
+        hidden_dim=64,
+        num_heads=2,
+        head_dim=16,
+        num_kv_heads=1,
+        rope_theta=1_000_000,
+        norm_eps=1e-6,
+        use_tied_embedding=True,
+    )
+    model = qwen3.Qwen3(cfg, rngs=nnx.Rngs(params=0))
+    mesh = jax.make_mesh((1, 1), ("fsdp", "tp"), axis_types=(jax.sharding.AxisType.Auto,) * 2)
+    role = rl_cluster_lib.Role
+    config = rl_cluster_lib.ClusterConfig(
+        role_to_mesh={role.ACTOR: mesh, role.REFERENCE: mesh, role.ROLLOUT: mesh},
+        rollout_engine="vanilla",
+        offload_to_cpu=False,
+        training_config=rl_cluster_lib.RLTrainingConfig(
+            actor_optimizer=optax.sgd(1e-2), eval_every_n_steps=1000, max_steps=steps
+        ),
+        rollout_config=base_rollout.RolloutConfig(
+            max_tokens_to_generate=6, max_prompt_length=8, kv_cache_size=32, temperature=1.0
+        ),
+    )
+    return model, mesh, config
+
+
+@pytest.mark.training
+@pytest.mark.parametrize("route", ["OrderGradConfig", "GRPOConfig+register"])
+def test_end_to_end_in_tunix_grpo_learner(route):
+    import jax
+    from flax import nnx
+    from tunix.rl import function_registry
+    from tunix.rl import rl_cluster as rl_cluster_lib
+    from tunix.rl.grpo import grpo_learner
+    from tunix.tests import test_common
+
+    vocab = test_common.MockVocab()  # tunix's own test vocabulary (words -> ids)
+    steps, n, k = 2, 8, 4
+    model, _, cluster_config = _tiny_cluster(vocab.GetPieceSize(), steps)
+    cluster = rl_cluster_lib.RLCluster(
+        actor=model, reference=model, tokenizer=vocab, cluster_config=cluster_config
+    )
+
+    # Capture what the jitted policy loss itself receives (the advantages the update used).
+    seen_in_loss: list[np.ndarray] = []
+    grpo_loss = function_registry.get_policy_loss_fn("grpo")
+
+    @function_registry.register_policy_loss_fn("ordergrad_jax_test_capture")
+    def capture_loss(model, train_example, **kwargs):
+        jax.debug.callback(lambda a: seen_in_loss.append(np.asarray(a)), train_example.advantages)
+        return grpo_loss(model, train_example, **kwargs)
+
+    rewards_given: list[np.ndarray] = []
+
+    def reward_fn(prompts, completions, **kwargs):
+        r = [float(len(c)) + 0.25 * c.count("world") for c in completions]  # few ties
+        rewards_given.append(np.asarray(r))
+        return r
+
+    common = dict(num_generations=n, beta=0.0, policy_loss_fn="ordergrad_jax_test_capture")
+    if route == "OrderGradConfig":  # the two-line switch of the module docstring
+        algo = og_tunix.OrderGradConfig(
+            k=k, objective="TopM:2", loss_agg_mode="seq-mean-token-sum", **common
+        )
+    else:
+        algo = grpo_learner.GRPOConfig(
+            advantage_estimator=og_tunix.register(k=k, objective="TopM:2"), **common
+        )
+    learner = grpo_learner.GRPOLearner(rl_cluster=cluster, algo_config=algo, reward_fns=reward_fn)
+    before = jax.tree.map(np.asarray, nnx.state(model, nnx.Param))
+    prompts = [np.array(["hello world", "My name is"]), np.array(["Tunix training", "hello there"])]
+    learner.train([{"prompts": p} for p in prompts])
+
+    assert len(rewards_given) == steps
+    assert len(seen_in_loss) >= steps
+    for step, rewards in enumerate(rewards_given):
+        assert rewards.shape == (2 * n,)
+        expected = k * brute_force_advantages(rewards.reshape(2, n), k, ALPHA[("TopM:2", k)])
+        np.testing.assert_allclose(seen_in_loss[step], expected.reshape(-1), rtol=1e-5, atol=1e-4)
+    after = jax.tree.map(np.asarray, nnx.state(cluster.actor_trainer.model, nnx.Param))
+    changed = jax.tree.leaves(jax.tree.map(lambda a, b: bool(np.any(a != b)), before, after))
+    assert any(changed), "the learner did not update the policy"
+    assert all(np.all(np.isfinite(x)) for x in jax.tree.leaves(after))
