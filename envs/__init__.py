@@ -86,4 +86,13 @@ def make(name: str, **params: Any) -> tuple[Any, Any]:
     raise ValueError(f"unknown env {name!r}; registered: {registered()}")
 
 
+def _register_brax() -> None:
+    """``brax/<task>`` for brax's tasks (``envs/brax_env.py``; brax is imported on ``make``)."""
+    from envs.brax_env import register_brax_tasks
+
+    register_brax_tasks(register)
+
+
+_register_brax()
+
 __all__ = ["Factory", "make", "register", "registered", "with_params"]

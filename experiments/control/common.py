@@ -15,6 +15,16 @@ from experiments.control import networks
 from experiments.control.config import ControlConfig
 
 
+def _parse_value(value: str) -> int | float | str:
+    """``name=value`` overrides: an int, else a float, else the string (e.g. ``backend=spring``)."""
+    for kind in (int, float):
+        try:
+            return kind(value)
+        except ValueError:
+            pass
+    return value
+
+
 def make_env(config: ControlConfig) -> tuple[Any, Any]:
     """``envs.make(config.env)`` with the ``name=value`` overrides of ``config.env_params``."""
     import envs
@@ -24,7 +34,7 @@ def make_env(config: ControlConfig) -> tuple[Any, Any]:
         name, sep, value = item.partition("=")
         if not sep:
             raise ValueError(f"env_params entries are name=value; got {item!r}")
-        overrides[name.strip()] = float(value) if "." in value or "e" in value else int(value)
+        overrides[name.strip()] = _parse_value(value.strip())
     return envs.make(config.env, **overrides)
 
 
@@ -53,7 +63,7 @@ def optimizer(config: ControlConfig, num_updates: int) -> optax.GradientTransfor
 
 
 def global_norm(tree: Any) -> jax.Array:
-    return optax.global_norm(tree)
+    return optax.tree.norm(tree)
 
 
 def masked_mean(x: jax.Array, mask: jax.Array) -> jax.Array:
