@@ -59,6 +59,21 @@ _FACTORIES: dict[str, Callable[[], Experiment]] = {"variance": _variance, "contr
 _FACTORIES["lm-rl"] = _lm_rl
 
 
+def _brax_rp() -> Experiment:
+    from experiments.control import pathwise
+
+    return Experiment(
+        "brax-rp",
+        "pathwise (RP) order-statistic gradients through brax/gymnax dynamics (or LR)",
+        pathwise.PathwiseConfig,
+        pathwise.QUICK,
+        pathwise.run,
+    )
+
+
+_FACTORIES["brax-rp"] = _brax_rp
+
+
 def names() -> list[str]:
     """The registered experiment names."""
     return list(_FACTORIES)
