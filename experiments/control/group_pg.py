@@ -44,7 +44,7 @@ def canonical_estimator(name: str) -> str:
 def _probe_params(name: str) -> dict[str, Any]:
     key = str(name).strip().lower().replace("-", "_").replace(".", "_")
     key = {"cvar": "cvar_pg", "passk": "passk_chen", "drgrpo": "dr_grpo"}.get(key, key)
-    probe = {"k": 1, "objective": "Mean", "alpha": 0.5}
+    probe = {"k": 2, "objective": "Mean", "alpha": 0.5}
     return {p: probe[p] for p in _PARAMS.get(key, ())}
 
 
