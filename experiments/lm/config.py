@@ -33,7 +33,7 @@ class LMConfig:
     """A Qwen3 folder (config.json, *.safetensors, tokenizer.json) loaded by pretrained.py."""
     # supervised warm start
     sft_seed: int = 0
-    sft_steps: int = 300
+    sft_steps: int = 1000
     sft_batch: int = 64
     sft_lr: float = 3e-3
     sft_cache: str = ""
@@ -47,10 +47,10 @@ class LMConfig:
     objective: str = "TopM:2"
     """OrderGrad objective (a preset of og.available_objectives())."""
     cvar_alpha: float = 0.25
-    steps: int = 60
+    steps: int = 80
     prompts_per_step: int = 16
     group_size: int = 16
-    lr: float = 3e-4
+    lr: float = 1e-3
     grad_clip: float = 1.0
     temperature: float = 1.0
     top_p: float = 1.0
@@ -64,7 +64,7 @@ class LMConfig:
     # evaluation and logging
     steps_per_chunk: int = 10
     """RL steps per jitted chunk (one checkpoint and one held-out evaluation per chunk)."""
-    eval_prompts: int = 128
+    eval_prompts: int = 256
     eval_samples: int = 16
     pass_ks: tuple[int, ...] = (1, 2, 4, 8, 16)
     # distribution

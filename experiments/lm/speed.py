@@ -1,0 +1,88 @@
+"""Speed of the lm-rl step: tokens/s, step time and its split, the advantage transform's share,
+and the learner's FLOP/s as a fraction of this machine's measured ``jnp.dot`` peak.
+
+    python -m experiments.lm.speed --mesh 1,1
+    XLA_FLAGS=--xla_force_host_platform_device_count=8 python -m experiments.lm.speed --mesh 4,2
+
+Runs ``steps`` RL steps of the default configuration (no SFT: speed does not depend on it) and
+reports medians over the steps after the first (which compiles).
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import tempfile
+import time
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from experiments.common.runs import RunWriter
+from experiments.lm import run
+from experiments.lm.config import LMConfig
+
+
+def dot_peak(n: int = 2048, repeats: int = 10) -> float:
+    """Best observed FLOP/s of a jitted ``[n, n] @ [n, n]`` float32 product."""
+    a = jax.random.normal(jax.random.key(0), (n, n), jnp.float32)
+    f = jax.jit(lambda x, y: x @ y)
+    f(a, a).block_until_ready()
+    best = np.inf
+    for _ in range(repeats):
+        tic = time.perf_counter()
+        f(a, a).block_until_ready()
+        best = min(best, time.perf_counter() - tic)
+    return 2 * n**3 / best
+
+
+def measure(mesh: tuple[int, ...], steps: int = 12, **overrides) -> dict:
+    cfg = LMConfig(
+        mesh=mesh,
+        sft_steps=0,
+        steps=steps,
+        steps_per_chunk=steps,
+        eval_prompts=16,
+        eval_samples=16,
+        **overrides,
+    )
+    with tempfile.TemporaryDirectory() as out:
+        rows = run.run(cfg, RunWriter("lm-speed", out))
+    rl = [r for r in rows if r.get("phase") == "rl"][1:]
+    med = {
+        k: float(np.median([r[k] for r in rl]))
+        for k in (
+            "sample_s",
+            "score_s",
+            "advantage_s",
+            "learn_s",
+            "step_s",
+            "tokens_per_s",
+            "learner_flops_per_s",
+        )
+    }
+    peak = dot_peak()
+    return {
+        "mesh": list(mesh),
+        "devices": jax.device_count(),
+        **med,
+        "advantage_share": med["advantage_s"] / med["step_s"],
+        "dot_peak_flops": peak,
+        "learner_peak_fraction": med["learner_flops_per_s"] / peak,
+        "config": {
+            k: v
+            for k, v in dataclasses.asdict(cfg).items()
+            if k in ("prompts_per_step", "group_size", "num_layers", "embed_dim", "hidden_dim")
+        },
+    }
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--mesh", default="1,1")
+    parser.add_argument("--steps", type=int, default=12)
+    args = parser.parse_args()
+    result = measure(tuple(int(x) for x in args.mesh.split(",")), args.steps)
+    print(json.dumps(result, indent=1))

@@ -1,0 +1,60 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: ipynb,py:percent
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # LM RL fine-tuning with OrderGrad: pass@k and training curves
+#
+# Reads a folder of `lm-rl` runs (`ordergrad-jax run lm-rl ...`, one run folder each, e.g. the
+# grid of `experiments/lm/grid.sh` under `results/lm-grid/lm-rl`): set `ORDERGRAD_LM_RESULTS`
+# to it. Without it, the notebook runs the quick configuration (a tiny SFT + RL on CPU, well
+# under a minute) into a temporary folder.
+
+# %%
+import os
+import pathlib
+import tempfile
+
+from IPython.display import Markdown, display
+
+from experiments import registry
+from experiments.common.runs import RunWriter, markdown_table
+from experiments.lm import plots
+
+results = os.environ.get("ORDERGRAD_LM_RESULTS")
+if results:
+    folder = pathlib.Path(results)
+else:
+    folder = pathlib.Path(tempfile.mkdtemp(prefix="ordergrad-lm-"))
+    experiment = registry.get("lm-rl")
+    experiment.run(experiment.quick, RunWriter("lm-rl", folder))
+runs = plots.load_runs(folder)
+ks = [k for k in (1, 2, 4, 8, 16) if f"pass@{k}" in runs[0][2][0]]
+print(f"{len(runs)} runs from {folder}: {sorted({r[0] for r in runs})}")
+
+# %% [markdown]
+# ## Held-out pass@k after RL (mean ± standard error over seeds)
+
+# %%
+display(Markdown(markdown_table(plots.results_table(runs, ks))))
+
+# %% [markdown]
+# ## pass@k curves and training curves
+# Left: held-out pass@k against k for each method (the dashed line is the SFT start). Below:
+# train reward, token entropy and held-out pass@1 over RL steps (seed 0 of each method).
+
+# %%
+figs = plots.compare_figures(runs, ks)
+display(figs["passk_compare"])
+display(figs["training_compare"])

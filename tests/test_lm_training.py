@@ -1,0 +1,111 @@
+"""End-to-end lm-rl runs at the quick size (training: run once, in float32): an interrupted and
+resumed run equals an uninterrupted one, the SFT cache, the CLI, and the notebook."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import pathlib
+
+import nbformat
+import pytest
+
+from experiments.common.runs import RunWriter
+from experiments.lm import run
+from experiments.lm.config import QUICK
+
+pytestmark = pytest.mark.training
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+TIMING = {"wall_s", "first_in_process", "sft_s"}
+
+
+class Interrupted(Exception):
+    pass
+
+
+def _stable(rows):
+    """Rows without wall-clock fields (those differ between any two runs)."""
+    return [
+        {k: v for k, v in r.items() if k not in TIMING and not k.endswith(("_s", "_per_s"))}
+        for r in rows
+    ]
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+    """An uninterrupted quick run through the CLI, and the same run interrupted after its first
+    chunk and resumed (sharing the first one's cached SFT warm start)."""
+    from experiments import cli
+
+    out = tmp_path_factory.mktemp("lm")
+    sets = [
+        "steps=4",
+        "steps_per_chunk=2",
+        "sft_steps=20",
+        "kl_coef=0.05",
+        f"sft_cache={out / 'sft'}",
+    ]
+    args = ["run", "lm-rl", "--quick", "--out", str(out), *[a for s in sets for a in ("--set", s)]]
+    full_path = cli.main([*args, "--run-id", "full"])
+    cfg = dataclasses.replace(
+        QUICK, steps=4, steps_per_chunk=2, sft_steps=20, kl_coef=0.05, sft_cache=str(out / "sft")
+    )
+
+    def stop_after_first_chunk(chunks):
+        for i, chunk in enumerate(chunks):
+            if i == 1:
+                raise Interrupted
+            yield chunk
+
+    with pytest.raises(Interrupted):
+        run.run(cfg, RunWriter("lm-rl", out, "cut"), stop_after_first_chunk)
+    cut = out / "lm-rl" / "cut"
+    assert not (cut / "summary.md").exists() and (cut / "checkpoints").exists()
+    resumed = run.run(cfg, RunWriter("lm-rl", out, "cut"))
+    full = [json.loads(line) for line in (full_path / "metrics.jsonl").read_text().splitlines()]
+    return {"out": out, "full_path": full_path, "full": full, "resumed": resumed, "cut": cut}
+
+
+def test_interrupted_run_resumes_to_the_same_result(runs):
+    resumed, full = runs["resumed"], runs["full"]
+    assert (runs["cut"] / "summary.md").exists()
+    assert [r["phase"] for r in resumed].count("sft") == 1  # SFT not redone on resume
+    assert _stable(resumed) == _stable(full)
+    assert [r["step"] for r in resumed if r["phase"] == "rl"] == [1, 2, 3, 4]
+    assert {r["first_in_process"] for r in resumed if r["step"] == 3} == {True}
+    assert any(r.get("kl", 0) > 0 for r in full)
+
+
+def test_sft_cache_gives_the_same_warm_start(runs):
+    first, second = runs["full"][0], runs["resumed"][0]
+    assert first["sft_cached"] is False and second["sft_cached"] is True
+    assert _stable([first])[0] | {"sft_cached": None} == _stable([second])[0] | {"sft_cached": None}
+
+
+def test_cli_outputs_and_notebook(runs, monkeypatch):
+    from nbclient import NotebookClient
+
+    assert (runs["full_path"] / "summary.md").exists()
+    assert (runs["full_path"] / "passk.png").exists()
+    monkeypatch.setenv("ORDERGRAD_LM_RESULTS", str(runs["out"] / "lm-rl"))
+    monkeypatch.delenv("MPLBACKEND", raising=False)
+    notebook = nbformat.read(ROOT / "notebooks" / "lm.ipynb", as_version=4)
+    NotebookClient(
+        notebook, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(ROOT)}}
+    ).execute()
+    images = sum(
+        "image/png" in out.get("data", {})
+        for cell in notebook.cells
+        if cell.cell_type == "code"
+        for out in cell.get("outputs", [])
+    )
+    assert images >= 2
+
+
+def test_notebook_is_paired():
+    import jupytext
+
+    script = jupytext.read(ROOT / "notebooks" / "lm.py")
+    notebook = nbformat.read(ROOT / "notebooks" / "lm.ipynb", as_version=4)
+    assert [c.source for c in notebook.cells] == [c.source for c in script.cells]
