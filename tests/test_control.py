@@ -246,3 +246,38 @@ def test_sigkilled_run_resumes_to_the_uninterrupted_metrics(tmp_path):
     resumed, whole = _rows(ckpt.parent), _rows(tmp_path / "control" / "whole")
     assert [r["kind"] for r in whole].count("eval") == QUICK.num_seeds
     assert resumed == whole
+
+
+NOTEBOOKS = pathlib.Path(__file__).resolve().parents[1] / "notebooks"
+
+
+def test_notebook_is_paired():
+    import jupytext
+    import nbformat
+
+    script = jupytext.read(NOTEBOOKS / "control.py")
+    notebook = nbformat.read(NOTEBOOKS / "control.ipynb", as_version=4)
+    assert [c.source for c in notebook.cells] == [c.source for c in script.cells], (
+        "notebooks/control.ipynb and .py differ: run `jupytext --sync notebooks/control.py`"
+    )
+
+
+@pytest.mark.training
+def test_notebook_executes_at_the_quick_size(tmp_path, monkeypatch):
+    import nbformat
+    from nbclient import NotebookClient
+
+    monkeypatch.setenv("ORDERGRAD_NOTEBOOK_OUT", str(tmp_path))
+    monkeypatch.delenv("ORDERGRAD_RESULTS", raising=False)
+    monkeypatch.delenv("MPLBACKEND", raising=False)
+    notebook = nbformat.read(NOTEBOOKS / "control.ipynb", as_version=4)
+    NotebookClient(
+        notebook,
+        timeout=600,
+        kernel_name="python3",
+        resources={"metadata": {"path": str(tmp_path)}},
+    ).execute()
+    outputs = [o for c in notebook.cells if c.cell_type == "code" for o in c.get("outputs", [])]
+    images = sum("image/png" in o.get("data", {}) for o in outputs)
+    assert images == 2, f"expected a learning-curve and a histogram figure, got {images}"
+    assert len(list((tmp_path / "control").glob("*/summary.md"))) == 1
