@@ -44,12 +44,19 @@ def runs(tmp_path_factory):
         "steps_per_chunk=2",
         "sft_steps=20",
         "kl_coef=0.05",
+        "length_penalty=0.2",
         f"sft_cache={out / 'sft'}",
     ]
     args = ["run", "lm-rl", "--quick", "--out", str(out), *[a for s in sets for a in ("--set", s)]]
     full_path = cli.main([*args, "--run-id", "full"])
     cfg = dataclasses.replace(
-        QUICK, steps=4, steps_per_chunk=2, sft_steps=20, kl_coef=0.05, sft_cache=str(out / "sft")
+        QUICK,
+        steps=4,
+        steps_per_chunk=2,
+        sft_steps=20,
+        kl_coef=0.05,
+        length_penalty=0.2,
+        sft_cache=str(out / "sft"),
     )
 
     def stop_after_first_chunk(chunks):
@@ -71,10 +78,14 @@ def test_interrupted_run_resumes_to_the_same_result(runs):
     resumed, full = runs["resumed"], runs["full"]
     assert (runs["cut"] / "summary.md").exists()
     assert [r["phase"] for r in resumed].count("sft") == 1  # SFT not redone on resume
-    assert _stable(resumed) == _stable(full)
+    # Bitwise equal (on CPU) apart from wall-clock fields and the SFT-cache flag.
+    assert _stable(resumed[1:]) == _stable(full[1:])
+    assert _stable(resumed[:1])[0] | {"sft_cached": 0} == _stable(full[:1])[0] | {"sft_cached": 0}
+    # The length penalty spreads rewards within groups: the steps did learn something.
+    assert all(r["grad_norm"] > 0 for r in full if r["phase"] == "rl")
     assert [r["step"] for r in resumed if r["phase"] == "rl"] == [1, 2, 3, 4]
     assert {r["first_in_process"] for r in resumed if r["step"] == 3} == {True}
-    assert any(r.get("kl", 0) > 0 for r in full)
+    assert any(r.get("kl", 0) > 0 for r in full[2:])
 
 
 def test_sft_cache_gives_the_same_warm_start(runs):
