@@ -3,7 +3,7 @@
 ``make(name, **params) -> (env, env_params)`` has the shape of ``gymnax.make``: gymnax's own tasks
 pass through (``CartPole-v1``, ``Acrobot-v1``, ``Pendulum-v1``, ``MountainCarContinuous-v0``, any
 name of ``gymnax.registered_envs``), our tasks are added under their own names (``RiskyGrid-v0``,
-``DisturbedCartPole-v0``, ``DisturbedPendulum-v1``; see ``envs/README.md``), and ``**params``
+``DisturbedCartPole-v0``; see ``envs/README.md``), and ``**params``
 override fields of the task's ``EnvParams``. ``register(name, factory)`` adds a task whose
 ``factory(**params)`` returns ``(env, env_params)`` (the brax tasks register this way, lazily:
 importing ``envs`` imports no brax). ``envs.rollout.group_rollout`` samples groups of episodes.
@@ -94,5 +94,16 @@ def _register_brax() -> None:
 
 
 _register_brax()
+
+
+def _register_tasks() -> None:
+    from envs.disturbed import DisturbedCartPole
+    from envs.risky_grid import RiskyGrid
+
+    register("RiskyGrid-v0", _class_factory(RiskyGrid))
+    register("DisturbedCartPole-v0", _class_factory(DisturbedCartPole))
+
+
+_register_tasks()
 
 __all__ = ["Factory", "make", "register", "registered", "with_params"]

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 import envs
+import ordergrad_jax as og
 from envs.rollout import group_rollout
 
 
@@ -51,7 +52,7 @@ def _reference_rollout(env, params, policy, key, G, N, T, share_start):
 
 _rollout_jit = jax.jit(group_rollout, static_argnums=(0, 2, 4, 5, 6, 7))
 CARTPOLE, _ = envs.make("CartPole-v1")  # one env object: the jitted rollouts share compiles
-G, N, T = 3, 4, 15
+G, N, T = 2, 3, 15
 
 
 @pytest.mark.parametrize("share_start", [True, False])
@@ -126,3 +127,142 @@ def test_registry_passthrough_and_errors():
         envs.register("CartPole-v1", lambda **kw: gymnax.make("CartPole-v1"))
     with pytest.raises(TypeError, match="callable"):
         envs.register("test/not-callable", 3)
+
+
+# --- RiskyGrid-v0 ---------------------------------------------------------------------------
+
+GRID, GRID_PARAMS = envs.make("RiskyGrid-v0")
+
+
+@jax.jit
+def _grid_episodes(params, route_row, key):
+    """2000 episodes of the hand-written route along ``route_row`` (traced: one compile)."""
+    from envs.risky_grid import route_policy
+
+    return group_rollout(GRID, params, route_policy(params, route_row), key, 1, 2000, 30)
+
+
+def _grid_returns(params, route_row, key):
+    return _grid_episodes(params, jnp.int32(route_row), key)
+
+
+def test_grid_routes_closed_form_without_wind():
+    p = GRID_PARAMS.replace(wind_prob=0.0)
+    W, H = p.width, p.height
+    goal = p.goal_reward + p.progress_reward * (W - 1)
+    ledge = _grid_returns(p, 1, jax.random.key(0))
+    safe = _grid_returns(p, H - 1, jax.random.key(0))
+    for ep, steps in ((ledge, W + 1), (safe, W + 2 * H - 3)):
+        np.testing.assert_array_equal(np.asarray(ep.length), steps)
+        np.testing.assert_allclose(np.asarray(ep.returns), steps * p.step_reward + goal)
+        assert np.all(np.asarray(ep.terminated))
+        obs = np.asarray(ep.obs)
+        assert np.all(obs.sum(-1)[np.asarray(ep.mask)] == 1)  # one-hot of a cell in the grid
+
+
+def test_grid_wind_one_falls_at_first_exposed_step():
+    p = GRID_PARAMS.replace(wind_prob=1.0)
+    ep = _grid_returns(p, 1, jax.random.key(0))
+    # up (-1), right off the start column (-1 + 1), then the gust: hazard, +1 for the move.
+    np.testing.assert_allclose(
+        np.asarray(ep.returns), 2 * p.step_reward + 2 * p.progress_reward + p.hazard_reward
+    )
+    np.testing.assert_array_equal(np.asarray(ep.length), 3)
+    assert np.all(np.asarray(ep.terminated))
+
+
+def test_grid_step_contract_jit_vmap_and_truncation():
+    p = GRID_PARAMS
+    obs, state = GRID.reset(jax.random.key(0), p)
+    assert obs.shape == GRID.observation_space(p).shape == (p.height * p.width,)
+    # right from the start walks into the chasm: terminated, hazard reward, auto-reset.
+    out = GRID.step(jax.random.key(1), state, 1, p)
+    assert len(out) == 6 and bool(out[3]) and not bool(out[4])
+    assert float(out[2]) == p.hazard_reward + p.progress_reward
+    assert int(out[1].row) == 0 and int(out[1].col) == 0  # auto-reset to the start
+    # vmap over keys equals single calls; the same key gives the same step.
+    exposed = state.replace(row=jnp.array(1), col=jnp.array(2))
+    keys = jax.random.split(jax.random.key(2), 64)
+    batched = jax.vmap(GRID.step, in_axes=(0, None, None, None))(
+        keys, exposed, 1, p.replace(wind_prob=0.5)
+    )
+    singles = [float(GRID.step(k, exposed, 1, p.replace(wind_prob=0.5))[2]) for k in keys[:8]]
+    np.testing.assert_allclose(np.asarray(batched[2])[:8], singles)
+    fell = np.asarray(batched[3])
+    assert 0 < fell.sum() < 64  # both outcomes at wind 0.5 (P(all equal) = 2^-63)
+    # staying put (down at the start) at the last step: truncated, not terminated.
+    last = state.replace(time=p.max_steps_in_episode - 1)
+    out = GRID.step(jax.random.key(3), last, 2, p)
+    assert bool(out[4]) and not bool(out[3]) and float(out[2]) == p.step_reward
+
+
+def test_grid_ledge_has_higher_mean_and_lower_cvar():
+    ledge = np.asarray(_grid_returns(GRID_PARAMS, 1, jax.random.key(11)).returns[0])
+    safe = np.asarray(
+        _grid_returns(GRID_PARAMS, GRID_PARAMS.height - 1, jax.random.key(12)).returns[0]
+    )
+    n = ledge.size
+    W = GRID_PARAMS.width
+    # fall rate vs the closed form 1 - (1 - p)^(W - 2), 4 binomial SEs.
+    q = 1 - (1 - GRID_PARAMS.wind_prob) ** (W - 2)
+    fell = np.mean(ledge < 0)
+    assert abs(fell - q) < 4 * np.sqrt(q * (1 - q) / n)
+    se = ledge.std() / np.sqrt(n) + safe.std() / np.sqrt(n)
+    assert ledge.mean() - safe.mean() > 4 * se
+    cvar = lambda r: float(og.metrics.cvar(jnp.asarray(r), 0.1))  # noqa: E731
+    se_cvar = (ledge.std() + safe.std()) / np.sqrt(0.1 * n)
+    assert cvar(safe) - cvar(ledge) > 4 * se_cvar
+
+
+# --- DisturbedCartPole-v0 -------------------------------------------------------------------
+
+CART, CART_PARAMS = envs.make("DisturbedCartPole-v0")
+
+
+def test_cart_without_pushes_is_gymnax_cartpole_with_continuous_force():
+    p = CART_PARAMS.replace(push_prob=0.0, position_reward=0.0)
+    gp = CARTPOLE.default_params
+    _, state = CART.reset(jax.random.key(0), p)
+    _, gstate = CARTPOLE.reset(jax.random.key(0), gp)
+    for t, key in enumerate(jax.random.split(jax.random.key(1), 12)):
+        u = 1.0 if t % 3 else -1.0
+        obs, state, r, term, _, _ = CART.step(key, state, jnp.array([u]), p)
+        gobs, gstate, gr, gterm, _, _ = CARTPOLE.step(key, gstate, int(u > 0), gp)
+        np.testing.assert_allclose(np.asarray(obs), np.asarray(gobs), rtol=1e-5, atol=1e-6)
+        assert float(r) == pytest.approx(float(gr)) and bool(term) == bool(gterm)
+
+
+def test_cart_push_and_pay():
+    p = CART_PARAMS
+    _, state = CART.reset(jax.random.key(0), p)
+    key = jax.random.key(3)
+    calm, _, r_calm, *_ = CART.step_env(key, state, jnp.array([0.3]), p.replace(push_prob=0.0))
+    push, _, _, _, info = CART.step_env(key, state, jnp.array([0.3]), p.replace(push_prob=1.0))
+    assert bool(info["pushed"])
+    # the impulse adds +-push_size to x_dot (x moves by tau * push), nothing else.
+    dv = float(push[1] - calm[1])
+    assert abs(abs(dv) - p.push_size) < 1e-5
+    assert float(push[0] - calm[0]) == pytest.approx(p.tau * dv, abs=1e-6)
+    np.testing.assert_allclose(np.asarray(push[2:]), np.asarray(calm[2:]), atol=1e-6)
+    want = 1.0 + p.position_reward * float(calm[0]) / p.x_threshold
+    assert float(r_calm) == pytest.approx(want, rel=1e-5)
+    assert CART.action_space(p).shape == (1,)
+
+
+def test_cart_edge_has_higher_mean_and_lower_cvar():
+    from envs.disturbed import hold_policy
+
+    n = 1500
+    T = CART_PARAMS.max_steps_in_episode
+
+    @jax.jit
+    def returns(target, key):  # target traced: one compile
+        return group_rollout(CART, CART_PARAMS, hold_policy(target), key, 1, n, T, False).returns[0]
+
+    edge = np.asarray(returns(2.0, jax.random.key(21)))
+    margin = np.asarray(returns(0.8, jax.random.key(22)))
+    se = (edge.std() + margin.std()) / np.sqrt(n)
+    assert edge.mean() - margin.mean() > 4 * se
+    cvar = lambda r: float(og.metrics.cvar(jnp.asarray(r), 0.1))  # noqa: E731
+    se_cvar = (edge.std() + margin.std()) / np.sqrt(0.1 * n)
+    assert cvar(margin) - cvar(edge) > 4 * se_cvar
