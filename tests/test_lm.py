@@ -132,8 +132,7 @@ def test_sampling_masks_eos_and_kv_cache_matches_full_forward(tiny):
     np.testing.assert_allclose(np.where(mask, logp, 0), np.asarray(out.logp), atol=tol)
 
 
-@pytest.mark.parametrize("name", ["ordergrad", "rloo"])
-def test_surrogate_gradient_has_the_k_multiplier(tiny, rng, name):
+def test_surrogate_gradient_has_the_k_multiplier(tiny, rng):
     """One pass of the token-level surrogate has the gradient of og.lr_loss (the K/N scale)
     on sequence log-probabilities, divided by the constant Lc; RLOO gets 1/N."""
     graphdef, params = tiny
@@ -152,23 +151,28 @@ def test_surrogate_gradient_has_the_k_multiplier(tiny, rng, name):
     old = jax.lax.stop_gradient(
         lm_model.token_logprobs(graphdef, params, tokens, valid)[0][:, lp - 1 :]
     )
-    fn, canonical = rl.estimator(name, k, objective, 0.25)
-    scale = rl.gradient_scale(canonical, k, n)
-    s = rl.Settings(p_, n, lc, 1.0, 1.0, 1, 0.2, 0.0, 0.0, scale, TOK.eos_id, TOK.pad_id)
-    adv = fn(rewards)
 
-    def ours(q):
-        return rl.surrogate_loss(graphdef, q, roll, adv.reshape(-1), old, old, s)[0]
+    def settings(scale):
+        return rl.Settings(p_, n, lc, 1.0, 1.0, 1, 0.2, 0.0, 0.0, scale, TOK.eos_id, TOK.pad_id)
 
-    def reference(q):
-        if name == "ordergrad":
-            return og.lr_loss(seq_logp(q), rewards, k, objective) / lc
-        return -jnp.mean(jnp.sum(adv * seq_logp(q), -1)) / (n * lc)
+    og_fn, og_name = rl.estimator("ordergrad", k, objective, 0.25)
+    rloo_fn, rloo_name = rl.estimator("rloo", k, objective, 0.25)
+    assert rl.gradient_scale(og_name, k, n) == k and rl.gradient_scale(rloo_name, k, n) == 1
+    s_og, s_rloo = settings(float(k)), settings(1.0)
+    a_og, a_rloo = og_fn(rewards), rloo_fn(rewards)
 
-    assert scale == (k if name == "ordergrad" else 1)
-    got, ref = jax.jit(lambda q: (jax.grad(ours)(q), jax.grad(reference)(q)))(params)
-    for g, r in zip(jax.tree.leaves(got), jax.tree.leaves(ref), strict=True):
-        np.testing.assert_allclose(g, r, rtol=1e-6 if X64 else 2e-3, atol=1e-9 if X64 else 2e-6)
+    def scalar(i):
+        return lambda q: [
+            rl.surrogate_loss(graphdef, q, roll, a_og.reshape(-1), old, old, s_og)[0],
+            og.lr_loss(seq_logp(q), rewards, k, objective) / lc,
+            rl.surrogate_loss(graphdef, q, roll, a_rloo.reshape(-1), old, old, s_rloo)[0],
+            -jnp.mean(jnp.sum(a_rloo * seq_logp(q), -1)) / (n * lc),
+        ][i]
+
+    out = jax.jit(lambda q: [jax.grad(scalar(i))(q) for i in range(4)])(params)
+    for got, ref in ((out[0], out[1]), (out[2], out[3])):
+        for g, r in zip(jax.tree.leaves(got), jax.tree.leaves(ref), strict=True):
+            np.testing.assert_allclose(g, r, rtol=1e-6 if X64 else 2e-3, atol=1e-9 if X64 else 2e-6)
 
 
 def test_gradient_scales_and_estimator_names():

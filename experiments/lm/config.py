@@ -47,10 +47,10 @@ class LMConfig:
     objective: str = "TopM:2"
     """OrderGrad objective (a preset of og.available_objectives())."""
     cvar_alpha: float = 0.25
-    steps: int = 80
+    steps: int = 50
     prompts_per_step: int = 16
     group_size: int = 16
-    lr: float = 1e-3
+    lr: float = 1e-4
     grad_clip: float = 1.0
     temperature: float = 1.0
     top_p: float = 1.0
@@ -62,7 +62,7 @@ class LMConfig:
     length_penalty: float = 0.0
     """Reward -= length_penalty * tokens / max tokens (enters the ordering)."""
     # evaluation and logging
-    steps_per_chunk: int = 10
+    steps_per_chunk: int = 25
     """RL steps per jitted chunk (one checkpoint and one held-out evaluation per chunk)."""
     eval_prompts: int = 256
     eval_samples: int = 16
