@@ -83,10 +83,20 @@ class PathwiseConfig:
     eval_groups: int = 128
     """evaluation: ``eval_groups * group_size`` episodes of the stochastic policy per chunk."""
     seed: int = 0
+    num_seeds: int = 1
+    """seeds ``seed, seed + 1, ...`` trained side by side (``vmap``: one compile)."""
 
 
 QUICK = PathwiseConfig(
-    groups=4, group_size=4, k=2, horizon=8, iterations=4, chunk=2, eval_groups=4, hidden=(8,)
+    groups=4,
+    group_size=4,
+    k=2,
+    horizon=8,
+    iterations=4,
+    chunk=2,
+    eval_groups=4,
+    hidden=(8,),
+    num_seeds=2,
 )
 
 
@@ -164,6 +174,8 @@ def _check(cfg: PathwiseConfig) -> None:
     for name in ("groups", "group_size", "horizon", "iterations", "chunk", "eval_groups"):
         if getattr(cfg, name) < 1:
             raise ValueError(f"{name} must be >= 1; got {getattr(cfg, name)}")
+    if cfg.num_seeds < 1:
+        raise ValueError(f"num_seeds must be >= 1; got {cfg.num_seeds}")
     if cfg.iterations % cfg.chunk:
         raise ValueError(f"iterations ({cfg.iterations}) must be a multiple of chunk ({cfg.chunk})")
     if cfg.truncate < 0 or cfg.action_std <= 0 or cfg.max_grad_norm <= 0:
@@ -261,23 +273,29 @@ def group_rollouts(
 def make_objective_grad(
     cfg: PathwiseConfig, env: Any, env_params: Any, graphdef: Any, estimator: str | None = None
 ) -> Callable[[Any, jax.Array], tuple[Any, dict[str, jax.Array]]]:
-    """``(params, key) -> (grad of J, aux)``: one estimate of the objective's gradient (ascent
-    direction) from ``cfg.groups * cfg.group_size`` episodes, with ``estimator`` (default
-    ``cfg.estimator``). ``aux``: ``returns (G, N)``, ``objective`` (the batch L-statistic)."""
+    """``(params, key, objective=cfg.objective) -> (grad of J, aux)``: one estimate of the
+    objective's gradient (ascent direction) from ``cfg.groups * cfg.group_size`` episodes, with
+    ``estimator`` (default ``cfg.estimator``). ``objective`` may be a ``(K,)`` weight array
+    (traced too: a sweep over objectives compiles once). ``aux``: ``returns (G, N)``,
+    ``length (G, N)`` (live steps), ``objective`` (the batch L-statistic)."""
     estimator = estimator or cfg.estimator
 
-    def loss(params, key):
+    def loss(params, key, objective):
         roll = group_rollouts(graphdef, params, key, env, env_params, cfg, cfg.groups, estimator)
-        stat = jnp.mean(og.lstat(jax.lax.stop_gradient(roll.returns), cfg.k, cfg.objective))
+        stat = jnp.mean(og.lstat(jax.lax.stop_gradient(roll.returns), cfg.k, objective))
         if estimator == "rp":
-            value = -jnp.mean(og.lstat(roll.returns, cfg.k, cfg.objective))
+            value = -jnp.mean(og.lstat(roll.returns, cfg.k, objective))
         else:
-            value = og.lr_loss(roll.logp, roll.returns, cfg.k, cfg.objective)
-        aux = {"returns": jax.lax.stop_gradient(roll.returns), "objective": stat}
+            value = og.lr_loss(roll.logp, roll.returns, cfg.k, objective)
+        aux = {
+            "returns": jax.lax.stop_gradient(roll.returns),
+            "length": roll.length,
+            "objective": stat,
+        }
         return value, aux
 
-    def objective_grad(params, key):
-        grads, aux = jax.grad(loss, has_aux=True)(params, key)
+    def objective_grad(params, key, objective=cfg.objective):
+        grads, aux = jax.grad(loss, has_aux=True)(params, key, objective)
         return jax.tree.map(jnp.negative, grads), aux
 
     return objective_grad
@@ -287,20 +305,28 @@ def make_train(
     cfg: PathwiseConfig,
 ) -> tuple[TrainState, Callable[[TrainState], tuple[TrainState, dict[str, jax.Array]]], Any]:
     """PureJaxRL style: ``(init_state, chunk_fn, env)``; ``chunk_fn`` (jitted) runs ``cfg.chunk``
-    iterations under ``lax.scan`` and then evaluates ``eval_groups * group_size`` episodes.
+    iterations under ``lax.scan`` and then evaluates ``eval_groups * group_size`` episodes, for
+    ``cfg.num_seeds`` seeds side by side (every leaf of the state and the metrics has a leading
+    seed axis).
 
-    Metrics of a chunk: per iteration (``(chunk,)``) ``train_mean``, ``train_objective``,
-    ``grad_norm``; and ``eval_returns`` ``(eval_groups, N)``, ``eval_length``.
+    Metrics of a chunk: per iteration (``(S, chunk)``) ``train_mean``, ``train_objective``,
+    ``grad_norm``; and ``eval_returns`` ``(S, eval_groups, N)``, ``eval_length``.
     """
     _check(cfg)
     env, env_params = make_env(cfg)
     obs_dim = int(np.prod(env.observation_space(env_params).shape))
     act_dim = int(np.prod(env.action_space(env_params).shape))
-    key_init, key_train = jax.random.split(jax.random.key(cfg.seed))
-    policy = Policy(obs_dim, act_dim, cfg.hidden, rngs=nnx.Rngs(params=key_init))
-    graphdef, params = nnx.split(policy, nnx.Param)
     tx = optax.chain(optax.clip_by_global_norm(cfg.max_grad_norm), optax.adam(cfg.learning_rate))
-    init = TrainState(params, tx.init(params), key_train, jnp.zeros((), jnp.int32))
+    graphdef = nnx.graphdef(Policy(obs_dim, act_dim, cfg.hidden, rngs=nnx.Rngs(0)))
+
+    def init_one(seed):
+        key_init, key_train = jax.random.split(jax.random.key(seed))
+        policy = Policy(obs_dim, act_dim, cfg.hidden, rngs=nnx.Rngs(params=key_init))
+        params = nnx.state(policy, nnx.Param)
+        return TrainState(params, tx.init(params), key_train, jnp.zeros((), jnp.int32))
+
+    seeds = cfg.seed + np.arange(cfg.num_seeds)
+    init = jax.tree.map(lambda *xs: jnp.stack(xs), *[init_one(int(s)) for s in seeds])
     objective_grad = make_objective_grad(cfg, env, env_params, graphdef)
 
     def iteration(state: TrainState, _):
@@ -316,8 +342,7 @@ def make_train(
         }
         return TrainState(params, opt_state, key, state.iteration + 1), metrics
 
-    @jax.jit
-    def chunk_fn(state: TrainState):
+    def chunk_one(state: TrainState):
         state, metrics = jax.lax.scan(iteration, state, None, length=cfg.chunk)
         key, k_eval = jax.random.split(state.key)
         roll = group_rollouts(
@@ -326,7 +351,7 @@ def make_train(
         metrics = {**metrics, "eval_returns": roll.returns, "eval_length": roll.length}
         return state._replace(key=key), metrics
 
-    return init, chunk_fn, env
+    return init, jax.jit(jax.vmap(chunk_one)), env
 
 
 def evaluation_row(returns: Any, cfg: PathwiseConfig) -> dict[str, float]:
@@ -356,18 +381,23 @@ def run(cfg: PathwiseConfig, writer: RunWriter, progress: Callable | None = None
 
     def log_fn(chunk: int, state: TrainState, metrics: dict, seconds: float) -> list[dict]:
         iterations = (chunk + 1) * cfg.chunk
-        work = cfg.chunk * steps_per_iteration + eval_steps
-        row = {
-            "iteration": iterations,
-            "env_steps": iterations * steps_per_iteration,
-            "train_mean": float(metrics["train_mean"][-1]),
-            "train_objective": float(metrics["train_objective"][-1]),
-            "grad_norm": float(np.mean(metrics["grad_norm"])),
-            "eval_mean_length": float(np.mean(metrics["eval_length"])),
-            **evaluation_row(metrics["eval_returns"], cfg),
-            "env_steps_per_s": work / seconds,
-        }
-        return [row]
+        work = cfg.num_seeds * (cfg.chunk * steps_per_iteration + eval_steps)
+        rows = []
+        for i in range(cfg.num_seeds):
+            rows.append(
+                {
+                    "seed": cfg.seed + i,
+                    "iteration": iterations,
+                    "env_steps": iterations * steps_per_iteration,
+                    "train_mean": float(metrics["train_mean"][i, -1]),
+                    "train_objective": float(metrics["train_objective"][i, -1]),
+                    "grad_norm": float(np.mean(metrics["grad_norm"][i])),
+                    "eval_mean_length": float(np.mean(metrics["eval_length"][i])),
+                    **evaluation_row(metrics["eval_returns"][i], cfg),
+                    "env_steps_per_s": work / seconds,
+                }
+            )
+        return rows
 
     tic = time.perf_counter()
     train_in_chunks(init, chunk_fn, cfg.iterations // cfg.chunk, writer, log_fn, progress)
@@ -380,18 +410,26 @@ def summary(cfg: PathwiseConfig, rows: list[dict], wall_s: float) -> str:
     """Markdown: the final evaluation and the steady env-steps/s (chunks after the first)."""
     if not rows:
         return "# brax-rp\n\nno rows\n"
-    last = rows[-1]
+    last_chunk = max(r["chunk"] for r in rows)
+    final = [r for r in rows if r["chunk"] == last_chunk]
+    last = final[-1]
     steady = [r["env_steps_per_s"] for r in rows if not r.get("first_in_process")]
     keys = [k for k in last if k.startswith("eval_")]
+
+    def mean_ci(k: str) -> str:
+        x = np.array([r[k] for r in final], float)
+        half = 1.96 * x.std(ddof=1) / np.sqrt(x.size) if x.size > 1 else float("nan")
+        return f"{x.mean():.4g} ± {half:.2g}"
+
     lines = [
         f"# brax-rp: {cfg.env} ({cfg.backend}), estimator={cfg.estimator}, "
         f"objective={cfg.objective}, K={cfg.k}, G={cfg.groups}, N={cfg.group_size}, "
-        f"horizon={cfg.horizon}",
+        f"horizon={cfg.horizon}, seeds={len(final)}",
         "",
-        "| metric | value |",
+        "| metric (mean over seeds ± 1.96 SE) | value |",
         "|---|---|",
-        *[f"| {k} | {last[k]:.4g} |" for k in keys],
-        f"| env_steps | {last['env_steps']} |",
+        *[f"| {k} | {mean_ci(k)} |" for k in keys],
+        f"| env_steps (per seed) | {last['env_steps']} |",
         f"| steady env_steps_per_s | {np.median(steady) if steady else float('nan'):.4g} |",
         f"| wall_s (this process) | {wall_s:.1f} |",
         "",
