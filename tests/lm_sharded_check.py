@@ -50,8 +50,11 @@ def setup(mesh):
     )
     graphdef, params = lm_model.split(model)
     params = lm_sharding.shard_params(params, mesh)
-    tx = optax.sgd(0.5)
-    opt = jax.jit(tx.init)(params)
+    # Adam's step counter is a scalar that must be replicated on the mesh, not left on device 0.
+    # eps=1e-3 keeps Adam's first step away from sign(g), where a rounding-level gradient could
+    # flip an update between the 1- and 8-device programs.
+    tx = optax.chain(optax.clip_by_global_norm(1.0), optax.adam(1e-2, eps=1e-3))
+    opt = lm_sharding.init_opt_state(tx, params, mesh)
     fns = rl.make_step_fns(
         graphdef,
         tx,
@@ -75,8 +78,8 @@ def one_step(mesh, rollout=None):
     rollout = jax.device_put(rl.Rollout(*map(np.asarray, rollout)), rows)
     scored = score_j(params, ref, rollout)
     adv = lm_sharding.advantage_step(ESTIMATOR, mesh)(scored.rewards)
-    new, _, metrics = learn_j(params, opt, rollout, adv, scored.old_logp, scored.ref_logp)
-    return own, adv, new, metrics
+    new, opt, metrics = learn_j(params, opt, rollout, adv, scored.old_logp, scored.ref_logp)
+    return own, adv, new, metrics, opt
 
 
 def spec_of(x):
@@ -87,8 +90,8 @@ def main():
     out = {"devices": jax.device_count()}
     single = lm_sharding.make_mesh((1, 1), jax.devices()[:1])
     mesh = lm_sharding.make_mesh((4, 2))
-    roll1, adv1, new1, m1 = one_step(single)
-    roll8, adv8, new8, m8 = one_step(mesh, roll1)
+    roll1, adv1, new1, m1, _ = one_step(single)
+    roll8, adv8, new8, m8, opt8 = one_step(mesh, roll1)
     out["same_tokens_fraction"] = float(
         np.mean(np.asarray(roll1.tokens) == np.asarray(roll8.tokens))
     )
@@ -104,6 +107,10 @@ def main():
     out["param_max_rel_diff"] = max(diffs)
     out["param_changed"] = float(max(np.max(np.abs(np.asarray(a))) for a in jax.tree.leaves(new1)))
     layer = new8["layers"][0]
+    out["opt_specs_match"] = all(
+        m.sharding.spec == p.sharding.spec
+        for m, p in zip(jax.tree.leaves(opt8[1][0].mu), jax.tree.leaves(new8), strict=True)
+    )
     out["specs"] = {
         "q": spec_of(layer["attn"]["q_proj"]["w"]),
         "k": spec_of(layer["attn"]["k_proj"]["w"]),

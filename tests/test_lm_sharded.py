@@ -56,6 +56,7 @@ def test_parameter_shardings(result):
     assert specs["gate"] == [None, "model"]  # MLP hidden on model
     assert specs["down"] == ["model", None]
     assert specs["embed"] == ["model", None]  # vocab on model
+    assert result["opt_specs_match"]  # Adam moments sharded like the parameters
     assert result["fsdp_specs"]["q"] == ["fsdp", "model", None]
     assert result["fsdp_specs"]["gate"] == ["fsdp", "model"]
 

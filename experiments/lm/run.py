@@ -163,10 +163,11 @@ def run(cfg: LMConfig, writer: RunWriter, progress: Callable | None = None) -> l
     tx = optax.chain(optax.clip_by_global_norm(cfg.grad_clip), optax.adam(cfg.lr))
     state = {
         "params": params,
-        "opt_state": jax.jit(tx.init)(params),
+        "opt_state": lm_sharding.init_opt_state(tx, params, mesh),
         "key": jax.random.key(cfg.seed),
         "step": jnp.zeros((), jnp.int32),
     }
+    state = lm_sharding.on_mesh(state, mesh)
     if cfg.kl_coef:
         state["ref_params"] = jax.tree.map(jnp.copy, params)
     adv_j = lm_sharding.advantage_step(est_fn, mesh)

@@ -117,3 +117,38 @@ def advantage_step(estimator, mesh: jax.sharding.Mesh):
     (``P`` a multiple of the data-parallel size). Compiles to per-shard code: no collectives."""
     spec = batch_sharding(mesh, 2)
     return jax.jit(estimator, in_shardings=spec, out_shardings=spec)
+
+
+def on_mesh(tree, mesh: jax.sharding.Mesh):
+    """``tree`` with every leaf not already laid out on ``mesh`` replicated over it (optimiser
+    counters, PRNG keys, step numbers), so jitted steps with mesh shardings accept it."""
+
+    def place(x):
+        sharding = getattr(x, "sharding", None)
+        if isinstance(sharding, NamedSharding) and sharding.mesh == mesh:
+            return x
+        return jax.device_put(x, replicated(mesh))
+
+    return jax.tree.map(place, tree)
+
+
+def init_opt_state(tx, params, mesh: jax.sharding.Mesh):
+    """``tx.init(params)`` with moments sharded like ``params`` and scalars replicated.
+
+    A leaf of the optimiser state whose key path ends with a parameter's path (Adam's ``mu`` and
+    ``nu`` hold a copy of the parameter tree) gets that parameter's sharding; ``jit`` alone
+    would not propagate it (``zeros_like`` does not depend on its input's layout).
+    """
+    by_path = {
+        tuple(path): x.sharding for path, x in jax.tree_util.tree_flatten_with_path(params)[0]
+    }
+    abstract = jax.eval_shape(tx.init, params)
+
+    def sharding_of(path, _):
+        for i in range(len(path)):
+            if tuple(path[i:]) in by_path:
+                return by_path[tuple(path[i:])]
+        return replicated(mesh)
+
+    out = jax.tree_util.tree_map_with_path(sharding_of, abstract)
+    return jax.jit(tx.init, out_shardings=out)(params)
