@@ -7,22 +7,24 @@ starts on an exposed cell is hit, with probability ``wind_prob``, by a gust that
 into the chasm. The top row is sheltered. Actions: 0 up, 1 right, 2 down, 3 left (a move into
 the outer wall stays put).
 
-Rewards: ``step_reward`` per step, plus ``goal_reward`` on the step that reaches the goal
-(termination); falling into the chasm (walking in or thrown by a gust) pays ``hazard_reward``
-instead and terminates. Every step also pays ``progress_reward`` per column moved to the right
-(a potential-based shaping: it sums to ``progress_reward * final column``, the same for every
-route to the goal, and makes the task learnable from a random start). Truncation after
-``max_steps_in_episode`` steps.
+A railing blocks walking into the chasm (the move stays put), so only the wind throws the agent
+in. Rewards: ``step_reward`` per step, plus ``goal_reward`` on the step that reaches the goal
+(termination); a gust pays ``hazard_reward`` instead and terminates; every step also pays
+``progress_reward`` times the decrease of the Manhattan distance to the goal (a potential-based
+shaping: over an episode it sums to ``progress_reward * (width - 1 - final distance)``, the same
+for every route to the goal; it makes the task learnable from a random start). Truncation after
+``max_steps_in_episode`` steps. (Without the railing a random policy walks into the chasm in
+most episodes, and a lower-tail objective, which then sees only falls, can settle on the sure
+immediate fall: a trap we observed.)
 
 Two routes (with the defaults: width 7, height 4, wind 0.008, rewards -1 / +20 / -40 / +1):
 
-* the *ledge* route along row 1: 8 steps, return ``7 * -1 + 19 + 6 = 18``, but 5 exposed
-  steps, so it falls with probability ``1 - (1 - wind_prob)^5`` (3.9 %) for a return of about
-  -38;
+* the *ledge* route along row 1: 8 steps, return ``-8 + 20 + 6 = 18``, but 5 exposed steps,
+  so it falls with probability ``1 - (1 - wind_prob)^5`` (3.9 %) for a return of about -40;
 * the *sheltered* route along the top row: 12 steps, return 14, deterministic.
 
-The ledge has the higher mean (about 15.8 vs 14) and the much worse lower tail (CVaR_0.1 about
--4 vs 14): the mean-optimal policy is not the CVaR_0.1-optimal one. A route along a middle
+The ledge has the higher mean (about 15.7 vs 14) and the much worse lower tail (CVaR_0.1 about
+-5 vs 14): the mean-optimal policy is not the CVaR_0.1-optimal one. A route along a middle
 row is as exposed as the ledge and longer, so it is dominated. ``envs/README.md`` has the
 measured table. Observation: the one-hot of the agent's cell, ``[height * width]`` floats.
 """
@@ -61,6 +63,11 @@ class EnvParams(environment.EnvParams):
     height: int = struct.field(pytree_node=False, default=4)
 
 
+def _distance(row: jax.Array, col: jax.Array, width: int) -> jax.Array:
+    """Manhattan distance to the goal ``(0, width - 1)``: the shaping potential."""
+    return (width - 1 - col) + row
+
+
 class RiskyGrid(environment.Environment[EnvState, EnvParams]):
     """The windy-ledge gridworld (see the module docstring); gymnax 1.0 ``step`` contract."""
 
@@ -77,23 +84,29 @@ class RiskyGrid(environment.Environment[EnvState, EnvParams]):
         move = _MOVES[jnp.clip(jnp.asarray(action, jnp.int32).reshape(()), 0, 3)]
         row = jnp.clip(state.row + move[0], 0, H - 1)
         col = jnp.clip(state.col + move[1], 0, W - 1)
-        on_floor = row == 0
-        fell = gust | (on_floor & (col >= 1) & (col <= W - 2))
-        goal = ~fell & on_floor & (col == W - 1)
+        # A railing: walking into the chasm is blocked (the move stays put); only gusts throw.
+        railing = (row == 0) & (col >= 1) & (col <= W - 2)
+        row = jnp.where(railing, state.row, row)
+        col = jnp.where(railing, state.col, col)
+        goal = ~gust & (row == 0) & (col == W - 1)
         row = jnp.where(gust, 0, row)
+        time = state.time + 1
         reward = jnp.where(
-            fell,
+            gust,
             params.hazard_reward,
             params.step_reward + jnp.where(goal, params.goal_reward, 0.0),
-        ) + params.progress_reward * (col - state.col)
-        state = EnvState(row=row, col=col, time=state.time + 1)
-        terminated = fell | goal
+        )
+        reward = reward + params.progress_reward * (
+            _distance(state.row, state.col, W) - _distance(row, col, W)
+        )
+        state = EnvState(row=row, col=col, time=time)
+        terminated = gust | goal
         return (
             self.get_obs(state, params),
             state,
             jnp.asarray(reward, jnp.result_type(float)),
             terminated,
-            {"discount": 1.0 - terminated.astype(jnp.result_type(float)), "fell": fell},
+            {"discount": 1.0 - terminated.astype(jnp.result_type(float)), "fell": gust},
         )
 
     def reset_env(self, key: jax.Array, params: EnvParams) -> tuple[jax.Array, EnvState]:

@@ -32,14 +32,20 @@ def _reference_rollout(env, params, policy, key, G, N, T, share_start):
     out["mask"] = np.zeros((G, N, T), bool)
     out["sum_logp"] = np.zeros((G, N))
     out["start"] = np.zeros((G, N, *env.obs_shape))
+
+    @jax.jit
+    def one_step(step_key, obs, state):  # one env step of the loop below, compiled once
+        k_policy, k_env = jax.random.split(step_key)
+        action, logp = policy(k_policy, obs)
+        obs, state, reward, term, trunc, _ = env.step(k_env, state, action, params)
+        return obs, state, reward, term, trunc, logp
+
     for g in range(G):
         for n in range(N):
             obs, state = env.reset(reset_keys[g][n], params)
             out["start"][g, n] = obs
             for t, step_key in enumerate(jax.random.split(episode_keys[g, n], T)):
-                k_policy, k_env = jax.random.split(step_key)
-                action, logp = policy(k_policy, obs)
-                obs, state, reward, term, trunc, _ = env.step(k_env, state, action, params)
+                obs, state, reward, term, trunc, logp = one_step(step_key, obs, state)
                 out["mask"][g, n, t] = True
                 out["returns"][g, n] += float(reward)
                 out["sum_logp"][g, n] += float(logp)
@@ -149,12 +155,12 @@ def _grid_returns(params, route_row, key):
 def test_grid_routes_closed_form_without_wind():
     p = GRID_PARAMS.replace(wind_prob=0.0)
     W, H = p.width, p.height
-    goal = p.goal_reward + p.progress_reward * (W - 1)
+    goal = p.goal_reward + p.progress_reward * (W - 1)  # the shaping telescopes
     ledge = _grid_returns(p, 1, jax.random.key(0))
     safe = _grid_returns(p, H - 1, jax.random.key(0))
     for ep, steps in ((ledge, W + 1), (safe, W + 2 * H - 3)):
         np.testing.assert_array_equal(np.asarray(ep.length), steps)
-        np.testing.assert_allclose(np.asarray(ep.returns), steps * p.step_reward + goal)
+        np.testing.assert_allclose(np.asarray(ep.returns), goal + steps * p.step_reward)
         assert np.all(np.asarray(ep.terminated))
         obs = np.asarray(ep.obs)
         assert np.all(obs.sum(-1)[np.asarray(ep.mask)] == 1)  # one-hot of a cell in the grid
@@ -163,7 +169,8 @@ def test_grid_routes_closed_form_without_wind():
 def test_grid_wind_one_falls_at_first_exposed_step():
     p = GRID_PARAMS.replace(wind_prob=1.0)
     ep = _grid_returns(p, 1, jax.random.key(0))
-    # up (-1), right off the start column (-1 + 1), then the gust: hazard, +1 for the move.
+    # up, right off the start column, then the gust into (0, 2): two step rewards, the hazard,
+    # and the shaping telescopes to the distance gained, 6 - 4.
     np.testing.assert_allclose(
         np.asarray(ep.returns), 2 * p.step_reward + 2 * p.progress_reward + p.hazard_reward
     )
@@ -175,11 +182,16 @@ def test_grid_step_contract_jit_vmap_and_truncation():
     p = GRID_PARAMS
     obs, state = GRID.reset(jax.random.key(0), p)
     assert obs.shape == GRID.observation_space(p).shape == (p.height * p.width,)
-    # right from the start walks into the chasm: terminated, hazard reward, auto-reset.
+    # right from the start: the railing blocks the chasm, the agent stays, not terminated.
     out = GRID.step(jax.random.key(1), state, 1, p)
-    assert len(out) == 6 and bool(out[3]) and not bool(out[4])
-    assert float(out[2]) == p.hazard_reward + p.progress_reward
-    assert int(out[1].row) == 0 and int(out[1].col) == 0  # auto-reset to the start
+    assert len(out) == 6 and not bool(out[3]) and not bool(out[4])
+    assert float(out[2]) == p.step_reward and int(out[1].col) == 0 and int(out[1].time) == 1
+    # a gust (wind 1) on an exposed cell: terminated with the hazard, auto-reset to the start.
+    on_ledge = state.replace(row=jnp.array(1), col=jnp.array(3))
+    out = GRID.step(jax.random.key(1), on_ledge, 3, p.replace(wind_prob=1.0))
+    assert bool(out[3]) and not bool(out[4]) and bool(out[5]["fell"])
+    assert float(out[2]) == p.hazard_reward + p.progress_reward * (-1 + 1)  # left, then down
+    assert int(out[1].row) == 0 and int(out[1].col) == 0 and int(out[1].time) == 0
     # vmap over keys equals single calls; the same key gives the same step.
     exposed = state.replace(row=jnp.array(1), col=jnp.array(2))
     keys = jax.random.split(jax.random.key(2), 64)
