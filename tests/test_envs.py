@@ -278,3 +278,17 @@ def test_cart_edge_has_higher_mean_and_lower_cvar():
     cvar = lambda r: float(og.metrics.cvar(jnp.asarray(r), 0.1))  # noqa: E731
     se_cvar = (edge.std() + margin.std()) / np.sqrt(0.1 * n)
     assert cvar(margin) - cvar(edge) > 4 * se_cvar
+
+
+def test_return_table_summary_and_policies():
+    from envs import return_table
+
+    r = np.arange(1.0, 101.0)  # CVaR_0.1 of 1..100: the mean of the 10 smallest
+    s = return_table.summarize(r, np.random.default_rng(0), boot=20)
+    assert s["mean"] == pytest.approx(50.5) and s["median"] == pytest.approx(50.5)
+    assert s["cvar"] == pytest.approx(5.5, rel=1e-5)
+    assert s["mean_se"] == pytest.approx(r.std(ddof=1) / 10)
+    labels = [label for label, *_ in return_table.policies("RiskyGrid-v0", GRID, GRID_PARAMS)]
+    assert labels[0] == "ledge (row 1)" and len(labels) == 4
+    with pytest.raises(ValueError, match="no hand-written policies"):
+        return_table.policies("CartPole-v1", CARTPOLE, CARTPOLE.default_params)
