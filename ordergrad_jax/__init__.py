@@ -1,10 +1,12 @@
 """ordergrad-jax: order-statistic policy-gradient estimators (OrderGrad) in JAX.
 
 The objective is a finite-sample L-statistic ``J = sum_j alpha_j E[R_(j:K)]`` of K i.i.d.
-rewards; the rank weights ``alpha`` choose it (mean, CVaR, median, max@K, ...). See SPEC.md.
+rewards; the rank weights ``alpha`` choose it (mean, CVaR, median, max@K, ...). The maths and
+conventions are in the repository's ``docs/maths.md``; docstrings cite its sections as
+``maths.md §N``.
 """
 
-from ordergrad_jax import exact, metrics
+from ordergrad_jax import estimators, exact, metrics
 from ordergrad_jax.batch import (
     SORT_FREE_MAX_N,
     LStatistic,
@@ -38,6 +40,7 @@ __all__ = [
     "Objective",
     "advantage_defined",
     "available_objectives",
+    "estimators",
     "exact",
     "get_objective",
     "lr_loss",

@@ -1,4 +1,4 @@
-"""The batch regime (SPEC.md §2): rank transforms of an observed group of N i.i.d. rewards.
+"""The batch regime (maths.md §2): rank transforms of an observed group of N i.i.d. rewards.
 
 Every function works on the last axis of ``x`` (shape ``(..., N)``); leading axes are independent
 groups. ``k`` is a static Python int. ``objective`` is a preset string, an
@@ -136,7 +136,7 @@ class LStatistic:
     """An L-statistic of K-subsets of a group of N, with its rank tables precomputed.
 
     A registered pytree: ``n`` and ``k`` are static; the weights and the collapsed tables
-    (SPEC.md §2, "O(N) when alpha is fixed") are array leaves, so a ``vmap`` over statistics with
+    (maths.md §2, "O(N) when alpha is fixed") are array leaves, so a ``vmap`` over statistics with
     different weights needs no recompilation.
 
     Attributes:
@@ -192,7 +192,7 @@ class LStatistic:
 
     @property
     def weights_by_rank(self) -> jax.Array:
-        """``(n,)`` weights on the ascending sorted group: ``lstat = sort(x) . w`` (SPEC.md §2)."""
+        """``(n,)`` weights on the ascending sorted group: ``lstat = sort(x) . w`` (maths.md §2)."""
         return self.vectors.by_rank
 
     # Public methods: thin checked wrappers around the kernels below.
@@ -320,7 +320,7 @@ def _value(stat: LStatistic, x: jax.Array, mask: jax.Array | None) -> jax.Array:
 
 @jax.custom_jvp
 def _lstat_sorted(x: jax.Array, by_rank: jax.Array, invalid: jax.Array | None) -> jax.Array:
-    """``sum_m x_(m) by_rank_m`` (SPEC.md §2 "RP weights"), centred; invalid entries sort last."""
+    """``sum_m x_(m) by_rank_m`` (maths.md §2 "RP weights"), centred; invalid entries sort last."""
     if invalid is None:
         xs = jnp.sort(x, axis=-1)
     else:
@@ -345,7 +345,7 @@ def _lstat_sorted_jvp(primals, tangents):
 
 
 def _tie_average(xs: jax.Array, w: jax.Array, invalid_s: jax.Array | None) -> jax.Array:
-    """Replaces each weight by the mean over its run of tied sorted values (SPEC.md §2 ties)."""
+    """Replaces each weight by the mean over its run of tied sorted values (maths.md §2 ties)."""
     n = xs.shape[-1]
     w = jnp.broadcast_to(w, xs.shape)
     idx = lax.broadcasted_iota(jnp.int32, xs.shape, xs.ndim - 1)
@@ -363,7 +363,7 @@ def _tie_average(xs: jax.Array, w: jax.Array, invalid_s: jax.Array | None) -> ja
 
 
 def _coefficients(t: _tables.Tables, kind: str, dtype: Any):
-    """The (below, own, above) coefficients of a scan transform (SPEC.md §2).
+    """The (below, own, above) coefficients of a scan transform (maths.md §2).
 
     ``"inclusion"``: ``(A, B, C)``; ``"leave_one_out"``: ``(L_below, 0, L_above)``;
     ``"advantage"``: their difference ``(A - L_below, B, C - L_above)``.
@@ -378,7 +378,7 @@ def _coefficients(t: _tables.Tables, kind: str, dtype: Any):
 
 
 def _scan(xc: jax.Array, below, own, above, axis: int = -1) -> jax.Array:
-    """A scan transform at sorted positions from centred sorted rewards (SPEC.md §2).
+    """A scan transform at sorted positions from centred sorted rewards (maths.md §2).
 
     ``y_t = sum_{m<t} xc_m below_m + xc_t own_t + sum_{m>t} xc_m above_m``, as one inclusive scan:
     ``cumsum(xc (below - above)) + xc (own - below) + sum(xc above)`` along ``axis``: -1 for
@@ -425,7 +425,7 @@ def _scan_transform(stat: LStatistic, x: jax.Array, kind: str, method: str = "au
 
 @jax.jit
 def _masked_advantage(stat: LStatistic, x: jax.Array, mask: jax.Array) -> jax.Array:
-    """Advantages of the valid sub-group of each group (SPEC.md §2 "Masks"), sorted path."""
+    """Advantages of the valid sub-group of each group (maths.md §2 "Masks"), sorted path."""
     count, rows = _count_rows(stat, mask)
     xs, perm, _ = _sort_with_index(jnp.where(mask, x, 0), ~mask)
     valid_s = lax.broadcasted_iota(jnp.int32, xs.shape, xs.ndim - 1) < count
@@ -436,7 +436,7 @@ def _masked_advantage(stat: LStatistic, x: jax.Array, mask: jax.Array) -> jax.Ar
 
 @functools.partial(jax.jit, static_argnames=("k",))
 def _orderstats(x: jax.Array, k: int) -> jax.Array:
-    """``v = sort(x) @ W`` (SPEC.md §2), centred: ``(..., k)``."""
+    """``v = sort(x) @ W`` (maths.md §2), centred: ``(..., k)``."""
     xs = jnp.sort(x, axis=-1)
     center = _middle(xs)
     w = jnp.asarray(_tables.orderstat_table(x.shape[-1], k), x.dtype)
@@ -467,7 +467,7 @@ def _statistic(
 
 
 def orderstats(x: Any, k: int) -> jax.Array:
-    """Unbiased expected order statistics ``v_j = E[R_(j:K)]`` of each group (SPEC.md §2).
+    """Unbiased expected order statistics ``v_j = E[R_(j:K)]`` of each group (maths.md §2).
 
     ``v = sort(x) @ W`` with ``W[m, j] = C(m-1, j-1) C(N-m, K-j) / C(N, K)`` (a U-statistic).
 
@@ -484,7 +484,7 @@ def orderstats(x: Any, k: int) -> jax.Array:
 
 
 def orderstats_inclusion(x: Any, k: int) -> jax.Array:
-    """Include-one order statistics ``q[i, j] = E[(x_S)_(j:K) | i in S]`` (SPEC.md §2).
+    """Include-one order statistics ``q[i, j] = E[(x_S)_(j:K) | i in S]`` (maths.md §2).
 
     Args:
       x: rewards ``(..., N)``; k: static int, ``1 <= k <= N``.
@@ -499,7 +499,7 @@ def orderstats_inclusion(x: Any, k: int) -> jax.Array:
 
 
 def orderstats_leave_one_out(x: Any, k: int) -> jax.Array:
-    """Leave-one-out order statistics: the U-statistic ``v`` of the N-1 other items (SPEC.md §2).
+    """Leave-one-out order statistics: the U-statistic ``v`` of the N-1 other items (maths.md §2).
 
     ``loo[t] = sum_{m<t} x_(m) U[m] + sum_{m>t} x_(m) U[m-1]`` with ``U = W_{N-1, K}``.
 
@@ -517,7 +517,7 @@ def orderstats_leave_one_out(x: Any, k: int) -> jax.Array:
 
 
 def orderstats_advantage(x: Any, k: int) -> jax.Array:
-    """Rank advantages ``adv[i, j] = q[i, j] - loo[i, j] = N/(N-K) (q[i, j] - v_j)`` (SPEC.md §2).
+    """Rank advantages ``adv[i, j] = q[i, j] - loo[i, j] = N/(N-K) (q[i, j] - v_j)`` (maths.md §2).
 
     Args:
       x: rewards ``(..., N)``; k: static int, ``1 <= k <= N - 1``.
@@ -533,7 +533,7 @@ def orderstats_advantage(x: Any, k: int) -> jax.Array:
 
 def lstat(x: Any, k: int, objective: Any, *, mask: Any = None) -> jax.Array:
     """The batch L-statistic ``alpha . v`` of each group: unbiased for ``J = sum_j alpha_j
-    E[R_(j:K)]`` (SPEC.md §1-2). Differentiable in ``x`` (the RP estimator); at ties the gradient
+    E[R_(j:K)]`` (maths.md §1-2). Differentiable in ``x`` (the RP estimator); at ties the gradient
     is the mean of the tied ranks' weights.
 
     Args:
@@ -551,13 +551,13 @@ def lstat(x: Any, k: int, objective: Any, *, mask: Any = None) -> jax.Array:
 
 
 def lstat_inclusion(x: Any, k: int, objective: Any) -> jax.Array:
-    """Include-one L-values ``alpha . q_i`` (SPEC.md §2), ``(..., N)`` in item order."""
+    """Include-one L-values ``alpha . q_i`` (maths.md §2), ``(..., N)`` in item order."""
     stat, x = _statistic(x, k, objective, "lstat_inclusion")
     return stat.inclusion(x)
 
 
 def lstat_leave_one_out(x: Any, k: int, objective: Any) -> jax.Array:
-    """Leave-one-out L-values ``alpha . loo_i`` (SPEC.md §2), ``(..., N)``; ``k <= N - 1``."""
+    """Leave-one-out L-values ``alpha . loo_i`` (maths.md §2), ``(..., N)``; ``k <= N - 1``."""
     stat, x = _statistic(x, k, objective, "lstat_leave_one_out", leave_one_out=True)
     return stat.leave_one_out(x)
 
@@ -565,7 +565,7 @@ def lstat_leave_one_out(x: Any, k: int, objective: Any) -> jax.Array:
 def lstat_advantage(
     x: Any, k: int, objective: Any, *, mask: Any = None, method: str = "auto"
 ) -> jax.Array:
-    """OrderGrad LR advantages ``a_i = alpha . q_i - alpha . loo_i`` (SPEC.md §2, §5).
+    """OrderGrad LR advantages ``a_i = alpha . q_i - alpha . loo_i`` (maths.md §2, §5).
 
     The LR gradient is ``(K/N) sum_i a_i grad log p(x_i)``; ``a`` is a drop-in replacement for
     GRPO/RLOO advantages. ``a_i = N/(N-K) (alpha . q_i - lstat)``; ``sum_i a_i = 0``; K = 1 with
@@ -587,7 +587,7 @@ def lstat_advantage(
 
 
 def lstat_weights_by_rank(n: int, k: int, objective: Any) -> jax.Array:
-    """``W alpha`` (SPEC.md §2): ``lstat = sum_m sort(x)_m w_m``; ``(n,)``, ascending ranks."""
+    """``W alpha`` (maths.md §2): ``lstat = sum_m sort(x)_m w_m``; ``(n,)``, ascending ranks."""
     return LStatistic.create(n, k, objective).weights_by_rank
 
 

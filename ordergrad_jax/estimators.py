@@ -1,4 +1,4 @@
-"""How a rank transform becomes a policy gradient (SPEC.md §5).
+"""How a rank transform becomes a policy gradient (maths.md §5).
 
 * LR (score function): ``g = (K/N) sum_i a_i grad log p(x_i)`` with the OrderGrad advantages
   ``a = lstat_advantage(x, k, objective)``; :func:`lr_loss` is a surrogate whose gradient is it.
@@ -8,7 +8,7 @@
 Both are unbiased for ``J = sum_j alpha_j E[R_(j:K)]`` when the N samples of a group are i.i.d.
 from the current policy; PPO clipping, KL terms, std-normalisation or off-policy data break that.
 
-The estimator zoo (SPEC.md §5) puts OrderGrad beside the estimators it is compared with, behind one
+The estimator zoo (maths.md §5) puts OrderGrad beside the estimators it is compared with, behind one
 signature: ``get(name, **params)`` returns ``fn(rewards (..., N), mask=None) -> (..., N)``, and
 :func:`available` lists the names: ``ordergrad``, ``reinforce``, ``rloo``, ``grpo``, ``dr_grpo``,
 ``pkpo``, ``maxpo``, ``passk_chen``, ``cvar_pg``. Each docstring gives the formula, the factor
@@ -51,7 +51,7 @@ __all__ = [
 
 
 def lr_loss(logp: Any, x: Any, k: int, objective: Any, *, mask: Any = None) -> jax.Array:
-    """Surrogate loss of the OrderGrad LR estimator (SPEC.md §5), averaged over groups.
+    """Surrogate loss of the OrderGrad LR estimator (maths.md §5), averaged over groups.
 
     ``loss = mean_groups[ -(K/n) sum_i stop_gradient(a_i) logp_i ]``, so ``-grad loss`` is the
     LR gradient estimate of ``J``, averaged over groups. ``n`` is the group size (the number of
@@ -88,7 +88,7 @@ def lr_loss(logp: Any, x: Any, k: int, objective: Any, *, mask: Any = None) -> j
 
 
 # ----------------------------------------------------------------------------------------------
-# The estimator zoo (SPEC.md §5, "Comparison advantages"): one signature for every estimator,
+# The estimator zoo (maths.md §5, "Comparison advantages"): one signature for every estimator,
 # ``get(name, **params) -> fn(rewards (..., N), mask=None) -> advantages (..., N)``.
 #
 # Every function works on the last axis with any leading batch axes, takes static Python params
@@ -101,7 +101,7 @@ def lr_loss(logp: Any, x: Any, k: int, objective: Any, *, mask: Any = None) -> j
 # What multiplies sum_i a_i grad log p(x_i) to give the paper's gradient estimate ("gradient
 # scale" in each docstring) differs between estimators; it is stated in each docstring.
 
-_ROUND_TOL = 1e-9  # fractions times a count are rounded with this tolerance (SPEC.md §4)
+_ROUND_TOL = 1e-9  # fractions times a count are rounded with this tolerance (maths.md §4)
 
 PKPO_VARIANTS = ("s", "s_loo", "s_loo_minus_one")
 _PKPO_ALIASES = {
@@ -189,7 +189,7 @@ def _group_mean(xz: jax.Array, count: jax.Array) -> jax.Array:
     return jnp.sum(xz, axis=-1, keepdims=True) / jnp.maximum(count, 1).astype(xz.dtype)
 
 
-# Host-side float64 binomial ratios (C(n, r) = 0 when r < 0, r > n or n < 0; SPEC.md §0).
+# Host-side float64 binomial ratios (C(n, r) = 0 when r < 0, r > n or n < 0; maths.md §0).
 
 
 def _log_comb(n: Any, r: Any) -> np.ndarray:
@@ -408,7 +408,7 @@ def ordergrad(
     objective: Any,
     method: str = "auto",
 ) -> jax.Array:
-    """OrderGrad LR advantages for the L-statistic ``J = sum_j alpha_j E[R_(j:K)]`` (SPEC.md §2).
+    """OrderGrad LR advantages for the L-statistic ``J = sum_j alpha_j E[R_(j:K)]`` (maths.md §2).
 
     ``a_i = alpha . q_i - alpha . loo_i = N/(N-K) (alpha . q_i - alpha . v)``: the include-one
     value of item i minus the leave-one-out U-statistic of the others
@@ -422,7 +422,7 @@ def ordergrad(
       rewards: ``(..., N)``.
       mask: optional bool ``(..., N)``; groups with ``n <= k`` valid items get zeros.
       k: subset size K (static int, ``1 <= k <= N - 1``).
-      objective: preset string, Objective, or ``(k,)`` ascending weights (SPEC.md §4).
+      objective: preset string, Objective, or ``(k,)`` ascending weights (maths.md §4).
       method: ``"auto"``, ``"sort"`` or ``"pairwise"`` (see :func:`ordergrad_jax.lstat_advantage`).
 
     Returns:
@@ -539,7 +539,7 @@ def pkpo(
 
     * ``"s"``: ``s_i = C(N, k)^-1 sum_{I ni i} max x_I
       = C(N, k)^-1 [C(t-1, k-1) x_(t) + sum_{m>t} C(m-2, k-2) x_(m)] = (k/N) q_i``,
-      where ``q_i`` is the include-one max@k value (SPEC.md §2). On 0/1 rewards with c correct,
+      where ``q_i`` is the include-one max@k value (maths.md §2). On 0/1 rewards with c correct,
       ``s_i = k/N`` if correct and ``(k/N) rho(N-1, c, k-1)`` otherwise,
       ``rho(n, c, k) = 1 - C(n-c, k)/C(n, k)``.
     * ``"s_loo"``: ``s_i - (k/N) rho_{-i}(N-1, k)``, the baseline being the unbiased max@k

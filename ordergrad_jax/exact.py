@@ -1,4 +1,4 @@
-"""The known-(r, p) regime (SPEC.md §3): exact order-statistic values of K i.i.d. draws.
+"""The known-(r, p) regime (maths.md §3): exact order-statistic values of K i.i.d. draws.
 
 A discrete distribution puts probability ``p_b`` on arm ``b`` with reward ``r_b``; K arms are
 drawn with replacement. All functions take ``r`` and ``p`` of shape ``(..., m)`` (arms on the last
@@ -132,7 +132,7 @@ def _alpha(objective: Any, k: int, dtype: Any) -> jax.Array:
 
 
 def orderstats(r: Any, p: Any, k: int) -> jax.Array:
-    """Exact ``E[X_(j:K)]`` for K draws with replacement: ``(..., k)`` ascending (SPEC.md §3).
+    """Exact ``E[X_(j:K)]`` for K draws with replacement: ``(..., k)`` ascending (maths.md §3).
 
     Args:
       r: arm rewards ``(..., m)``; p: arm probabilities ``(..., m)`` (normalised by their sum).
@@ -149,7 +149,7 @@ def inclusion(r: Any, p: Any, k: int) -> jax.Array:
 
 
 def advantage(r: Any, p: Any, k: int) -> jax.Array:
-    """Exact rank advantages ``q[b] - v``: ``(..., m, k)``; ``sum_b p_b adv[b] = 0`` (SPEC.md §3).
+    """Exact rank advantages ``q[b] - v``: ``(..., m, k)``; ``sum_b p_b adv[b] = 0`` (maths.md §3).
 
     The batch advantages are unbiased for these: ``E[adv_I | arm of I = b] = adv[b]``.
     """
@@ -159,7 +159,7 @@ def advantage(r: Any, p: Any, k: int) -> jax.Array:
 
 
 def lstat(r: Any, p: Any, k: int, objective: Any) -> jax.Array:
-    """The exact objective ``J = alpha . v`` (SPEC.md §1, §3): ``(...)``; differentiable in p.
+    """The exact objective ``J = alpha . v`` (maths.md §1, §3): ``(...)``; differentiable in p.
 
     Args:
       r: ``(..., m)``; p: ``(..., m)``; k: static int; objective: preset, Objective or ``(k,)``.
@@ -177,7 +177,7 @@ def lstat_inclusion(r: Any, p: Any, k: int, objective: Any) -> jax.Array:
 def lstat_advantage(r: Any, p: Any, k: int, objective: Any) -> jax.Array:
     """Exact L-advantages ``alpha . (q[b] - v)``: ``(..., m)``; ``sum_b p_b a_b = 0``.
 
-    ``grad_theta J = K sum_b p_b a_b grad log p_b`` for a policy ``p(theta)`` (SPEC.md §3, §5).
+    ``grad_theta J = K sum_b p_b a_b grad log p_b`` for a policy ``p(theta)`` (maths.md §3, §5).
     """
     r, p, k = _check(r, p, k, "exact.lstat_advantage")
     v, q = _exact(r, p, k)

@@ -1,10 +1,10 @@
 """Evaluation metrics: estimate the deployment objective, and diagnose gradient estimators.
 
-Deployment objectives (SPEC.md §6), estimated from a group of N samples on the last axis of ``x``
+Deployment objectives (maths.md §6), estimated from a group of N samples on the last axis of ``x``
 (shape ``(..., N)``; leading axes are independent groups):
 
 * :func:`mean`; :func:`pass_at_k` (binary rewards, ``1 - C(N-c, k) / C(N, k)``);
-  :func:`max_at_k` and :func:`lstat_at_k` (the U-statistic ``alpha . v`` of SPEC.md §2). These are
+  :func:`max_at_k` and :func:`lstat_at_k` (the U-statistic ``alpha . v`` of maths.md §2). These are
   unbiased for the k-sample objective when the N samples are i.i.d.
 * :func:`cvar` and :func:`var`: the lower-tail risk of the return distribution itself (not of a
   k-subset), by the plug-in (empirical-distribution) estimator. They are consistent, not unbiased
@@ -224,7 +224,7 @@ def _var(x: jax.Array, alpha: jax.Array, mask: jax.Array | None) -> jax.Array:
 
 
 # ----------------------------------------------------------------------------------------------
-# Deployment objectives (SPEC.md §6).
+# Deployment objectives (maths.md §6).
 
 
 def mean(x: jax.typing.ArrayLike, mask: jax.typing.ArrayLike | None = None) -> jax.Array:
@@ -269,7 +269,7 @@ def pass_at_k(
       ``(...)``, in ``[0, 1]``.
 
     References:
-      Chen et al. 2021, "Evaluating Large Language Models Trained on Code", eq. (1); SPEC.md §6.
+      Chen et al. 2021, "Evaluating Large Language Models Trained on Code", eq. (1); maths.md §6.
     """
     x = _batch._as_rewards(x, "pass_at_k")
     k = _check_k(k, x.shape[-1], "pass_at_k")
@@ -292,7 +292,7 @@ def max_at_k(
 ) -> jax.Array:
     """Unbiased max@k: the expected best of k i.i.d. samples (``E[R_(k:k)]``).
 
-    The U-statistic ``sum_m x_(m) C(m-1, k-1) / C(N, k)`` (SPEC.md §2 with ``"ReMax"``): the mean
+    The U-statistic ``sum_m x_(m) C(m-1, k-1) / C(N, k)`` (maths.md §2 with ``"ReMax"``): the mean
     of ``max`` over all k-subsets of the group. With 0/1 rewards it is pass@k.
 
     Args:
@@ -311,13 +311,13 @@ def lstat_at_k(
 ) -> jax.Array:
     """Unbiased estimate of any L-statistic objective ``J = sum_j alpha_j E[R_(j:k)]``.
 
-    The U-statistic ``alpha . v`` with ``v = sort(x) @ W`` (SPEC.md §2): the mean of
+    The U-statistic ``alpha . v`` with ``v = sort(x) @ W`` (maths.md §2): the mean of
     ``alpha . sort(x_S)`` over all k-subsets S. Same as :func:`ordergrad_jax.lstat`.
 
     Args:
       x: rewards ``(..., N)``.
       k: static int, ``1 <= k <= N``.
-      objective: preset string (SPEC.md §4), Objective, or ``(k,)`` ascending weights.
+      objective: preset string (maths.md §4), Objective, or ``(k,)`` ascending weights.
       mask: optional bool ``(..., N)``; groups with fewer than k valid entries give 0.
 
     Returns:
@@ -342,7 +342,7 @@ def cvar(
     Consistent (bias O(1/n)), continuous in alpha; ``alpha n`` within ``16 eps`` (relative) of
     an integer is taken as that integer.
 
-    Rewards: higher is better, so this is the bad tail; for costs pass ``-cost`` (SPEC.md §0).
+    Rewards: higher is better, so this is the bad tail; for costs pass ``-cost`` (maths.md §0).
 
     Args:
       x: returns ``(..., N)``.
@@ -372,7 +372,7 @@ def var(
     ``VaR_alpha = F_n^{-1}(alpha) = inf{t : F_n(t) >= alpha} = x_(ceil(alpha n))`` (the inverse
     empirical CDF, Hyndman-Fan type 1; ``alpha n <= 1`` gives the minimum), so that
     ``cvar = var - mean((var - x)_+) / alpha`` holds exactly. ``alpha n`` within ``16 eps``
-    (relative) of an integer is taken as that integer. (The ``"VaR:q"`` preset of SPEC.md §4 is a
+    (relative) of an integer is taken as that integer. (The ``"VaR:q"`` preset of maths.md §4 is a
     different quantity: the Hazen-interpolated quantile of k-subsets, via :func:`lstat_at_k`.)
 
     Args:
@@ -447,7 +447,7 @@ def snr(g: Any, *, debias: bool = False) -> jax.Array:
 def snr_true_gradient(g: Any, g_true: Any) -> jax.Array:
     """Signal-to-noise ratio against a known true gradient: ``|g_true|^2 / tr Var[g]``.
 
-    Use it when the exact gradient of the objective is known (e.g. the exact regime, SPEC.md §3),
+    Use it when the exact gradient of the objective is known (e.g. the exact regime, maths.md §3),
     so the signal carries no sampling error.
 
     Args:

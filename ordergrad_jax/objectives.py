@@ -2,7 +2,7 @@
 
 An objective is a weight vector ``alpha`` of length ``k`` on the *ascending* order statistics of K
 i.i.d. rewards (``alpha[0]`` weights the minimum, ``alpha[-1]`` the maximum), so that
-``J = sum_j alpha_j E[R_(j:K)]`` (SPEC.md §1, §4).
+``J = sum_j alpha_j E[R_(j:K)]`` (maths.md §1, §4).
 
 Three ways to name one:
 
@@ -35,7 +35,7 @@ __all__ = [
     "register_objective",
 ]
 
-# Rounding tolerance for fractions times K (SPEC.md §4: "we round with a tolerance"), so that
+# Rounding tolerance for fractions times K (maths.md §4: "we round with a tolerance"), so that
 # 0.14 * 50 = 7.000000000000001 counts as 7.
 _ROUND_TOL = 1e-9
 
@@ -173,7 +173,7 @@ def get_objective(spec: str | Objective) -> Objective:
 
 
 def rank_weights(objective: ObjectiveLike, k: int) -> np.ndarray:
-    """The ascending weight vector ``alpha`` (length ``k``) of an objective (SPEC.md §4).
+    """The ascending weight vector ``alpha`` (length ``k``) of an objective (maths.md §4).
 
     Args:
       objective: a preset string, an :class:`Objective`, or a concrete array of ``k`` ascending
@@ -297,7 +297,7 @@ def _one_hot(k: int, index: int) -> np.ndarray:
 
 
 # ----------------------------------------------------------------------------------------------
-# The presets of SPEC.md §4. Each returns ascending weights of length k.
+# The presets of maths.md §4. Each returns ascending weights of length k.
 
 
 def _mean(k: int) -> np.ndarray:

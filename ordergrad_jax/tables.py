@@ -1,9 +1,9 @@
-"""Host-side float64 binomial rank tables of the batch regime (SPEC.md §2).
+"""Host-side float64 binomial rank tables of the batch regime (maths.md §2).
 
 All tables are NumPy float64, computed from log-binomials (so C(4096, 512) does not overflow) and
 cached per (n, k) or per (n, k, weights). Callers cast them once to the compute dtype.
 
-Notation (1-based m, j; SPEC.md §2): for a group of n items and K-subsets,
+Notation (1-based m, j; maths.md §2): for a group of n items and K-subsets,
 
 * ``W[m, j] = C(m-1, j-1) C(n-m, K-j) / C(n, K)``: the probability that the m-th smallest item
   is the j-th smallest of a uniformly random K-subset, so ``v = sort(x) @ W``;
@@ -64,7 +64,7 @@ def _log_factorial(n: int) -> np.ndarray:
 
 
 def orderstat_table(n: int, k: int, cols: np.ndarray | None = None) -> np.ndarray:
-    """``W[m, j] = C(m-1, j-1) C(n-m, k-j) / C(n, k)`` (SPEC.md §2), float64.
+    """``W[m, j] = C(m-1, j-1) C(n-m, k-j) / C(n, k)`` (maths.md §2), float64.
 
     In log space ``log W[m, j] = a_m - b_j - g(m - j)`` with ``a_m = log (m-1)! (n-m)! / C(n, k)``,
     ``b_j = log (j-1)! (k-j)!`` and ``g(d) = log d! (n-k-d)!`` (``+inf`` outside ``[0, n-k]``), so

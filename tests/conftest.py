@@ -1,9 +1,8 @@
-"""Shared fixtures: the precision the session runs in and the oracle file."""
+"""Shared fixtures: the precision the session runs in and the reference vectors (tests/data)."""
 
 from __future__ import annotations
 
 import json
-import os
 import pathlib
 
 import jax
@@ -14,19 +13,11 @@ import pytest
 X64 = bool(jax.config.jax_enable_x64)
 FLOAT = jnp.float64 if X64 else jnp.float32
 
-ORACLE_PATH = pathlib.Path(
-    os.environ.get(
-        "ORDERGRAD_ORACLE",
-        pathlib.Path(__file__).resolve().parents[2]
-        / "shared"
-        / "oracle"
-        / "reference_vectors.json",
-    )
-)
+ORACLE_PATH = pathlib.Path(__file__).resolve().parent / "data" / "reference_vectors.json"
 
 
 def tol(scale: float = 1.0) -> float:
-    """Absolute tolerance of SPEC.md/issue: 1e-9 * scale in float64, 1e-5 * scale in float32."""
+    """Absolute tolerance: 1e-9 * scale in float64, 1e-5 * scale in float32."""
     return (1e-9 if X64 else 1e-5) * max(1.0, scale)
 
 
@@ -39,11 +30,6 @@ def assert_close(got, want, scale: float = 1.0, rel: float | None = None):
 
 @pytest.fixture(scope="session")
 def oracle() -> dict:
-    if not ORACLE_PATH.exists():
-        raise FileNotFoundError(
-            f"oracle vectors not found at {ORACLE_PATH}; the tests expect the shared/ folder "
-            "beside the repository (or set ORDERGRAD_ORACLE to the JSON file)"
-        )
     with ORACLE_PATH.open() as f:
         return json.load(f)
 

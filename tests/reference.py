@@ -1,4 +1,4 @@
-"""Brute-force references written from the definitions (SPEC.md §2-3), NumPy float64.
+"""Brute-force references written from the definitions (maths.md §2-3), NumPy float64.
 
 They enumerate K-subsets of a group, or K-tuples of arms, so they are only for small sizes; the
 library never calls them.

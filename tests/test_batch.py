@@ -1,4 +1,4 @@
-"""The batch regime (SPEC.md §2) against brute-force subset enumeration and the oracle."""
+"""The batch regime (maths.md §2) against brute-force subset enumeration and the oracle."""
 
 from __future__ import annotations
 
@@ -121,7 +121,7 @@ def test_oracle_batch_cases(oracle):
 
 
 # ---------------------------------------------------------------------------------------------
-# Identities (SPEC.md §2) as properties.
+# Identities (maths.md §2) as properties.
 
 groups = st.integers(2, 12).flatmap(
     lambda n: st.tuples(

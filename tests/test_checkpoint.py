@@ -198,7 +198,8 @@ def test_sigkill_at_any_moment_loses_at_most_one_chunk(tmp_path):
     ref = train_in_chunks(toy_init(), toy_chunk, 8, ref_writer, toy_log)
     resumed, _ = Checkpointer(ckpt_dir).restore(toy_init())
     np.testing.assert_array_equal(np.asarray(resumed.x), np.asarray(ref.x))
-    rows = [json.loads(line) for line in (ckpt_dir.parent / "metrics.jsonl").read_text().splitlines()]
+    text = (ckpt_dir.parent / "metrics.jsonl").read_text()
+    rows = [json.loads(line) for line in text.splitlines()]
     assert _values(rows) == _values(ref_writer.metrics)
 
 

@@ -1,4 +1,4 @@
-"""Estimator behaviour (SPEC.md §3, §5): Monte Carlo unbiasedness with standard-error tolerances.
+"""Estimator behaviour (maths.md §3, §5): Monte Carlo unbiasedness with standard-error tolerances.
 
 Every Monte Carlo check uses a fixed seed and a bound of 4 standard errors, and first asserts that
 the bound is tight compared with the quantity tested, so that a biased estimator would fail.
@@ -76,7 +76,7 @@ def test_lr_loss_gradient_is_the_lr_estimate():
 
 
 def test_batch_advantage_is_unbiased_for_exact_advantage():
-    """E[adv_I | arm of I = b] = adv_b (SPEC.md §3 theorem), rank-wise."""
+    """E[adv_I | arm of I = b] = adv_b (maths.md §3 theorem), rank-wise."""
     p = jax.nn.softmax(LOGITS)
 
     def one_batch(key):

@@ -1,4 +1,4 @@
-"""The known-(r, p) regime (SPEC.md §3) against tuple enumeration, the oracle and autodiff."""
+"""The known-(r, p) regime (maths.md §3) against tuple enumeration, the oracle and autodiff."""
 
 from __future__ import annotations
 
@@ -88,7 +88,7 @@ def test_gradient_through_softmax_matches_enumeration(objective, rng):
 
 
 def test_score_function_identity():
-    """grad_theta J = K sum_b p_b a_b grad log p_b for a softmax policy (SPEC.md §3/§5)."""
+    """grad_theta J = K sum_b p_b a_b grad log p_b for a softmax policy (maths.md §3/§5)."""
     r = jnp.asarray([0.0, 1.0, 1.0, 4.0, -2.0], FLOAT)
     logits = jnp.asarray([0.3, -0.2, 0.0, -1.0, 0.5], FLOAT)
     k = 4

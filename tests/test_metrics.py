@@ -1,4 +1,4 @@
-"""Evaluation metrics (SPEC.md §6) against brute force, closed forms and NumPy references.
+"""Evaluation metrics (maths.md §6) against brute force, closed forms and NumPy references.
 
 The references are written here from the definitions: k-subset enumeration for pass@k, max@k and
 L-statistics; the quantile-function integral and the Rockafellar-Uryasev maximum for CVaR; the

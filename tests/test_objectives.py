@@ -1,4 +1,4 @@
-"""Rank-weight presets (SPEC.md §4): oracle vectors, definitions, the registry, errors."""
+"""Rank-weight presets (maths.md §4): oracle vectors, definitions, the registry, errors."""
 
 from __future__ import annotations
 

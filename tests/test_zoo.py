@@ -1,4 +1,4 @@
-"""The estimator zoo (SPEC.md §5): each estimator against its definition by brute force, the
+"""The estimator zoo (maths.md §5): each estimator against its definition by brute force, the
 identities between them, unbiasedness where the paper claims it, masks and bad input.
 
 References are written here from the definitions: k-subsets of a small group are enumerated with
@@ -269,7 +269,7 @@ def test_pkpo_binary_rewards_match_the_paper(n, k):
     x = _group(rng, n, binary=True)
     c = int(x.sum())
 
-    def comb(a, b):  # C(a, b) = 0 outside 0 <= b <= a (SPEC.md §0)
+    def comb(a, b):  # C(a, b) = 0 outside 0 <= b <= a (maths.md §0)
         return math.comb(a, b) if 0 <= b <= a else 0
 
     def rho(nn, cc, kk):

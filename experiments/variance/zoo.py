@@ -1,4 +1,4 @@
-"""Study 5: OrderGrad vs the estimator zoo, each method on its own target (SPEC.md §5).
+"""Study 5: OrderGrad vs the estimator zoo, each method on its own target (maths.md §5).
 
 Two softmax bandits with the same policy: one with continuous arm rewards, one with 0/1 rewards
 (for the pass@k methods). For every method, ``g = scale * sum_i a_i grad log p(x_i)`` per group
