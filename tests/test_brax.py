@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import pathlib
 
 import jax
 import jax.numpy as jnp
@@ -210,3 +211,39 @@ def test_brax_gradient_through_spring_matches_finite_differences():
     h = 1e-2
     fd = (f(theta + h * d) - f(theta - h * d)) / (2 * h)
     np.testing.assert_allclose(jnp.vdot(g, d), fd, rtol=5e-2, atol=1e-3)
+
+
+def test_notebook_is_paired():
+    import jupytext
+    import nbformat
+
+    root = pathlib.Path(__file__).resolve().parents[1] / "notebooks"
+    notebook = nbformat.read(root / "brax.ipynb", as_version=4)
+    script = jupytext.read(root / "brax.py")
+    code = [c.source for c in notebook.cells if c.cell_type == "code"]
+    assert code == [c.source for c in script.cells if c.cell_type == "code"], (
+        "notebooks/brax.ipynb and .py differ: run `jupytext --sync notebooks/brax.py`"
+    )
+
+
+@pytest.mark.training
+def test_notebook_executes(tmp_path, monkeypatch):
+    """notebooks/brax.ipynb runs headless on the committed results (figures drawn)."""
+    import nbformat
+    from nbclient import NotebookClient
+
+    monkeypatch.setenv("ORDERGRAD_NOTEBOOK_OUT", str(tmp_path))
+    monkeypatch.delenv("ORDERGRAD_BRAX_RESULTS", raising=False)
+    monkeypatch.delenv("MPLBACKEND", raising=False)
+    root = pathlib.Path(__file__).resolve().parents[1] / "notebooks"
+    notebook = nbformat.read(root / "brax.ipynb", as_version=4)
+    NotebookClient(
+        notebook, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(root)}}
+    ).execute()
+    images = sum(
+        "image/png" in out.get("data", {})
+        for cell in notebook.cells
+        if cell.cell_type == "code"
+        for out in cell.get("outputs", [])
+    )
+    assert images >= 2
