@@ -97,7 +97,12 @@ def results_table(runs, ks) -> list[dict]:
     out = []
     sft = next(r for r in runs[0][2] if r.get("phase") == "sft")
     out.append(
-        {"method": "SFT start", "seeds": 1, **{f"pass@{k}": f"{sft[f'pass@{k}']:.3f}" for k in ks}}
+        {
+            "method": "SFT start",
+            "seeds": 1,
+            **{f"pass@{k}": f"{sft[f'pass@{k}']:.3f}" for k in ks},
+            "entropy first→last": "-",
+        }
     )
     for name in dict.fromkeys(r[0] for r in runs):
         group = [rows for lab, _, rows in runs if lab == name]
