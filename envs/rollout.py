@@ -12,6 +12,11 @@ are i.i.d. given the start. With ``share_start=False`` every episode has its own
 the N returns of a group are i.i.d. draws of the task's full return distribution. OrderGrad's
 unbiasedness needs the N returns of a group i.i.d. given whatever the group shares; both modes
 give that (see ``docs/maths.md``, the estimator section).
+
+Gradients: the rollout is differentiable wherever the env and the policy are, so with
+``env.with_transition_gradients()`` (gymnax's Pendulum, MountainCarContinuous) and a
+reparameterised policy, ``jax.grad`` of a function of ``returns`` is the pathwise (RP) gradient
+(masking is a ``where``, so the masked steps contribute nothing).
 """
 
 from __future__ import annotations
