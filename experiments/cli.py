@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import io
+import os
 import pathlib
+import sys
 import typing
 from typing import Annotated, Literal
 
@@ -52,16 +56,24 @@ def apply_overrides(config, overrides: typing.Sequence[str]):
     comma-separated values), e.g. ``("seed=3", "objectives=ReMax,Median")``."""
     if not overrides:
         return config
-    fields = {f.name for f in dataclasses.fields(config)}
-    args = []
+    fields = {f.name: f.type for f in dataclasses.fields(config)}
     for item in overrides:
         key, sep, value = item.partition("=")
         if not sep or key not in fields:
             raise ValueError(
                 f"--set takes key=value with a key among {sorted(fields)}; got {item!r}"
             )
-        args += [f"--{key}", *(value.split(",") if "," in value else [value])]
-    return tyro.cli(type(config), default=config, args=args, config=(tyro.conf.FlagConversionOff,))
+        args = [f"--{key}", *(value.split(",") if "," in value else [value])]
+        try:  # one override at a time, so that a parse error names its key
+            with contextlib.redirect_stderr(io.StringIO()):
+                config = tyro.cli(
+                    type(config), default=config, args=args, config=(tyro.conf.FlagConversionOff,)
+                )
+        except SystemExit as err:
+            raise ValueError(
+                f"--set {item!r}: {value!r} is not a valid {key} (type {fields[key]})"
+            ) from err
+    return config
 
 
 def run(
@@ -76,31 +88,87 @@ def run(
     ] = (),
     run_id: str | None = None,
 ) -> pathlib.Path:
-    """Run an experiment; results go to OUT/NAME/<run-id>/ (config, metrics, figures, summary)."""
+    """Run an experiment; results go to OUT/NAME/<run-id>/ (config, metrics, figures, summary).
+    Training experiments checkpoint as they go: the same command with the --run-id of an
+    unfinished run resumes it."""
     from tqdm import tqdm
 
     from experiments import registry
     from experiments.common.runs import RunWriter
 
-    exp = registry.get(name)
-    config = exp.quick if quick else exp.config()
-    if seed is not None:
-        config = dataclasses.replace(config, seed=seed)
-    config = apply_overrides(config, set)
+    try:
+        exp = registry.get(name)
+        config = exp.quick if quick else exp.config()
+        if seed is not None:
+            config = dataclasses.replace(config, seed=seed)
+        config = apply_overrides(config, set)
+    except ValueError as err:
+        raise UsageError(str(err)) from err
     writer = RunWriter(name, out, run_id)
     exp.run(config, writer, lambda items: tqdm(items, desc=name, unit="study"))
     print(f"results in {writer.path}")
     return writer.path
 
 
-def main(args: typing.Sequence[str] | None = None) -> typing.Any:
-    """Entry point of the console script; returns what the subcommand returns."""
-    return tyro.extras.subcommand_cli_from_dict(
-        {"list": list_experiments, "run": run, "bench": bench, "demo": demo},
-        description="ordergrad-jax: OrderGrad estimators, experiments and benchmarks",
-        args=args,
-    )
+class UsageError(ValueError):
+    """The command line asks for something that does not exist (exit status 2)."""
+
+
+CACHE_ENV = "ORDERGRAD_JAX_CACHE"
+
+
+def compilation_cache_dir() -> pathlib.Path | None:
+    """Where the CLI keeps JAX's persistent compilation cache, or ``None`` if it is off.
+
+    ``$ORDERGRAD_JAX_CACHE`` moves it (``0``, ``off`` or ``none`` turn it off); the default is
+    ``$XDG_CACHE_HOME/ordergrad-jax/jax`` (``~/.cache/ordergrad-jax/jax``). A warm cache skips the
+    XLA compilation of every program an earlier run compiled with the same shapes and versions.
+    """
+    setting = os.environ.get(CACHE_ENV)
+    if setting is not None and setting.strip().lower() in ("", "0", "off", "none", "false"):
+        return None
+    if setting:
+        return pathlib.Path(setting).expanduser()
+    base = os.environ.get("XDG_CACHE_HOME") or pathlib.Path.home() / ".cache"
+    return pathlib.Path(base) / "ordergrad-jax" / "jax"
+
+
+def enable_compilation_cache() -> pathlib.Path | None:
+    """Turns on JAX's persistent compilation cache at :func:`compilation_cache_dir`."""
+    path = compilation_cache_dir()
+    if path is None:
+        return None
+    import jax
+
+    path.mkdir(parents=True, exist_ok=True)
+    jax.config.update("jax_compilation_cache_dir", str(path))
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.2)
+    jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
+    return path
+
+
+def main(args: typing.Sequence[str] | None = None) -> int:
+    """Entry point of the console script: the exit status.
+
+    0 on success; 2 for bad usage (unknown experiment, unknown or ill-typed ``--set`` key: tyro's
+    own parse errors exit 2 too); 1 when a run fails on bad input (a ``ValueError``, ``TypeError``
+    or ``FileNotFoundError``: one line on stderr; set ``ORDERGRAD_DEBUG=1`` for the traceback).
+    Any other exception is a bug and propagates with its traceback.
+    """
+    enable_compilation_cache()
+    try:
+        tyro.extras.subcommand_cli_from_dict(
+            {"list": list_experiments, "run": run, "bench": bench, "demo": demo},
+            description="ordergrad-jax: OrderGrad estimators, experiments and benchmarks",
+            args=args,
+        )
+    except (ValueError, TypeError, FileNotFoundError) as err:
+        if os.environ.get("ORDERGRAD_DEBUG"):
+            raise
+        print(f"ordergrad-jax: error: {err}", file=sys.stderr)
+        return 2 if isinstance(err, UsageError) else 1
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import json
+import os
+import pathlib
 import subprocess
 import sys
 
 import numpy as np
+import pytest
 
 import ordergrad_jax as og
 from experiments import demo
@@ -42,3 +45,67 @@ def test_console_script_runs_demo():
         timeout=300,
     )
     assert "ReMax" in out.stdout and "advantages sum to 0" in out.stdout
+
+
+ENTRY = pathlib.Path(sys.executable).with_name("ordergrad-jax")
+
+
+def _cli(*args: str, cache: str = "0", **kw) -> subprocess.CompletedProcess:
+    """Runs the installed console script (as a user would) with the compilation cache off."""
+    env = {**os.environ, "ORDERGRAD_JAX_CACHE": cache}
+    return subprocess.run(
+        [str(ENTRY), *args], capture_output=True, text=True, timeout=600, env=env, **kw
+    )
+
+
+def test_entry_point_is_installed():
+    assert ENTRY.exists(), f"{ENTRY} missing: install the project with pip install -e ."
+
+
+def test_success_exits_0_and_prints_the_path_once(tmp_path):
+    cache = tmp_path / "cache"
+    sets = ["studies=unbiasedness", "unbiased_batches=500", "unbiased_repeats=1"]
+    args = ["run", "variance", "--quick", "--out", str(tmp_path), "--run-id", "ok"]
+    proc = _cli(*args, *[a for s in sets for a in ("--set", s)], cache=str(cache))
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert proc.stdout.count(str(tmp_path / "variance" / "ok")) == 1
+    assert (tmp_path / "variance" / "ok" / "summary.md").exists()
+    assert any(cache.iterdir()), "the persistent compilation cache stayed empty"
+    assert _cli("list").returncode == 0
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["run", "nosuch"], "unknown experiment 'nosuch'; available: variance"),
+        (["run", "variance", "--set", "nokey=1"], "with a key among ['lr_arms'"),
+        (["run", "variance", "--set", "lr_batches=abc"], "'abc' is not a valid lr_batches (type"),
+        (["run", "variance", "--set", "seed"], "--set takes key=value"),
+    ],
+)
+def test_bad_usage_exits_2_with_one_line(args, message):
+    proc = _cli(*args)
+    assert proc.returncode == 2, (proc.returncode, proc.stderr)
+    assert message in proc.stderr
+    assert "Traceback" not in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
+
+
+def test_bad_input_during_a_run_exits_1_without_traceback(tmp_path):
+    proc = _cli(
+        "run", "variance", "--quick", "--out", str(tmp_path), "--set", "studies=nosuchstudy"
+    )
+    assert proc.returncode == 1, (proc.returncode, proc.stderr[-2000:])
+    assert proc.stderr.strip().splitlines()[-1].startswith("ordergrad-jax: error:")
+    assert "Traceback" not in proc.stderr
+
+
+def test_cache_dir_setting(monkeypatch, tmp_path):
+    from experiments import cli
+
+    monkeypatch.setenv("ORDERGRAD_JAX_CACHE", "off")
+    assert cli.compilation_cache_dir() is None
+    monkeypatch.setenv("ORDERGRAD_JAX_CACHE", str(tmp_path / "c"))
+    assert cli.compilation_cache_dir() == tmp_path / "c"
+    monkeypatch.delenv("ORDERGRAD_JAX_CACHE")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    assert cli.compilation_cache_dir() == tmp_path / "xdg" / "ordergrad-jax" / "jax"

@@ -48,7 +48,8 @@ def runs(tmp_path_factory):
         f"sft_cache={out / 'sft'}",
     ]
     args = ["run", "lm-rl", "--quick", "--out", str(out), *[a for s in sets for a in ("--set", s)]]
-    full_path = cli.main([*args, "--run-id", "full"])
+    assert cli.main([*args, "--run-id", "full"]) == 0
+    full_path = out / "lm-rl" / "full"
     cfg = dataclasses.replace(
         QUICK,
         steps=4,
