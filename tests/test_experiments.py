@@ -59,6 +59,7 @@ def test_all_studies_at_tiny_size(tmp_path):
         for key in ("error", "rel_error", "total_var", "snr"):
             if key in r:
                 assert np.isfinite(r[key]) and r[key] >= 0, r
+    _assert_labelled(plots.all_figures(rows))
     # TrimM:1 does not exist at K = 1: the K = 1 sweep leaves it out instead of failing
     assert not [
         r for r in rows if r.get("sweep") == "K" and r["value"] == 1 and r["objective"] == "TrimM:1"
@@ -85,3 +86,27 @@ def test_bad_experiment_and_override(tmp_path):
     with pytest.raises(ValueError, match="unknown studies"):
         variance_run.run(dataclasses.replace(TINY, studies=("nope",)), RunWriter("v", tmp_path))
     assert cli.apply_overrides(config.QUICK, ("seed=3",)).seed == 3
+
+
+def _assert_labelled(figures: dict) -> None:
+    """Every panel of every figure names both axes."""
+    import matplotlib.pyplot as plt
+
+    assert figures
+    for stem, fig in figures.items():
+        for ax in fig.axes:
+            assert ax.get_xlabel() and ax.get_ylabel(), (stem, ax.get_title())
+        plt.close(fig)
+
+
+def test_zoo_figure_has_a_colour_legend_of_targets():
+    methods = [("ordergrad", "max@4", 0.3), ("rloo", "mean", 0.2), ("grpo", "mean", 1.0)]
+    rows = [
+        {"study": "zoo", "method": m, "bandit": "gaussian", "target": target}
+        | {"rel_bias": 0.01, "bias_se": 0.005, "rel_var": v}
+        for m, target, v in methods
+    ]
+    fig = plots.zoo(rows)
+    legends = [ax.get_legend() for ax in fig.axes if ax.get_legend() is not None]
+    assert legends and {t.get_text() for t in legends[0].get_texts()} == {"max@4", "mean"}
+    _assert_labelled({"zoo": fig})

@@ -8,6 +8,7 @@ from collections import defaultdict
 
 import matplotlib.pyplot as plt
 import numpy as np
+from matplotlib.patches import Patch
 
 Rows = list[dict]
 
@@ -105,6 +106,14 @@ def rp_vs_lr(rows: Rows):
     return fig
 
 
+SNR_XLABELS = {
+    "K": "K (objective's sample size; Gaussian location, N fixed)",
+    "N": "N (group size; Gaussian location, K fixed)",
+    "arms": "number of arms (softmax bandit, LR)",
+    "dimension": "dimension d (Gaussian location)",
+}
+
+
 def snr(rows: Rows):
     """SNR against K, N, number of arms and dimension, per objective and estimator."""
     fig, axes = plt.subplots(1, 4, figsize=(18, 3.8))
@@ -126,10 +135,9 @@ def snr(rows: Rows):
                     color=_color(objective),
                     label=f"{estimator.upper()} {objective}",
                 )
-        ax.set(xlabel=label, yscale="log")
+        ax.set(xlabel=SNR_XLABELS[label], ylabel="SNR = |E g|^2 / tr Var[g]", yscale="log")
         if label in ("N", "arms"):
             ax.set_xscale("log", base=2)
-    axes[0].set_ylabel("SNR = |E g|^2 / tr Var[g]")
     axes[0].legend(fontsize=6, ncol=2)
     fig.suptitle("Signal-to-noise ratio of OrderGrad gradients (RP solid, LR dashed)")
     return fig
@@ -149,7 +157,11 @@ def zoo(rows: Rows):
     axes[1].set(ylabel="tr Var[g] / |grad J|^2", title="normalised variance", yscale="log")
     for ax in axes:
         ax.tick_params(axis="x", rotation=75, labelsize=6)
-    fig.suptitle("OrderGrad vs the estimator zoo, each on its own target (colour = target)")
+        ax.set_xlabel("method [bandit]")
+    targets = list(dict.fromkeys(r["target"] for r in sel))
+    handles = [Patch(color=_color(target), label=target) for target in targets]
+    axes[1].legend(handles=handles, title="target (colour)", fontsize=7, title_fontsize=7)
+    fig.suptitle("OrderGrad vs the estimator zoo, each on its own target")
     return fig
 
 
