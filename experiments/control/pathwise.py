@@ -88,6 +88,7 @@ class PathwiseConfig:
 
 
 QUICK = PathwiseConfig(
+    env="Pendulum-v1",
     groups=4,
     group_size=4,
     k=2,
@@ -98,6 +99,8 @@ QUICK = PathwiseConfig(
     hidden=(8,),
     num_seeds=2,
 )
+"""CI size: gymnax Pendulum (RP through its dynamics; compiles in seconds, where RP through a brax
+pipeline takes tens of seconds). ``--set env=brax/inverted_pendulum`` for the brax smoke run."""
 
 
 def make_env(cfg: PathwiseConfig) -> tuple[Any, Any]:
