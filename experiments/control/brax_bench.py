@@ -151,9 +151,13 @@ def _brax_agent(name: str, cfg: BraxBenchConfig) -> dict[str, Any]:
     def policy_fn(key, obs):
         return inference(obs, jax.random.key_data(key))[0]
 
+    if name == "brax_ppo":
+        env_steps = log[-1][1] if log else cfg.budget
+    else:  # apg's progress counts policy updates, each num_envs x horizon_length env steps
+        env_steps = updates * num_envs * cfg.episode_length
     return {
         "trainer": name,
-        "env_steps": log[-1][1] if log else cfg.budget,
+        "env_steps": env_steps,
         "wall_s": wall,
         "env_steps_per_s": sps[-1] if sps else float("nan"),
         **evaluate(policy_fn, cfg, jax.random.key(cfg.seed + 100)),
