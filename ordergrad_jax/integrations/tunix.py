@@ -22,7 +22,7 @@ config makes ``advantage_estimator`` a non-init field (``dataclasses.field(init=
 ``__post_init__`` with the registered name. ``GRPOConfig(advantage_estimator=register(...))``
 also works in 0.1.7 (``GRPOConfig.__post_init__`` does not re-check the name) but relies on that.
 
-The K/N factor (docs/maths.md, the LR estimator). OrderGrad's unbiased estimate of ``grad J``
+The K/N factor (docs/maths.md §5). OrderGrad's unbiased estimate of ``grad J``
 for one group is ``(K/N) sum_i a_i grad log p(y_i)``. tunix's GRPO loss uses the advantages as
 given and averages the per-sequence terms over all ``B * G`` sequences of the batch, i.e. it
 computes ``(1/(B N)) sum_{b,i} adv_{b,i} grad log p(y_{b,i})``. We fold the factor into the
