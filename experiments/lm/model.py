@@ -33,7 +33,6 @@ class TinyQwen3:
     num_heads: int = 4
     num_kv_heads: int = 2
     head_dim: int = 32
-    rope_theta: int = 10_000
 
 
 def sharding_config(model_axis: str | None = "model", fsdp_axis: str | None = None):
@@ -81,7 +80,9 @@ def tiny_qwen3(
         num_heads=sizes.num_heads,
         head_dim=sizes.head_dim,
         num_kv_heads=sizes.num_kv_heads,
-        rope_theta=sizes.rope_theta,
+        # tunix 0.1.7's attention always applies RoPE with theta 1e6 (it ignores this field);
+        # state the value it uses.
+        rope_theta=1_000_000,
         norm_eps=1e-6,
         use_tied_embedding=True,
         shd_config=shd_config or sharding_config(),
