@@ -8,7 +8,7 @@ is a differentiable function of ``theta`` through the policy *and* the dynamics,
     loss(theta) = - mean_g  og.lstat(R[g, :], K, objective)
 
 gives, by ``jax.grad``, the RP estimate of ``grad J`` for any L-statistic objective (the batch
-L-statistic is unbiased for ``J``, docs/maths.md, RP section). Analytic-policy-gradient style:
+L-statistic is unbiased for ``J``, docs/maths.md §2 and §5). Analytic-policy-gradient style:
 short horizons, optional truncated backprop (the state's gradient is stopped every ``truncate``
 steps), global-norm gradient clipping, Adam.
 
