@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import json
+import os
 import pathlib
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+
+# The CLI's persistent compilation cache stays off in tests (they measure cold behaviour and must
+# not depend on, or fill, the user's cache); a test that wants it sets its own folder.
+os.environ.setdefault("ORDERGRAD_JAX_CACHE", "0")
 
 X64 = bool(jax.config.jax_enable_x64)
 FLOAT = jnp.float64 if X64 else jnp.float32
