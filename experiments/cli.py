@@ -117,18 +117,27 @@ class UsageError(ValueError):
 CACHE_ENV = "ORDERGRAD_JAX_CACHE"
 
 
-def compilation_cache_dir() -> pathlib.Path | None:
+def compilation_cache_dir(backend: str | None = None) -> pathlib.Path | None:
     """Where the CLI keeps JAX's persistent compilation cache, or ``None`` if it is off.
 
-    ``$ORDERGRAD_JAX_CACHE`` moves it (``0``, ``off`` or ``none`` turn it off); the default is
-    ``$XDG_CACHE_HOME/ordergrad-jax/jax`` (``~/.cache/ordergrad-jax/jax``). A warm cache skips the
-    XLA compilation of every program an earlier run compiled with the same shapes and versions.
+    ``$ORDERGRAD_JAX_CACHE`` names the folder (``0``, ``off`` or ``none`` turn the cache off).
+    Unset, the cache is on for accelerators, in ``$XDG_CACHE_HOME/ordergrad-jax/jax``
+    (``~/.cache/ordergrad-jax/jax``), and off on CPU (``backend``, default
+    ``jax.default_backend()``): XLA:CPU (jax 0.9.2) logs a multi-line "machine type doesn't match"
+    error for every program it loads from the cache, even one compiled on the same machine
+    (openxla/xla#44565), so on CPU it is opt-in (set the variable to a folder).
     """
     setting = os.environ.get(CACHE_ENV)
     if setting is not None and setting.strip().lower() in ("", "0", "off", "none", "false"):
         return None
     if setting:
         return pathlib.Path(setting).expanduser()
+    if backend is None:
+        import jax
+
+        backend = jax.default_backend()
+    if backend == "cpu":
+        return None
     base = os.environ.get("XDG_CACHE_HOME") or pathlib.Path.home() / ".cache"
     return pathlib.Path(base) / "ordergrad-jax" / "jax"
 

@@ -108,4 +108,5 @@ def test_cache_dir_setting(monkeypatch, tmp_path):
     assert cli.compilation_cache_dir() == tmp_path / "c"
     monkeypatch.delenv("ORDERGRAD_JAX_CACHE")
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
-    assert cli.compilation_cache_dir() == tmp_path / "xdg" / "ordergrad-jax" / "jax"
+    assert cli.compilation_cache_dir("gpu") == tmp_path / "xdg" / "ordergrad-jax" / "jax"
+    assert cli.compilation_cache_dir("cpu") is None  # opt-in on CPU (see its docstring)
