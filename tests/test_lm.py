@@ -172,7 +172,9 @@ def test_surrogate_gradient_has_the_k_multiplier(tiny, rng):
     out = jax.jit(lambda q: [jax.grad(scalar(i))(q) for i in range(4)])(params)
     for got, ref in ((out[0], out[1]), (out[2], out[3])):
         for g, r in zip(jax.tree.leaves(got), jax.tree.leaves(ref), strict=True):
-            np.testing.assert_allclose(g, r, rtol=1e-6 if X64 else 2e-3, atol=1e-9 if X64 else 2e-6)
+            # tunix's Qwen3 keeps parts of its forward in float32 even under x64, so the two
+            # routes agree to ~1e-5 there; a wrong K scale would be off by a factor of 3.
+            np.testing.assert_allclose(g, r, rtol=1e-4 if X64 else 2e-3, atol=1e-8 if X64 else 2e-6)
 
 
 def test_gradient_scales_and_estimator_names():

@@ -51,6 +51,22 @@ def _draw(key, logits, temperature: float, top_p: float):
     return tok, jnp.take_along_axis(logz, tok[..., None], -1)[..., 0]
 
 
+def _default_int_indices(cache):
+    """The cache with its ``end_index`` leaves in the default integer dtype.
+
+    tunix 0.1.7 makes them int32 but builds its cache-update offsets from Python ints, which are
+    int64 under ``JAX_ENABLE_X64=1``; ``lax.dynamic_update_slice`` then refuses the mixed index
+    types. Using the default integer type keeps all of them equal in both modes.
+    """
+    default = jnp.asarray(0).dtype
+
+    def cast(path, leaf):
+        name = getattr(path[-1], "key", None)
+        return leaf.astype(default) if name == "end_index" else leaf
+
+    return jax.tree_util.tree_map_with_path(cast, cache)
+
+
 def sample(
     graphdef,
     params,
@@ -85,7 +101,7 @@ def sample(
     b, lp = prompts.shape
     size = lp + max_len
     dtype = model.config.dtype
-    cache = model.init_cache(b, size, dtype)
+    cache = _default_int_indices(model.init_cache(b, size, dtype))
     slot = jnp.arange(size)
     prompt_valid = prompt_valid.astype(bool)
     slot_valid = jnp.concatenate([prompt_valid, jnp.ones((b, max_len), bool)], 1)
