@@ -16,15 +16,18 @@
 # %% [markdown]
 # # OrderGrad on brax: pathwise (RP) and likelihood-ratio (LR) order-statistic gradients
 #
-# This notebook draws the brax results of `experiments/control/RESULTS_brax.md` from a results
-# folder: by default the copy committed in `experiments/control/brax_results/` (set
+# This notebook draws the brax results of `experiments/control/RESULTS.md` (section 5) from a
+# results folder: by default the copy committed in `experiments/control/brax_results/` (set
 # `ORDERGRAD_BRAX_RESULTS` to another folder with the same layout). Its layout:
 #
 # * `variance/rows.json`: `python -m experiments.control.brax_variance --out .../variance`
-# * `runs/<run-id>/{config.json,metrics.jsonl}`: `ordergrad-jax run brax-rp --out ... --run-id ...`
+# * `control/<run-id>/`: `bash experiments/control/results.sh brax OUT` (the group-PG and PPO
+#   trainers of `ordergrad-jax run control`; copy `OUT/control/brax-*` here)
+# * `brax-rp/<run-id>/{config.json,metrics.jsonl}`: `bash experiments/control/results.sh brax-rp`
+#   (`ordergrad-jax run brax-rp --out ... --run-id ...`)
 # * `bench/*.json`: `python -m experiments.control.brax_bench --out .../bench`
 #
-# A missing part is skipped; with no results at all the notebook runs `brax-rp --quick`.
+# A missing part is skipped; with no RP runs at all the notebook runs `brax-rp --quick`.
 
 # %%
 import json
@@ -36,7 +39,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 from IPython.display import Markdown, display
 
-from experiments.control import brax_bench, brax_variance
+from experiments.control import aggregate, brax_bench, brax_variance, evaluate, plots
 
 root = pathlib.Path(
     os.environ.get("ORDERGRAD_BRAX_RESULTS")
@@ -60,13 +63,54 @@ else:
     print("no variance study in", root)
 
 # %% [markdown]
-# ## 2. Learning curves of the pathwise trainer (and LR from the same rollouts)
+# ## 2. The LR trainers on brax: order-statistic objectives vs the mean vs PPO
+#
+# Group-PG with the OrderGrad advantage (PPO-clipped update) for the Mean, LowerTailMean:0.25 and
+# ReMax objectives (K = 4), and PPO + GAE, on each task. Left: training return against env steps
+# (mean over seeds, band: range of seeds). Right: the final policies' deployment statistics
+# (mean over seeds, 95% Student-t interval), each from 1,000 evaluation episodes per seed.
+
+# %%
+control = sorted(p.parent for p in (root / "control").glob("*/summary.md"))
+if control:
+    display(Markdown(aggregate.table(control)))
+    tasks: dict[str, list[pathlib.Path]] = {}
+    for d in control:
+        tasks.setdefault(d.name.rsplit("-", 1)[0], []).append(d)
+    fig, axes = plt.subplots(len(tasks), 2, figsize=(13, 3.8 * len(tasks)), squeeze=False)
+    for (task, dirs), (ax_curve, ax_bar) in zip(tasks.items(), axes, strict=True):
+        rows = [r for d in dirs for r in plots.load_run(d)[0]]
+        plots.learning_curves(rows, ax=ax_curve)
+        ax_curve.set_title(task)
+        evals = [r for r in rows if r.get("kind") == "eval"]
+        methods = list(dict.fromkeys(r["method"] for r in evals))
+        stats = ["mean", "cvar_0.1", "max_at_4"]
+        x = np.arange(len(methods))
+        for i, stat in enumerate(stats):
+            cis = [
+                evaluate.mean_ci(np.array([r[stat] for r in evals if r["method"] == m]))
+                for m in methods
+            ]
+            ax_bar.bar(
+                x + (i - 1) * 0.27, [c[0] for c in cis], 0.27, yerr=[c[1] for c in cis], label=stat
+            )
+        ax_bar.set_xticks(x, methods, rotation=15, fontsize=7)
+        ax_bar.set_ylabel("evaluation return")
+        ax_bar.set_title(f"{task}: final policies")
+        ax_bar.legend(fontsize=8)
+    fig.tight_layout()
+    plt.show()
+else:
+    print("no control runs in", root)
+
+# %% [markdown]
+# ## 3. Learning curves of the pathwise trainer (and LR from the same rollouts)
 #
 # Mean over seeds with a 95% band (1.96 standard errors) of the evaluation episodes' mean return
 # and CVaR_0.1, against env steps.
 
 # %%
-runs = sorted((root / "runs").glob("*/metrics.jsonl")) if (root / "runs").exists() else []
+runs = sorted((root / "brax-rp").glob("*/metrics.jsonl"))
 if not runs:
     from experiments import registry
     from experiments.common.runs import RunWriter
@@ -94,21 +138,29 @@ def curves(path: pathlib.Path) -> tuple[str, dict]:
     return label, out
 
 
-fig, axes = plt.subplots(1, 3, figsize=(14, 3.8))
+by_task: dict[str, list[pathlib.Path]] = {}
 for path in runs:
-    label, data = curves(path)
-    for ax, metric in zip(axes, ("eval_mean", "eval_cvar_0.1", "eval_mean_length"), strict=True):
-        x, m, h = data[metric]
-        ax.plot(x, m, label=label)
-        ax.fill_between(x, m - h, m + h, alpha=0.2)
-        ax.set_title(metric)
-        ax.set_xlabel("env steps (per seed)")
-axes[0].legend(fontsize=8)
+    cfg = json.loads((path.parent / "config.json").read_text())["config"]
+    push = f", push {cfg['push_prob']:g} x {cfg['push_size']:g}" if cfg["push_prob"] else ""
+    by_task.setdefault(f"{cfg['env']} ({cfg['backend']}{push})", []).append(path)
+metrics = ("eval_mean", "eval_cvar_0.1", "eval_mean_length")
+fig, axes = plt.subplots(len(by_task), 3, figsize=(14, 3.6 * len(by_task)), squeeze=False)
+for (task, paths), row in zip(by_task.items(), axes, strict=True):
+    for path in paths:
+        label, data = curves(path)
+        for ax, metric in zip(row, metrics, strict=True):
+            x, m, h = data[metric]
+            ax.plot(x, m, label=label)
+            ax.fill_between(x, m - h, m + h, alpha=0.2)
+            ax.set_title(f"{task}: {metric}", fontsize=9)
+            ax.set_xlabel("env steps (per seed)")
+            ax.set_ylabel(metric.replace("eval_", "evaluation "))
+    row[0].legend(fontsize=8)
 fig.tight_layout()
 plt.show()
 
 # %% [markdown]
-# ## 3. Against brax's own agents (same task, backend, batch and budget)
+# ## 4. Against brax's own agents (same task, backend, batch and budget)
 
 # %%
 bench = sorted((root / "bench").glob("*.json")) if (root / "bench").exists() else []

@@ -49,6 +49,8 @@ class BraxBenchConfig:
     chunks: int = 4
     trainers: tuple[str, ...] = ("brax_ppo", "brax_apg", "ours_rp", "ours_group_pg", "ours_ppo")
     rp_objectives: tuple[str, ...] = ("Mean",)
+    rp_learn_std: bool = False
+    """our RP policy learns its action std (brax APG's policy does); else a fixed 0.3."""
     k: int = 4
     eval_episodes: int = 1024
     seed: int = 0
@@ -182,6 +184,7 @@ def _ours_rp(cfg: BraxBenchConfig, objective: str) -> dict[str, Any]:
         chunk=iterations // cfg.chunks,
         eval_groups=1,
         seed=cfg.seed,
+        learn_std=cfg.rp_learn_std,
     )
     tic = time.perf_counter()
     state, chunk_fn, _ = pw.make_train(pcfg)
@@ -197,22 +200,17 @@ def _ours_rp(cfg: BraxBenchConfig, objective: str) -> dict[str, Any]:
     space = env.action_space(env_params)
     from flax import nnx
 
-    graphdef = nnx.graphdef(
-        pw.Policy(
-            env.observation_space(env_params).shape[0],
-            space.shape[0],
-            pcfg.hidden,
-            rngs=nnx.Rngs(0),
-        )
-    )
+    obs_dim = env.observation_space(env_params).shape[0]
+    graphdef = nnx.graphdef(pw.make_policy(pcfg, obs_dim, space.shape[0], nnx.Rngs(0)))
     policy = nnx.merge(graphdef, params)
 
     def policy_fn(key, obs):
-        u = policy(obs) + pcfg.action_std * jax.random.normal(key, space.shape, obs.dtype)
+        noise = jax.random.normal(key, space.shape, obs.dtype)
+        u = policy(obs) + policy.std(pcfg.action_std) * noise
         return jnp.tanh(u)
 
     return {
-        "trainer": f"ours_rp[{objective}]",
+        "trainer": f"ours_rp[{objective}{', learned std' if cfg.rp_learn_std else ''}]",
         "env_steps": iterations * per_iteration,
         "wall_s": wall,
         "env_steps_per_s": work / min(times[1:] or times),
@@ -314,17 +312,20 @@ def main(
     seed: int = 0,
     budget: int | None = None,
     trainers: tuple[str, ...] | None = None,
+    rp_learn_std: bool = False,
 ) -> list[dict]:
     """Runs the trainers; prints a table and JSON; writes ``bench_<task>_<seed>.json``/``.md``."""
     cfg = QUICK if quick else BraxBenchConfig()
     overrides = {"task": task, "backend": backend, "budget": budget, "trainers": trainers}
-    cfg = dataclasses.replace(cfg, seed=seed, **{k: v for k, v in overrides.items() if v})
+    cfg = dataclasses.replace(
+        cfg, seed=seed, rp_learn_std=rp_learn_std, **{k: v for k, v in overrides.items() if v}
+    )
     rows = run_all(cfg)
     text = table(rows)
     print(text)
     result = {"config": dataclasses.asdict(cfg), "device": str(jax.devices()[0]), "rows": rows}
     print(json.dumps(result))
-    stem = f"bench_{cfg.task}_{cfg.backend}_seed{cfg.seed}"
+    stem = f"bench_{cfg.task}_{cfg.backend}_seed{cfg.seed}" + ("_learnstd" if rp_learn_std else "")
     write_json_atomic(pathlib.Path(out) / f"{stem}.json", result)
     write_text_atomic(pathlib.Path(out) / f"{stem}.md", text)
     return rows

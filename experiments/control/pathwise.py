@@ -73,7 +73,9 @@ class PathwiseConfig:
     truncate: int = 0
     """stop the state's gradient every ``truncate`` steps (0: through the whole horizon)."""
     action_std: float = 0.3
-    """std of the pre-tanh Gaussian action noise."""
+    """std of the pre-tanh Gaussian action noise (the initial std with ``learn_std``)."""
+    learn_std: bool = False
+    """learn a per-dimension log-std (through RP, or through the score with ``estimator=lr``)."""
     hidden: tuple[int, ...] = (32, 32)
     learning_rate: float = 3e-3
     max_grad_norm: float = 1.0
@@ -101,6 +103,12 @@ QUICK = PathwiseConfig(
 )
 """CI size: gymnax Pendulum (RP through its dynamics; compiles in seconds, where RP through a brax
 pipeline takes tens of seconds). ``--set env=brax/inverted_pendulum`` for the brax smoke run."""
+
+
+def make_policy(cfg: PathwiseConfig, obs_dim: int, act_dim: int, rngs: nnx.Rngs) -> Policy:
+    """The :class:`Policy` of ``cfg`` (learned log-std iff ``cfg.learn_std``)."""
+    log_std = float(np.log(cfg.action_std)) if cfg.learn_std else None
+    return Policy(obs_dim, act_dim, cfg.hidden, rngs=rngs, log_std=log_std)
 
 
 def make_env(cfg: PathwiseConfig) -> tuple[Any, Any]:
@@ -141,14 +149,31 @@ def make_env(cfg: PathwiseConfig) -> tuple[Any, Any]:
 
 
 class Policy(nnx.Module):
-    """MLP mean ``mu_theta(obs)`` of a pre-tanh Gaussian policy: ``(..., obs) -> (..., act)``."""
+    """MLP mean ``mu_theta(obs)`` of a pre-tanh Gaussian policy: ``(..., obs) -> (..., act)``.
 
-    def __init__(self, obs_dim: int, act_dim: int, hidden: tuple[int, ...], *, rngs: nnx.Rngs):
+    With ``log_std`` (a float) the policy also has a learned per-dimension log-std, initialised
+    to it; otherwise the std is the caller's constant (:meth:`std`).
+    """
+
+    def __init__(
+        self,
+        obs_dim: int,
+        act_dim: int,
+        hidden: tuple[int, ...],
+        *,
+        rngs: nnx.Rngs,
+        log_std: float | None = None,
+    ):
         sizes = (obs_dim, *hidden)
         self.layers = nnx.List([nnx.Linear(a, b, rngs=rngs) for a, b in itertools.pairwise(sizes)])
         self.out = nnx.Linear(
             sizes[-1], act_dim, kernel_init=nnx.initializers.normal(0.01), rngs=rngs
         )
+        self.log_std = None if log_std is None else nnx.Param(jnp.full((act_dim,), log_std))
+
+    def std(self, default: float) -> jax.Array | float:
+        """The action std: ``exp(log_std)`` ``(act,)`` if learned, else ``default``."""
+        return default if self.log_std is None else jnp.exp(self.log_std[...])
 
     def __call__(self, obs: jax.Array) -> jax.Array:
         x = obs
@@ -247,13 +272,12 @@ def group_rollouts(
         mu = policy(obs.reshape(groups, n, -1).astype(jnp.result_type(float)))
         mu = mu.reshape(groups, n, *act_shape)
         eps = jax.random.normal(k_eps, mu.shape, mu.dtype)
-        u = mu + cfg.action_std * eps
+        std = policy.std(cfg.action_std)
+        u = mu + std * eps
         if lr:
             u = jax.lax.stop_gradient(u)
             step_logp = jnp.sum(
-                -0.5 * ((u - mu) / cfg.action_std) ** 2
-                - jnp.log(cfg.action_std)
-                - 0.5 * jnp.log(2 * jnp.pi),
+                -0.5 * ((u - mu) / std) ** 2 - jnp.log(std) - 0.5 * jnp.log(2 * jnp.pi),
                 axis=tuple(range(2, mu.ndim)),
             )
             logp = logp + jnp.where(alive, step_logp, 0.0)
@@ -320,11 +344,11 @@ def make_train(
     obs_dim = int(np.prod(env.observation_space(env_params).shape))
     act_dim = int(np.prod(env.action_space(env_params).shape))
     tx = optax.chain(optax.clip_by_global_norm(cfg.max_grad_norm), optax.adam(cfg.learning_rate))
-    graphdef = nnx.graphdef(Policy(obs_dim, act_dim, cfg.hidden, rngs=nnx.Rngs(0)))
+    graphdef = nnx.graphdef(make_policy(cfg, obs_dim, act_dim, nnx.Rngs(0)))
 
     def init_one(seed):
         key_init, key_train = jax.random.split(jax.random.key(seed))
-        policy = Policy(obs_dim, act_dim, cfg.hidden, rngs=nnx.Rngs(params=key_init))
+        policy = make_policy(cfg, obs_dim, act_dim, nnx.Rngs(params=key_init))
         params = nnx.state(policy, nnx.Param)
         return TrainState(params, tx.init(params), key_train, jnp.zeros((), jnp.int32))
 

@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # The runs behind experiments/control/RESULTS.md (5 seeds each, vmapped in one jit).
-# Usage: bash experiments/control/results.sh SECTION [OUT]   (SECTION: classic|sparse|risk|speed)
+# Usage: bash experiments/control/results.sh SECTION [OUT]   (SECTION: classic|sparse|risk|brax|brax-rp|speed)
 # Every run writes OUT/control/<run-id>/ (config, metrics.jsonl, final_returns.json, figures,
 # summary.md); `python -m experiments.control.aggregate OUT/control/<prefix>*` prints the tables.
 set -euo pipefail
-SECTION=${1:?classic|sparse|risk|speed}
+SECTION=${1:?classic|sparse|risk|brax|brax-rp|speed}
 OUT=${2:-results}
 RUN=".venv/bin/ordergrad-jax run control --out $OUT"
 
@@ -60,6 +60,49 @@ risk)  # 1. risky gridworld and the disturbed continuous task: tail objectives v
     run "risk-$env-cvar_pg" "${common[@]}" "${pg[@]}" --set estimator=cvar_pg --set alpha=0.25
     run "risk-$env-ppo" "${common[@]}" --set algo=ppo --set lr=2.5e-4 --set anneal_lr=True \
       --set entropy_coef=0.01
+  done
+  ;;
+brax)  # 5. brax (spring backend): the same trainers, order-statistic objectives vs the mean vs PPO
+  # TASKS="inverted_pendulum:128:1000000 ..." (task:episode length:env steps) picks a subset.
+  BRAX_TASKS=${TASKS:-"inverted_pendulum:128:1000000 reacher:100:2000000 hopper:200:3000000 hopper-push:200:3000000"}
+  for spec in $BRAX_TASKS; do
+    IFS=: read -r name T steps <<< "$spec"
+    task=${name%-push}
+    ep="backend=spring,episode_length=$T"
+    if [[ $name == *-push ]]; then ep="$ep,push_prob=0.1,push_size=2.0"; fi
+    common=(--set env=brax/$task --set env_params=$ep --set num_steps=$T
+      --set total_env_steps=$steps --set num_chunks=10 --set eval_k=4)
+    pg=(--set num_groups=8 --set group_size=8 --set lr=1e-3 --set update=clip --set k=4)
+    run "brax-$name-og_mean" "${common[@]}" "${pg[@]}" --set objective=Mean
+    run "brax-$name-og_ltm" "${common[@]}" "${pg[@]}" --set objective=LowerTailMean:0.25
+    run "brax-$name-og_remax" "${common[@]}" "${pg[@]}" --set objective=ReMax
+    run "brax-$name-ppo" "${common[@]}" --set algo=ppo --set num_envs=16 --set ppo_steps=$T \
+      --set lr=3e-4 --set update_epochs=4
+  done
+  ;;
+brax-rp)  # 5. brax: the pathwise trainer (RP) and LR on the same rollouts; 3 seeds vmapped
+  # writes OUT/brax-rp/<run-id>/
+  rp() {
+    local id=$1; shift
+    if [[ -f "$OUT/brax-rp/$id/summary.md" ]]; then echo "done: $id"; return; fi
+    mkdir -p "$OUT/brax-rp"; echo "run: $id"
+    .venv/bin/ordergrad-jax run brax-rp --out "$OUT" --run-id "$id" --set num_seeds=3 \
+      --set chunk=20 --set groups=16 --set group_size=8 --set horizon=64 --set eval_groups=128 \
+      "$@" > "$OUT/brax-rp/$id.log" 2>&1 || echo "FAILED: $id (see $OUT/brax-rp/$id.log)"
+  }
+  ip=(--set iterations=120)
+  push=(--set push_prob=0.2 --set push_size=2.0)
+  rp ip-spring-rp-Mean "${ip[@]}"
+  rp ip-spring-rp-LowerTailMean_0_25 "${ip[@]}" --set objective=LowerTailMean:0.25
+  rp ip-spring-lr-Mean "${ip[@]}" --set estimator=lr
+  rp ip-spring-lr-LowerTailMean_0_25 "${ip[@]}" --set estimator=lr --set objective=LowerTailMean:0.25
+  rp ip-spring-push-rp-Mean "${ip[@]}" "${push[@]}"
+  rp ip-spring-push-rp-LowerTailMean_0_25 "${ip[@]}" "${push[@]}" --set objective=LowerTailMean:0.25
+  for task in reacher hopper; do
+    t=(--set env=brax/$task --set reward=native --set iterations=60)
+    rp "$task-spring-lr-Mean" "${t[@]}" --set estimator=lr
+    rp "$task-spring-rp-Mean" "${t[@]}"
+    rp "$task-spring-rp-trunc16-Mean" "${t[@]}" --set truncate=16 --set learning_rate=1e-3
   done
   ;;
 speed)  # 4. env steps/s, one process: group-PG OrderGrad vs RLOO vs PPO on CartPole
