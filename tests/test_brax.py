@@ -6,10 +6,10 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import pathlib
 
 import jax
 import jax.numpy as jnp
+import notebook_helpers as nbh
 import numpy as np
 import pytest
 from flax import nnx
@@ -215,36 +215,13 @@ def test_brax_gradient_through_spring_matches_finite_differences():
 
 
 def test_notebook_is_paired():
-    import jupytext
-    import nbformat
-
-    root = pathlib.Path(__file__).resolve().parents[1] / "notebooks"
-    notebook = nbformat.read(root / "brax.ipynb", as_version=4)
-    script = jupytext.read(root / "brax.py")
-    code = [c.source for c in notebook.cells if c.cell_type == "code"]
-    assert code == [c.source for c in script.cells if c.cell_type == "code"], (
-        "notebooks/brax.ipynb and .py differ: run `jupytext --sync notebooks/brax.py`"
-    )
+    nbh.assert_paired("brax", code_only=True)
 
 
 @pytest.mark.training
 def test_notebook_executes(tmp_path, monkeypatch):
     """notebooks/brax.ipynb runs headless on the committed results (figures drawn)."""
-    import nbformat
-    from nbclient import NotebookClient
-
-    monkeypatch.setenv("ORDERGRAD_NOTEBOOK_OUT", str(tmp_path))
-    monkeypatch.delenv("ORDERGRAD_BRAX_RESULTS", raising=False)
-    monkeypatch.delenv("MPLBACKEND", raising=False)
-    root = pathlib.Path(__file__).resolve().parents[1] / "notebooks"
-    notebook = nbformat.read(root / "brax.ipynb", as_version=4)
-    NotebookClient(
-        notebook, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(root)}}
-    ).execute()
-    images = sum(
-        "image/png" in out.get("data", {})
-        for cell in notebook.cells
-        if cell.cell_type == "code"
-        for out in cell.get("outputs", [])
-    )
+    env = {"ORDERGRAD_NOTEBOOK_OUT": str(tmp_path), "ORDERGRAD_BRAX_RESULTS": None}
+    notebook = nbh.execute("brax", nbh.NOTEBOOKS, monkeypatch, env, timeout=600)
+    images = nbh.image_count(notebook)
     assert images >= 2

@@ -16,6 +16,7 @@ from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
+import notebook_helpers as nbh
 import numpy as np
 import pytest
 
@@ -243,36 +244,14 @@ def test_sigkilled_run_resumes_to_the_uninterrupted_metrics(tmp_path):
     assert resumed == whole
 
 
-NOTEBOOKS = pathlib.Path(__file__).resolve().parents[1] / "notebooks"
-
-
 def test_notebook_is_paired():
-    import jupytext
-    import nbformat
-
-    script = jupytext.read(NOTEBOOKS / "control.py")
-    notebook = nbformat.read(NOTEBOOKS / "control.ipynb", as_version=4)
-    assert [c.source for c in notebook.cells] == [c.source for c in script.cells], (
-        "notebooks/control.ipynb and .py differ: run `jupytext --sync notebooks/control.py`"
-    )
+    nbh.assert_paired("control")
 
 
 @pytest.mark.training
 def test_notebook_executes_at_the_quick_size(tmp_path, monkeypatch):
-    import nbformat
-    from nbclient import NotebookClient
-
-    monkeypatch.setenv("ORDERGRAD_NOTEBOOK_OUT", str(tmp_path))
-    monkeypatch.delenv("ORDERGRAD_RESULTS", raising=False)
-    monkeypatch.delenv("MPLBACKEND", raising=False)
-    notebook = nbformat.read(NOTEBOOKS / "control.ipynb", as_version=4)
-    NotebookClient(
-        notebook,
-        timeout=600,
-        kernel_name="python3",
-        resources={"metadata": {"path": str(tmp_path)}},
-    ).execute()
-    outputs = [o for c in notebook.cells if c.cell_type == "code" for o in c.get("outputs", [])]
-    images = sum("image/png" in o.get("data", {}) for o in outputs)
+    env = {"ORDERGRAD_NOTEBOOK_OUT": str(tmp_path), "ORDERGRAD_RESULTS": None}
+    notebook = nbh.execute("control", tmp_path, monkeypatch, env, timeout=600)
+    images = nbh.image_count(notebook)
     assert images == 2, f"expected a learning-curve and a histogram figure, got {images}"
     assert len(list((tmp_path / "control").glob("*/summary.md"))) == 1

@@ -7,7 +7,7 @@ import dataclasses
 import json
 import pathlib
 
-import nbformat
+import notebook_helpers as nbh
 import pytest
 
 from experiments.common.runs import RunWriter
@@ -96,28 +96,12 @@ def test_sft_cache_gives_the_same_warm_start(runs):
 
 
 def test_cli_outputs_and_notebook(runs, monkeypatch):
-    from nbclient import NotebookClient
-
     assert (runs["full_path"] / "summary.md").exists()
     assert (runs["full_path"] / "passk.png").exists()
-    monkeypatch.setenv("ORDERGRAD_LM_RESULTS", str(runs["out"] / "lm-rl"))
-    monkeypatch.delenv("MPLBACKEND", raising=False)
-    notebook = nbformat.read(ROOT / "notebooks" / "lm.ipynb", as_version=4)
-    NotebookClient(
-        notebook, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(ROOT)}}
-    ).execute()
-    images = sum(
-        "image/png" in out.get("data", {})
-        for cell in notebook.cells
-        if cell.cell_type == "code"
-        for out in cell.get("outputs", [])
-    )
-    assert images >= 2
+    env = {"ORDERGRAD_LM_RESULTS": str(runs["out"] / "lm-rl")}
+    notebook = nbh.execute("lm", ROOT, monkeypatch, env, timeout=600)
+    assert nbh.image_count(notebook) >= 2
 
 
 def test_notebook_is_paired():
-    import jupytext
-
-    script = jupytext.read(ROOT / "notebooks" / "lm.py")
-    notebook = nbformat.read(ROOT / "notebooks" / "lm.ipynb", as_version=4)
-    assert [c.source for c in notebook.cells] == [c.source for c in script.cells]
+    nbh.assert_paired("lm")

@@ -29,7 +29,7 @@ import jax
 import numpy as np
 import orbax.checkpoint as ocp
 
-from experiments.common.runs import RunWriter
+from experiments.common.runs import RunWriter, _to_builtin
 
 PyTree = Any
 
@@ -223,6 +223,4 @@ def train_in_chunks(
 
 def _jsonable(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Rows with NumPy/JAX scalars and arrays turned into Python numbers and lists."""
-    from experiments.common.runs import _to_builtin
-
     return json.loads(json.dumps(rows, default=_to_builtin))
