@@ -106,16 +106,18 @@ def _linear_cfg(**kw):
 def _grad_setup(cfg, seed=0):
     env, params = pw.make_env(cfg)
     obs_dim = env.observation_space(params).shape[0]
-    policy = pw.Policy(obs_dim, 1, cfg.hidden, rngs=nnx.Rngs(seed))
+    policy = pw.make_policy(cfg, obs_dim, 1, nnx.Rngs(seed))
     graphdef, theta = nnx.split(policy, nnx.Param)
     theta = jax.tree.map(lambda x: x + 0.3, theta)  # away from the zero-init output layer
     return env, params, graphdef, theta
 
 
-def test_rp_gradient_matches_finite_differences():
+@pytest.mark.parametrize("learn_std", [False, True])
+def test_rp_gradient_matches_finite_differences(learn_std):
     """The RP gradient of ``mean_g lstat(R)`` (same key: a deterministic function of theta)
-    against central differences along a random direction (gymnax Pendulum, differentiable)."""
-    cfg = _linear_cfg(objective="LowerTailMean:0.5")
+    against central differences along a random direction (gymnax Pendulum, differentiable);
+    with ``learn_std`` the direction moves the log-std too."""
+    cfg = _linear_cfg(objective="LowerTailMean:0.5", learn_std=learn_std)
     env, params, graphdef, theta = _grad_setup(cfg)
     key = jax.random.key(3)
     grad = jax.jit(pw.make_objective_grad(cfg, env, params, graphdef, "rp"))
@@ -147,11 +149,13 @@ def test_rp_gradient_matches_finite_differences():
     np.testing.assert_allclose(directional, fd, rtol=1e-4 if x64 else 3e-2, atol=1e-3)
 
 
-def test_rp_and_lr_estimate_the_same_gradient():
+@pytest.mark.parametrize("learn_std", [False, True])
+def test_rp_and_lr_estimate_the_same_gradient(learn_std):
     """On Pendulum (no termination, tanh actions inside the torque range) RP and LR are both
     unbiased for grad J: their means over S independent estimates agree within 4.5 standard
-    errors of the difference, coordinate by coordinate (a linear policy, 4 coordinates)."""
-    cfg = _linear_cfg(objective="LowerTailMean:0.5", groups=4)
+    errors of the difference, coordinate by coordinate (a linear policy: 4 coordinates, and the
+    log-std with ``learn_std``, whose LR gradient comes through the score, RP's through eps)."""
+    cfg = _linear_cfg(objective="LowerTailMean:0.5", groups=4, learn_std=learn_std)
     env, params, graphdef, theta = _grad_setup(cfg)
     s = 256
     keys = jax.random.split(jax.random.key(5), s)
