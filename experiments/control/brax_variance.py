@@ -36,7 +36,7 @@ from experiments.control import pathwise as pw
 class BraxVarianceConfig:
     """Sizes of the study; QUICK is the CI size."""
 
-    tasks: tuple[str, ...] = ("brax/inverted_pendulum", "brax/reacher")
+    tasks: tuple[str, ...] = ("brax/inverted_pendulum", "brax/reacher", "brax/hopper")
     backend: str = "spring"
     objectives: tuple[str, ...] = ("Mean", "LowerTailMean:0.25", "ReMax")
     k: int = 4

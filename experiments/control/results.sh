@@ -64,7 +64,7 @@ risk)  # 1. risky gridworld and the disturbed continuous task: tail objectives v
   ;;
 brax)  # 5. brax (spring backend): the same trainers, order-statistic objectives vs the mean vs PPO
   # TASKS="inverted_pendulum:128:1000000 ..." (task:episode length:env steps) picks a subset.
-  BRAX_TASKS=${TASKS:-"inverted_pendulum:128:1000000 reacher:100:2000000 hopper:200:3000000 hopper-push:200:3000000"}
+  BRAX_TASKS=${TASKS:-"inverted_pendulum:128:1000000 reacher:100:3000000 hopper:200:3000000 hopper-push:200:3000000"}
   for spec in $BRAX_TASKS; do
     IFS=: read -r name T steps <<< "$spec"
     task=${name%-push}
@@ -72,7 +72,7 @@ brax)  # 5. brax (spring backend): the same trainers, order-statistic objectives
     if [[ $name == *-push ]]; then ep="$ep,push_prob=0.1,push_size=2.0"; fi
     common=(--set env=brax/$task --set env_params=$ep --set num_steps=$T
       --set total_env_steps=$steps --set num_chunks=10 --set eval_k=4)
-    pg=(--set num_groups=8 --set group_size=8 --set lr=1e-3 --set update=clip --set k=4)
+    pg=(--set num_groups=8 --set group_size=8 --set lr=3e-3 --set update=clip --set k=4)
     run "brax-$name-og_mean" "${common[@]}" "${pg[@]}" --set objective=Mean
     run "brax-$name-og_ltm" "${common[@]}" "${pg[@]}" --set objective=LowerTailMean:0.25
     run "brax-$name-og_remax" "${common[@]}" "${pg[@]}" --set objective=ReMax
@@ -104,6 +104,8 @@ brax-rp)  # 5. brax: the pathwise trainer (RP) and LR on the same rollouts; 3 se
     rp "$task-spring-rp-Mean" "${t[@]}"
     rp "$task-spring-rp-trunc16-Mean" "${t[@]}" --set truncate=16 --set learning_rate=1e-3
   done
+  rp reacher-spring-rp-trunc16-learnstd-Mean --set env=brax/reacher --set reward=native \
+    --set iterations=60 --set truncate=16 --set learning_rate=1e-3 --set learn_std=True
   ;;
 speed)  # 4. env steps/s, one process: group-PG OrderGrad vs RLOO vs PPO on CartPole
   .venv/bin/ordergrad-jax bench control --out "$OUT/bench"
