@@ -39,7 +39,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 from IPython.display import Markdown, display
 
-from experiments.control import aggregate, brax_bench, brax_variance, evaluate, plots
+from experiments.control import aggregate, brax_bench, brax_variance, evaluate, pathwise, plots
 
 root = pathlib.Path(
     os.environ.get("ORDERGRAD_BRAX_RESULTS")
@@ -120,6 +120,9 @@ if not runs:
     writer = RunWriter("brax-rp", out)
     experiment.run(experiment.quick, writer)
     runs = [writer.path / "metrics.jsonl"]
+
+
+display(Markdown(pathwise.runs_table([p.parent for p in runs])))
 
 
 def curves(path: pathlib.Path) -> tuple[str, dict]:

@@ -462,3 +462,38 @@ def summary(cfg: PathwiseConfig, rows: list[dict], wall_s: float) -> str:
         "",
     ]
     return "\n".join(lines)
+
+
+def runs_table(run_dirs: list[Any]) -> str:
+    """Markdown table of finished ``brax-rp`` run folders, one row each: the settings that differ
+    between runs and the final evaluation (mean over seeds +- 1.96 SE), steady env-steps/s."""
+    import json
+    import pathlib
+
+    from experiments.common.runs import markdown_table
+
+    out = []
+    for d in map(pathlib.Path, run_dirs):
+        if not (d / "summary.md").exists():
+            continue
+        cfg = json.loads((d / "config.json").read_text())["config"]
+        rows = [json.loads(line) for line in (d / "metrics.jsonl").read_text().splitlines()]
+        final = [r for r in rows if r["env_steps"] == max(r["env_steps"] for r in rows)]
+        steady = [r["env_steps_per_s"] for r in rows if not r.get("first_in_process")]
+        row = {
+            "run": d.name,
+            "estimator": cfg["estimator"],
+            "objective": cfg["objective"],
+            "truncate": cfg["truncate"],
+            "lr": cfg["learning_rate"],
+            "std": f"{cfg['action_std']:g}{' learned' if cfg.get('learn_std') else ''}",
+            "push": f"{cfg['push_prob']:g} x {cfg['push_size']:g}",
+            "env_steps": final[0]["env_steps"],
+        }
+        for key in ("eval_mean_length", "eval_mean", "eval_cvar_0.1", f"eval_max@{cfg['k']}"):
+            x = np.array([r[key] for r in final], float)
+            half = 1.96 * x.std(ddof=1) / np.sqrt(x.size) if x.size > 1 else float("nan")
+            row[key.removeprefix("eval_")] = f"{x.mean():.4g} ± {half:.2g}"
+        row["env_steps_per_s"] = f"{np.median(steady) if steady else float('nan'):.3g}"
+        out.append(row)
+    return markdown_table(out) if out else "no finished runs\n"

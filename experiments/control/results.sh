@@ -106,6 +106,8 @@ brax-rp)  # 5. brax: the pathwise trainer (RP) and LR on the same rollouts; 3 se
   done
   rp reacher-spring-rp-trunc16-learnstd-Mean --set env=brax/reacher --set reward=native \
     --set iterations=60 --set truncate=16 --set learning_rate=1e-3 --set learn_std=True
+  rp reacher-spring-rp-trunc16-std0.1-Mean --set env=brax/reacher --set reward=native \
+    --set iterations=60 --set truncate=16 --set action_std=0.1 --set learn_std=True
   ;;
 speed)  # 4. env steps/s, one process: group-PG OrderGrad vs RLOO vs PPO on CartPole
   .venv/bin/ordergrad-jax bench control --out "$OUT/bench"
