@@ -267,3 +267,37 @@ def test_notebook_executes(tmp_path, monkeypatch):
     notebook = nbh.execute("brax", nbh.NOTEBOOKS, monkeypatch, env, timeout=600)
     images = nbh.image_count(notebook)
     assert images >= 2
+
+
+EVAL_KEYS = ("eval_mean_length", "eval_mean", "eval_cvar_0.1", "eval_max@4")
+
+
+def test_runs_table_reports_the_final_chunk_over_seeds(tmp_path):
+    """pathwise.runs_table: the final chunk's evaluation as mean +- 1.96 SE over seeds (checked
+    by hand for two seeds), the steady speed from chunks that were not first in their process,
+    and unfinished runs (no summary.md) left out."""
+    cfg = dataclasses.asdict(dataclasses.replace(pw.PathwiseConfig(), truncate=16))
+    for name, finished in (("done", True), ("running", False)):
+        d = tmp_path / name
+        d.mkdir()
+        (d / "config.json").write_text(json.dumps({"config": cfg}))
+        rows = []
+        for steps, first, speed in ((10, True, 1.0), (20, False, 5.0)):
+            for seed, value in ((0, 1.0 * steps), (1, 3.0 * steps)):
+                rows.append(
+                    {
+                        "seed": seed,
+                        "env_steps": steps,
+                        "first_in_process": first,
+                        "env_steps_per_s": speed,
+                        **dict.fromkeys(EVAL_KEYS, value),
+                    }
+                )
+        (d / "metrics.jsonl").write_text("\n".join(json.dumps(r) for r in rows))
+        if finished:
+            (d / "summary.md").write_text("# done\n")
+    table = pw.runs_table([tmp_path / "done", tmp_path / "running"])
+    lines = table.strip().splitlines()
+    assert len(lines) == 3 and "running" not in table
+    # final chunk (20 steps): values 20 and 60 -> mean 40, 1.96 * std(ddof=1) / sqrt(2) = 39.2
+    assert "| 40 ± 39 |" in lines[2] and "| 16 |" in lines[2] and lines[2].endswith("| 5 |")
