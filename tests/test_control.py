@@ -255,3 +255,24 @@ def test_notebook_executes_at_the_quick_size(tmp_path, monkeypatch):
     images = nbh.image_count(notebook)
     assert images == 2, f"expected a learning-curve and a histogram figure, got {images}"
     assert len(list((tmp_path / "control").glob("*/summary.md"))) == 1
+
+
+def test_warm_start_switches_the_rank_weights_at_the_given_iteration():
+    """advantage_fn with warm_start_frac=0.25 over 8 iterations: iterations 0-1 give the warm
+    objective's OrderGrad advantages, 2-7 the target's (each checked against og.estimators),
+    and the two differ on these rewards; bad schedules are refused."""
+    from experiments.control.group_pg import advantage_fn
+
+    config = ControlConfig(objective="LowerTailMean:0.5", k=2, group_size=5, warm_start_frac=0.25)
+    adv = advantage_fn(config, 8)
+    rewards = jnp.asarray([[0.0, 1.0, 5.0, 2.0, 9.0], [3.0, 3.0, 1.0, 0.0, 4.0]])
+    mean = og.estimators.get("ordergrad", k=2, objective="Mean")(rewards)
+    tail = og.estimators.get("ordergrad", k=2, objective="LowerTailMean:0.5")(rewards)
+    assert not np.allclose(mean, tail)
+    for it in range(8):
+        want = mean if it < 2 else tail
+        np.testing.assert_allclose(adv(jnp.asarray(it), rewards), want, rtol=1e-6)
+    with pytest.raises(ValueError, match="warm_start_frac must be in"):
+        advantage_fn(dataclasses.replace(config, warm_start_frac=1.5), 8)
+    with pytest.raises(ValueError, match="needs estimator=ordergrad"):
+        advantage_fn(dataclasses.replace(config, estimator="rloo"), 8)

@@ -27,6 +27,10 @@ class ControlConfig:
     """OrderGrad objective preset (``Mean``, ``LowerTailMean:0.25``, ``ReMax``, ``TopM:2``...)."""
     k: int = 4
     """K of ordergrad/maxpo/pkpo/passk_chen."""
+    warm_start_frac: float = 0.0
+    """ordergrad only: the first ``warm_start_frac`` of the iterations use
+    ``warm_start_objective`` (a schedule: e.g. the mean first, then the lower tail)."""
+    warm_start_objective: str = "Mean"
     alpha: float = 0.1
     """Tail fraction of cvar_pg."""
     num_groups: int = 8

@@ -108,6 +108,31 @@ def policy_loss(
     return loss, entropy
 
 
+def advantage_fn(config: ControlConfig, num_iterations: int):
+    """``(iteration, rewards [G, N]) -> advantages [G, N]`` of ``config.estimator``; with
+    ``warm_start_frac > 0`` (ordergrad only) the OrderGrad advantage of ``warm_start_objective``
+    for iterations ``< round(warm_start_frac * num_iterations)``, then of ``objective``. Both
+    have the gradient scale K/N, so the switch changes only the rank weights."""
+    estimator = og.estimators.get(config.estimator, **estimator_params(config))
+    estimator(jnp.zeros((config.group_size,)))  # group-size errors here, not inside jit
+    if not 0.0 <= config.warm_start_frac <= 1.0:
+        raise ValueError(f"warm_start_frac must be in [0, 1]; got {config.warm_start_frac}")
+    if config.warm_start_frac == 0.0:
+        return lambda iteration, rewards: estimator(rewards)
+    if canonical_estimator(config.estimator) != "ordergrad":
+        raise ValueError(
+            f"warm_start_frac needs estimator=ordergrad (a schedule of rank weights); "
+            f"got {config.estimator!r}"
+        )
+    warm = og.estimators.get("ordergrad", k=config.k, objective=config.warm_start_objective)
+    switch = round(config.warm_start_frac * num_iterations)
+
+    def advantages(iteration: jax.Array, rewards: jax.Array) -> jax.Array:
+        return jnp.where(iteration < switch, warm(rewards), estimator(rewards))
+
+    return advantages
+
+
 class GroupPGState(NamedTuple):
     params: Any
     opt_state: Any
@@ -125,8 +150,6 @@ def make_group_pg(config: ControlConfig) -> common.Trainer:
         if getattr(config, name) < 1:
             raise ValueError(f"{name} must be >= 1; got {getattr(config, name)}")
     env, env_params = common.make_env(config)
-    estimator = og.estimators.get(config.estimator, **estimator_params(config))
-    estimator(jnp.zeros((config.group_size,)))  # group-size errors here, not inside jit
     if config.train_reward not in ("return", "success"):
         raise ValueError(f"train_reward must be 'return' or 'success'; got {config.train_reward!r}")
     if config.train_reward == "success" and config.success_return is None:
@@ -148,6 +171,7 @@ def make_group_pg(config: ControlConfig) -> common.Trainer:
     per_chunk, num_chunks = common.iterations(config, steps)
     epochs = config.update_epochs if config.update == "clip" else 1
     tx = common.optimizer(config, per_chunk * num_chunks * epochs)
+    estimator = advantage_fn(config, per_chunk * num_chunks)
 
     def init(key: jax.Array) -> GroupPGState:
         k_params, k_train = jax.random.split(key)
@@ -171,7 +195,7 @@ def make_group_pg(config: ControlConfig) -> common.Trainer:
         policy = module.merge(state.params)
         episodes = group_rollout(env, env_params, policy.sample, k_roll, G, N, T)
         returns = episodes.returns
-        adv = estimator(train_rewards(returns))
+        adv = estimator(state.iteration, train_rewards(returns))
         old_logp = jax.lax.stop_gradient(policy.log_prob(episodes.obs, episodes.actions))
 
         def epoch(carry, _):

@@ -55,6 +55,8 @@ risk)  # 1. risky gridworld and the disturbed continuous task: tail objectives v
     common=(--set env=$env --set num_steps=$T --set total_env_steps=1000000 --set num_chunks=10)
     pg=(--set num_groups=4 --set group_size=16)
     run "risk-$env-og_ltm" "${common[@]}" "${pg[@]}" --set objective=LowerTailMean:0.25 --set k=8
+    run "risk-$env-og_ltm_warm" "${common[@]}" "${pg[@]}" --set objective=LowerTailMean:0.25 \
+      --set k=8 --set warm_start_frac=0.3 --set warm_start_objective=Mean
     run "risk-$env-og_botm" "${common[@]}" "${pg[@]}" --set objective=BotM:1 --set k=4
     run "risk-$env-rloo" "${common[@]}" "${pg[@]}" --set estimator=rloo
     run "risk-$env-cvar_pg" "${common[@]}" "${pg[@]}" --set estimator=cvar_pg --set alpha=0.25
@@ -75,6 +77,8 @@ brax)  # 5. brax (spring backend): the same trainers, order-statistic objectives
     pg=(--set num_groups=8 --set group_size=8 --set lr=3e-3 --set update=clip --set k=4)
     run "brax-$name-og_mean" "${common[@]}" "${pg[@]}" --set objective=Mean
     run "brax-$name-og_ltm" "${common[@]}" "${pg[@]}" --set objective=LowerTailMean:0.25
+    run "brax-$name-og_ltm_warm" "${common[@]}" "${pg[@]}" --set objective=LowerTailMean:0.25 \
+      --set warm_start_frac=0.5 --set warm_start_objective=Mean
     run "brax-$name-og_remax" "${common[@]}" "${pg[@]}" --set objective=ReMax
     run "brax-$name-ppo" "${common[@]}" --set algo=ppo --set num_envs=16 --set ppo_steps=$T \
       --set lr=3e-4 --set update_epochs=4
