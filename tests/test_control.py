@@ -272,6 +272,9 @@ def test_warm_start_switches_the_rank_weights_at_the_given_iteration():
     for it in range(8):
         want = mean if it < 2 else tail
         np.testing.assert_allclose(adv(jnp.asarray(it), rewards), want, rtol=1e-6)
+    from experiments.control.run import label
+
+    assert label(config) == "ordergrad[LowerTailMean:0.5,K=2,after Mean for 0.25]"
     with pytest.raises(ValueError, match="warm_start_frac must be in"):
         advantage_fn(dataclasses.replace(config, warm_start_frac=1.5), 8)
     with pytest.raises(ValueError, match="needs estimator=ordergrad"):

@@ -46,9 +46,9 @@ def label(config: ControlConfig) -> str:
     params = estimator_params(config)
     parts = [str(params["objective"])] if "objective" in params else []
     parts += [f"{'K' if p == 'k' else p}={v}" for p, v in params.items() if p != "objective"]
-    inner = ",".join(parts)
     if config.warm_start_frac > 0:
         parts.append(f"after {config.warm_start_objective} for {config.warm_start_frac:g}")
+    inner = ",".join(parts)
     suffix = "+clip" if config.update == "clip" else ""
     return f"{name}[{inner}]{suffix}" if inner else f"{name}{suffix}"
 
