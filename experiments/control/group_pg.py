@@ -16,6 +16,7 @@ returns ``R [G, N]`` into advantages ``a = estimator(R)`` and updates the policy
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, NamedTuple
 
 import jax
@@ -108,7 +109,9 @@ def policy_loss(
     return loss, entropy
 
 
-def advantage_fn(config: ControlConfig, num_iterations: int):
+def advantage_fn(
+    config: ControlConfig, num_iterations: int
+) -> Callable[[jax.Array, jax.Array], jax.Array]:
     """``(iteration, rewards [G, N]) -> advantages [G, N]`` of ``config.estimator``; with
     ``warm_start_frac > 0`` (ordergrad only) the OrderGrad advantage of ``warm_start_objective``
     for iterations ``< round(warm_start_frac * num_iterations)``, then of ``objective``. Both

@@ -31,6 +31,8 @@ from __future__ import annotations
 import dataclasses
 import functools
 import itertools
+import json
+import pathlib
 import time
 from collections.abc import Callable
 from typing import Any, NamedTuple
@@ -42,7 +44,7 @@ import optax
 from flax import nnx
 
 import ordergrad_jax as og
-from experiments.common.runs import RunWriter
+from experiments.common.runs import RunWriter, markdown_table
 
 ESTIMATORS = ("rp", "lr")
 
@@ -433,6 +435,13 @@ def run(cfg: PathwiseConfig, writer: RunWriter, progress: Callable | None = None
     return rows
 
 
+def _mean_se(values: list[float]) -> str:
+    """``"mean ± 1.96 SE"`` over seeds (nan half-width for one seed)."""
+    x = np.asarray(values, float)
+    half = 1.96 * x.std(ddof=1) / np.sqrt(x.size) if x.size > 1 else float("nan")
+    return f"{x.mean():.4g} ± {half:.2g}"
+
+
 def summary(cfg: PathwiseConfig, rows: list[dict], wall_s: float) -> str:
     """Markdown: the final evaluation and the steady env-steps/s (chunks after the first)."""
     if not rows:
@@ -443,11 +452,6 @@ def summary(cfg: PathwiseConfig, rows: list[dict], wall_s: float) -> str:
     steady = [r["env_steps_per_s"] for r in rows if not r.get("first_in_process")]
     keys = [k for k in last if k.startswith("eval_")]
 
-    def mean_ci(k: str) -> str:
-        x = np.array([r[k] for r in final], float)
-        half = 1.96 * x.std(ddof=1) / np.sqrt(x.size) if x.size > 1 else float("nan")
-        return f"{x.mean():.4g} ± {half:.2g}"
-
     lines = [
         f"# brax-rp: {cfg.env} ({cfg.backend}), estimator={cfg.estimator}, "
         f"objective={cfg.objective}, K={cfg.k}, G={cfg.groups}, N={cfg.group_size}, "
@@ -455,7 +459,7 @@ def summary(cfg: PathwiseConfig, rows: list[dict], wall_s: float) -> str:
         "",
         "| metric (mean over seeds ± 1.96 SE) | value |",
         "|---|---|",
-        *[f"| {k} | {mean_ci(k)} |" for k in keys],
+        *[f"| {k} | {_mean_se([r[k] for r in final])} |" for k in keys],
         f"| env_steps (per seed) | {last['env_steps']} |",
         f"| steady env_steps_per_s | {np.median(steady) if steady else float('nan'):.4g} |",
         f"| wall_s (this process) | {wall_s:.1f} |",
@@ -467,11 +471,6 @@ def summary(cfg: PathwiseConfig, rows: list[dict], wall_s: float) -> str:
 def runs_table(run_dirs: list[Any]) -> str:
     """Markdown table of finished ``brax-rp`` run folders, one row each: the settings that differ
     between runs and the final evaluation (mean over seeds +- 1.96 SE), steady env-steps/s."""
-    import json
-    import pathlib
-
-    from experiments.common.runs import markdown_table
-
     out = []
     for d in map(pathlib.Path, run_dirs):
         if not (d / "summary.md").exists():
@@ -491,9 +490,7 @@ def runs_table(run_dirs: list[Any]) -> str:
             "env_steps": final[0]["env_steps"],
         }
         for key in ("eval_mean_length", "eval_mean", "eval_cvar_0.1", f"eval_max@{cfg['k']}"):
-            x = np.array([r[key] for r in final], float)
-            half = 1.96 * x.std(ddof=1) / np.sqrt(x.size) if x.size > 1 else float("nan")
-            row[key.removeprefix("eval_")] = f"{x.mean():.4g} ± {half:.2g}"
+            row[key.removeprefix("eval_")] = _mean_se([r[key] for r in final])
         row["env_steps_per_s"] = f"{np.median(steady) if steady else float('nan'):.3g}"
         out.append(row)
     return markdown_table(out) if out else "no finished runs\n"
