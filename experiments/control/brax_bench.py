@@ -35,6 +35,7 @@ import tyro
 
 import ordergrad_jax as og
 from experiments.common.io import write_json_atomic, write_text_atomic
+from experiments.common.runs import markdown_table
 
 
 @dataclasses.dataclass(frozen=True)
@@ -166,6 +167,17 @@ def _brax_agent(name: str, cfg: BraxBenchConfig) -> dict[str, Any]:
     }
 
 
+def _timed_chunks(chunk_fn: Any, state: Any, n: int) -> tuple[Any, list[float]]:
+    """Runs ``state, _ = chunk_fn(state)`` ``n`` times; the final state and each call's seconds
+    (the first includes compilation)."""
+    times = []
+    for _ in range(n):
+        tic = time.perf_counter()
+        state, _ = jax.block_until_ready(chunk_fn(state))
+        times.append(time.perf_counter() - tic)
+    return state, times
+
+
 def _ours_rp(cfg: BraxBenchConfig, objective: str) -> dict[str, Any]:
     from experiments.control import pathwise as pw
 
@@ -188,11 +200,7 @@ def _ours_rp(cfg: BraxBenchConfig, objective: str) -> dict[str, Any]:
     )
     tic = time.perf_counter()
     state, chunk_fn, _ = pw.make_train(pcfg)
-    times = []
-    for _ in range(cfg.chunks):
-        t = time.perf_counter()
-        state, _ = jax.block_until_ready(chunk_fn(state))
-        times.append(time.perf_counter() - t)
+    state, times = _timed_chunks(chunk_fn, state, cfg.chunks)
     wall = time.perf_counter() - tic
     work = pcfg.chunk * per_iteration + pcfg.eval_groups * cfg.group_size * cfg.episode_length
     params = jax.tree.map(lambda x: x[0], state.params)
@@ -242,12 +250,7 @@ def _ours_lr(name: str, cfg: BraxBenchConfig) -> dict[str, Any]:
     tic = time.perf_counter()
     trainer = make_train(base)
     state = jax.jit(trainer.init)(jax.random.key(cfg.seed))
-    chunk = jax.jit(trainer.chunk)
-    times = []
-    for _ in range(trainer.num_chunks):
-        t = time.perf_counter()
-        state, _ = jax.block_until_ready(chunk(state))
-        times.append(time.perf_counter() - t)
+    state, times = _timed_chunks(jax.jit(trainer.chunk), state, trainer.num_chunks)
     wall = time.perf_counter() - tic
     steps = trainer.iterations_per_chunk * trainer.steps_per_iteration
     policy = trainer.policy(state)
@@ -294,14 +297,7 @@ def table(rows: list[dict]) -> str:
         "eval_cvar_0.1",
         "eval_median",
     ]
-    out = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
-    for r in rows:
-        out.append(
-            "| "
-            + " | ".join(f"{r[c]:.4g}" if isinstance(r[c], float) else str(r[c]) for c in cols)
-            + " |"
-        )
-    return "\n".join(out) + "\n"
+    return markdown_table(rows, cols, floatfmt=".4g")
 
 
 def main(

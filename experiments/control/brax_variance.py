@@ -29,6 +29,7 @@ from flax import nnx
 
 import ordergrad_jax as og
 from experiments.common.io import atomic_temp_path, write_json_atomic, write_text_atomic
+from experiments.common.runs import markdown_table
 from experiments.control import pathwise as pw
 
 
@@ -181,11 +182,7 @@ def table(rows: list[dict]) -> str:
         "variance_ratio_lr_over_rp",
         "terminated_fraction",
     ]
-    out = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
-    for r in rows:
-        cells = [f"{r[c]:.3g}" if isinstance(r[c], float) else str(r[c]) for c in cols]
-        out.append("| " + " | ".join(cells) + " |")
-    return "\n".join(out) + "\n"
+    return markdown_table(rows, cols, floatfmt=".3g")
 
 
 def main(

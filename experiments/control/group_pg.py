@@ -174,7 +174,7 @@ def make_group_pg(config: ControlConfig) -> common.Trainer:
     per_chunk, num_chunks = common.iterations(config, steps)
     epochs = config.update_epochs if config.update == "clip" else 1
     tx = common.optimizer(config, per_chunk * num_chunks * epochs)
-    estimator = advantage_fn(config, per_chunk * num_chunks)
+    advantages = advantage_fn(config, per_chunk * num_chunks)
 
     def init(key: jax.Array) -> GroupPGState:
         k_params, k_train = jax.random.split(key)
@@ -198,7 +198,7 @@ def make_group_pg(config: ControlConfig) -> common.Trainer:
         policy = module.merge(state.params)
         episodes = group_rollout(env, env_params, policy.sample, k_roll, G, N, T)
         returns = episodes.returns
-        adv = estimator(state.iteration, train_rewards(returns))
+        adv = advantages(state.iteration, train_rewards(returns))
         old_logp = jax.lax.stop_gradient(policy.log_prob(episodes.obs, episodes.actions))
 
         def epoch(carry, _):
