@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
-import io
 import os
 import pathlib
 import sys
@@ -12,6 +10,8 @@ import typing
 from typing import Annotated, Literal
 
 import tyro
+
+from experiments.common.config import apply_overrides, leaf_paths
 
 
 def demo(k: int = 4) -> None:
@@ -47,33 +47,8 @@ def list_experiments() -> None:
 
     for name in registry.names():
         exp = registry.get(name)
-        fields = ", ".join(f.name for f in dataclasses.fields(exp.config))
+        fields = ", ".join(leaf_paths(exp.config()))
         print(f"{name}: {exp.description}\n  --set keys: {fields}")
-
-
-def apply_overrides(config, overrides: typing.Sequence[str]):
-    """Returns ``config`` with ``key=value`` overrides parsed by the field types (tuples as
-    comma-separated values), e.g. ``("seed=3", "objectives=ReMax,Median")``."""
-    if not overrides:
-        return config
-    fields = {f.name: f.type for f in dataclasses.fields(config)}
-    for item in overrides:
-        key, sep, value = item.partition("=")
-        if not sep or key not in fields:
-            raise ValueError(
-                f"--set takes key=value with a key among {sorted(fields)}; got {item!r}"
-            )
-        args = [f"--{key}", *(value.split(",") if "," in value else [value])]
-        try:  # one override at a time, so that a parse error names its key
-            with contextlib.redirect_stderr(io.StringIO()):
-                config = tyro.cli(
-                    type(config), default=config, args=args, config=(tyro.conf.FlagConversionOff,)
-                )
-        except SystemExit as err:
-            raise ValueError(
-                f"--set {item!r}: {value!r} is not a valid {key} (type {fields[key]})"
-            ) from err
-    return config
 
 
 def run(

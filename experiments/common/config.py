@@ -1,0 +1,164 @@
+"""Config parts every trainer shares, and ``--set`` overrides of (nested) config fields.
+
+A trainer's config is a frozen dataclass that holds these parts as fields (``optim``,
+``groups``, ``estimator``) next to its own fields, so one concept has one name everywhere:
+``optim.lr``, ``optim.grad_clip``, ``groups.num_groups``, ``estimator.name``, ...
+
+``--set`` takes a dotted path (``--set optim.lr=1e-3``) or, where it is unambiguous, the bare
+field name (``--set lr=1e-3``): see :func:`apply_overrides`.
+"""
+
+from __future__ import annotations
+
+import ast
+import contextlib
+import dataclasses
+import io
+import typing
+from typing import Any
+
+
+@dataclasses.dataclass(frozen=True)
+class OptimConfig:
+    """The optimiser: Adam with a global-norm gradient clip and a learning-rate schedule."""
+
+    lr: float = 3e-3
+    grad_clip: float = 0.5
+    """Clip the gradient to this global L2 norm (``0``: no clipping)."""
+    schedule: str = "constant"
+    """``constant`` or ``linear`` (decays to 0 over the run)."""
+
+    def make(self, total_updates: int):
+        """The optax transformation: ``clip_by_global_norm`` (if ``grad_clip > 0``) then Adam
+        with the schedule over ``total_updates`` updates."""
+        import optax
+
+        if self.schedule not in ("constant", "linear"):
+            raise ValueError(
+                f"optim.schedule must be 'constant' or 'linear'; got {self.schedule!r}"
+            )
+        lr: Any = self.lr
+        if self.schedule == "linear":
+            lr = optax.linear_schedule(self.lr, 0.0, max(int(total_updates), 1))
+        parts = [optax.clip_by_global_norm(self.grad_clip)] if self.grad_clip > 0 else []
+        return optax.chain(*parts, optax.adam(lr))
+
+
+@dataclasses.dataclass(frozen=True)
+class GroupsConfig:
+    """Group sampling: ``num_groups`` groups (prompts, start states) x ``group_size`` samples."""
+
+    num_groups: int = 8
+    group_size: int = 8
+
+
+@dataclasses.dataclass(frozen=True)
+class EstimatorConfig:
+    """An estimator of ``og.estimators`` and its parameters.
+
+    ``name`` is any registered name or alias; ``objective`` and ``k`` feed the estimators whose
+    spec lists them (ordergrad: both; maxpo, pkpo, passk_chen: ``k``); ``options`` holds any
+    other parameter of the spec as ``name=value`` (``alpha=0.1`` for cvar_pg, ``variant=s_loo``
+    for pkpo, ``normalize=False`` for passk_chen, ``eps=1e-6`` for grpo).
+    """
+
+    name: str = "ordergrad"
+    objective: str = "Mean"
+    k: int = 4
+    options: tuple[str, ...] = ()
+
+    def spec(self):
+        """The registered ``og.estimators`` spec of ``name``."""
+        import ordergrad_jax as og
+
+        return og.estimators.spec(self.name)
+
+    def params(self) -> dict[str, Any]:
+        """The keyword parameters of the estimator: those its spec lists, from ``objective``,
+        ``k`` and ``options`` (values parsed as Python literals where they are one)."""
+        spec = self.spec()
+        given: dict[str, Any] = {"objective": self.objective, "k": self.k}
+        for item in self.options:
+            key, sep, value = item.partition("=")
+            if not sep:
+                raise ValueError(f"estimator.options takes name=value items; got {item!r}")
+            if key not in spec.params:
+                raise ValueError(
+                    f"estimator {spec.name!r} takes the parameters {list(spec.params)}; "
+                    f"got option {key!r}"
+                )
+            given[key] = _literal(value)
+        return {key: given[key] for key in spec.params if key in given}
+
+
+def _literal(text: str) -> Any:
+    """``text`` as a Python literal (number, bool, None) where it is one, else the string."""
+    try:
+        return ast.literal_eval(text)
+    except (ValueError, SyntaxError):
+        return text
+
+
+def leaf_paths(config: Any, prefix: str = "") -> dict[str, Any]:
+    """Every leaf field of a (nested) dataclass config: ``{"optim.lr": type, "seed": type}``."""
+    paths: dict[str, Any] = {}
+    for field in dataclasses.fields(config):
+        value = getattr(config, field.name)
+        if dataclasses.is_dataclass(value) and not isinstance(value, type):
+            paths.update(leaf_paths(value, f"{prefix}{field.name}."))
+        else:
+            paths[f"{prefix}{field.name}"] = field.type
+    return paths
+
+
+def resolve_key(config: Any, key: str) -> str:
+    """The dotted path of ``key``: itself if it is a path, else the one leaf with that name.
+
+    Raises ``ValueError`` naming the allowed keys when ``key`` is unknown or ambiguous.
+    """
+    paths = leaf_paths(config)
+    if key in paths:
+        return key
+    matches = [path for path in paths if path.rsplit(".", 1)[-1] == key]
+    if len(matches) == 1:
+        return matches[0]
+    if matches:
+        raise ValueError(f"--set key {key!r} is ambiguous: use one of {sorted(matches)}")
+    raise ValueError(f"--set takes key=value with a key among {sorted(paths)}; got {key!r}")
+
+
+def _set_leaf(config: Any, path: list[str], value: str, item: str) -> Any:
+    """``config`` with the leaf at ``path`` parsed from ``value`` by its field type (tyro)."""
+    import tyro
+
+    head, *rest = path
+    if rest:
+        inner = _set_leaf(getattr(config, head), rest, value, item)
+        return dataclasses.replace(config, **{head: inner})
+    args = [f"--{head}", *(value.split(",") if "," in value else [value])]
+    try:  # one override at a time, so that a parse error names its key
+        with contextlib.redirect_stderr(io.StringIO()):
+            return tyro.cli(
+                type(config), default=config, args=args, config=(tyro.conf.FlagConversionOff,)
+            )
+    except SystemExit as err:
+        types = {f.name: f.type for f in dataclasses.fields(config)}
+        raise ValueError(
+            f"--set {item!r}: {value!r} is not a valid {head} (type {types[head]})"
+        ) from err
+
+
+def apply_overrides(config: Any, overrides: typing.Sequence[str]) -> Any:
+    """``config`` with ``key=value`` overrides parsed by the field types (tuples as
+    comma-separated values), e.g. ``("seed=3", "optim.lr=1e-3", "objective=ReMax")``.
+
+    ``key`` is a dotted path into nested config parts or a bare field name that names exactly
+    one leaf. Raises ``ValueError`` (one line) for an unknown, ambiguous or ill-typed override.
+    """
+    for item in overrides:
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise ValueError(f"--set takes key=value; got {item!r}")
+        path = resolve_key(config, key)
+        config = _set_leaf(config, path.split("."), value, item)
+    return config
