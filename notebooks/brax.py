@@ -16,9 +16,10 @@
 # %% [markdown]
 # # OrderGrad on brax: pathwise (RP) and likelihood-ratio (LR) order-statistic gradients
 #
-# This notebook draws the brax results of `experiments/control/RESULTS.md` (section 5) from a
-# results folder: by default the copy committed in `experiments/control/brax_results/` (set
-# `ORDERGRAD_BRAX_RESULTS` to another folder with the same layout). Its layout:
+# This notebook draws the brax results of `reports/brax/RESULTS.md` from a results folder: by
+# default the copy committed in `reports/brax/` of the repository (found above the working
+# directory, or set `ORDERGRAD_ROOT`); set `ORDERGRAD_BRAX_RESULTS` to another folder with the
+# same layout. Its layout:
 #
 # * `variance/rows.json`: `python -m experiments.control.brax_variance --out .../variance`
 # * `control/<run-id>/`: `bash experiments/control/results.sh brax OUT` (the group-PG and PPO
@@ -41,10 +42,19 @@ from IPython.display import Markdown, display
 
 from experiments.control import aggregate, brax_bench, brax_variance, evaluate, pathwise, plots
 
-root = pathlib.Path(
-    os.environ.get("ORDERGRAD_BRAX_RESULTS")
-    or pathlib.Path(brax_variance.__file__).resolve().parent / "brax_results"
-)
+
+def repo_root() -> pathlib.Path:
+    """$ORDERGRAD_ROOT, else the first folder at or above the working directory with reports/."""
+    if os.environ.get("ORDERGRAD_ROOT"):
+        return pathlib.Path(os.environ["ORDERGRAD_ROOT"])
+    here = pathlib.Path.cwd().resolve()
+    for folder in (here, *here.parents):
+        if (folder / "reports").is_dir() and (folder / "pyproject.toml").is_file():
+            return folder
+    raise FileNotFoundError(f"no repository root above {here}: set ORDERGRAD_ROOT")
+
+
+root = pathlib.Path(os.environ.get("ORDERGRAD_BRAX_RESULTS") or repo_root() / "reports" / "brax")
 print("results:", root)
 
 # %% [markdown]

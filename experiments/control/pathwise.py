@@ -17,7 +17,7 @@ dynamics and actions, and the loss is ``og.lr_loss(sum_t log pi(u_t | s_t), R, K
 both estimate the gradient of the same objective from the same number of episodes, which is what
 the RP-vs-LR variance study (``experiments/control/brax_variance.py``) compares.
 
-Caveat (honest, and measured in experiments/control/RESULTS.md, section 5.4): the pathwise gradient
+Caveat (honest, and measured in reports/brax/RESULTS.md, section 4): the pathwise gradient
 does not see the discontinuity of termination (an episode ending when the pole falls), so on
 terminating tasks RP estimates the gradient of the return *with the termination times held fixed*;
 it is exact only for tasks without termination (reacher, Pendulum) or while no episode terminates.

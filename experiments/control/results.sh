@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
-# The runs behind experiments/control/RESULTS.md (5 seeds each, vmapped in one jit).
+# The runs behind reports/control/RESULTS.md and reports/brax/RESULTS.md (5 seeds each, vmapped in one jit).
 # Usage: bash experiments/control/results.sh SECTION [OUT]   (SECTION: classic|sparse|risk|brax|brax-rp|speed)
 # Every run writes OUT/control/<run-id>/ (config, metrics.jsonl, final_returns.json, figures,
 # summary.md); `python -m experiments.control.aggregate OUT/control/<prefix>*` prints the tables.
 set -euo pipefail
 SECTION=${1:?classic|sparse|risk|brax|brax-rp|speed}
 OUT=${2:-results}
-RUN=".venv/bin/ordergrad-jax run control --out $OUT"
+OGJ=${ORDERGRAD_JAX:-ordergrad-jax}  # the installed command (activate the venv, or set ORDERGRAD_JAX)
+RUN="$OGJ run control --out $OUT"
 
 run() {  # run ID --set ... ; skips a finished run, resumes an unfinished one
   local id=$1; shift
@@ -90,7 +91,7 @@ brax-rp)  # 5. brax: the pathwise trainer (RP) and LR on the same rollouts; 3 se
     local id=$1; shift
     if [[ -f "$OUT/brax-rp/$id/summary.md" ]]; then echo "done: $id"; return; fi
     mkdir -p "$OUT/brax-rp"; echo "run: $id"
-    .venv/bin/ordergrad-jax run brax-rp --out "$OUT" --run-id "$id" --set num_seeds=3 \
+    "$OGJ" run brax-rp --out "$OUT" --run-id "$id" --set num_seeds=3 \
       --set chunk=20 --set groups=16 --set group_size=8 --set horizon=64 --set eval_groups=128 \
       "$@" > "$OUT/brax-rp/$id.log" 2>&1 || echo "FAILED: $id (see $OUT/brax-rp/$id.log)"
   }
@@ -114,7 +115,7 @@ brax-rp)  # 5. brax: the pathwise trainer (RP) and LR on the same rollouts; 3 se
     --set iterations=60 --set truncate=16 --set action_std=0.1 --set learn_std=True
   ;;
 speed)  # 4. env steps/s, one process: group-PG OrderGrad vs RLOO vs PPO on CartPole
-  .venv/bin/ordergrad-jax bench control --out "$OUT/bench"
+  "$OGJ" bench control --out "$OUT/bench"
   ;;
 *) echo "unknown section $SECTION" >&2; exit 2 ;;
 esac

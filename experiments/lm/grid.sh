@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# The RESULTS.md grid: 6 methods x 3 seeds from one cached SFT warm start (the three seeds run
+# The reports/lm/RESULTS.md grid: 6 methods x 3 seeds from one cached SFT warm start (the three seeds run
 # in parallel; finished runs are skipped, an unfinished one resumes from its checkpoint).
 cd "$(dirname "$0")/../.."
 OUT=${OUT:-results/lm-grid}
+OGJ=${ORDERGRAD_JAX:-ordergrad-jax}  # the installed command (activate the venv, or set ORDERGRAD_JAX)
 mkdir -p "$OUT"
 methods=(
   "grpo:--set estimator=grpo"
@@ -13,7 +14,7 @@ methods=(
   "bot2at4:--set estimator=ordergrad --set k=4 --set objective=BotM:2"
 )
 # The shared SFT warm start first (the runs below then load it from the cache).
-.venv/bin/ordergrad-jax run lm-rl --out "$OUT/sft-only" --run-id sft --set steps=1 \
+"$OGJ" run lm-rl --out "$OUT/sft-only" --run-id sft --set steps=1 \
   --set sft_cache="$OUT/sft" > "$OUT/sft.log" 2>&1
 for seed in 0 1 2; do
   (
@@ -21,7 +22,7 @@ for seed in 0 1 2; do
       name=${m%%:*}; args=${m#*:}
       [ -f "$OUT/lm-rl/$name-s$seed/summary.md" ] && continue
       # shellcheck disable=SC2086
-      .venv/bin/ordergrad-jax run lm-rl --out "$OUT" --run-id "$name-s$seed" --seed $seed \
+      "$OGJ" run lm-rl --out "$OUT" --run-id "$name-s$seed" --seed $seed \
         --set sft_cache="$OUT/sft" $args > "$OUT/$name-s$seed.log" 2>&1
     done
   ) &
