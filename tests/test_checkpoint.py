@@ -1,7 +1,9 @@
-"""Checkpoint/resume (experiments/common/checkpoint.py) and result-file permissions."""
+"""Checkpoint/resume (experiments/common/checkpoint.py), result-file permissions and the run
+provenance RunWriter writes into config.json (experiments/common/provenance.py)."""
 
 from __future__ import annotations
 
+import importlib.metadata
 import json
 import os
 import pathlib
@@ -18,6 +20,7 @@ import numpy as np
 import pytest
 from flax import nnx
 
+from experiments.common import provenance
 from experiments.common.checkpoint import Checkpointer, train_in_chunks
 from experiments.common.io import write_json_atomic, write_text_atomic
 from experiments.common.runs import RunWriter
@@ -225,3 +228,60 @@ def test_atomic_writes_respect_the_umask(tmp_path, umask):
     assert want == 0o666 & ~umask
     for path in [text, js, writer.path / "metrics.jsonl", *figs]:
         assert path.stat().st_mode & 0o777 == want, path
+
+
+PROVENANCE_KEYS = {
+    "start_utc", "load_avg_start", "host", "git_commit", "git_dirty", "packages", "backend",
+    "device_kind", "device_count", "process_count",
+}  # fmt: skip
+
+
+def _provenance(writer: RunWriter) -> dict:
+    return json.loads((writer.path / "config.json").read_text())["provenance"]
+
+
+def test_run_folder_records_provenance_and_the_end_time_at_completion(tmp_path):
+    writer = RunWriter("toy", tmp_path, "p")
+    writer.write_config({"seed": 0}, note="x")
+    saved = json.loads((writer.path / "config.json").read_text())
+    assert saved["config"] == {"seed": 0} and saved["note"] == "x"
+    record = saved["provenance"]
+    assert PROVENANCE_KEYS <= set(record) and "end_utc" not in record
+    for name in ("jax", "jaxlib", "flax", "optax", "orbax-checkpoint", "chex", "gymnax", "brax"):
+        assert record["packages"].get(name) == importlib.metadata.version(name), name
+    assert "jax" not in record["packages"] or record["packages"]["jax"] == jax.__version__
+    assert record["device_count"] == jax.device_count()
+    assert record["device_kind"] == jax.devices()[0].device_kind
+    assert len(record["load_avg_start"]) == 3
+    if (provenance.CODE_ROOT / ".git").exists():
+        assert len(record["git_commit"]) == 40 and isinstance(record["git_dirty"], bool)
+    start = record["start_utc"]
+    assert start.endswith("+00:00")
+    writer.write_summary("done\n")
+    record = _provenance(writer)
+    assert record["start_utc"] == start and record["end_utc"] >= start
+    assert json.loads((writer.path / "config.json").read_text())["config"] == {"seed": 0}
+
+
+def test_provenance_outside_a_git_checkout(tmp_path, monkeypatch):
+    assert provenance.git_state(tmp_path) == {"git_commit": "unknown", "git_dirty": None}
+    # A package folder inside some other repository is not a checkout of this one.
+    subprocess.run(["git", "init", "-q", str(tmp_path / "other")], check=True)
+    (tmp_path / "other" / "pkg").mkdir()
+    assert provenance.git_state(tmp_path / "other" / "pkg")["git_commit"] == "unknown"
+    monkeypatch.setattr(provenance, "CODE_ROOT", tmp_path)
+    writer = RunWriter("toy", tmp_path / "out", "g")
+    writer.write_config({"seed": 0})
+    assert _provenance(writer)["git_commit"] == "unknown"
+
+
+def test_resumed_run_keeps_the_earlier_sessions_provenance(tmp_path):
+    first = RunWriter("toy", tmp_path, "r")
+    first.write_config({"seed": 0})
+    second = RunWriter("toy", tmp_path, "r")
+    second.write_config({"seed": 0})
+    second.write_summary("done\n")
+    record = _provenance(second)
+    assert "end_utc" in record
+    assert record["previous"] == [first.provenance]  # the first session never finished
+    assert "end_utc" not in record["previous"][0]

@@ -2,6 +2,10 @@
 
 Every file is written atomically (temporary file + rename), so a crashed run never leaves a
 half-written file that a reader could take for complete; ``summary.md`` is written last.
+``config.json`` carries the run's provenance (``experiments.common.provenance``): git commit and
+dirty flag, package versions, device kind and count, host, UTC start time and load average, and
+the UTC end time once the summary is written. A resumed run keeps the earlier sessions' records
+under ``provenance["previous"]``.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ import os
 import pathlib
 from typing import Any
 
+from experiments.common import provenance
 from experiments.common.io import atomic_temp_path, write_json_atomic, write_text_atomic
 
 
@@ -32,6 +37,7 @@ class RunWriter:
       path: the run folder.
       metrics: the rows appended so far (rewritten atomically as ``metrics.jsonl`` on each call).
       primary: whether this process writes files.
+      provenance: this session's record (``config.json["provenance"]``).
     """
 
     def __init__(self, name: str, root: str | os.PathLike = "results", run_id: str | None = None):
@@ -42,13 +48,30 @@ class RunWriter:
         if self.primary:
             self.path.mkdir(parents=True, exist_ok=True)
         self.metrics: list[dict[str, Any]] = []
+        self.provenance: dict[str, Any] = provenance.start_record()
+        self._config: dict[str, Any] | None = None
+        self._resumed_checked = False
 
     def write_config(self, config: Any, **extra: Any) -> pathlib.Path:
-        """``config.json``: the dataclass config plus ``extra`` (seed, versions, ...)."""
+        """``config.json``: the dataclass config, ``extra`` (seed, ...) and the provenance."""
         data = dataclasses.asdict(config) if dataclasses.is_dataclass(config) else dict(config)
+        self.provenance.update(provenance.device_record())
+        self._config = {"config": data, **extra}
+        return self._write_config()
+
+    def _write_config(self) -> pathlib.Path:
+        path = self.path / "config.json"
         if not self.primary:
-            return self.path / "config.json"
-        return write_json_atomic(self.path / "config.json", {"config": data, **extra})
+            return path
+        if not self._resumed_checked and path.exists():  # a resumed run: keep what ran before
+            try:
+                old = json.loads(path.read_text()).get("provenance")
+            except (OSError, ValueError):
+                old = None
+            if isinstance(old, dict):
+                self.provenance["previous"] = [*old.pop("previous", []), old]
+        self._resumed_checked = True
+        return write_json_atomic(path, {**(self._config or {}), "provenance": self.provenance})
 
     def log(self, rows: list[dict[str, Any]] | dict[str, Any]) -> pathlib.Path:
         """Appends metric rows (JSON-serialisable dicts) and rewrites ``metrics.jsonl``."""
@@ -74,7 +97,12 @@ class RunWriter:
         return paths
 
     def write_summary(self, markdown: str) -> pathlib.Path:
-        """``summary.md``: the run's table of results (written last: its presence means done)."""
+        """``summary.md``: the run's table of results (written last: its presence means done).
+        ``config.json`` gets the end time first."""
+        if "device_kind" not in self.provenance:  # no write_config call
+            self.provenance.update(provenance.device_record())
+        self.provenance["end_utc"] = provenance.utc_now()
+        self._write_config()
         if not self.primary:
             return self.path / "summary.md"
         return write_text_atomic(self.path / "summary.md", markdown)
