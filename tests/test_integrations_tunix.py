@@ -22,6 +22,7 @@ pytestmark = pytest.mark.filterwarnings(
     "ignore:.*'.value' access is now deprecated:DeprecationWarning"
 )
 
+import ordergrad_jax as og  # noqa: E402
 from ordergrad_jax.integrations import tunix as og_tunix  # noqa: E402
 
 # Ascending rank weights written out by hand (alpha[0] weights the minimum of the K rewards).
@@ -107,6 +108,64 @@ def test_zoo_estimators_and_their_scales():
     assert og_tunix.gradient_scale("pkpo", n, k=2) == float(n)
     assert og_tunix.gradient_scale("cvar_pg", n, alpha=0.5) == float(n)
     assert og_tunix.gradient_scale("passk_chen", n, k=2, normalize=False) == 2 * n / (n - 2)
+
+
+# Parameters for every built-in estimator on groups of N = 6 (binary rewards for passk_chen).
+SPEC_CASES = [
+    ("ordergrad", {"k": 4, "objective": "TopM:2"}),
+    ("reinforce", {}),
+    ("rloo", {}),
+    ("grpo", {}),
+    ("dr_grpo", {}),
+    ("pkpo", {"k": 3}),
+    ("pkpo", {"k": 3, "variant": "s_loo"}),
+    ("maxpo", {"k": 3}),
+    ("passk_chen", {"k": 2}),
+    ("passk_chen", {"k": 2, "normalize": False}),
+    ("cvar_pg", {"alpha": 0.5}),
+]
+
+
+@pytest.mark.parametrize(("name", "params"), SPEC_CASES)
+def test_advantages_are_the_spec_scale_times_the_estimators(name, params):
+    """tunix gets ``c * a``: ``a`` from og.estimators.get, ``c`` from the estimator's spec."""
+    n = 6
+    rewards = _rewards(4, n, seed=2, ties=True)
+    if name == "passk_chen":
+        rewards = (rewards > 0).astype(np.float32)
+    a = np.asarray(og.estimators.get(name, **params)(rewards))
+    c = og.estimators.spec(name).gradient_scale(n, **params)
+    got = og_tunix.make_advantage_estimator(name, **params)(rewards.reshape(-1), n)
+    np.testing.assert_allclose(np.asarray(got), (c * a).reshape(-1), rtol=1e-6, atol=1e-6)
+    assert og_tunix.gradient_scale(name, n, **params) == c
+
+
+def test_every_estimator_is_covered():
+    assert {name for name, _ in SPEC_CASES} == set(og.estimators.available())
+
+
+def test_a_user_registered_estimator_needs_no_adapter_edit():
+    from ordergrad_jax.estimators import registry
+
+    name = "tunix_test_signed_rank"
+
+    def signed_rank(rewards, mask=None, *, shift: float = 0.5):
+        import jax.numpy as jnp
+
+        ranks = jnp.argsort(jnp.argsort(jnp.asarray(rewards), axis=-1), axis=-1)
+        return ranks - shift * (ranks.shape[-1] - 1)
+
+    og.estimators.register(
+        name, signed_rank, params=("shift",), gradient_scale=lambda n, shift: 2.0, zero_sum=True
+    )
+    try:
+        rewards = np.asarray([[0.3, -1.0, 2.0, 0.1], [1.0, 0.0, 0.5, 3.0]], np.float32)
+        fn = og_tunix.make_advantage_estimator(name)
+        want = 2.0 * np.asarray(signed_rank(rewards))
+        np.testing.assert_allclose(np.asarray(fn(rewards.reshape(-1), 4)), want.reshape(-1))
+        assert fn.__name__ == f"ordergrad_jax_{name}"
+    finally:
+        registry._REGISTRY.pop(name, None)
 
 
 def test_bad_inputs_raise():

@@ -380,6 +380,8 @@ def test_which_estimators_sum_to_zero(name, params, min_n, zero_sum, binary):
         assert f'``"{params["variant"]}"`` {claim}' in est.pkpo.__doc__
     else:
         assert f"Sums to zero over each group: {claim}" in getattr(est, name).__doc__
+    if name != "pkpo":  # the spec's zero_sum holds for every parameter value (pkpo: not s, s_loo-1)
+        assert est.spec(name).zero_sum == zero_sum
     if zero_sum:
         assert_close(total, np.zeros(2), scale=10)
     else:
@@ -444,6 +446,7 @@ def test_lr_gradients_are_unbiased():
     claims = [
         ("reinforce", {}, R, 1 / N, (1, "Mean")),
         ("rloo", {}, R, 1 / N, (1, "Mean")),
+        ("ordergrad", {"k": K, "objective": "TopM:2"}, R, K / N, (K, "TopM:2")),
         ("pkpo", {"k": K, "variant": "s"}, R, 1.0, (K, "ReMax")),
         ("pkpo", {"k": K, "variant": "s_loo"}, R, 1.0, (K, "ReMax")),
         ("pkpo", {"k": K, "variant": "s_loo_minus_one"}, R, 1.0, (K, "ReMax")),
@@ -451,6 +454,9 @@ def test_lr_gradients_are_unbiased():
         ("maxpo", {"k": K}, R, K / N, (K, "ReMax")),
         ("passk_chen", {"k": K, "normalize": False}, R_BINARY, K / (N - K), (K, "ReMax")),
     ]
+    # the factor of sum_i a_i grad log p(x_i) is c/N with c the spec's gradient scale
+    for name, params, _, scale, _ in claims:
+        assert est.spec(name).gradient_scale(N, **params) / N == pytest.approx(scale, rel=1e-12)
     fns = [est.get(name, **params) for name, params, *_ in claims]
 
     def one_batch(key):

@@ -26,11 +26,13 @@ The K/N factor (docs/maths.md §5). OrderGrad's unbiased estimate of ``grad J``
 for one group is ``(K/N) sum_i a_i grad log p(y_i)``. tunix's GRPO loss uses the advantages as
 given and averages the per-sequence terms over all ``B * G`` sequences of the batch, i.e. it
 computes ``(1/(B N)) sum_{b,i} adv_{b,i} grad log p(y_{b,i})``. We fold the factor into the
-advantage: with ``scale="paper"`` (the default) tunix receives ``adv = K * a``, so its update is
-``(1/B) sum_b (K/N) sum_i a_{b,i} grad log p(y_{b,i})``, the paper's estimate averaged over
-prompts, and the learning rate keeps its usual meaning. For the other estimators ``"paper"`` uses
-each one's documented gradient scale (1/N for REINFORCE/RLOO/GRPO/Dr.GRPO, so no change; K/N for
-MaxPO; 1 for PKPO and CVaR-PG, i.e. a factor N; ``k/(N-k)`` for un-normalised pass@k-Chen). Pass
+advantage: with ``scale="paper"`` (the default) tunix receives ``adv = c * a`` with ``c`` the
+estimator spec's gradient scale (``og.estimators.spec(name).gradient_scale(N, **params)``, the
+paper's convention ``g = (c/N) sum_i a_i grad log p_i``; K for OrderGrad), so its update is
+``(1/B) sum_b (c/N) sum_i a_{b,i} grad log p(y_{b,i})``, the paper's estimate averaged over
+prompts, and the learning rate keeps its usual meaning (c is K for OrderGrad and MaxPO; 1 for
+REINFORCE/RLOO/GRPO/Dr.GRPO and normalised pass@k-Chen, so no change; N for PKPO and CVaR-PG;
+``kN/(N-k)`` for un-normalised pass@k-Chen; any user-registered estimator brings its own). Pass
 ``scale=1.0`` for the raw advantages (then fold the factor into the learning rate yourself), or
 any other float.
 
@@ -73,33 +75,23 @@ AdvantageFn = Callable[..., jax.Array]
 
 
 def gradient_scale(name: str, num_generations: int, **params: Any) -> float:
-    """The factor ``c`` that makes tunix's batch-mean loss the estimator's documented gradient.
+    """The factor ``c`` that makes tunix's batch-mean loss the estimator's paper gradient.
 
-    tunix's loss is ``(1/(B N)) sum adv_i grad log p_i``; an estimator whose gradient estimate
-    is ``f sum_i a_i grad log p_i`` per group needs ``adv = c a`` with ``c = N f``.
+    tunix's loss is ``(1/(B N)) sum adv_i grad log p_i``; an estimator whose per-group gradient
+    is ``(c/N) sum_i a_i grad log p_i`` needs ``adv = c a``. ``c`` is read from the estimator's
+    spec: ``og.estimators.spec(name).gradient_scale(num_generations, **params)``.
 
     Args:
       name: an estimator name of :func:`ordergrad_jax.estimators.get`.
       num_generations: N, the group size.
-      **params: the estimator's parameters (``k`` where it has one).
+      **params: the estimator's parameters (all it requires, e.g. ``k`` and ``objective``).
 
     Returns:
       ``c`` (a Python float): K for ordergrad and maxpo; 1 for reinforce, rloo, grpo, dr_grpo;
       N for pkpo and cvar_pg; ``k N/(N - k)`` for passk_chen with ``normalize=False``, 1 with
-      the default ``normalize=True`` (no unbiased scale exists then).
+      the default ``normalize=True`` (maths.md §5).
     """
-    key = _estimators._canonical_name(name)
-    n = int(num_generations)
-    if key in ("ordergrad", "maxpo"):
-        return float(params["k"])
-    if key in ("reinforce", "rloo", "grpo", "dr_grpo"):
-        return 1.0
-    if key in ("pkpo", "cvar_pg"):
-        return float(n)
-    if key == "passk_chen":
-        k = int(params["k"])
-        return float(k * n / (n - k)) if not params.get("normalize", True) else 1.0
-    raise ValueError(f"no gradient scale known for estimator {name!r}; pass scale=<float>")
+    return _estimators.spec(name).gradient_scale(int(num_generations), **params)
 
 
 def make_advantage_estimator(
@@ -157,7 +149,7 @@ def make_advantage_estimator(
         return compiled(n)(rewards)
 
     label = ", ".join(f"{p}={v!r}" for p, v in sorted(params.items()))
-    advantage_estimator.__name__ = f"ordergrad_jax_{_estimators._canonical_name(name)}"
+    advantage_estimator.__name__ = f"ordergrad_jax_{_estimators.spec(name).name}"
     advantage_estimator.__doc__ = f"tunix advantage estimator: {name}({label}), scale={scale!r}."
     return advantage_estimator
 
@@ -165,7 +157,7 @@ def make_advantage_estimator(
 def registry_name(name: str = "ordergrad", *, scale: str | float = "paper", **params: Any) -> str:
     """The tunix registry name :func:`register` uses for these settings (deterministic)."""
     label = ",".join(f"{p}={v!r}" for p, v in sorted(params.items()))
-    return f"ordergrad_jax:{_estimators._canonical_name(name)}({label});scale={scale!r}"
+    return f"ordergrad_jax:{_estimators.spec(name).name}({label});scale={scale!r}"
 
 
 def register(name: str = "ordergrad", *, scale: str | float = "paper", **params: Any) -> str:

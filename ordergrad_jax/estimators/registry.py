@@ -1,0 +1,308 @@
+"""The estimator registry: each estimator is registered once, with its metadata beside it.
+
+A consumer looks an estimator up by name and reads what it needs from its :class:`EstimatorSpec`
+(maths.md §5): the advantage function, the names of its parameters, the gradient scale ``c`` of
+the paper's convention ``g = (c/N) sum_i a_i grad log p(x_i)``, and whether the advantages of a
+full group sum to zero. It keeps no table of its own.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import inspect
+import math
+from collections.abc import Callable, Mapping
+from typing import Any, TypeVar, overload
+
+import jax
+from jax.typing import ArrayLike
+
+from ordergrad_jax import _checks
+
+__all__ = ["EstimatorSpec", "available", "get", "register", "spec"]
+
+AdvantageFn = Callable[..., jax.Array]
+ScaleFn = Callable[..., float]
+F = TypeVar("F", bound=AdvantageFn)
+
+
+@dataclasses.dataclass(frozen=True)
+class EstimatorSpec:
+    """A registered estimator: its advantage function and what a trainer needs to know about it.
+
+    Attributes:
+      name: the canonical name (lower case), e.g. ``"ordergrad"``.
+      fn: ``fn(rewards (..., N), mask=None, **params) -> advantages (..., N)``.
+      params: the names of its keyword parameters, e.g. ``("k", "objective", "method")``.
+      zero_sum: whether the advantages of a full group sum to zero (for every parameter value).
+      description: one line, as :func:`available` lists it.
+      aliases: other accepted spellings (normalised: lower case, ``_`` for ``-``, ``.``, space).
+      defaults: the parameters that have a default, with it (read from ``fn``'s signature).
+    """
+
+    name: str
+    fn: AdvantageFn
+    params: tuple[str, ...]
+    zero_sum: bool
+    description: str = ""
+    aliases: tuple[str, ...] = ()
+    defaults: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+    scale: float | ScaleFn = dataclasses.field(default=1.0, repr=False)
+    validate: Callable[..., dict[str, Any]] | None = dataclasses.field(default=None, repr=False)
+
+    def bind(self, **params: Any) -> dict[str, Any]:
+        """All of the estimator's parameters, checked, with defaults filled in.
+
+        Raises:
+          ValueError: an unknown or missing parameter, or a bad value; the message lists the
+            parameters the estimator takes.
+        """
+        unknown = sorted(set(params) - set(self.params))
+        if unknown:
+            names = ", ".join(map(repr, unknown))
+            raise ValueError(f"unknown parameter(s) {names}; {self._usage()}")
+        missing = [p for p in self.params if p not in params and p not in self.defaults]
+        if missing:
+            names = ", ".join(map(repr, missing))
+            raise ValueError(f"missing parameter(s) {names}; {self._usage()}")
+        bound = {p: params[p] if p in params else self.defaults[p] for p in self.params}
+        if self.validate is not None:
+            bound = dict(self.validate(**bound))
+        return bound
+
+    def gradient_scale(self, n: int, **params: Any) -> float:
+        """The factor ``c`` of the paper's per-group gradient ``g = (c/N) sum_i a_i grad log p_i``.
+
+        Args:
+          n: N, the group size (a Python int >= 1).
+          **params: the estimator's parameters (as for :func:`get`; defaults filled in).
+
+        Returns:
+          ``c`` as a Python float: K for ordergrad and maxpo; 1 for reinforce, rloo, grpo and
+          dr_grpo; N for pkpo and cvar_pg; ``kN/(N-k)`` for passk_chen with ``normalize=False``
+          and 1 with ``normalize=True`` (maths.md §5).
+        """
+        n = _checks.static_int(n, f"{self.name}: gradient_scale: n")
+        bound = self.bind(**params)
+        value = self.scale(n, **bound) if callable(self.scale) else self.scale
+        value = float(value)
+        if not math.isfinite(value):
+            raise ValueError(f"{self.name}: the gradient scale for N={n}, {bound} is not finite")
+        return value
+
+    def _usage(self) -> str:
+        if not self.params:
+            return f"estimator {self.name!r} takes no parameters"
+        parts = [f"{p}={self.defaults[p]!r}" if p in self.defaults else p for p in self.params]
+        return f"estimator {self.name!r} takes {', '.join(parts)} (no default = required)"
+
+
+_REGISTRY: dict[str, EstimatorSpec] = {}
+_ALIASES: dict[str, str] = {}  # normalised alias -> canonical name
+
+
+def _normalise(name: str) -> str:
+    return name.strip().lower().replace("-", "_").replace(".", "_").replace(" ", "_")
+
+
+def _keyword_params(fn: AdvantageFn, name: str, params: tuple[str, ...]) -> dict[str, Any]:
+    """The defaults of ``params`` in ``fn``'s signature; checks that ``fn`` takes exactly them."""
+    try:
+        sig = inspect.signature(fn)
+    except (TypeError, ValueError):  # a builtin without a signature: trust the declaration
+        return {}
+    kinds = {p.name: p for p in sig.parameters.values()}
+    takes_any = any(p.kind == p.VAR_KEYWORD for p in kinds.values())
+    keyword = {p.name: p for p in kinds.values() if p.kind == p.KEYWORD_ONLY}
+    absent = [p for p in params if p not in keyword and not takes_any]
+    if absent:
+        raise ValueError(
+            f"register({name!r}): params {absent} are not keyword-only parameters of fn "
+            f"(fn(rewards, mask=None, *, {', '.join(params)}))"
+        )
+    undeclared = [p for p, v in keyword.items() if p not in params and v.default is v.empty]
+    if undeclared:
+        raise ValueError(
+            f"register({name!r}): fn requires the keyword parameter(s) {undeclared}; list them "
+            f"in params"
+        )
+    return {
+        p: keyword[p].default
+        for p in params
+        if p in keyword and keyword[p].default is not keyword[p].empty
+    }
+
+
+@overload
+def register(
+    name: str,
+    fn: None = None,
+    *,
+    params: tuple[str, ...],
+    gradient_scale: float | ScaleFn,
+    zero_sum: bool,
+    aliases: tuple[str, ...] = (),
+    description: str = "",
+    validate: Callable[..., dict[str, Any]] | None = None,
+) -> Callable[[F], F]: ...
+
+
+@overload
+def register(
+    name: str,
+    fn: F,
+    *,
+    params: tuple[str, ...],
+    gradient_scale: float | ScaleFn,
+    zero_sum: bool,
+    aliases: tuple[str, ...] = (),
+    description: str = "",
+    validate: Callable[..., dict[str, Any]] | None = None,
+) -> F: ...
+
+
+def register(
+    name: str,
+    fn: F | None = None,
+    *,
+    params: tuple[str, ...],
+    gradient_scale: float | ScaleFn,
+    zero_sum: bool,
+    aliases: tuple[str, ...] = (),
+    description: str = "",
+    validate: Callable[..., dict[str, Any]] | None = None,
+) -> F | Callable[[F], F]:
+    """Registers an advantage estimator under ``name``; used as a decorator when ``fn`` is None.
+
+    Once registered, :func:`get`, :func:`spec` and :func:`available` know it, and so does every
+    trainer that looks estimators up by name.
+
+    Args:
+      name: the canonical name (matched case-insensitively; ``-``, ``.``, space read as ``_``).
+      fn: ``fn(rewards (..., N), mask=None, *, **params) -> advantages (..., N)``, pure, on the
+        last axis.
+      params: the names of ``fn``'s keyword-only parameters (defaults are read from ``fn``).
+      gradient_scale: ``c`` in ``g = (c/N) sum_i a_i grad log p(x_i)``: a float, or
+        ``scale(n, **params) -> float`` called with the group size and all bound parameters.
+      zero_sum: whether the advantages of a full group sum to zero.
+      aliases: other names for it.
+      description: one line for :func:`available`.
+      validate: optional ``validate(**params) -> params``, run by :func:`get` on the bound
+        parameters (raise ``ValueError`` for a bad value; return the checked values).
+
+    Returns:
+      ``fn`` (so that the decorator leaves the function as it is).
+
+    Raises:
+      ValueError: the name or an alias is taken, or ``params`` does not match ``fn``.
+
+    Example:
+      >>> @register("centred", params=(), gradient_scale=1.0, zero_sum=True)
+      ... def centred(rewards, mask=None):
+      ...     return rewards - rewards.mean(-1, keepdims=True)
+    """
+    if fn is None:
+        return lambda f: register(
+            name,
+            f,
+            params=params,
+            gradient_scale=gradient_scale,
+            zero_sum=zero_sum,
+            aliases=aliases,
+            description=description,
+            validate=validate,
+        )
+    if not isinstance(name, str) or not _normalise(name):
+        raise ValueError(f"estimator name must be a non-empty string; got {name!r}")
+    if not callable(fn):
+        raise TypeError(f"register({name!r}, fn): fn must be callable; got {fn!r}")
+    if isinstance(params, str) or not all(isinstance(p, str) for p in params):
+        raise TypeError(f"register({name!r}): params must be a tuple of names; got {params!r}")
+    if not (callable(gradient_scale) or isinstance(gradient_scale, int | float)):
+        raise TypeError(
+            f"register({name!r}): gradient_scale must be a float or a callable "
+            f"scale(n, **params); got {gradient_scale!r}"
+        )
+    key = _normalise(name)
+    keys = [key, *(_normalise(a) for a in aliases)]
+    taken = [k for k in keys if k in _REGISTRY or k in _ALIASES]
+    if taken:
+        raise ValueError(f"estimator name(s) {taken} already registered")
+    params = tuple(params)
+    defaults = _keyword_params(fn, name, params)
+    _REGISTRY[key] = EstimatorSpec(
+        name=key,
+        fn=fn,
+        params=params,
+        zero_sum=bool(zero_sum),
+        description=description,
+        aliases=tuple(keys[1:]),
+        defaults=defaults,
+        scale=gradient_scale,
+        validate=validate,
+    )
+    for alias in keys[1:]:
+        _ALIASES[alias] = key
+    return fn
+
+
+def spec(name: str) -> EstimatorSpec:
+    """The :class:`EstimatorSpec` of a registered estimator (aliases accepted).
+
+    Raises:
+      ValueError: ``name`` is not registered; the message lists the names.
+    """
+    if not isinstance(name, str):
+        raise ValueError(
+            f"estimator name must be a string; got {name!r}. Available: {', '.join(_REGISTRY)}"
+        )
+    key = _normalise(name)
+    key = _ALIASES.get(key, key)
+    if key not in _REGISTRY:
+        raise ValueError(
+            f"unknown estimator {name!r}; available: {', '.join(_REGISTRY)} "
+            f"(aliases: {', '.join(sorted(_ALIASES))})"
+        )
+    return _REGISTRY[key]
+
+
+def available() -> dict[str, str]:
+    """The estimator names that :func:`get` accepts, each with a one-line description."""
+    return {name: entry.description for name, entry in _REGISTRY.items()}
+
+
+def get(name: str, **params: Any) -> AdvantageFn:
+    """The advantage function of a named estimator: ``fn(rewards (..., N), mask=None) -> (..., N)``.
+
+    Every estimator works on the last axis (leading axes are independent groups), is pure and
+    jit/vmap friendly (its params are static), and takes an optional bool ``mask`` (True =
+    valid; masked entries take no part whatever their value, NaN included, and get 0).
+
+    Args:
+      name: one of :func:`available` (case-insensitive; ``-`` and ``.`` read as ``_``, e.g.
+        ``"Dr.GRPO"``, ``"CVaR-PG"``).
+      **params: the estimator's keyword parameters (its spec's ``params``), checked here:
+        ``ordergrad``: ``k``, ``objective`` (``method="auto"``); ``grpo``: ``eps=1e-6``;
+        ``pkpo``: ``k``, ``variant="s_loo_minus_one"``; ``maxpo``: ``k``;
+        ``passk_chen``: ``k`` (``normalize=True``); ``cvar_pg``: ``alpha``;
+        ``reinforce``, ``rloo``, ``dr_grpo``: none.
+
+    Returns:
+      The bound function; its docstring is the estimator's (formula, gradient scale, whether it
+      sums to zero over a group, reference).
+
+    Raises:
+      ValueError: unknown name, unknown or missing parameter, or a bad parameter value; the
+        message lists what is allowed.
+    """
+    entry = spec(name)
+    bound = entry.bind(**params)
+    fn = entry.fn
+
+    def estimator(rewards: ArrayLike, mask: ArrayLike | None = None) -> jax.Array:
+        return fn(rewards, mask, **bound)
+
+    label = f"{entry.name}({', '.join(f'{p}={v!r}' for p, v in bound.items())})"
+    estimator.__name__ = estimator.__qualname__ = entry.name
+    estimator.__doc__ = f"{label}: {entry.description}.\n\n{fn.__doc__}"
+    return estimator
