@@ -41,6 +41,26 @@ def bench(
     transform.main(transform.QUICK if quick else transform.TransformBenchConfig(), out)
 
 
+def report(
+    name: tyro.conf.Positional[str],
+    check: Annotated[
+        bool, tyro.conf.arg(help="compare only: exit 1 naming each table that differs")
+    ] = False,
+    root: Annotated[
+        pathlib.Path | None,
+        tyro.conf.arg(help="the repository root (default: found above the working directory)"),
+    ] = None,
+) -> None:
+    """Rebuild the tables of a results document (reports/NAME/RESULTS.md) from its committed data;
+    with --check, exit 1 when a committed table differs. NAME: brax, control, lm, variance,
+    transform, envs."""
+    from experiments import report as report_module
+
+    if name not in report_module.DOCUMENTS:
+        raise UsageError(f"no results document {name!r}; known: {sorted(report_module.DOCUMENTS)}")
+    report_module.report(name, check=check, root=root)
+
+
 def list_experiments() -> None:
     """List the experiments `run` knows, with their config fields."""
     from experiments import registry
@@ -142,7 +162,7 @@ def main(args: typing.Sequence[str] | None = None) -> int:
     enable_compilation_cache()
     try:
         tyro.extras.subcommand_cli_from_dict(
-            {"list": list_experiments, "run": run, "bench": bench, "demo": demo},
+            {"list": list_experiments, "run": run, "bench": bench, "report": report, "demo": demo},
             description="ordergrad-jax: OrderGrad estimators, experiments and benchmarks",
             args=args,
         )

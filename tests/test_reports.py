@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import os
 import pathlib
 import re
+import shutil
 import subprocess
+import sys
+
+import pytest
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 CODE_FOLDERS = ("ordergrad_jax", "experiments", "envs")
@@ -72,3 +77,73 @@ def test_no_document_names_a_moved_results_path():
         text = (ROOT / name).read_text(errors="ignore")
         offenders += [f"{name}: {m}" for m in moved if m in text]
     assert not offenders, "\n".join(offenders)
+
+
+# --- `ordergrad-jax report`: the tables of a document rebuilt from its committed data ---------
+
+ENTRY = pathlib.Path(sys.executable).with_name("ordergrad-jax")
+
+
+def _report(*args: str, cwd: pathlib.Path = ROOT) -> subprocess.CompletedProcess:
+    env = {k: v for k, v in os.environ.items() if k != "ORDERGRAD_ROOT"}
+    return subprocess.run(
+        [str(ENTRY), "report", *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=300
+    )
+
+
+def _copy_brax(tmp_path: pathlib.Path) -> pathlib.Path:
+    """A repository root holding a copy of reports/brax (the data and the document)."""
+    shutil.copytree(ROOT / "reports" / "brax", tmp_path / "reports" / "brax")
+    (tmp_path / "pyproject.toml").write_text("")
+    return tmp_path / "reports" / "brax" / "RESULTS.md"
+
+
+def test_report_brax_check_passes_on_the_committed_document():
+    proc = _report("brax", "--check")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "tables match their data" in proc.stdout
+
+
+def test_report_check_fails_naming_an_edited_table_and_report_restores_it(tmp_path):
+    doc = _copy_brax(tmp_path)
+    original = doc.read_text()
+    start = original.index("<!-- table:control-hopper ")
+    cell = "| 5 | "  # the seeds column of the first row of the table
+    at = original.index(cell, start)
+    doc.write_text(original[:at] + "| 4 | " + original[at + len(cell) :])
+    proc = _report("brax", "--check", "--root", str(tmp_path))
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert "control-hopper" in proc.stderr and "control-reacher" not in proc.stderr
+    # From a folder below the root, without --root: the root is found above the working dir.
+    proc = _report("brax", cwd=doc.parent)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert doc.read_text() == original
+
+
+def test_report_unknown_document_is_bad_usage():
+    proc = _report("nope", "--check")
+    assert proc.returncode == 2 and "known:" in proc.stderr
+
+
+def test_documents_without_data_say_so(tmp_path):
+    proc = _report("lm", "--check")
+    assert proc.returncode == 0 and "no committed data" in proc.stdout
+
+
+def test_select_columns_and_bad_markers():
+    from experiments.report import markers
+
+    table = "| a | b | c |\n|---|---|---|\n| 1 | 2 | 3 |\n"
+    assert markers.select_columns(table, ["c", "a"]) == "| c | a |\n|---|---|\n| 3 | 1 |\n"
+    with pytest.raises(ValueError, match=r"no column\(s\) \['d'\]"):
+        markers.select_columns(table, ["d"])
+    text = "x\n<!-- table:t columns=b -->\nold\n<!-- /table -->\ny\n"
+    new, changed, missing = markers.render(text, lambda i: table, ["t", "u"])
+    assert new == "x\n<!-- table:t columns=b -->\n| b |\n|---|\n| 2 |\n<!-- /table -->\ny\n"
+    assert changed == ["t"] and missing == ["u"]
+    with pytest.raises(ValueError, match="no table"):
+        markers.render(text, lambda i: table, ["u"])
+    with pytest.raises(ValueError, match="unknown marker option"):
+        markers.blocks("<!-- table:t rows=1 -->\n<!-- /table -->")
+    with pytest.raises(ValueError, match="no '<!-- /table -->'"):
+        markers.blocks("<!-- table:t -->\n| a |\n")

@@ -1,0 +1,106 @@
+"""``ordergrad-jax report NAME [--check]``: the tables of a results document, from its data.
+
+Each document of ``reports/`` marks its generated tables (see :mod:`experiments.report.markers`);
+``report NAME`` rebuilds them in place from the data committed beside the document, ``--check``
+only compares and fails naming each table that differs. Documents whose runs were not kept have
+no builder yet: ``report`` says so and checks nothing (``reports/README.md`` lists them).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import pathlib
+from collections.abc import Callable
+
+from experiments.common.io import write_text_atomic
+from experiments.report import markers
+
+ROOT_ENV = "ORDERGRAD_ROOT"
+
+
+@dataclasses.dataclass(frozen=True)
+class Document:
+    """A results document: its path under the repository root, and the builders of its tables
+    (``tables(folder) -> {id: build}``, ``folder`` being the document's own folder), or ``None``
+    when no data backs it yet."""
+
+    path: str
+    tables: Callable[[pathlib.Path], dict[str, Callable[[], str]]] | None = None
+
+
+def _brax_tables(folder: pathlib.Path) -> dict[str, Callable[[], str]]:
+    from experiments.report import brax
+
+    return brax.builders(folder)
+
+
+DOCUMENTS = {
+    "brax": Document("reports/brax/RESULTS.md", _brax_tables),
+    "control": Document("reports/control/RESULTS.md"),
+    "lm": Document("reports/lm/RESULTS.md"),
+    "variance": Document("reports/variance/RESULTS.md"),
+    "transform": Document("reports/transform/RESULTS.md"),
+    "envs": Document("envs/README.md"),
+}
+
+
+class TablesDiffer(ValueError):
+    """``--check`` found committed tables that differ from their data (exit status 1)."""
+
+
+def repo_root(start: str | os.PathLike | None = None) -> pathlib.Path:
+    """``$ORDERGRAD_ROOT``, else the first folder at or above ``start`` (default: the working
+    directory) that holds ``reports/`` and ``pyproject.toml``."""
+    if os.environ.get(ROOT_ENV):
+        return pathlib.Path(os.environ[ROOT_ENV])
+    here = pathlib.Path(start or pathlib.Path.cwd()).resolve()
+    for folder in (here, *here.parents):
+        if (folder / "reports").is_dir() and (folder / "pyproject.toml").is_file():
+            return folder
+    raise FileNotFoundError(
+        f"no repository root (reports/, pyproject.toml) above {here}: set {ROOT_ENV}"
+    )
+
+
+def report(name: str, check: bool = False, root: str | os.PathLike | None = None) -> list[str]:
+    """Rebuilds (or with ``check`` compares) the marked tables of document ``name``.
+
+    Returns:
+      the ids of the tables that changed (rewritten), or with ``check`` that would change.
+
+    Raises:
+      KeyError: no document ``name``.
+      TablesDiffer: with ``check``, a table differs from its data (or a builder's table is not
+        marked in the document); the message names them.
+      ValueError: a bad marker or a marked table no builder makes.
+    """
+    if name not in DOCUMENTS:
+        raise KeyError(f"no results document {name!r}; known: {sorted(DOCUMENTS)}")
+    doc = DOCUMENTS[name]
+    path = repo_root(root) / doc.path
+    text = path.read_text()
+    if doc.tables is None:
+        if markers.blocks(text):
+            raise ValueError(f"{doc.path} marks tables but no builder makes them")
+        print(f"{doc.path}: no committed data behind its tables yet; nothing to build")
+        return []
+    tables = doc.tables(path.parent)
+    new, changed, missing = markers.render(text, lambda i: tables[i](), list(tables))
+    if missing:
+        msg = f"{doc.path}: table(s) {missing} are not marked in the document"
+        if check:
+            raise TablesDiffer(msg)
+        print(f"warning: {msg}")
+    if check:
+        if changed:
+            raise TablesDiffer(
+                f"{doc.path}: table(s) {changed} differ from the committed data: run "
+                f"`ordergrad-jax report {name}` and commit the result"
+            )
+        print(f"{doc.path}: {len(tables) - len(missing)} tables match their data")
+        return []
+    if changed:
+        write_text_atomic(path, new)
+    print(f"{doc.path}: rebuilt {len(tables) - len(missing)} tables; changed: {changed or 'none'}")
+    return changed
