@@ -98,8 +98,9 @@ def _copy_brax(tmp_path: pathlib.Path) -> pathlib.Path:
     return tmp_path / "reports" / "brax" / "RESULTS.md"
 
 
-def test_report_brax_check_passes_on_the_committed_document():
-    proc = _report("brax", "--check")
+@pytest.mark.parametrize("name", ["brax", "variance"])
+def test_report_check_passes_on_the_committed_documents(name):
+    proc = _report(name, "--check")
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "tables match their data" in proc.stdout
 

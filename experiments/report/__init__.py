@@ -35,11 +35,17 @@ def _brax_tables(folder: pathlib.Path) -> dict[str, Callable[[], str]]:
     return brax.builders(folder)
 
 
+def _variance_tables(folder: pathlib.Path) -> dict[str, Callable[[], str]]:
+    from experiments.report import variance
+
+    return variance.builders(folder)
+
+
 DOCUMENTS = {
     "brax": Document("reports/brax/RESULTS.md", _brax_tables),
     "control": Document("reports/control/RESULTS.md"),
     "lm": Document("reports/lm/RESULTS.md"),
-    "variance": Document("reports/variance/RESULTS.md"),
+    "variance": Document("reports/variance/RESULTS.md", _variance_tables),
     "transform": Document("reports/transform/RESULTS.md"),
     "envs": Document("envs/README.md"),
 }
