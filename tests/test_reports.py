@@ -37,6 +37,15 @@ def test_no_data_file_is_tracked_in_the_code_folders():
     )
 
 
+def test_curated_results_stay_small():
+    """reports/ holds per-run configs, evaluations and curves, not checkpoints or raw logs."""
+    sizes = {name: (ROOT / name).stat().st_size for name in _tracked("reports")}
+    big = {name: size for name, size in sizes.items() if size > 1_000_000}
+    assert not big, f"files over 1 MB in reports/: {big}"
+    assert sum(sizes.values()) < 8_000_000, f"reports/ holds {sum(sizes.values())} bytes"
+    assert not [n for n in sizes if "/checkpoints/" in n or n.endswith((".log", ".pdf"))]
+
+
 def test_every_experiment_has_its_results_document():
     for name in ("control", "brax", "lm", "variance", "transform"):
         assert (ROOT / "reports" / name / "RESULTS.md").is_file(), name
