@@ -391,6 +391,22 @@ def _scan(xc: jax.Array, below, own, above, axis: int = -1) -> jax.Array:
     )
 
 
+def _ranks_below(x: jax.Array) -> jax.Array:
+    """``lt[..., i, j]``: item j ranks below item i, ``(..., n, n)`` bool (maths.md §7, ties).
+
+    Stable order: ``x_j < x_i``, ties broken by index. The comparisons are made on ``x`` itself,
+    never on a value computed from it (such as ``x - mean``): XLA may recompute a fused value in
+    each place it is read and contract some copies into fused multiply-adds (XLA:CPU in jax 0.10
+    does), so two copies of "the same" float can differ by an ulp and an item would rank below
+    itself. ``lt`` is also irreflexive and antisymmetric by construction: only the pairs
+    ``j < i`` are compared, the rest is their negated transpose.
+    """
+    idx = lax.broadcasted_iota(jnp.int32, (x.shape[-1], x.shape[-1]), 1)
+    lower = idx < idx.T  # j < i
+    below_or_tied = x[..., None, :] <= x[..., :, None]  # x_j <= x_i: j first when tied, j < i
+    return jnp.where(lower, below_or_tied, ~jnp.swapaxes(below_or_tied, -1, -2) & (idx != idx.T))
+
+
 @functools.partial(jax.jit, static_argnames=("kind", "method"))
 def _scan_transform(stat: LStatistic, x: jax.Array, kind: str, method: str = "auto"):
     """A centred scan transform in item order and the centre: ((..., n), (..., 1)).
@@ -404,11 +420,7 @@ def _scan_transform(stat: LStatistic, x: jax.Array, kind: str, method: str = "au
     if method == "pairwise" or (method == "auto" and stat.n <= sort_free_max_n()):
         center = jnp.mean(x, axis=-1, keepdims=True)
         xc = x - center
-        idx = jnp.arange(stat.n)
-        # lt[..., i, j]: item j ranks below item i (stable ties: the lower index ranks first).
-        lt = (xc[..., None, :] < xc[..., :, None]) | (
-            (xc[..., None, :] == xc[..., :, None]) & (idx[None, :] < idx[:, None])
-        )
+        lt = _ranks_below(x)
         rank = jnp.sum(lt, axis=-1)
         coef = jnp.stack([below - above, own - above, above], axis=-1)  # (n, 3)
         d, e, c = jnp.moveaxis(jnp.take(coef, rank, axis=0), -1, 0)
