@@ -12,7 +12,7 @@ importing ``envs`` imports no brax). ``envs.rollout.group_rollout`` samples grou
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import gymnax
@@ -37,6 +37,32 @@ def with_params(env: Any, env_params: Any, **params: Any) -> tuple[Any, Any]:
             f"allowed: {fields}"
         )
     return env, env_params.replace(**params)
+
+
+def parse_params(items: Sequence[str]) -> dict[str, int | float | str]:
+    """``("slip_prob=0.2", "backend=spring")`` -> ``{"slip_prob": 0.2, "backend": "spring"}``:
+    the ``name=value`` form of ``make``'s params (config fields, command lines); each value is
+    an int, else a float, else the string.
+
+    Raises:
+      ValueError: an item without ``=``.
+    """
+    params: dict[str, int | float | str] = {}
+    for item in items:
+        name, sep, value = item.partition("=")
+        if not sep:
+            raise ValueError(f"env params are name=value items; got {item!r}")
+        params[name.strip()] = _parse_value(value.strip())
+    return params
+
+
+def _parse_value(value: str) -> int | float | str:
+    for kind in (int, float):
+        try:
+            return kind(value)
+        except ValueError:
+            pass
+    return value
 
 
 def _class_factory(cls: type) -> Factory:
@@ -106,4 +132,4 @@ def _register_tasks() -> None:
 
 _register_tasks()
 
-__all__ = ["Factory", "make", "register", "registered", "with_params"]
+__all__ = ["Factory", "make", "parse_params", "register", "registered", "with_params"]

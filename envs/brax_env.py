@@ -44,7 +44,60 @@ BRAX_TASKS = ("inverted_pendulum", "inverted_double_pendulum", "reacher", "hoppe
 
 BACKENDS = ("spring", "positional", "generalized", "mjx")
 REWARDS = ("native", "smooth")
-_SMOOTH_TASKS = ("inverted_pendulum",)
+
+
+def _pendulum_smooth_reward(obs: jax.Array) -> jax.Array:
+    """``1 - (theta / 0.2)^2``: 1 upright, 0 at the termination angle (``obs[1]`` is theta)."""
+    return 1.0 - (obs[1] / 0.2) ** 2
+
+
+SMOOTH_REWARDS = {"inverted_pendulum": _pendulum_smooth_reward}
+"""``reward="smooth"``: task -> ``reward(next_obs)``, the one definition of each smooth reward
+(used by :class:`BraxEnv` and, for brax's own trainers, by :func:`brax_task`)."""
+
+
+def _check_reward(name: str, reward: str) -> None:
+    if reward not in REWARDS:
+        raise ValueError(f"reward must be one of {REWARDS}; got {reward!r}")
+    if reward == "smooth" and name not in SMOOTH_REWARDS:
+        raise ValueError(
+            f"reward='smooth' is defined for {tuple(SMOOTH_REWARDS)}; {name!r} has a smooth "
+            "native reward already: use reward='native'"
+        )
+
+
+def brax_task(name: str, backend: str = "spring", reward: str = "native", **brax_kwargs: Any):
+    """brax's own environment (``brax.envs.Env``, for brax's trainers) with the reward variant.
+
+    Args:
+      name: brax task name, with or without the ``brax/`` prefix.
+      backend: physics pipeline (see :data:`BACKENDS`).
+      reward: ``"native"`` or ``"smooth"`` (see the module docstring).
+      **brax_kwargs: passed to ``brax.envs.get_environment``.
+    """
+    from brax import envs as brax_envs
+    from brax.envs.base import Wrapper
+
+    name = name.removeprefix("brax/")
+    if backend not in BACKENDS:
+        raise ValueError(f"brax backend must be one of {BACKENDS}; got {backend!r}")
+    _check_reward(name, reward)
+    try:
+        env = brax_envs.get_environment(name, backend=backend, **brax_kwargs)
+    except KeyError as err:
+        raise ValueError(f"unknown brax task {name!r}; brax has {sorted(brax_envs._envs)}") from err
+    if reward == "native":
+        return env
+    smooth = SMOOTH_REWARDS[name]
+
+    class SmoothReward(Wrapper):
+        """The task with the smooth reward of :data:`SMOOTH_REWARDS`."""
+
+        def step(self, state, action):
+            nxt = self.env.step(state, action)
+            return nxt.replace(reward=jnp.asarray(smooth(nxt.obs), nxt.obs.dtype))
+
+    return SmoothReward(env)
 
 
 @struct.dataclass
@@ -90,23 +143,9 @@ class BraxEnv(environment.Environment):
     def __init__(
         self, name: str, backend: str = "spring", reward: str = "native", **brax_kwargs: Any
     ):
-        from brax import envs as brax_envs
-
-        if backend not in BACKENDS:
-            raise ValueError(f"brax backend must be one of {BACKENDS}; got {backend!r}")
-        if reward not in REWARDS:
-            raise ValueError(f"reward must be one of {REWARDS}; got {reward!r}")
-        if reward == "smooth" and name not in _SMOOTH_TASKS:
-            raise ValueError(
-                f"reward='smooth' is defined for {_SMOOTH_TASKS}; {name!r} has a smooth native "
-                "reward already: use reward='native'"
-            )
-        try:
-            self.brax_env = brax_envs.get_environment(name, backend=backend, **brax_kwargs)
-        except KeyError as err:
-            raise ValueError(
-                f"unknown brax task {name!r}; brax has {sorted(brax_envs._envs)}"
-            ) from err
+        _check_reward(name, reward)
+        self.brax_env = brax_task(name, backend=backend, **brax_kwargs)
+        self._smooth = SMOOTH_REWARDS[name] if reward == "smooth" else None
         self.task, self.backend, self.reward = name, backend, reward
         self._obs_size = int(self.brax_env.observation_size)
         self._act_size = int(self.brax_env.action_size)
@@ -169,9 +208,7 @@ class BraxEnv(environment.Environment):
         dtype = state.brax.obs.dtype
         # some tasks return Python floats; keep the carry's types fixed for lax.scan
         nxt = nxt.replace(reward=jnp.asarray(nxt.reward, dtype), done=jnp.asarray(nxt.done, dtype))
-        reward = nxt.reward
-        if self.reward == "smooth":
-            reward = 1.0 - (nxt.obs[1] / 0.2) ** 2
+        reward = nxt.reward if self._smooth is None else self._smooth(nxt.obs)
         terminated = nxt.done > 0.5
         new = BraxEnvState(brax=nxt, first=state.first, time=state.time + 1)
         return nxt.obs, new, reward, terminated, {"pushed": pushed}

@@ -13,10 +13,15 @@ the N returns of a group are i.i.d. draws of the task's full return distribution
 unbiasedness needs the N returns of a group i.i.d. given whatever the group shares; both modes
 give that (see ``docs/maths.md``, the estimator section).
 
-Gradients: the rollout is differentiable wherever the env and the policy are, so with
-``env.with_transition_gradients()`` (gymnax's Pendulum, MountainCarContinuous) and a
-reparameterised policy, ``jax.grad`` of a function of ``returns`` is the pathwise (RP) gradient
-(masking is a ``where``, so the masked steps contribute nothing).
+Gradients (``differentiable``, ``truncate``): by default the rollout is differentiable wherever
+the env and the policy are, so with ``env.with_transition_gradients()`` (gymnax's Pendulum,
+MountainCarContinuous; the brax tasks of ``envs.brax_env``) and a reparameterised policy,
+``jax.grad`` of a function of ``returns`` is the pathwise (RP) gradient (masking is a ``where``, so
+the masked steps contribute nothing). ``truncate=k`` stops the state's gradient every ``k`` steps
+(truncated backpropagation through time, as analytic policy gradients do on long horizons).
+``differentiable=False`` stops the gradient at the actions the env receives and at the state, so
+``returns`` are constants and the only path from the policy's parameters is its ``logp``: the
+likelihood-ratio (LR) setting, from the same rollout code.
 """
 
 from __future__ import annotations
@@ -75,6 +80,9 @@ def group_rollout(
     group_size: int,
     num_steps: int,
     share_start: bool = True,
+    *,
+    differentiable: bool = True,
+    truncate: int = 0,
 ) -> Episodes:
     """Samples ``num_groups`` groups of ``group_size`` episodes of at most ``num_steps`` steps.
 
@@ -95,6 +103,11 @@ def group_rollout(
         truncated (``terminated=False``). Use the env's ``max_steps_in_episode`` for full
         episodes.
       share_start: whether the N episodes of a group start from the same reset state.
+      differentiable: whether gradients flow through the env's dynamics (the actions it receives
+        and the state it carries); ``False`` stops them there (the LR setting: only ``logp``
+        depends on the policy's parameters).
+      truncate: with ``differentiable``, stop the gradient of the observation and state every
+        ``truncate`` steps (after steps ``truncate, 2 * truncate, ...``); ``0``: never.
 
     Returns:
       :class:`Episodes` with leading dims ``[G, N]``.
@@ -104,6 +117,10 @@ def group_rollout(
     T = _check_size("num_steps", num_steps)
     if not isinstance(share_start, bool):
         raise TypeError(f"share_start must be a bool; got {share_start!r}")
+    if not isinstance(differentiable, bool):
+        raise TypeError(f"differentiable must be a bool; got {differentiable!r}")
+    if isinstance(truncate, bool) or not isinstance(truncate, int) or truncate < 0:
+        raise ValueError(f"truncate must be a Python int >= 0 (a static size); got {truncate!r}")
 
     if not jnp.issubdtype(key.dtype, jax.dtypes.prng_key):
         key = jax.random.wrap_key_data(key)  # a raw uint32 key
@@ -117,10 +134,19 @@ def group_rollout(
     def episode(reset_key, episode_key):
         obs0, state0 = env.reset(reset_key, env_params)
 
-        def step(carry, step_key):
+        def step(carry, inputs):
             obs, state, alive = carry
+            t, step_key = inputs
+            if not differentiable:
+                obs, state = jax.lax.stop_gradient((obs, state))
+            elif truncate:  # t is unbatched: the cond stays a branch under vmap
+                obs, state = jax.lax.cond(
+                    (t > 0) & (t % truncate == 0), jax.lax.stop_gradient, lambda x: x, (obs, state)
+                )
             k_policy, k_env = jax.random.split(step_key)
             action, logp = policy(k_policy, obs)
+            if not differentiable:
+                action = jax.lax.stop_gradient(action)
             next_obs, next_state, reward, terminated, truncated, _ = env.step(
                 k_env, state, action, env_params
             )
@@ -136,7 +162,9 @@ def group_rollout(
             return (next_obs, next_state, jnp.logical_and(alive, ~done)), record
 
         _, (obs, actions, rewards, logp, mask, term) = jax.lax.scan(
-            step, (obs0, state0, jnp.array(True)), jax.random.split(episode_key, T)
+            step,
+            (obs0, state0, jnp.array(True)),
+            (jnp.arange(T), jax.random.split(episode_key, T)),
         )
         return obs, actions, rewards, logp, mask, jnp.any(term)
 

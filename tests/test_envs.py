@@ -324,3 +324,53 @@ def test_rollout_pathwise_gradient_matches_finite_difference():
     grad, fd = grad_and_fd(0.5)
     assert abs(float(grad)) > 0.1
     np.testing.assert_allclose(float(grad), float(fd), rtol=2e-2)
+
+
+def _pendulum_gain_rollout(gain, **kw):
+    """Pendulum with transition gradients, the policy ``u = -gain * thdot``, and a stand-in
+    log-density ``-(u - gain)^2`` (to check which outputs carry gradients)."""
+    env, params = envs.make("Pendulum-v1")
+    env = env.with_transition_gradients()
+
+    def policy(key, obs):
+        u = -gain * obs[2:3]
+        return u, -jnp.sum((u - gain) ** 2)
+
+    return group_rollout(env, params, policy, jax.random.key(0), 1, 2, 10, **kw)
+
+
+def test_rollout_not_differentiable_keeps_only_logp_gradients():
+    """``differentiable=False``: the returns are constants of the policy (the LR setting), the
+    log-probabilities keep their gradient, and the forward values are unchanged."""
+    full = _pendulum_gain_rollout(0.5)
+    stopped = _pendulum_gain_rollout(0.5, differentiable=False)
+    np.testing.assert_array_equal(stopped.returns, full.returns)
+
+    def returns(g):
+        return _pendulum_gain_rollout(g, differentiable=False).returns.sum()
+
+    def logp(g):
+        return _pendulum_gain_rollout(g, differentiable=False).sum_logp.sum()
+
+    assert float(jax.grad(returns)(0.5)) == 0.0
+    assert abs(float(jax.grad(logp)(0.5))) > 0.0
+
+
+def test_rollout_truncation_stops_the_state_gradient():
+    """``truncate >= num_steps`` is the full gradient; ``truncate=1`` stops the state every
+    step, so only each step's own action moves its reward: Pendulum pays ``-0.001 u^2`` for the
+    torque (clipped to [-2, 2]), so ``d/dgain = sum_t 0.002 u_t thdot_t`` over unclipped steps."""
+
+    def mean_return(g, truncate):
+        return _pendulum_gain_rollout(g, truncate=truncate).returns.mean()
+
+    full = jax.grad(mean_return)(0.5, 0)
+    np.testing.assert_allclose(jax.grad(mean_return)(0.5, 10), full, rtol=1e-6)
+    one = jax.grad(mean_return)(0.5, 1)
+    ep = _pendulum_gain_rollout(0.5)
+    u, thdot = np.asarray(ep.actions[..., 0]), np.asarray(ep.obs[..., 2])
+    expected = np.mean(np.sum(0.002 * u * thdot * (np.abs(u) < 2), -1))
+    np.testing.assert_allclose(one, expected, rtol=1e-4, atol=1e-9)
+    assert abs(float(full - one)) > 10 * abs(float(one))
+    with pytest.raises(ValueError, match="truncate"):
+        _pendulum_gain_rollout(0.5, truncate=-1)
