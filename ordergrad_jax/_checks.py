@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 
 # Fractions times a count are rounded with this tolerance (maths.md §4: "we round with a
@@ -75,3 +76,75 @@ def concrete(value: Any) -> np.ndarray | None:
         return np.asarray(value)
     except jax.errors.TracerArrayConversionError:
         return None
+
+
+def check_k(k: Any, n: int | None = None, where: str = "", *, leave_one_out: bool = False) -> int:
+    """The subset size ``k`` as a Python int, ``1 <= k <= n`` (``k <= n - 1`` with
+    ``leave_one_out``: k items among the n - 1 others) when the group size ``n`` is given."""
+    prefix = f"{where}: " if where else ""
+    k = static_int(k, f"{prefix}k")
+    if n is not None and k > n:
+        raise ValueError(f"{prefix}k={k} is larger than the group size N={n}; need 1 <= k <= N")
+    if n is not None and leave_one_out and k >= n:
+        raise ValueError(
+            f"{prefix}leave-one-out values and advantages need k <= N - 1 (k "
+            f"items among the N - 1 others); got k={k}, N={n}"
+        )
+    return k
+
+
+def as_real_float(x: Any, where: str, what: str) -> jax.Array:
+    """``x`` as a real floating array: integers and bools promote to the default float."""
+    x = jnp.asarray(x)
+    if jnp.issubdtype(x.dtype, jnp.complexfloating):
+        raise TypeError(f"{where}: {what} must be real, got dtype {x.dtype}")
+    if not jnp.issubdtype(x.dtype, jnp.floating):
+        x = x.astype(jnp.result_type(float))
+    return x
+
+
+def as_rewards(x: Any, where: str) -> jax.Array:
+    """Rewards ``(..., N)`` as a real float array (the group on the last axis)."""
+    x = as_real_float(x, where, "rewards")
+    if x.ndim < 1:
+        raise ValueError(
+            f"{where}: rewards must have shape (..., N) with the group on the last "
+            f"axis; got a rank-0 array"
+        )
+    return x
+
+
+def check_mask(mask: Any, shape: tuple[int, ...], where: str) -> jax.Array | None:
+    """An optional bool mask of the rewards' shape (True = valid), or None."""
+    if mask is None:
+        return None
+    mask = jnp.asarray(mask)
+    if mask.shape != shape:
+        raise ValueError(f"{where}: mask must have the rewards' shape {shape}; got {mask.shape}")
+    if mask.dtype != jnp.bool_:
+        raise TypeError(f"{where}: mask must be boolean (True = valid), got dtype {mask.dtype}")
+    return mask
+
+
+def check_fraction(
+    value: Any, where: str, name: str, *, low_open: bool, high: float | None
+) -> jax.Array:
+    """A real scalar/array parameter that may be traced; concrete values are range-checked:
+    ``0 < value <= high`` (``low_open``) or ``0 <= value`` and finite (``high=None``)."""
+    if isinstance(value, (str, bytes)) or value is None:
+        raise TypeError(f"{where}: {name} must be a real number or array, got {value!r}")
+    arr = jnp.asarray(value)
+    if arr.dtype == jnp.bool_ or not (
+        jnp.issubdtype(arr.dtype, jnp.floating) or jnp.issubdtype(arr.dtype, jnp.integer)
+    ):
+        raise TypeError(f"{where}: {name} must be a real number or array, got dtype {arr.dtype}")
+    host = concrete(value)
+    if host is not None:
+        host = host.astype(np.float64)
+        low_ok = host > 0 if low_open else host >= 0
+        high_ok = host <= high if high is not None else np.isfinite(host)
+        if not np.all(low_ok & high_ok):
+            bad = host[~(low_ok & high_ok)].flat[0]
+            allowed = "0 < {0} <= 1" if low_open else "{0} >= 0 (finite)"
+            raise ValueError(f"{where}: {name} must satisfy {allowed.format(name)}; got {bad}")
+    return arr

@@ -25,8 +25,8 @@ import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
+from ordergrad_jax import _checks
 from ordergrad_jax import batch as _batch
-from ordergrad_jax import objectives as _obj
 from ordergrad_jax import tables as _tables
 
 __all__ = [
@@ -89,7 +89,7 @@ def _check(r: Any, p: Any, k: Any, where: str) -> tuple[jax.Array, jax.Array, in
         if jnp.issubdtype(a.dtype, jnp.complexfloating):
             raise TypeError(f"{where}: {name} must be real, got dtype {a.dtype}")
     dtype = jnp.result_type(r.dtype, p.dtype, float)
-    k = _obj._check_k(k)
+    k = _checks.check_k(k)
     try:
         p_host = np.asarray(p, dtype=np.float64)
     except jax.errors.TracerArrayConversionError:

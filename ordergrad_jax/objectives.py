@@ -26,6 +26,8 @@ from typing import Any
 import numpy as np
 from scipy import special
 
+from ordergrad_jax import _checks
+
 __all__ = [
     "Objective",
     "ObjectiveLike",
@@ -34,10 +36,6 @@ __all__ = [
     "rank_weights",
     "register_objective",
 ]
-
-# Rounding tolerance for fractions times K (maths.md §4: "we round with a tolerance"), so that
-# 0.14 * 50 = 7.000000000000001 counts as 7.
-_ROUND_TOL = 1e-9
 
 WeightFn = Callable[..., Any]
 
@@ -68,7 +66,7 @@ class Objective:
 
     def weights(self, k: int) -> np.ndarray:
         """Ascending float64 weights of length ``k`` (read-only, cached)."""
-        return _preset_weights(self.name.lower(), self.params, _check_k(k))
+        return _preset_weights(self.name.lower(), self.params, _checks.check_k(k))
 
     def __str__(self) -> str:
         return ":".join(
@@ -183,7 +181,7 @@ def rank_weights(objective: ObjectiveLike, k: int) -> np.ndarray:
     Returns:
       float64 NumPy array of shape ``(k,)``; ``[0]`` weights the minimum.
     """
-    k = _check_k(k)
+    k = _checks.check_k(k)
     if isinstance(objective, (str, Objective)):
         return get_objective(objective).weights(k)
     weights = np.asarray(objective, dtype=np.float64)
@@ -202,17 +200,6 @@ def check_weight_shape(weights: Any, k: int) -> Any:
 
 # ----------------------------------------------------------------------------------------------
 # Parsing helpers.
-
-
-def _check_k(k: Any) -> int:
-    if isinstance(k, (bool, np.bool_)) or not isinstance(k, (int, np.integer)):
-        raise TypeError(
-            f"k must be a Python int >= 1 (a static size, integer in the batch "
-            f"regime); got {k!r} of type {type(k).__name__}"
-        )
-    if k < 1:
-        raise ValueError(f"k must be >= 1; got k={k}")
-    return int(k)
 
 
 def _parse_number(text: str, spec: str, usage: str) -> int | float:
@@ -259,7 +246,7 @@ def _preset_weights(key: str, params: tuple, k: int) -> np.ndarray:
     return weights
 
 
-def _int_param(value: Any, what: str) -> int:
+def _whole_number(value: Any, what: str) -> int:
     if isinstance(value, float) and value.is_integer():
         value = int(value)
     if not isinstance(value, int):
@@ -276,11 +263,11 @@ def _frac_param(value: float, what: str, *, open_low: bool = False) -> float:
 
 
 def _floor(v: float) -> int:
-    return math.floor(v + _ROUND_TOL)
+    return math.floor(v + _checks.ROUND_TOL)
 
 
 def _ceil(v: float) -> int:
-    return math.ceil(v - _ROUND_TOL)
+    return math.ceil(v - _checks.ROUND_TOL)
 
 
 def _uniform(k: int, lo: int, hi: int) -> np.ndarray:
@@ -313,14 +300,14 @@ def _remin(k: int) -> np.ndarray:
 
 
 def _rank(k: int, r: int) -> np.ndarray:
-    r = _int_param(r, "rank r")
+    r = _whole_number(r, "rank r")
     if not 1 <= r <= k:
         raise ValueError(f"rank r must satisfy 1 <= r <= k (1 = maximum), got r={r}")
     return _one_hot(k, k - r)
 
 
 def _m_param(k: int, m: Any) -> int:
-    m = _int_param(m, "m")
+    m = _whole_number(m, "m")
     if not 1 <= m <= k:
         raise ValueError(f"m must satisfy 1 <= m <= k, got m={m}")
     return m
@@ -342,14 +329,14 @@ def _top_bot(k: int, m: int) -> np.ndarray:
 
 
 def _trim_m(k: int, m: int) -> np.ndarray:
-    m = _int_param(m, "m")
+    m = _whole_number(m, "m")
     if m < 0 or 2 * m >= k:
         raise ValueError(f"trimming m from each side needs 0 <= m and 2m < k, got m={m}")
     return _uniform(k, m, k - m)
 
 
 def _winsorized_m(k: int, m: int) -> np.ndarray:
-    m = _int_param(m, "m")
+    m = _whole_number(m, "m")
     if m < 0 or 2 * m >= k:
         raise ValueError(f"winsorizing m on each side needs 0 <= m and 2m < k, got m={m}")
     w = np.full(k, 1.0 / k)
@@ -409,7 +396,7 @@ def _quantile_weights(k: int, q: float, c: float) -> np.ndarray:
     pos = min(max(pos, 1.0), float(k))
     lower = _floor(pos)
     frac = pos - lower
-    if abs(frac) < _ROUND_TOL or lower >= k:
+    if abs(frac) < _checks.ROUND_TOL or lower >= k:
         return _one_hot(k, min(lower, k) - 1)
     w = np.zeros(k)
     w[lower - 1] = 1.0 - frac
@@ -449,7 +436,7 @@ def _l_moment(k: int, r: int) -> np.ndarray:
     ``l_r = sum_{s=0}^{r-1} p*_{r-1,s} b_s`` with ``p*_{r,s} = (-1)^{r-s} C(r,s) C(r+s,s)`` and
     ``b_s = (1/K) sum_j C(j-1,s)/C(K-1,s) x_(j:K)``, so that E[l_r] = lambda_r.
     """
-    r = _int_param(r, "L-moment order r")
+    r = _whole_number(r, "L-moment order r")
     if not 1 <= r <= k:
         raise ValueError(f"L-moment order r must satisfy 1 <= r <= k, got r={r}")
     j = np.arange(1, k + 1)
@@ -504,3 +491,6 @@ def _register_builtins() -> None:
 
 
 _register_builtins()
+
+# batch.py still calls the old name (it moves in the transform-module rename).
+_check_k = _checks.check_k
