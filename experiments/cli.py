@@ -7,7 +7,7 @@ import os
 import pathlib
 import sys
 import typing
-from typing import Annotated, Literal
+from typing import Annotated
 
 import tyro
 
@@ -22,23 +22,32 @@ def demo(k: int = 4) -> None:
 
 
 def bench(
-    name: tyro.conf.Positional[Literal["transform", "control"]],
+    name: tyro.conf.Positional[str],
     quick: bool = False,
-    out: Annotated[pathlib.Path, tyro.conf.arg(help="folder for the JSON")] = pathlib.Path(
+    out: Annotated[pathlib.Path, tyro.conf.arg(help="root folder of the results")] = pathlib.Path(
         "results/bench"
     ),
-) -> None:
-    """Run a runtime benchmark: print its table and write JSON under OUT."""
-    if name == "control":
-        from experiments.control import bench as control_bench
+    set: Annotated[
+        tuple[str, ...],
+        tyro.conf.UseAppendAction,
+        tyro.conf.arg(help="a config override key=value (repeat the flag)"),
+    ] = (),
+    run_id: str | None = None,
+) -> pathlib.Path:
+    """Run a benchmark (transform, control, brax): print its table; results go to
+    OUT/NAME/<run-id>/ (config, metrics.jsonl with one row per measurement, summary.md)."""
+    from experiments import registry
+    from experiments.common.runs import RunWriter
 
-        control_bench.main(
-            control_bench.QUICK if quick else control_bench.ControlBenchConfig(), out
-        )
-        return
-    from experiments.bench import transform
-
-    transform.main(transform.QUICK if quick else transform.TransformBenchConfig(), out)
+    try:
+        entry = registry.get_bench(name)
+        config = apply_overrides(entry.quick if quick else entry.config(), set)
+    except ValueError as err:
+        raise UsageError(str(err)) from err
+    writer = RunWriter(name, out, run_id)
+    entry.run(config, writer, None)
+    print(f"results in {writer.path}")
+    return writer.path
 
 
 def report(

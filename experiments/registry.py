@@ -1,4 +1,5 @@
-"""The experiments the `ordergrad-jax` command can run."""
+"""The experiments and benchmarks the `ordergrad-jax` command runs (``run NAME``, ``bench NAME``):
+a name -> a typed config, its quick preset and ``run(config, writer, progress)``."""
 
 from __future__ import annotations
 
@@ -60,18 +61,31 @@ _FACTORIES["lm-rl"] = _lm_rl
 
 
 def _brax_rp() -> Experiment:
-    from experiments.control import pathwise
+    from experiments.pathwise import config, run
 
     return Experiment(
         "brax-rp",
         "pathwise (RP) order-statistic gradients through brax/gymnax dynamics (or LR)",
-        pathwise.PathwiseConfig,
-        pathwise.QUICK,
-        pathwise.run,
+        config.PathwiseConfig,
+        config.QUICK,
+        run.run,
+    )
+
+
+def _brax_variance() -> Experiment:
+    from experiments.pathwise import variance
+
+    return Experiment(
+        "brax-variance",
+        "RP vs LR gradient variance and SNR at equal sample budget on brax tasks",
+        variance.RPVarianceConfig,
+        variance.QUICK,
+        variance.run,
     )
 
 
 _FACTORIES["brax-rp"] = _brax_rp
+_FACTORIES["brax-variance"] = _brax_variance
 
 
 def names() -> list[str]:
@@ -84,3 +98,59 @@ def get(name: str) -> Experiment:
     if name not in _FACTORIES:
         raise ValueError(f"unknown experiment {name!r}; available: {', '.join(_FACTORIES)}")
     return _FACTORIES[name]()
+
+
+def _bench_transform() -> Experiment:
+    from experiments.bench import transform
+
+    return Experiment(
+        "transform",
+        "the OrderGrad advantage transform against the sort floor (and GRPO)",
+        transform.TransformBenchConfig,
+        transform.QUICK,
+        transform.run,
+    )
+
+
+def _bench_control() -> Experiment:
+    from experiments.bench import control
+
+    return Experiment(
+        "control",
+        "env steps/s on CartPole: group-PG OrderGrad vs RLOO vs PPO, one process",
+        control.ControlBenchConfig,
+        control.QUICK,
+        control.run,
+    )
+
+
+def _bench_brax() -> Experiment:
+    from experiments.bench import brax
+
+    return Experiment(
+        "brax",
+        "our RP and LR trainers vs brax's own PPO and APG on one brax task (speed and returns)",
+        brax.BraxBenchConfig,
+        brax.QUICK,
+        brax.run,
+    )
+
+
+_BENCHES: dict[str, Callable[[], Experiment]] = {
+    "transform": _bench_transform,
+    "control": _bench_control,
+    "brax": _bench_brax,
+}
+
+
+def bench_names() -> list[str]:
+    """The registered benchmark names."""
+    return list(_BENCHES)
+
+
+def get_bench(name: str) -> Experiment:
+    """The benchmark called ``name`` (its ``run(config, writer, progress) -> rows``);
+    ``ValueError`` lists the known ones."""
+    if name not in _BENCHES:
+        raise ValueError(f"unknown benchmark {name!r}; available: {', '.join(_BENCHES)}")
+    return _BENCHES[name]()

@@ -21,12 +21,12 @@
 # directory, or set `ORDERGRAD_ROOT`); set `ORDERGRAD_BRAX_RESULTS` to another folder with the
 # same layout. Its layout:
 #
-# * `variance/rows.json`: `python -m experiments.control.brax_variance --out .../variance`
+# * `variance/rows.json`: the rows of `ordergrad-jax run brax-variance` (its `metrics.jsonl`)
 # * `control/<run-id>/`: `bash experiments/control/results.sh brax OUT` (the group-PG and PPO
 #   trainers of `ordergrad-jax run control`; copy `OUT/control/brax-*` here)
 # * `brax-rp/<run-id>/{config.json,metrics.jsonl}`: `bash experiments/control/results.sh brax-rp`
 #   (`ordergrad-jax run brax-rp --out ... --run-id ...`)
-# * `bench/*.json`: `python -m experiments.control.brax_bench --out .../bench`
+# * `bench/*.json`: `ordergrad-jax bench brax --out ...` (a run's config and `metrics.jsonl` rows)
 #
 # A missing part is skipped; with no RP runs at all the notebook runs `brax-rp --quick`.
 
@@ -40,7 +40,10 @@ import matplotlib.pyplot as plt
 import numpy as np
 from IPython.display import Markdown, display
 
-from experiments.control import aggregate, brax_bench, brax_variance, evaluate, pathwise, plots
+from experiments.bench import brax as brax_bench
+from experiments.control import aggregate, evaluate, plots
+from experiments.pathwise import run as pathwise
+from experiments.pathwise import variance as brax_variance
 
 
 def repo_root() -> pathlib.Path:
@@ -137,8 +140,8 @@ display(Markdown(pathwise.runs_table([p.parent for p in runs])))
 
 def curves(path: pathlib.Path) -> tuple[str, dict]:
     rows = [json.loads(line) for line in path.read_text().splitlines()]
-    cfg = json.loads((path.parent / "config.json").read_text())["config"]
-    label = f"{cfg['estimator']} {cfg['objective']}"
+    cfg = pathwise.run_settings(json.loads((path.parent / "config.json").read_text())["config"])
+    label = f"{cfg['gradient']} {cfg['objective']}"
     steps = sorted({r["env_steps"] for r in rows})
     out = {}
     for metric in ("eval_mean", "eval_cvar_0.1", "eval_mean_length"):
@@ -153,7 +156,7 @@ def curves(path: pathlib.Path) -> tuple[str, dict]:
 
 by_task: dict[str, list[pathlib.Path]] = {}
 for path in runs:
-    cfg = json.loads((path.parent / "config.json").read_text())["config"]
+    cfg = pathwise.run_settings(json.loads((path.parent / "config.json").read_text())["config"])
     push = f", push {cfg['push_prob']:g} x {cfg['push_size']:g}" if cfg["push_prob"] else ""
     by_task.setdefault(f"{cfg['env']} ({cfg['backend']}{push})", []).append(path)
 metrics = ("eval_mean", "eval_cvar_0.1", "eval_mean_length")

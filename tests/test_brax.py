@@ -1,6 +1,6 @@
 """brax tasks behind the gymnax interface (envs/brax_env.py) and the pathwise trainer
-(experiments/control/pathwise.py): contract, risk variant, gradients vs finite differences,
-RP and LR agreeing in expectation, and the `brax-rp` run with resume."""
+(experiments/pathwise/): contract, risk variant, gradients vs finite differences, RP and LR
+agreeing in expectation, the `brax-rp` run with resume and the `brax-variance` study."""
 
 from __future__ import annotations
 
@@ -13,11 +13,14 @@ import jax.numpy as jnp
 import notebook_helpers as nbh
 import numpy as np
 import pytest
-from flax import nnx
 
 import envs
-from envs.brax_env import BraxEnv, make_brax
-from experiments.control import pathwise as pw
+import ordergrad_jax as og
+from envs.brax_env import BraxEnv, brax_task, make_brax
+from experiments.common.config import GroupsConfig
+from experiments.pathwise import config as pwc
+from experiments.pathwise import run as pwr
+from experiments.pathwise import train as pwt
 
 TASK = "inverted_pendulum"
 
@@ -49,10 +52,17 @@ def test_registered_and_bad_input():
         make_brax(TASK, episode_length=0)
     with pytest.raises(ValueError, match="unknown brax task"):
         BraxEnv("no_such_task")
+    with pytest.raises(ValueError, match="reward"):
+        brax_task("reacher", reward="smooth")
     with pytest.raises(ValueError, match="transition gradients"):
-        pw.make_env(dataclasses.replace(pw.QUICK, env="CartPole-v1"))
+        pwt.make_env(dataclasses.replace(pwc.QUICK, env="CartPole-v1"))
+    n = pwc.QUICK.groups.group_size
     with pytest.raises(ValueError, match="k must be"):
-        pw.make_train(dataclasses.replace(pw.QUICK, estimator="lr", k=pw.QUICK.group_size))
+        pwt.make_train(dataclasses.replace(pwc.QUICK, gradient="lr", k=n))
+    with pytest.raises(ValueError, match="gradient must be"):
+        pwt.make_train(dataclasses.replace(pwc.QUICK, gradient="score"))
+    with pytest.raises(ValueError, match="multiple of num_chunks"):
+        pwt.make_train(dataclasses.replace(pwc.QUICK, iterations=5))
 
 
 def test_step_contract_matches_brax_and_auto_resets(pendulum):
@@ -97,20 +107,24 @@ def test_push_frequency_and_size(pendulum):
     assert np.ptp(cart_velocity[pushed]) > 0.0
 
 
-def _linear_cfg(**kw):
+def _linear_cfg(num_groups=3, **kw):
     base = dict(
-        env="Pendulum-v1", groups=3, group_size=4, k=2, horizon=6, hidden=(), action_std=0.5
+        env="Pendulum-v1",
+        groups=GroupsConfig(num_groups=num_groups, group_size=4),
+        k=2,
+        num_steps=6,
+        hidden=(),
+        action_std=0.5,
     )
-    return dataclasses.replace(pw.QUICK, **{**base, **kw})
+    return dataclasses.replace(pwc.QUICK, **{**base, **kw})
 
 
 def _grad_setup(cfg, seed=0):
-    env, params = pw.make_env(cfg)
-    obs_dim = env.observation_space(params).shape[0]
-    policy = pw.make_policy(cfg, obs_dim, 1, nnx.Rngs(seed))
-    graphdef, theta = nnx.split(policy, nnx.Param)
-    theta = jax.tree.map(lambda x: x + 0.3, theta)  # away from the zero-init output layer
-    return env, params, graphdef, theta
+    env, params = pwt.make_env(cfg)
+    module, init_params = pwt.policy_module(cfg, env, params)
+    theta = init_params(jax.random.key(seed))
+    theta = jax.tree.map(lambda x: x + 0.3, theta)  # away from the small-init output layer
+    return env, params, module, theta
 
 
 @pytest.mark.parametrize("learn_std", [False, True])
@@ -119,17 +133,16 @@ def test_rp_gradient_matches_finite_differences(learn_std):
     against central differences along a random direction (gymnax Pendulum, differentiable);
     with ``learn_std`` the direction moves the log-std too."""
     cfg = _linear_cfg(objective="LowerTailMean:0.5", learn_std=learn_std)
-    env, params, graphdef, theta = _grad_setup(cfg)
+    env, params, module, theta = _grad_setup(cfg)
     key = jax.random.key(3)
-    grad = jax.jit(pw.make_objective_grad(cfg, env, params, graphdef, "rp"))
+    grad = jax.jit(pwt.make_objective_grad(cfg, env, params, module, "rp"))
     g, _ = grad(theta, key)
 
     @jax.jit
     def value(t):
-        roll = pw.group_rollouts(graphdef, t, key, env, params, cfg, cfg.groups, "rp")
-        import ordergrad_jax as og
-
-        return jnp.mean(og.lstat(roll.returns, cfg.k, cfg.objective))
+        policy = module.merge(t)
+        episodes = pwt.rollout(cfg, policy, env, params, key, cfg.groups.num_groups, True)
+        return jnp.mean(og.lstat(episodes.returns, cfg.k, cfg.objective))
 
     leaves, treedef = jax.tree.flatten(theta)
     direction = jax.tree.unflatten(
@@ -156,13 +169,13 @@ def test_rp_and_lr_estimate_the_same_gradient(learn_std):
     unbiased for grad J: their means over S independent estimates agree within 4.5 standard
     errors of the difference, coordinate by coordinate (a linear policy: 4 coordinates, and the
     log-std with ``learn_std``, whose LR gradient comes through the score, RP's through eps)."""
-    cfg = _linear_cfg(objective="LowerTailMean:0.5", groups=4, learn_std=learn_std)
-    env, params, graphdef, theta = _grad_setup(cfg)
+    cfg = _linear_cfg(objective="LowerTailMean:0.5", num_groups=4, learn_std=learn_std)
+    env, params, module, theta = _grad_setup(cfg)
     s = 256
     keys = jax.random.split(jax.random.key(5), s)
     flat = {}
     for est in ("rp", "lr"):
-        grad = pw.make_objective_grad(cfg, env, params, graphdef, est)
+        grad = pwt.make_objective_grad(cfg, env, params, module, est)
         g = jax.jit(jax.vmap(lambda k, grad=grad: grad(theta, k)[0]))(keys)
         flat[est] = np.concatenate([np.asarray(x).reshape(s, -1) for x in jax.tree.leaves(g)], 1)
     diff = flat["rp"].mean(0) - flat["lr"].mean(0)
@@ -179,19 +192,38 @@ def test_brax_rp_quick_run_and_resume(tmp_path):
     the finished run without new rows."""
     from experiments.cli import run
 
+    quick = pwc.QUICK
     path = run("brax-rp", quick=True, out=tmp_path, run_id="r1")
     rows = [json.loads(line) for line in (path / "metrics.jsonl").read_text().splitlines()]
-    assert len(rows) == pw.QUICK.iterations // pw.QUICK.chunk * pw.QUICK.num_seeds
+    assert len(rows) == quick.num_chunks * quick.num_seeds
     assert {r["seed"] for r in rows} == {0, 1}
-    assert rows[-1]["env_steps"] == pw.QUICK.iterations * 4 * 4 * pw.QUICK.horizon
+    assert rows[-1]["env_steps"] == quick.iterations * 4 * 4 * quick.num_steps
     for key in ("eval_mean", "eval_cvar_0.1", "grad_norm", "env_steps_per_s"):
         assert np.isfinite(rows[-1][key])
     # Pendulum pays between -16.3 (upside down at full speed and torque) and 0 per step
-    assert -16.3 * pw.QUICK.horizon < rows[-1]["eval_mean"] < 0
+    assert -16.3 * quick.num_steps < rows[-1]["eval_mean"] < 0
     assert (path / "summary.md").exists()
     again = run("brax-rp", quick=True, out=tmp_path, run_id="r1")
     rows_again = [json.loads(x) for x in (again / "metrics.jsonl").read_text().splitlines()]
     assert rows_again == rows
+
+
+@pytest.mark.training
+def test_brax_variance_quick_run(tmp_path):
+    """`ordergrad-jax run brax-variance --quick`: RP and LR rows for every objective on brax
+    inverted_pendulum with finite variances, the comparison columns, the table and the figure."""
+    from experiments.cli import run
+    from experiments.pathwise import variance
+
+    path = run("brax-variance", quick=True, out=tmp_path, run_id="v")
+    rows = [json.loads(line) for line in (path / "metrics.jsonl").read_text().splitlines()]
+    assert [(r["gradient"], r["objective"]) for r in rows] == [
+        (g, o) for g in ("rp", "lr") for o in variance.QUICK.objectives
+    ]
+    for r in rows:
+        assert r["total_variance"] > 0 and np.isfinite(r["snr"]) and -1 <= r["cosine_rp_lr"] <= 1
+    assert "| gradient |" in (path / "summary.md").read_text()
+    assert (path / "rp_vs_lr.png").exists()
 
 
 @pytest.mark.training
@@ -276,11 +308,19 @@ def test_runs_table_reports_the_final_chunk_over_seeds(tmp_path):
     """pathwise.runs_table: the final chunk's evaluation as mean +- 1.96 SE over seeds (checked
     by hand for two seeds), the steady speed from chunks that were not first in their process,
     and unfinished runs (no summary.md) left out."""
-    cfg = dataclasses.asdict(dataclasses.replace(pw.PathwiseConfig(), truncate=16))
-    for name, finished in (("done", True), ("running", False)):
+    cfg = dataclasses.asdict(dataclasses.replace(pwc.PathwiseConfig(), truncate=16))
+    # a run folder written before the shared config parts (curated results in reports/brax)
+    old = {"estimator": "lr", "objective": "Mean", "truncate": 16, "learning_rate": 1e-3}
+    old |= {"action_std": 0.3, "push_prob": 0.2, "push_size": 2.0, "k": 4, "backend": "spring"}
+    old["env"] = "brax/inverted_pendulum"
+    for name, finished, config in (
+        ("done", True, cfg),
+        ("running", False, cfg),
+        ("old", True, old),
+    ):
         d = tmp_path / name
         d.mkdir()
-        (d / "config.json").write_text(json.dumps({"config": cfg}))
+        (d / "config.json").write_text(json.dumps({"config": config}))
         rows = []
         for steps, first, speed in ((10, True, 1.0), (20, False, 5.0)):
             for seed, value in ((0, 1.0 * steps), (1, 3.0 * steps)):
@@ -296,8 +336,24 @@ def test_runs_table_reports_the_final_chunk_over_seeds(tmp_path):
         (d / "metrics.jsonl").write_text("\n".join(json.dumps(r) for r in rows))
         if finished:
             (d / "summary.md").write_text("# done\n")
-    table = pw.runs_table([tmp_path / "done", tmp_path / "running"])
+    table = pwr.runs_table([tmp_path / "done", tmp_path / "running", tmp_path / "old"])
     lines = table.strip().splitlines()
-    assert len(lines) == 3 and "running" not in table
+    assert len(lines) == 4 and "running" not in table
+    assert lines[0].startswith("| run | gradient | objective | truncate | lr | std | push |")
+    assert lines[3].startswith("| old | lr | Mean | 16 | 0.001 | 0.3 | 0.2 x 2 |")
     # final chunk (20 steps): values 20 and 60 -> mean 40, 1.96 * std(ddof=1) / sqrt(2) = 39.2
     assert "| 40 ± 39 |" in lines[2] and "| 16 |" in lines[2] and lines[2].endswith("| 5 |")
+
+
+def test_brax_agent_that_fails_to_import_is_a_row_with_the_error(monkeypatch, capsys):
+    """brax's own agents break on some jax versions: the bench reports it in the row and on
+    stderr, and goes on (no traceback)."""
+    import sys
+
+    from experiments.bench import brax as brax_bench
+
+    monkeypatch.setitem(sys.modules, "brax.training.agents.ppo", None)  # import fails
+    row = brax_bench.brax_agent("brax_ppo", brax_bench.QUICK)
+    assert row["trainer"] == "brax_ppo" and "ModuleNotFoundError" in row["error"]
+    assert jax.__version__ in row["error"] and "brax_ppo failed" in capsys.readouterr().err
+    assert "| error |" in brax_bench.table([row])

@@ -14,6 +14,7 @@ import pytest
 import ordergrad_jax as og
 from experiments import demo
 from experiments.bench import transform
+from experiments.common.runs import RunWriter
 
 
 def test_demo_rows_match_library():
@@ -28,12 +29,16 @@ def test_demo_rows_match_library():
 
 def test_bench_writes_json(tmp_path):
     config = transform.TransformBenchConfig(shapes=((8, 16, 4), (2, 80, 8)), number=1, repeats=1)
-    path = transform.main(config, tmp_path)
-    record = json.loads(path.read_text())
-    assert [r["N"] for r in record["rows"]] == [16, 80]
-    assert record["rows"][0]["path"] == "pairwise" and "pairwise_us" not in record["rows"][1]
-    assert all(r["ordergrad_over_floor"] > 0 for r in record["rows"])
-    assert not list(tmp_path.glob(".*.tmp"))  # atomic write left no temporary file
+    writer = RunWriter("transform", tmp_path, "t")
+    transform.run(config, writer)
+    rows = [json.loads(line) for line in (writer.path / "metrics.jsonl").read_text().splitlines()]
+    assert [r["N"] for r in rows] == [16, 80]
+    assert rows[0]["path"] == "pairwise" and "pairwise_us" not in rows[1]
+    assert all(r["ordergrad_over_floor"] > 0 for r in rows)
+    record = json.loads((writer.path / "config.json").read_text())
+    assert record["config"]["shapes"] == [[8, 16, 4], [2, 80, 8]] and "device" in record
+    assert (writer.path / "summary.md").exists()
+    assert not list(writer.path.glob(".*.tmp"))  # atomic writes left no temporary file
 
 
 def test_console_script_runs_demo():
@@ -110,3 +115,37 @@ def test_cache_dir_setting(monkeypatch, tmp_path):
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
     assert cli.compilation_cache_dir("gpu") == tmp_path / "xdg" / "ordergrad-jax" / "jax"
     assert cli.compilation_cache_dir("cpu") is None  # opt-in on CPU (see its docstring)
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "transform",
+        pytest.param("control", marks=pytest.mark.training),
+        pytest.param("brax", marks=pytest.mark.training),
+    ],
+)
+def test_bench_quick_exits_0_and_writes_json(tmp_path, name):
+    """`ordergrad-jax bench NAME --quick --out DIR` for every registered benchmark: exit 0, the
+    config and one JSON row per measurement under DIR/NAME/<run-id>/, the table in summary.md."""
+    from experiments import registry
+
+    assert name in registry.bench_names()
+    proc = _cli("bench", name, "--quick", "--out", str(tmp_path), "--run-id", "q")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    path = tmp_path / name / "q"
+    assert proc.stdout.count(str(path)) == 1
+    rows = [json.loads(line) for line in (path / "metrics.jsonl").read_text().splitlines()]
+    assert rows and all(isinstance(r, dict) for r in rows)
+    assert json.loads((path / "config.json").read_text())["config"]
+    assert (path / "summary.md").read_text().count("|") > 4
+
+
+def test_bench_names_come_from_the_registry():
+    from experiments import registry
+
+    assert {"transform", "control", "brax"} <= set(registry.bench_names())
+    proc = _cli("bench", "nosuch")
+    assert (
+        proc.returncode == 2 and "unknown benchmark 'nosuch'; available: transform" in proc.stderr
+    )

@@ -15,16 +15,15 @@ Run: ``ordergrad-jax bench transform [--quick] [--out DIR]``.
 from __future__ import annotations
 
 import dataclasses
-import datetime
-import pathlib
 import platform
+from typing import Any
 
 import jax
 import jax.numpy as jnp
 from jax import lax
 
 import ordergrad_jax as og
-from experiments.common.io import write_json_atomic
+from experiments.common.runs import RunWriter, markdown_table
 from experiments.common.timing import time_jitted
 
 FULL_SHAPES = ((4096, 16, 4), (4096, 32, 8), (64, 1024, 256), (4, 16384, 64))
@@ -61,7 +60,7 @@ def grpo_transform(x: jax.Array) -> jax.Array:
     return (x - x.mean(-1, keepdims=True)) / (x.std(-1, keepdims=True) + 1e-6)
 
 
-def run(config: TransformBenchConfig) -> list[dict]:
+def run_shapes(config: TransformBenchConfig) -> list[dict]:
     """Times every shape; returns one row (a dict of seconds and ratios) per shape."""
     rows = []
     for groups, n, k in config.shapes:
@@ -130,19 +129,19 @@ def print_table(rows: list[dict]) -> None:
     Console(width=140).print(table)
 
 
-def main(config: TransformBenchConfig, out: pathlib.Path) -> pathlib.Path:
-    """Runs the benchmark, prints the table, writes ``out/transform.json``; returns its path."""
-    rows = run(config)
+def run(config: TransformBenchConfig, writer: RunWriter, progress: Any = None) -> list[dict]:
+    """Runs the benchmark, prints the table; writes the rows (``metrics.jsonl``), the config
+    with the machine (``config.json``) and the table (``summary.md``) through ``writer``."""
+    writer.write_config(
+        config, jax=jax.__version__, device=str(jax.devices()[0]), platform=platform.platform()
+    )
+    rows = run_shapes(config)
     print_table(rows)
-    record = {
-        "benchmark": "transform",
-        "config": dataclasses.asdict(config),
-        "created": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
-        "jax": jax.__version__,
-        "device": str(jax.devices()[0]),
-        "platform": platform.platform(),
-        "rows": rows,
-    }
-    path = write_json_atomic(pathlib.Path(out) / "transform.json", record)
-    print(f"wrote {path}")
-    return path
+    writer.log(rows)
+    columns = ["groups", "N", "K", "floor_us", "grpo_us", "ordergrad_us", "path", "sort_us"]
+    columns += ["pairwise_us", "ordergrad_over_floor", "floor_over_grpo"]
+    writer.write_summary(
+        "# lstat_advantage vs the sort floor (float32, jitted; microseconds)\n\n"
+        + markdown_table(rows, columns, floatfmt=".3g")
+    )
+    return rows

@@ -1,23 +1,21 @@
-"""Training speed on CartPole in one process (issue 3.4): env steps per second of the group-PG
-trainer with the OrderGrad advantage vs the same trainer with the RLOO advantage (goal >= 0.95x),
-and vs our PPO (PureJaxRL's CartPole setting: 4 envs x 128 steps). Compile excluded: each
-trainer's chunk is compiled ahead, run once to warm up, then timed (best of ``repeats``).
+"""Training speed on CartPole in one process: env steps per second of the group-PG trainer with
+the OrderGrad advantage vs the same trainer with the RLOO advantage (goal >= 0.95x), and vs our
+PPO (PureJaxRL's CartPole setting: 4 envs x 128 steps). Compile excluded: each trainer's chunk is
+compiled ahead, run once to warm up, then timed (best of ``repeats``).
 
-``python -m experiments.control.bench [--quick]`` prints a table and writes JSON under OUT.
+Run: ``ordergrad-jax bench control [--quick] [--out DIR]``.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import json
-import pathlib
-import sys
 import time
+from typing import Any
 
 import jax
 
-from experiments.common.io import write_json_atomic
-from experiments.common.runs import markdown_table
+from experiments.common.config import EstimatorConfig, GroupsConfig
+from experiments.common.runs import RunWriter, markdown_table
 from experiments.control.config import ControlConfig
 
 
@@ -29,31 +27,32 @@ class ControlBenchConfig:
     repeats: int = 3
     objective: str = "LowerTailMean:0.25"
     k: int = 4
-    num_groups: int = 4
-    group_size: int = 8
+    groups: GroupsConfig = dataclasses.field(
+        default_factory=lambda: GroupsConfig(num_groups=4, group_size=8)
+    )
     num_steps: int = 500
 
 
 QUICK = ControlBenchConfig(steps_per_chunk=64_000, repeats=2)
 
 
-def _cases(cfg: ControlBenchConfig) -> dict[str, ControlConfig]:
+def cases(config: ControlBenchConfig) -> dict[str, ControlConfig]:
+    """The three trainers, by name."""
     base = ControlConfig(
-        env=cfg.env,
+        env=config.env,
         num_seeds=1,
-        num_groups=cfg.num_groups,
-        group_size=cfg.group_size,
-        num_steps=cfg.num_steps,
-        k=cfg.k,
-        objective=cfg.objective,
-        total_env_steps=cfg.steps_per_chunk,
+        groups=config.groups,
+        num_steps=config.num_steps,
+        estimator=EstimatorConfig(name="ordergrad", objective=config.objective, k=config.k),
+        total_env_steps=config.steps_per_chunk,
         num_chunks=1,
     )
+    ppo_optim = dataclasses.replace(base.optim, lr=2.5e-4)
     return {
-        f"group_pg ordergrad {cfg.objective} K={cfg.k}": base,
-        "group_pg rloo": dataclasses.replace(base, estimator="rloo"),
+        f"group_pg ordergrad {config.objective} K={config.k}": base,
+        "group_pg rloo": dataclasses.replace(base, estimator=EstimatorConfig(name="rloo")),
         "ppo (4 envs x 128 steps)": dataclasses.replace(
-            base, algo="ppo", num_envs=4, ppo_steps=128, lr=2.5e-4, entropy_coef=0.01
+            base, algo="ppo", num_envs=4, ppo_steps=128, optim=ppo_optim, entropy_coef=0.01
         ),
     }
 
@@ -94,26 +93,20 @@ def measure(configs: dict[str, ControlConfig], repeats: int) -> list[dict]:
     ]
 
 
-def main(cfg: ControlBenchConfig = ControlBenchConfig(), out: pathlib.Path | None = None) -> list:
-    rows = measure(_cases(cfg), cfg.repeats)
+def run(config: ControlBenchConfig, writer: RunWriter, progress: Any = None) -> list[dict]:
+    """Measures the trainers; prints and writes the table (``summary.md``) and the rows."""
+    writer.write_config(config, jax=jax.__version__, device=str(jax.devices()[0]))
+    rows = measure(cases(config), config.repeats)
     og_rate, rloo_rate, ppo_rate = (r["env_steps_per_s"] for r in rows)
     for r in rows:
         r["vs_rloo"] = r["env_steps_per_s"] / rloo_rate
-    print(
-        markdown_table(
-            rows, ["trainer", "env_steps", "seconds", "env_steps_per_s", "vs_rloo", "compile_s"]
-        )
+    columns = ["trainer", "env_steps", "seconds", "env_steps_per_s", "vs_rloo", "compile_s"]
+    text = (
+        markdown_table(rows, columns)
+        + f"\nordergrad / rloo = {og_rate / rloo_rate:.3f} (goal >= 0.95); "
+        f"ordergrad / ppo = {og_rate / ppo_rate:.3f}\n"
     )
-    print(
-        f"ordergrad / rloo = {og_rate / rloo_rate:.3f} (goal >= 0.95); "
-        f"ordergrad / ppo = {og_rate / ppo_rate:.3f}"
-    )
-    result = {"config": dataclasses.asdict(cfg), "device": str(jax.devices()[0]), "rows": rows}
-    print(json.dumps(result))
-    if out is not None:
-        write_json_atomic(pathlib.Path(out) / "control_bench.json", result)
+    print(text)
+    writer.log(rows)
+    writer.write_summary(f"# Training speed: {config.env}, one process\n\n{text}")
     return rows
-
-
-if __name__ == "__main__":
-    main(QUICK if "--quick" in sys.argv else ControlBenchConfig(), pathlib.Path("results/bench"))
