@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # The runs behind reports/control/RESULTS.md and reports/brax/RESULTS.md (5 seeds each, vmapped in one jit).
-# Usage: bash experiments/control/results.sh SECTION [OUT]   (SECTION: classic|sparse|risk|brax|brax-rp|speed)
+# Usage: bash experiments/control/results.sh SECTION [OUT]   (SECTION: classic|sparse|risk|brax|brax-rp|brax-variance|brax-bench|speed)
 # Every run writes OUT/control/<run-id>/ (config, metrics.jsonl, final_returns.json, figures,
 # summary.md); `python -m experiments.control.aggregate OUT/control/<prefix>*` prints the tables.
 set -euo pipefail
-SECTION=${1:?classic|sparse|risk|brax|brax-rp|speed}
+SECTION=${1:?classic|sparse|risk|brax|brax-rp|brax-variance|brax-bench|speed}
 OUT=${2:-results}
 OGJ=${ORDERGRAD_JAX:-ordergrad-jax}  # the installed command (activate the venv, or set ORDERGRAD_JAX)
 RUN="$OGJ run control --out $OUT"
@@ -91,28 +91,37 @@ brax-rp)  # 5. brax: the pathwise trainer (RP) and LR on the same rollouts; 3 se
     local id=$1; shift
     if [[ -f "$OUT/brax-rp/$id/summary.md" ]]; then echo "done: $id"; return; fi
     mkdir -p "$OUT/brax-rp"; echo "run: $id"
-    "$OGJ" run brax-rp --out "$OUT" --run-id "$id" --set num_seeds=3 \
-      --set chunk=20 --set groups=16 --set group_size=8 --set horizon=64 --set eval_groups=128 \
+    "$OGJ" run brax-rp --out "$OUT" --run-id "$id" --set num_seeds=3 --set num_groups=16 \
+      --set group_size=8 --set num_steps=64 --set eval_groups=128 \
       "$@" > "$OUT/brax-rp/$id.log" 2>&1 || echo "FAILED: $id (see $OUT/brax-rp/$id.log)"
   }
-  ip=(--set iterations=120)
-  push=(--set push_prob=0.2 --set push_size=2.0)
+  ip=(--set iterations=120 --set num_chunks=6)
+  push=(--set env_params=reward=smooth,push_prob=0.2,push_size=2.0)
   rp ip-spring-rp-Mean "${ip[@]}"
   rp ip-spring-rp-LowerTailMean_0_25 "${ip[@]}" --set objective=LowerTailMean:0.25
-  rp ip-spring-lr-Mean "${ip[@]}" --set estimator=lr
-  rp ip-spring-lr-LowerTailMean_0_25 "${ip[@]}" --set estimator=lr --set objective=LowerTailMean:0.25
+  rp ip-spring-lr-Mean "${ip[@]}" --set gradient=lr
+  rp ip-spring-lr-LowerTailMean_0_25 "${ip[@]}" --set gradient=lr --set objective=LowerTailMean:0.25
   rp ip-spring-push-rp-Mean "${ip[@]}" "${push[@]}"
   rp ip-spring-push-rp-LowerTailMean_0_25 "${ip[@]}" "${push[@]}" --set objective=LowerTailMean:0.25
   for task in reacher hopper; do
-    t=(--set env=brax/$task --set reward=native --set iterations=60)
-    rp "$task-spring-lr-Mean" "${t[@]}" --set estimator=lr
+    t=(--set env=brax/$task --set env_params=backend=spring --set iterations=60 --set num_chunks=3)
+    rp "$task-spring-lr-Mean" "${t[@]}" --set gradient=lr
     rp "$task-spring-rp-Mean" "${t[@]}"
-    rp "$task-spring-rp-trunc16-Mean" "${t[@]}" --set truncate=16 --set learning_rate=1e-3
+    rp "$task-spring-rp-trunc16-Mean" "${t[@]}" --set truncate=16 --set lr=1e-3
   done
-  rp reacher-spring-rp-trunc16-learnstd-Mean --set env=brax/reacher --set reward=native \
-    --set iterations=60 --set truncate=16 --set learning_rate=1e-3 --set learn_std=True
-  rp reacher-spring-rp-trunc16-std0.1-Mean --set env=brax/reacher --set reward=native \
-    --set iterations=60 --set truncate=16 --set action_std=0.1 --set learn_std=True
+  reacher=(--set env=brax/reacher --set env_params=backend=spring --set iterations=60
+    --set num_chunks=3 --set truncate=16 --set learn_std=True)
+  rp reacher-spring-rp-trunc16-learnstd-Mean "${reacher[@]}" --set lr=1e-3
+  rp reacher-spring-rp-trunc16-std0.1-Mean "${reacher[@]}" --set action_std=0.1
+  ;;
+brax-variance)  # brax: RP vs LR gradient variance and SNR (writes OUT/brax-variance/variance/)
+  "$OGJ" run brax-variance --out "$OUT" --run-id variance
+  ;;
+brax-bench)  # brax: ours vs brax's PPO and APG, one process each (TASKS="inverted_pendulum ...")
+  for task in ${TASKS:-inverted_pendulum reacher hopper}; do
+    "$OGJ" bench brax --out "$OUT/bench" --run-id "$task" --set task="$task" --set budget=524288 \
+      --set trainers=ours_rp,brax_apg,ours_group_pg,brax_ppo,ours_ppo
+  done
   ;;
 speed)  # 4. env steps/s, one process: group-PG OrderGrad vs RLOO vs PPO on CartPole
   "$OGJ" bench control --out "$OUT/bench"
