@@ -24,7 +24,6 @@
 # `ordergrad-jax run control` (OrderGrad's lower-tail objective on CartPole; seconds).
 
 # %%
-import dataclasses
 import os
 import pathlib
 import tempfile
@@ -34,6 +33,7 @@ import numpy as np
 from IPython.display import Markdown, display
 
 from experiments import registry
+from experiments.common.config import apply_overrides
 from experiments.common.runs import RunWriter
 from experiments.control import aggregate, plots
 
@@ -45,9 +45,9 @@ else:
     experiment = registry.get("control")
     out = os.environ.get("ORDERGRAD_NOTEBOOK_OUT") or tempfile.mkdtemp(prefix="ordergrad-")
     run_dirs = []
-    for name, overrides in {"og-ltm": {"objective": "LowerTailMean:0.25", "k": 4}}.items():
+    for name, overrides in {"og-ltm": ["objective=LowerTailMean:0.25", "k=4"]}.items():
         writer = RunWriter("control", out, f"notebook-{name}")
-        experiment.run(dataclasses.replace(experiment.quick, **overrides), writer)
+        experiment.run(apply_overrides(experiment.quick, overrides), writer)
         run_dirs.append(writer.path)
 run_dirs = [d for d in run_dirs if (d / "summary.md").exists()]
 print(f"{len(run_dirs)} finished runs:", *[d.name for d in run_dirs], sep="\n  ")

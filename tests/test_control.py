@@ -21,6 +21,7 @@ import numpy as np
 import pytest
 
 import ordergrad_jax as og
+from experiments.common.config import EstimatorConfig, GroupsConfig, OptimConfig
 from experiments.control import common, group_pg, networks, ppo
 from experiments.control.config import QUICK, ControlConfig
 from experiments.control.run import make_train
@@ -49,9 +50,8 @@ def test_group_pg_lr_gradient_is_k_over_n_sum_of_advantage_times_score(objective
     G, N, K = 2, 5, 3
     module, params, episodes, returns = _tiny_batch(G, N)
     adv = og.lstat_advantage(returns, K, objective)
-    config = ControlConfig(estimator="ordergrad", objective=objective, k=K, group_size=N)
-    scale = group_pg.gradient_scale(config)
-    assert scale == K / N
+    scale = EstimatorConfig("ordergrad", objective, K).resolve(N).scale
+    assert scale == K
 
     def loss(p):
         return group_pg.policy_loss(module.merge(p), episodes, adv, None, scale=scale)[0]
@@ -89,25 +89,6 @@ def test_group_pg_lr_gradient_is_k_over_n_sum_of_advantage_times_score(objective
         np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-5, atol=1e-7)
 
 
-def test_gradient_scales_follow_the_estimator_docstrings():
-    n, k = 8, 3
-    base = ControlConfig(group_size=n, k=k, alpha=0.25)
-    want = {
-        "ordergrad": k / n,
-        "maxpo": k / n,
-        "rloo": 1 / n,
-        "grpo": 1 / n,
-        "dr_grpo": 1 / n,
-        "reinforce": 1 / n,
-        "pkpo": 1.0,
-        "cvar_pg": 1.0,
-        "passk_chen": k / (n - k),
-    }
-    assert set(want) == set(og.estimators.available())
-    for name, scale in want.items():
-        assert group_pg.gradient_scale(dataclasses.replace(base, estimator=name)) == scale
-
-
 def _gae_loop(r, v, nv, term, done, gamma, lam):
     T = len(r)
     adv = np.zeros(T)
@@ -140,39 +121,73 @@ def test_bad_config_is_refused_with_a_clear_message():
     with pytest.raises(ValueError, match="update"):
         make_train(dataclasses.replace(QUICK, update="trpo"))
     with pytest.raises(ValueError, match="k <= N - 1"):
-        make_train(dataclasses.replace(QUICK, k=8, group_size=8))
+        make_train(_with(QUICK, k=8, group_size=8))
     with pytest.raises(ValueError, match="unknown estimator"):
-        make_train(dataclasses.replace(QUICK, estimator="ppo"))
+        make_train(_with(QUICK, name="ppo"))
     with pytest.raises(ValueError, match="passk_chen needs binary"):
-        make_train(dataclasses.replace(QUICK, estimator="passk_chen"))
+        make_train(_with(QUICK, name="passk_chen"))
     with pytest.raises(ValueError, match="multiple of num_minibatches"):
         make_train(dataclasses.replace(QUICK, algo="ppo", num_envs=3, ppo_steps=5))
 
 
-TINY = dataclasses.replace(
-    QUICK, num_groups=2, group_size=4, k=2, num_steps=20, hidden=(8,), total_env_steps=320
-)
+def _with(config: ControlConfig, **fields) -> ControlConfig:
+    """``config`` with leaf fields replaced by their bare names (``k=2``, ``lr=1e-2``, ...)."""
+    from experiments.common.config import apply_overrides
+
+    items = [
+        f"{k}={','.join(map(str, v)) if isinstance(v, tuple) else v}" for k, v in fields.items()
+    ]
+    return apply_overrides(config, items)
+
+
+TINY = _with(QUICK, num_groups=2, group_size=4, k=2, num_steps=20, hidden=(8,), total_env_steps=320)
 
 
 @pytest.mark.parametrize("name", sorted(og.estimators.available()))
-def test_any_estimator_name_builds_a_trainer_and_a_gradient(name):
-    """Every og.estimators name goes through the config (its params, gradient scale) into the
-    group-PG loss and gives a finite, non-zero gradient on a tiny batch."""
-    config = dataclasses.replace(TINY, estimator=name, alpha=0.5, group_size=5, k=2)
+def test_group_pg_gradient_is_c_over_n_sum_for_every_estimator(name):
+    """Every registered estimator goes through the config (its params, its spec's gradient
+    scale c) into the trainer and the group-PG loss, whose negative gradient equals
+    ``(1/G) sum_g (c/N) sum_i a_gi grad log p(episode_gi)`` computed episode by episode."""
+    G, N = 2, 5
+    options = ("alpha=0.5",) if name == "cvar_pg" else ()
+    config = dataclasses.replace(
+        TINY, estimator=EstimatorConfig(name, "Mean", 2, options), groups=GroupsConfig(G, N)
+    )
     if name == "passk_chen":
         config = dataclasses.replace(config, train_reward="success", success_return=0.0)
     trainer = make_train(config)  # validates and builds; compiles nothing
-    assert trainer.steps_per_iteration == config.num_groups * 5 * config.num_steps
-    module, params, episodes, returns = _tiny_batch(G=2, N=5)
-    fn = og.estimators.get(name, **group_pg.estimator_params(config))
+    assert trainer.steps_per_iteration == G * N * config.num_steps
+    module, params, episodes, returns = _tiny_batch(G=G, N=N)
+    estimator = config.estimator.resolve(N)
+    spec = og.estimators.spec(name)
+    c = spec.gradient_scale(N, **config.estimator.params())
+    assert estimator.scale == c and estimator.name == spec.name
     rewards = (returns >= 0).astype(returns.dtype) if name == "passk_chen" else returns
-    adv = fn(rewards)
-    scale = group_pg.gradient_scale(config)
-    grads = jax.grad(
-        lambda p: group_pg.policy_loss(module.merge(p), episodes, adv, None, scale=scale)[0]
+    adv = og.estimators.get(name, **config.estimator.params())(rewards)
+    np.testing.assert_array_equal(estimator.advantages(rewards), adv)
+    got = jax.grad(
+        lambda p: group_pg.policy_loss(module.merge(p), episodes, adv, None, scale=estimator.scale)[
+            0
+        ]
     )(params)
-    norm = float(common.global_norm(grads))
-    assert np.isfinite(norm) and norm > 0
+
+    @jax.jit
+    @jax.grad
+    def episode_score(p, obs, actions, mask):
+        logp = module.merge(p).log_prob(obs, actions)
+        return jnp.sum(jnp.where(mask, logp, 0.0))
+
+    want = jax.tree.map(jnp.zeros_like, params)
+    for g in range(G):
+        for i in range(N):
+            score = episode_score(
+                params, episodes.obs[g, i], episodes.actions[g, i], episodes.mask[g, i]
+            )
+            weight = (c / N) * adv[g, i] / G
+            want = jax.tree.map(lambda w, s, weight=weight: w + weight * s, want, score)
+    for a, b in zip(jax.tree.leaves(got), jax.tree.leaves(want), strict=True):
+        np.testing.assert_allclose(np.asarray(a), -np.asarray(b), rtol=2e-4, atol=1e-6)
+    assert float(common.global_norm(got)) > 0
 
 
 @pytest.mark.training
@@ -182,17 +197,19 @@ def test_smoke_run_on_cartpole_learns(algo):
     policy's (about 22)."""
     if algo == "group_pg":
         config = ControlConfig(
-            num_groups=4,
-            group_size=8,
+            groups=GroupsConfig(4, 8),
             num_steps=100,
-            lr=1e-2,
+            optim=OptimConfig(lr=1e-2, grad_clip=0.5, adam_eps=1e-5),
             total_env_steps=128_000,
             num_chunks=1,
-            objective="Mean",
         )
     else:
         config = ControlConfig(
-            algo="ppo", lr=2.5e-3, entropy_coef=0.01, total_env_steps=40_000, num_chunks=1
+            algo="ppo",
+            optim=OptimConfig(lr=2.5e-3, grad_clip=0.5, adam_eps=1e-5),
+            entropy_coef=0.01,
+            total_env_steps=40_000,
+            num_chunks=1,
         )
     trainer = make_train(config)
     _, metrics = jax.jit(trainer.train)(jax.random.key(0))
@@ -263,8 +280,10 @@ def test_warm_start_switches_the_rank_weights_at_the_given_iteration():
     and the two differ on these rewards; bad schedules are refused."""
     from experiments.control.group_pg import advantage_fn
 
-    config = ControlConfig(objective="LowerTailMean:0.5", k=2, group_size=5, warm_start_frac=0.25)
-    adv = advantage_fn(config, 8)
+    config = _with(ControlConfig(), objective="LowerTailMean:0.5", k=2, group_size=5)
+    config = dataclasses.replace(config, warm_start_frac=0.25)
+    estimator = config.estimator.resolve(5)
+    adv = advantage_fn(config, estimator, 8)
     rewards = jnp.asarray([[0.0, 1.0, 5.0, 2.0, 9.0], [3.0, 3.0, 1.0, 0.0, 4.0]])
     mean = og.estimators.get("ordergrad", k=2, objective="Mean")(rewards)
     tail = og.estimators.get("ordergrad", k=2, objective="LowerTailMean:0.5")(rewards)
@@ -276,6 +295,7 @@ def test_warm_start_switches_the_rank_weights_at_the_given_iteration():
 
     assert label(config) == "ordergrad[LowerTailMean:0.5,K=2,after Mean for 0.25]"
     with pytest.raises(ValueError, match="warm_start_frac must be in"):
-        advantage_fn(dataclasses.replace(config, warm_start_frac=1.5), 8)
+        advantage_fn(dataclasses.replace(config, warm_start_frac=1.5), estimator, 8)
     with pytest.raises(ValueError, match="needs estimator=ordergrad"):
-        advantage_fn(dataclasses.replace(config, estimator="rloo"), 8)
+        rloo = _with(config, name="rloo")
+        advantage_fn(rloo, rloo.estimator.resolve(5), 8)

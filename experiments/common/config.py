@@ -15,7 +15,10 @@ import contextlib
 import dataclasses
 import io
 import typing
+from collections.abc import Callable
 from typing import Any
+
+import numpy as np
 
 
 @dataclasses.dataclass(frozen=True)
@@ -27,6 +30,8 @@ class OptimConfig:
     """Clip the gradient to this global L2 norm (``0``: no clipping)."""
     schedule: str = "constant"
     """``constant`` or ``linear`` (decays to 0 over the run)."""
+    adam_eps: float = 1e-8
+    """Adam's epsilon (the control trainers use 1e-5, as PureJaxRL's PPO)."""
 
     def make(self, total_updates: int):
         """The optax transformation: ``clip_by_global_norm`` (if ``grad_clip > 0``) then Adam
@@ -41,7 +46,7 @@ class OptimConfig:
         if self.schedule == "linear":
             lr = optax.linear_schedule(self.lr, 0.0, max(int(total_updates), 1))
         parts = [optax.clip_by_global_norm(self.grad_clip)] if self.grad_clip > 0 else []
-        return optax.chain(*parts, optax.adam(lr))
+        return optax.chain(*parts, optax.adam(lr, eps=self.adam_eps))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -89,6 +94,47 @@ class EstimatorConfig:
                 )
             given[key] = _literal(value)
         return {key: given[key] for key in spec.params if key in given}
+
+    def resolve(self, group_size: int) -> ResolvedEstimator:
+        """The estimator for groups of ``group_size``, resolved once from its spec: canonical
+        name, parameters, advantage function and gradient scale ``c`` (paper convention).
+        Raises ``ValueError`` for an unknown name, a bad parameter or a group size it cannot
+        take (here, not inside a jitted step)."""
+        import ordergrad_jax as og
+
+        spec, params = self.spec(), self.params()
+        fn = og.estimators.get(spec.name, **params)
+        fn(np.zeros((group_size,), np.float32))
+        scale = float(spec.gradient_scale(group_size, **params))
+        return ResolvedEstimator(spec.name, params, scale, fn)
+
+
+@dataclasses.dataclass(frozen=True)
+class ResolvedEstimator:
+    """An :class:`EstimatorConfig` resolved for one group size (computed once, passed down).
+
+    The per-group gradient estimate is ``g = (scale/N) sum_i a_i grad log p(x_i)`` with
+    ``a = advantages(rewards [..., N])`` (the paper's convention, ``docs/maths.md``).
+    """
+
+    name: str
+    """The canonical (registered) name."""
+    params: dict[str, Any]
+    """The estimator's keyword parameters."""
+    scale: float
+    """``c``: the estimator's gradient scale at this group size."""
+    advantages: Callable[..., Any]
+    """``(rewards [..., N], mask=None) -> advantages [..., N]``."""
+
+    def label(self, *extra: str) -> str:
+        """A short name: ``ordergrad[Mean,K=4]``, ``cvar_pg[alpha=0.1]``, ``rloo``; ``extra``
+        parts go inside the brackets after the parameters."""
+        parts = [str(self.params["objective"])] if "objective" in self.params else []
+        parts += [
+            f"{'K' if p == 'k' else p}={v}" for p, v in self.params.items() if p != "objective"
+        ]
+        parts += extra
+        return f"{self.name}[{','.join(parts)}]" if parts else self.name
 
 
 def _literal(text: str) -> Any:

@@ -1,4 +1,4 @@
-"""Pieces shared by the group-PG and PPO trainers: the env, the policy split, the optimiser."""
+"""Pieces shared by the group-PG and PPO trainers: the env, the policy split, the budget."""
 
 from __future__ import annotations
 
@@ -52,14 +52,6 @@ def split_module(module: nnx.Module) -> tuple[Module, Any]:
     """``(Module, params)``: trainable ``nnx.Param`` leaves apart from the rest."""
     graphdef, params, rest = nnx.split(module, nnx.Param, ...)
     return Module(graphdef, rest), params
-
-
-def optimizer(config: ControlConfig, num_updates: int) -> optax.GradientTransformation:
-    """Adam with global-norm clipping; the learning rate decays linearly to 0 if ``anneal_lr``."""
-    lr: float | Callable = config.lr
-    if config.anneal_lr:
-        lr = optax.linear_schedule(config.lr, 0.0, max(num_updates, 1))
-    return optax.chain(optax.clip_by_global_norm(config.max_grad_norm), optax.adam(lr, eps=1e-5))
 
 
 def global_norm(tree: Any) -> jax.Array:

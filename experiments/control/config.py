@@ -1,19 +1,27 @@
-"""Configuration of the control benchmark (typed; ``--set key=value`` overrides any field)."""
+"""Configuration of the control benchmark (typed; ``--set key=value`` overrides any field).
+
+The optimiser, the groups and the estimator are the shared parts of
+``experiments/common/config.py`` (``--set optim.lr=1e-3``, ``--set group_size=16``,
+``--set estimator.name=rloo``, ``--set estimator.options=alpha=0.25``).
+"""
 
 from __future__ import annotations
 
 import dataclasses
+
+from experiments.common.config import EstimatorConfig, GroupsConfig, OptimConfig
 
 
 @dataclasses.dataclass(frozen=True)
 class ControlConfig:
     """One training run (``num_seeds`` seeds vmapped in one jit) and its final evaluation.
 
-    ``algo="group_pg"``: each iteration samples ``num_groups`` groups of ``group_size`` episodes
-    of at most ``num_steps`` steps; every episode's advantage comes from ``og.estimators.get(
-    estimator, ...)`` over its group's returns; ``update="lr"`` takes one gradient step on the LR
-    surrogate (with the estimator's gradient scale, K/N for OrderGrad), ``update="clip"`` takes
-    ``update_epochs`` PPO-clipped steps with that advantage on every step of the episode.
+    ``algo="group_pg"``: each iteration samples ``groups.num_groups`` groups of
+    ``groups.group_size`` episodes of at most ``num_steps`` steps; every episode's advantage comes
+    from the ``estimator`` (any ``og.estimators`` name) over its group's returns; ``update="lr"``
+    takes one gradient step on the LR surrogate ``(c/N) sum_i a_i log p_i`` (``c`` the
+    estimator's gradient scale, K for OrderGrad), ``update="clip"`` takes ``update_epochs``
+    PPO-clipped steps with that advantage on every step of the episode.
     ``algo="ppo"``: PPO + GAE on ``num_envs`` auto-resetting envs x ``ppo_steps`` steps.
     """
 
@@ -22,19 +30,17 @@ class ControlConfig:
     env_params: tuple[str, ...] = ()
     """Overrides of the env's params as ``name=value`` (floats), e.g. ``slip_prob=0.2``."""
     algo: str = "group_pg"
-    estimator: str = "ordergrad"
-    objective: str = "Mean"
-    """OrderGrad objective preset (``Mean``, ``LowerTailMean:0.25``, ``ReMax``, ``TopM:2``...)."""
-    k: int = 4
-    """K of ordergrad/maxpo/pkpo/passk_chen."""
+    estimator: EstimatorConfig = dataclasses.field(
+        default_factory=lambda: EstimatorConfig(name="ordergrad", objective="Mean", k=4)
+    )
+    """The group-PG advantage: ``objective`` is the OrderGrad preset (``Mean``,
+    ``LowerTailMean:0.25``, ``ReMax``, ``TopM:2``...), ``k`` the K of ordergrad/maxpo/pkpo/
+    passk_chen, ``options`` the rest (``alpha=0.1``: the tail fraction of cvar_pg)."""
     warm_start_frac: float = 0.0
     """ordergrad only: the first ``warm_start_frac`` of the iterations use
     ``warm_start_objective`` (a schedule: e.g. the mean first, then the lower tail)."""
     warm_start_objective: str = "Mean"
-    alpha: float = 0.1
-    """Tail fraction of cvar_pg."""
-    num_groups: int = 8
-    group_size: int = 8
+    groups: GroupsConfig = dataclasses.field(default_factory=lambda: GroupsConfig(8, 8))
     num_steps: int = 500
     """Episode cap T of group_pg (and of the evaluation episodes)."""
     train_reward: str = "return"
@@ -44,9 +50,9 @@ class ControlConfig:
     update_epochs: int = 4
     num_minibatches: int = 4
     clip_eps: float = 0.2
-    lr: float = 3e-3
-    anneal_lr: bool = False
-    max_grad_norm: float = 0.5
+    optim: OptimConfig = dataclasses.field(
+        default_factory=lambda: OptimConfig(lr=3e-3, grad_clip=0.5, adam_eps=1e-5)
+    )
     hidden: tuple[int, ...] = (64, 64)
     init_log_std: float = -0.5
     entropy_coef: float = 0.0
@@ -65,13 +71,13 @@ class ControlConfig:
     eval_k: int = 8
     """K of the reported max@K (and pass@K of successes)."""
     cvar_alpha: float = 0.1
+    """Level of the reported CVaR of returns (an evaluation statistic)."""
     success_return: float | None = None
     """An episode with return >= this counts as a success (None: no success rate)."""
 
 
 QUICK = ControlConfig(
-    num_groups=2,
-    group_size=8,
+    groups=GroupsConfig(num_groups=2, group_size=8),
     num_steps=100,
     total_env_steps=16_000,
     num_chunks=2,

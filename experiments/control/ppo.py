@@ -12,6 +12,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
+import ordergrad_jax as og
 from experiments.control import common, networks
 from experiments.control.config import ControlConfig
 
@@ -96,9 +97,7 @@ def make_ppo(config: ControlConfig) -> common.Trainer:
     )
     E, T = config.num_envs, config.ppo_steps
     per_chunk, num_chunks = common.iterations(config, batch)
-    tx = common.optimizer(
-        config, per_chunk * num_chunks * config.update_epochs * config.num_minibatches
-    )
+    tx = config.optim.make(per_chunk * num_chunks * config.update_epochs * config.num_minibatches)
     mb_size = batch // config.num_minibatches
     step_env = jax.vmap(env.step, in_axes=(0, 0, 0, None))
 
@@ -123,10 +122,8 @@ def make_ppo(config: ControlConfig) -> common.Trainer:
         policy = policy_mod.merge(params["policy"])
         value = value_mod.merge(params["value"])(mb.obs)
         logp = policy.log_prob(mb.obs, mb.action)
-        ratio = jnp.exp(logp - mb.logp)
         adv = (adv - adv.mean()) / (adv.std() + 1e-8)
-        clipped = jnp.clip(ratio, 1 - config.clip_eps, 1 + config.clip_eps)
-        pg_loss = -jnp.mean(jnp.minimum(ratio * adv, clipped * adv))
+        pg_loss = -jnp.mean(og.estimators.clipped_surrogate(logp, mb.logp, adv, config.clip_eps))
         v_loss = 0.5 * jnp.mean((value - target) ** 2)
         entropy = jnp.mean(policy.entropy(mb.obs))
         loss = pg_loss + config.vf_coef * v_loss - config.entropy_coef * entropy

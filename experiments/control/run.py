@@ -40,17 +40,12 @@ def label(config: ControlConfig) -> str:
     """A short name of the method: ``ppo``, ``ordergrad[LowerTailMean:0.25,K=4]``, ``rloo``..."""
     if config.algo == "ppo":
         return "ppo"
-    from experiments.control.group_pg import canonical_estimator, estimator_params
-
-    name = canonical_estimator(config.estimator)
-    params = estimator_params(config)
-    parts = [str(params["objective"])] if "objective" in params else []
-    parts += [f"{'K' if p == 'k' else p}={v}" for p, v in params.items() if p != "objective"]
+    estimator = config.estimator.resolve(config.groups.group_size)
+    extra = []
     if config.warm_start_frac > 0:
-        parts.append(f"after {config.warm_start_objective} for {config.warm_start_frac:g}")
-    inner = ",".join(parts)
+        extra.append(f"after {config.warm_start_objective} for {config.warm_start_frac:g}")
     suffix = "+clip" if config.update == "clip" else ""
-    return f"{name}[{inner}]{suffix}" if inner else f"{name}{suffix}"
+    return estimator.label(*extra) + suffix
 
 
 def _check(config: ControlConfig) -> None:
