@@ -15,9 +15,11 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
+from experiments.common.config import EstimatorConfig, GroupsConfig
 from experiments.lm import model as lm_model
-from experiments.lm import rl, tasks
+from experiments.lm import rl, run, tasks
 from experiments.lm import sharding as lm_sharding
+from experiments.lm.config import LMConfig
 from experiments.lm.tokenizer import CharTokenizer
 
 TOK = CharTokenizer()
@@ -25,21 +27,15 @@ SIZES = lm_model.TinyQwen3(num_layers=1, embed_dim=32, hidden_dim=64, head_dim=8
 DTYPE = jnp.float64 if jax.config.jax_enable_x64 else jnp.float32
 TASK = tasks.ArithmeticTask(digits=2, num_train=256, num_heldout=8)
 PROMPTS, ANSWERS = TASK.arrays("train", TOK)
-SETTINGS = rl.Settings(
-    prompts=8,
-    group=4,
-    max_len=ANSWERS.shape[1] + 1,
-    temperature=1.0,
-    top_p=1.0,
+CONFIG = LMConfig(
+    groups=GroupsConfig(num_groups=8, group_size=4),
+    estimator=EstimatorConfig("ordergrad", "TopM:1", 2),
     ppo_epochs=2,
     clip_eps=0.2,
     kl_coef=0.1,
     length_penalty=0.1,
-    scale=rl.gradient_scale("ordergrad", 2, 4),
-    eos_id=TOK.eos_id,
-    pad_id=TOK.pad_id,
 )
-ESTIMATOR, _ = rl.estimator("ordergrad", 2, "TopM:1", 0.25)
+SETUP = run.setup(CONFIG, TOK, max_len=ANSWERS.shape[1] + 1)
 
 
 def setup(mesh):
@@ -55,30 +51,30 @@ def setup(mesh):
     # flip an update between the 1- and 8-device programs.
     tx = optax.chain(optax.clip_by_global_norm(1.0), optax.adam(1e-2, eps=1e-3))
     opt = lm_sharding.init_opt_state(tx, params, mesh)
-    fns = rl.make_step_fns(
+    phases = rl.make_phases(
         graphdef,
         tx,
         PROMPTS,
         ANSWERS,
-        SETTINGS,
+        SETUP,
         mesh,
         lm_sharding.shardings_of(params),
         lm_sharding.shardings_of(opt),
     )
-    return graphdef, params, opt, fns
+    return graphdef, params, opt, phases
 
 
 def one_step(mesh, rollout=None):
-    _, params, opt, (sample_j, score_j, learn_j) = setup(mesh)
+    _, params, opt, phases = setup(mesh)
     ref = jax.tree.map(jnp.copy, params)
-    own = sample_j(params, jax.random.key(1))
+    own = phases.sample(params, jax.random.key(1))
     if rollout is None:
         rollout = own
     rows = lm_sharding.batch_sharding(mesh, 2)
     rollout = jax.device_put(rl.Rollout(*map(np.asarray, rollout)), rows)
-    scored = score_j(params, ref, rollout)
-    adv = lm_sharding.advantage_step(ESTIMATOR, mesh)(scored.rewards)
-    new, opt, metrics = learn_j(params, opt, rollout, adv, scored.old_logp, scored.ref_logp)
+    scored = phases.score(params, ref, rollout)
+    adv = phases.advantage(scored.rewards)
+    new, opt, metrics = phases.learn(params, opt, rollout, adv, scored.old_logp, scored.ref_logp)
     return own, adv, new, metrics, opt
 
 

@@ -1,5 +1,6 @@
 """The LM loop's pieces: tokenizer, task checker, sampling (masks, top-p, KV cache), the
-surrogate's gradient scale (K multiplier), config validation."""
+surrogate's gradient for every estimator (the spec's scale c), the RL step alone, config
+validation."""
 
 from __future__ import annotations
 
@@ -11,8 +12,10 @@ import numpy as np
 import pytest
 
 import ordergrad_jax as og
+from experiments.common.config import EstimatorConfig, GroupsConfig, OptimConfig
 from experiments.lm import model as lm_model
 from experiments.lm import rl, run, sampling, tasks
+from experiments.lm import sharding as lm_sharding
 from experiments.lm.config import QUICK
 from experiments.lm.tokenizer import CharTokenizer
 from tests.conftest import X64
@@ -132,68 +135,119 @@ def test_sampling_masks_eos_and_kv_cache_matches_full_forward(tiny):
     np.testing.assert_allclose(np.where(mask, logp, 0), np.asarray(out.logp), atol=tol)
 
 
-def test_surrogate_gradient_has_the_k_multiplier(tiny, rng):
-    """One pass of the token-level surrogate has the gradient of og.lr_loss (the K/N scale)
-    on sequence log-probabilities, divided by the constant Lc; RLOO gets 1/N."""
-    graphdef, params = tiny
-    p_, n, lc, k, lp, objective = 2, 6, 5, 3, 4, "TopM:2"
+def _batch(rng, p_, n, lp, lc):
     tokens = jnp.asarray(rng.integers(3, TOK.vocab_size, size=(p_ * n, lp + lc)), jnp.int32)
     lens = rng.integers(1, lc + 1, size=p_ * n)
     cmask = jnp.asarray(np.arange(lc)[None] < lens[:, None])
     valid = jnp.concatenate([jnp.ones((p_ * n, lp), bool), cmask], 1)
+    return rl.Rollout(tokens, valid, cmask, tokens[:, :2])
+
+
+@pytest.mark.parametrize("name", sorted(og.estimators.available()))
+def test_lm_gradient_is_c_over_n_sum_for_every_estimator(tiny, rng, name):
+    """For every registered estimator, one pass of the LM loop's token-level surrogate has the
+    gradient ``-(1/P) sum_g (c/N) sum_i a_gi grad log p(y_gi) / Lc`` (sequence log-probs, the
+    spec's c), and for OrderGrad that of ``og.lr_loss`` (the K multiplier)."""
+    graphdef, params = tiny
+    p_, n, lc, k, lp, objective = 2, 6, 5, 3, 4, "TopM:2"
+    roll = _batch(rng, p_, n, lp, lc)
     rewards = jnp.asarray(rng.integers(0, 2, size=(p_, n)), DTYPE)
-    roll = rl.Rollout(tokens, valid, cmask, tokens[:, :2])
+    options = ("alpha=0.5",) if name == "cvar_pg" else ()
+    estimator = EstimatorConfig(name, objective, k, options)
+    cfg = dataclasses.replace(QUICK, estimator=estimator, groups=GroupsConfig(p_, n))
+    setup = run.setup(cfg, TOK, lc)
+    c = og.estimators.spec(name).gradient_scale(n, **estimator.params())
+    assert setup.estimator.scale == c
+    adv = setup.estimator.advantages(rewards)
+    np.testing.assert_array_equal(adv, og.estimators.get(name, **estimator.params())(rewards))
 
     def seq_logp(params):
-        logp, _ = lm_model.token_logprobs(graphdef, params, tokens, valid)
-        return jnp.sum(jnp.where(cmask, logp[:, lp - 1 :], 0), -1).reshape(p_, n)
+        logp, _ = lm_model.token_logprobs(graphdef, params, roll.tokens, roll.valid)
+        return jnp.sum(jnp.where(roll.completion_mask, logp[:, lp - 1 :], 0), -1).reshape(p_, n)
 
     old = jax.lax.stop_gradient(
-        lm_model.token_logprobs(graphdef, params, tokens, valid)[0][:, lp - 1 :]
+        lm_model.token_logprobs(graphdef, params, roll.tokens, roll.valid)[0][:, lp - 1 :]
     )
-
-    def settings(scale):
-        return rl.Settings(p_, n, lc, 1.0, 1.0, 1, 0.2, 0.0, 0.0, scale, TOK.eos_id, TOK.pad_id)
-
-    og_fn, og_name = rl.estimator("ordergrad", k, objective, 0.25)
-    rloo_fn, rloo_name = rl.estimator("rloo", k, objective, 0.25)
-    assert rl.gradient_scale(og_name, k, n) == k and rl.gradient_scale(rloo_name, k, n) == 1
-    s_og, s_rloo = settings(float(k)), settings(1.0)
-    a_og, a_rloo = og_fn(rewards), rloo_fn(rewards)
-
-    def scalar(i):
-        return lambda q: [
-            rl.surrogate_loss(graphdef, q, roll, a_og.reshape(-1), old, old, s_og)[0],
-            og.lr_loss(seq_logp(q), rewards, k, objective) / lc,
-            rl.surrogate_loss(graphdef, q, roll, a_rloo.reshape(-1), old, old, s_rloo)[0],
-            -jnp.mean(jnp.sum(a_rloo * seq_logp(q), -1)) / (n * lc),
-        ][i]
-
-    out = jax.jit(lambda q: [jax.grad(scalar(i))(q) for i in range(4)])(params)
-    for got, ref in ((out[0], out[1]), (out[2], out[3])):
+    losses = [
+        lambda q: rl.surrogate_loss(graphdef, q, roll, adv.reshape(-1), old, old, setup)[0],
+        lambda q: -jnp.sum((c / n) * adv * seq_logp(q)) / (p_ * lc),
+    ]
+    if name == "ordergrad":
+        losses.append(lambda q: og.lr_loss(seq_logp(q), rewards, k, objective) / lc)
+    got, *refs = jax.jit(lambda q: [jax.grad(f)(q) for f in losses])(params)
+    for ref in refs:
         for g, r in zip(jax.tree.leaves(got), jax.tree.leaves(ref), strict=True):
             # tunix's Qwen3 keeps parts of its forward in float32 even under x64, so the two
-            # routes agree to ~1e-5 there; a wrong K scale would be off by a factor of 3.
+            # routes agree to ~1e-5 there; a wrong scale would be off by a factor of 3 or more.
             np.testing.assert_allclose(g, r, rtol=1e-4 if X64 else 2e-3, atol=1e-8 if X64 else 2e-6)
 
 
-def test_gradient_scales_and_estimator_names():
-    assert rl.gradient_scale("ordergrad", 4, 16) == 4
-    assert rl.gradient_scale("maxpo", 8, 16) == 8
-    assert rl.gradient_scale("grpo", 4, 16) == 1
-    assert rl.gradient_scale("pkpo", 4, 16) == 16
-    for name in ("grpo", "rloo", "dr_grpo", "maxpo", "pkpo", "ordergrad", "cvar_pg"):
-        fn, _ = rl.estimator(name, 4, "TopM:2", 0.25)
-        assert fn(jnp.ones((2, 8))).shape == (2, 8)
+def test_unknown_estimator_is_refused():
     with pytest.raises(ValueError, match="unknown estimator"):
-        rl.estimator("ppo", 4, "TopM:2", 0.25)
+        run.setup(dataclasses.replace(QUICK, estimator=EstimatorConfig("ppo")), TOK, 4)
+
+
+def _plain(tree) -> list[np.ndarray]:
+    """The leaves of ``tree`` as NumPy arrays (typed PRNG keys as their key data)."""
+
+    def leaf(x):
+        if jax.dtypes.issubdtype(x.dtype, jax.dtypes.prng_key):
+            return np.asarray(jax.random.key_data(x))
+        return np.asarray(x)
+
+    return [leaf(x) for x in jax.tree.leaves(tree)]
+
+
+def test_train_step_alone(tiny):
+    """``rl.train_step`` on a tiny config, without ``run``: two steps advance the typed state
+    (step, key, params), return finite metrics, and the step is a pure function of the state
+    (the same state in gives the same state and metrics out)."""
+    graphdef, params = tiny
+    cfg = dataclasses.replace(
+        QUICK,
+        groups=GroupsConfig(2, 4),
+        estimator=EstimatorConfig("rloo"),
+        length_penalty=0.5,  # rewards differ within groups, so the step learns
+        kl_coef=0.1,
+        optim=OptimConfig(lr=1e-2, grad_clip=1.0),
+    )
+    task = tasks.ArithmeticTask(digits=1, num_train=32, num_heldout=4)
+    prompts, answers = task.arrays("train", TOK)
+    mesh = lm_sharding.make_mesh((1, 1), jax.devices()[:1])
+    setup = run.setup(cfg, TOK, max_len=answers.shape[1] + 1)
+    tx = cfg.optim.make(cfg.steps)
+    own = lm_sharding.shard_params(jax.tree.map(jnp.copy, params), mesh)  # learn donates it
+    state = run.initial_state(cfg, own, tx, mesh)
+    assert isinstance(state, rl.RLState) and state.ref_params is not None
+    phases = rl.make_phases(graphdef, tx, prompts, answers, setup, mesh, None, None)
+    copy = jax.tree.map(jnp.copy, state)
+    first, metrics = rl.train_step(phases, state, ks=(1, 2))
+    again, metrics_again = rl.train_step(phases, copy, ks=(1, 2))
+    assert int(first.step) == 1
+    plain = _plain((first, metrics)), _plain((again, metrics_again))
+    for a, b in zip(*plain, strict=True):
+        np.testing.assert_array_equal(a, b)
+    second, metrics = rl.train_step(phases, first, ks=(1, 2))
+    assert int(second.step) == 2
+    assert not np.array_equal(jax.random.key_data(second.key), jax.random.key_data(first.key))
+    moved = [
+        float(jnp.max(jnp.abs(a - b)))
+        for a, b in zip(jax.tree.leaves(second.params), jax.tree.leaves(params), strict=True)
+    ]
+    assert max(moved) > 0
+    want = {"reward", "correct", "entropy", "adv_std", "loss", "grad_norm", "kl", "clip_frac"}
+    assert want | {"train_pass@1", "train_pass@2", "completion_tokens"} <= set(metrics)
+    assert all(np.isfinite(float(v)) for v in metrics.values())
+    assert float(metrics["kl"]) > 0  # the second step's policy differs from the reference
 
 
 def test_config_validation():
     run.validate(QUICK, 1)
     with pytest.raises(ValueError, match="multiples of the data-parallel size"):
-        run.validate(dataclasses.replace(QUICK, prompts_per_step=3), 2)
+        run.validate(dataclasses.replace(QUICK, groups=GroupsConfig(3, 8)), 2)
     with pytest.raises(ValueError, match="pass_ks"):
         run.validate(dataclasses.replace(QUICK, pass_ks=(1, 64)), 1)
+    with pytest.raises(ValueError, match="num_chunks"):
+        run.validate(dataclasses.replace(QUICK, num_chunks=5), 1)
     with pytest.raises(ValueError, match="group_size"):
-        run.validate(dataclasses.replace(QUICK, group_size=1), 1)
+        run.validate(dataclasses.replace(QUICK, groups=GroupsConfig(4, 1)), 1)

@@ -41,7 +41,7 @@ def runs(tmp_path_factory):
     out = tmp_path_factory.mktemp("lm")
     sets = [
         "steps=4",
-        "steps_per_chunk=2",
+        "num_chunks=2",
         "sft_steps=20",
         "kl_coef=0.05",
         "length_penalty=0.2",
@@ -53,7 +53,7 @@ def runs(tmp_path_factory):
     cfg = dataclasses.replace(
         QUICK,
         steps=4,
-        steps_per_chunk=2,
+        num_chunks=2,
         sft_steps=20,
         kl_coef=0.05,
         length_penalty=0.2,

@@ -1,8 +1,28 @@
-"""Configuration of the LM RL experiment (typed; ``--set key=value`` overrides any field)."""
+"""Configuration of the LM RL experiment (typed; ``--set key=value`` overrides any field).
+
+The model sizes, the optimiser, the groups and the estimator are nested parts
+(``--set model.num_layers=4``, ``--set optim.lr=1e-5``, ``--set num_groups=32``,
+``--set estimator.name=grpo``, ``--set estimator.options=alpha=0.25``); a bare field name works
+wherever it names one field (``--set lr=1e-5``).
+"""
 
 from __future__ import annotations
 
 import dataclasses
+
+from experiments.common.config import EstimatorConfig, GroupsConfig, OptimConfig
+
+
+@dataclasses.dataclass(frozen=True)
+class TinyQwen3:
+    """Sizes of a small Qwen3 (the CPU configuration)."""
+
+    num_layers: int = 2
+    embed_dim: int = 128
+    hidden_dim: int = 512
+    num_heads: int = 4
+    num_kv_heads: int = 2
+    head_dim: int = 32
 
 
 @dataclasses.dataclass(frozen=True)
@@ -11,7 +31,7 @@ class LMConfig:
 
     Defaults are the CPU study size (a tiny Qwen3; a few minutes per run on 2 cores);
     :data:`QUICK` is the smoke size. With ``checkpoint_dir`` set, a real Qwen3 checkpoint and its
-    tokenizer are loaded instead of the tiny model (an accelerator job).
+    tokenizer are loaded instead of the tiny ``model`` (an accelerator job).
     """
 
     seed: int = 0
@@ -22,13 +42,8 @@ class LMConfig:
     num_train: int = 4000
     num_heldout: int = 256
     task_seed: int = 0
-    # model (tiny Qwen3; ignored when checkpoint_dir is set)
-    num_layers: int = 2
-    embed_dim: int = 128
-    hidden_dim: int = 512
-    num_heads: int = 4
-    num_kv_heads: int = 2
-    head_dim: int = 32
+    model: TinyQwen3 = dataclasses.field(default_factory=TinyQwen3)
+    """The tiny Qwen3's sizes (ignored when ``checkpoint_dir`` is set)."""
     checkpoint_dir: str = ""
     """A Qwen3 folder (config.json, *.safetensors, tokenizer.json) loaded by pretrained.py."""
     # supervised warm start
@@ -40,18 +55,17 @@ class LMConfig:
     """Folder caching SFT parameters keyed by the SFT settings: runs that share it start from
     the very same warm start (and skip re-training it)."""
     # RL
-    estimator: str = "ordergrad"
-    """Any name of og.estimators (ordergrad, grpo, rloo, dr_grpo, maxpo, pkpo, passk_chen, ...)."""
-    k: int = 4
-    """K of ordergrad / maxpo / pkpo / passk_chen."""
-    objective: str = "TopM:2"
-    """OrderGrad objective (a preset of og.available_objectives())."""
-    cvar_alpha: float = 0.25
+    estimator: EstimatorConfig = dataclasses.field(
+        default_factory=lambda: EstimatorConfig(name="ordergrad", objective="TopM:2", k=4)
+    )
+    """Any estimator of og.estimators (ordergrad, grpo, rloo, dr_grpo, maxpo, pkpo, passk_chen,
+    cvar_pg with ``options=alpha=0.25``, ...)."""
+    groups: GroupsConfig = dataclasses.field(default_factory=lambda: GroupsConfig(16, 16))
+    """``num_groups`` prompts per RL step (P) x ``group_size`` completions each (N)."""
+    optim: OptimConfig = dataclasses.field(
+        default_factory=lambda: OptimConfig(lr=1e-4, grad_clip=1.0)
+    )
     steps: int = 50
-    prompts_per_step: int = 16
-    group_size: int = 16
-    lr: float = 1e-4
-    grad_clip: float = 1.0
     temperature: float = 1.0
     top_p: float = 1.0
     ppo_epochs: int = 1
@@ -62,8 +76,9 @@ class LMConfig:
     length_penalty: float = 0.0
     """Reward -= length_penalty * tokens / max tokens (enters the ordering)."""
     # evaluation and logging
-    steps_per_chunk: int = 25
-    """RL steps per jitted chunk (one checkpoint and one held-out evaluation per chunk)."""
+    num_chunks: int = 2
+    """Checkpoint chunks: the ``steps`` RL steps run in ``num_chunks`` (<= steps) nearly equal
+    chunks, one checkpoint and one held-out evaluation after each."""
     eval_prompts: int = 256
     eval_samples: int = 16
     pass_ks: tuple[int, ...] = (1, 2, 4, 8, 16)
@@ -78,16 +93,12 @@ class LMConfig:
 QUICK = LMConfig(
     num_train=2000,
     num_heldout=64,
-    num_layers=1,
-    embed_dim=64,
-    hidden_dim=256,
-    head_dim=16,
+    model=TinyQwen3(num_layers=1, embed_dim=64, hidden_dim=256, head_dim=16),
     sft_steps=60,
     sft_batch=32,
     steps=4,
-    prompts_per_step=4,
-    group_size=8,
-    steps_per_chunk=2,
+    groups=GroupsConfig(num_groups=4, group_size=8),
+    num_chunks=2,
     eval_prompts=16,
     eval_samples=8,
     pass_ks=(1, 2, 4, 8),

@@ -12,27 +12,15 @@ plain pytree (``nnx.State``) that optax, the checkpointer and ``jax.jit`` shardi
 
 from __future__ import annotations
 
-import dataclasses
-
 import jax
 import jax.numpy as jnp
 from flax import nnx
 from tunix.models.qwen3 import model as qwen3
 
+from experiments.lm.config import TinyQwen3  # the sizes are a part of LMConfig
+
 # tunix's Qwen3 activation constraints (``shard``) are skipped on CPU; we constrain the batch
 # ourselves in the jitted steps (sharding.py).
-
-
-@dataclasses.dataclass(frozen=True)
-class TinyQwen3:
-    """Sizes of a small Qwen3 (the CPU configuration)."""
-
-    num_layers: int = 2
-    embed_dim: int = 128
-    hidden_dim: int = 512
-    num_heads: int = 4
-    num_kv_heads: int = 2
-    head_dim: int = 32
 
 
 def sharding_config(model_axis: str | None = "model", fsdp_axis: str | None = None):

@@ -61,12 +61,17 @@ def figures(rows: list[dict], ks) -> dict:
 
 
 def label(config: dict) -> str:
-    """A method's name from its run config: ``grpo``, ``maxpo@4``, ``ordergrad TopM:2@4``."""
-    name = config["estimator"]
+    """A method's name from its run config: ``grpo``, ``maxpo@4``, ``ordergrad TopM:2@4``.
+
+    Reads the nested ``estimator`` part, or the flat fields of runs made before it."""
+    est = config["estimator"]
+    if not isinstance(est, dict):
+        est = {"name": est, "objective": config.get("objective"), "k": config.get("k")}
+    name = est["name"]
     if name == "ordergrad":
-        return f"ordergrad {config['objective']}@{config['k']}"
+        return f"ordergrad {est['objective']}@{est['k']}"
     if name in ("maxpo", "pkpo", "passk_chen"):
-        return f"{name}@{config['k']}"
+        return f"{name}@{est['k']}"
     return name
 
 

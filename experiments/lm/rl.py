@@ -1,21 +1,24 @@
 """Group-sampled RL fine-tuning: P prompts x N completions per step, any og.estimators advantage.
 
-One RL step is three jitted programs (so the host can time them; the state flows on device):
+:func:`train_step` ``(phases, state) -> (state, metrics)`` is one RL step on a typed state
+(:class:`RLState`: params, optimiser state, PRNG key, step, reference params). Its phases are
+separate jitted programs (:func:`make_phases`; so the host can time them, :func:`timed`; the state
+flows on device):
 
 1. **sample** ``P`` training prompts and ``N`` completions each (KV cache, ``sampling.py``);
-2. **score**: reward (exact answer, optional length penalty), the reward -> advantage transform of
-   the chosen estimator on ``[P, N]`` groups (timed on its own), and the behaviour/reference
+2. **score**: reward (exact answer, optional length penalty) and the behaviour/reference
    log-probabilities;
-3. **learn**: ``ppo_epochs`` passes of the token-level surrogate
+3. **advantage**: the estimator's reward -> advantage transform on ``[P, N]`` groups (per shard);
+4. **learn**: ``ppo_epochs`` passes of the token-level surrogate
 
    ``loss = c / (P N Lc) sum_{i,t} -min(rho_it A_i, clip(rho_it, 1 +- eps) A_i) + beta KL_it``
 
-   where ``rho_it`` is the ratio to the behaviour policy (1 on the first pass, so one pass is the
-   plain LR estimator ``-(c/N) sum_i A_i grad log p(y_i)`` per group, divided by the constant
-   ``Lc``) and ``c`` the estimator's gradient scale: ``K`` for OrderGrad and MaxPO (the K
-   multiplier: ``g = (K/N) sum_i a_i grad log p_i`` is unbiased for ``grad J``, see
-   ``docs/maths.md``, LR estimator), ``N`` for PKPO and CVaR-PG, ``kN/(N-k)`` for
-   passk_chen, 1 for the mean-baseline family. KL is the k3 estimate to the reference policy.
+   (``og.estimators.clipped_surrogate``) where ``rho_it`` is the ratio to the behaviour policy
+   (1 on the first pass, so one pass is the plain LR estimator ``-(c/N) sum_i A_i grad log
+   p(y_i)`` per group, divided by the constant ``Lc``) and ``c`` the estimator's gradient scale
+   from its spec (``og.estimators.spec(name).gradient_scale``: ``K`` for OrderGrad and MaxPO,
+   ``N`` for PKPO and CVaR-PG, 1 for the mean-baseline family; ``docs/maths.md``). KL is the k3
+   estimate to the reference policy.
 
 Rows are prompt-major (each group contiguous) and sharded over the data axes; see
 ``sharding.py``.
@@ -24,6 +27,8 @@ Rows are prompt-major (each group contiguous) and sharded over the data axes; se
 from __future__ import annotations
 
 import dataclasses
+import time
+from collections.abc import Callable
 from typing import Any, NamedTuple
 
 import jax
@@ -32,36 +37,11 @@ import numpy as np
 import optax
 
 import ordergrad_jax as og
+from experiments.common.config import ResolvedEstimator
 from experiments.lm import model as lm_model
 from experiments.lm import sampling, tasks
 from experiments.lm import sharding as lm_sharding
-
-K_PARAMS = ("ordergrad", "maxpo", "pkpo", "passk_chen")
-
-
-def estimator(name: str, k: int, objective: str, cvar_alpha: float):
-    """``(fn, canonical_name)``: ``fn(rewards [..., N]) -> advantages`` of ``og.estimators``."""
-    canonical = og.estimators._canonical_name(name)
-    params: dict[str, Any] = {}
-    if canonical in K_PARAMS:
-        params["k"] = k
-    if canonical == "ordergrad":
-        params["objective"] = objective
-    if canonical == "cvar_pg":
-        params["alpha"] = cvar_alpha
-    return og.estimators.get(canonical, **params), canonical
-
-
-def gradient_scale(canonical: str, k: int, n: int) -> float:
-    """``c`` with ``g = (c/N) sum_i a_i grad log p_i`` the estimator's gradient (its docstring's
-    "gradient scale")."""
-    if canonical in ("ordergrad", "maxpo"):
-        return float(k)
-    if canonical in ("pkpo", "cvar_pg"):
-        return float(n)
-    if canonical == "passk_chen":
-        return k * n / (n - k)
-    return 1.0
+from experiments.lm.config import LMConfig
 
 
 class Rollout(NamedTuple):
@@ -82,25 +62,53 @@ class Scored(NamedTuple):
 
 
 @dataclasses.dataclass(frozen=True)
-class Settings:
-    """The static settings of the RL step (from ``LMConfig``)."""
+class StepSetup:
+    """What the RL step reads: the config and the values derived from it once (static)."""
 
-    prompts: int
-    group: int
+    config: LMConfig
+    estimator: ResolvedEstimator
+    """The resolved estimator (advantage function and gradient scale ``c``)."""
     max_len: int
-    temperature: float
-    top_p: float
-    ppo_epochs: int
-    clip_eps: float
-    kl_coef: float
-    length_penalty: float
-    scale: float
+    """Completion tokens sampled per sequence (``Lc``)."""
     eos_id: int
     pad_id: int
 
+    @property
+    def prompts(self) -> int:
+        return self.config.groups.num_groups
+
+    @property
+    def group(self) -> int:
+        return self.config.groups.group_size
+
+
+class RLState(NamedTuple):
+    """The state of the RL loop (a pytree: checkpointed whole after every chunk)."""
+
+    params: Any
+    opt_state: Any
+    key: jax.Array
+    step: jax.Array
+    ref_params: Any = None
+    """The reference (SFT) policy of the KL term; ``None`` without KL."""
+
+
+class Phases(NamedTuple):
+    """The jitted programs of one RL step (:func:`make_phases`)."""
+
+    sample: Callable[..., Rollout]
+    """``(params, key) -> Rollout``."""
+    score: Callable[..., Scored]
+    """``(params, ref_params, rollout) -> Scored``."""
+    advantage: Callable[[jax.Array], jax.Array]
+    """``rewards [P, N] -> advantages [P, N]``."""
+    learn: Callable[..., tuple[Any, Any, dict]]
+    """``(params, opt_state, rollout, advantages, old_logp, ref_logp) -> (params, opt_state,
+    metrics)``."""
+
 
 def surrogate_loss(
-    graphdef, params, rollout: Rollout, advantages, old_logp, ref_logp, s: Settings
+    graphdef, params, rollout: Rollout, advantages, old_logp, ref_logp, s: StepSetup
 ) -> tuple[jax.Array, dict]:
     """The token-level surrogate (module docstring) and its diagnostics.
 
@@ -109,40 +117,39 @@ def surrogate_loss(
       old_logp, ref_logp: ``[B, Lc]`` behaviour and reference log-probs of the completion tokens.
     """
     lp = rollout.tokens.shape[1] - s.max_len
+    cfg = s.config
     logp_all, _ = lm_model.token_logprobs(
-        graphdef, params, rollout.tokens, rollout.valid, s.temperature
+        graphdef, params, rollout.tokens, rollout.valid, cfg.temperature
     )
     logp = logp_all[:, lp - 1 :]
     mask = rollout.completion_mask
     a = advantages[:, None].astype(logp.dtype)
-    ratio = jnp.exp(logp - old_logp)
-    clipped = jnp.clip(ratio, 1 - s.clip_eps, 1 + s.clip_eps)
-    pg = -jnp.minimum(ratio * a, clipped * a)
+    pg = -og.estimators.clipped_surrogate(logp, old_logp, a, cfg.clip_eps)
     delta = ref_logp - logp
     kl = jnp.exp(delta) - delta - 1
-    per_token = pg + s.kl_coef * kl if s.kl_coef else pg
+    per_token = pg + cfg.kl_coef * kl if cfg.kl_coef else pg
     denom = mask.shape[0] * mask.shape[1]
-    loss = s.scale * jnp.sum(jnp.where(mask, per_token, 0.0)) / denom
+    loss = s.estimator.scale * jnp.sum(jnp.where(mask, per_token, 0.0)) / denom
     ntok = jnp.maximum(jnp.sum(mask), 1)
+    ratio = jnp.exp(logp - old_logp)
     aux = {
         "kl": jnp.sum(jnp.where(mask, kl, 0.0)) / ntok,
-        "clip_frac": jnp.sum(mask & (jnp.abs(ratio - 1) > s.clip_eps)) / ntok,
+        "clip_frac": jnp.sum(mask & (jnp.abs(ratio - 1) > cfg.clip_eps)) / ntok,
     }
     return loss, aux
 
 
-def make_step_fns(
-    graphdef, tx, pool_prompts, pool_answers, s: Settings, mesh, param_sh, opt_sh=None
-):
-    """The three jitted phases of an RL step plus the advantage transform (see module doc).
+def make_phases(
+    graphdef, tx, pool_prompts, pool_answers, s: StepSetup, mesh, param_sh, opt_sh=None
+) -> Phases:
+    """The jitted phases of an RL step (see the module doc): sample, score, the advantage
+    transform (per-shard, :func:`sharding.advantage_step`) and learn.
 
-    Returns:
-      ``(sample_fn, score_fn, learn_fn)``; ``param_sh``/``opt_sh`` are the parameter and
-      optimiser-state shardings (``None``: inferred):
-      ``sample_fn(params, key) -> Rollout``;
-      ``score_fn(params, ref_params, rollout) -> Scored``;
-      ``learn_fn(params, opt_state, rollout, advantages [P, N], old_logp, ref_logp) ->
-      (params, opt_state, metrics)``.
+    Args:
+      graphdef: the model structure; tx: the optax optimiser.
+      pool_prompts, pool_answers: the training pool ``[M, Lp]``, ``[M, La]``.
+      s: the step setup; mesh: the device mesh.
+      param_sh, opt_sh: the parameter and optimiser-state shardings (``None``: inferred).
     """
     pool_prompts = jnp.asarray(pool_prompts)
     pool_answers = jnp.asarray(pool_answers)
@@ -166,8 +173,8 @@ def make_step_fns(
             max_len=s.max_len,
             eos_id=s.eos_id,
             pad_id=s.pad_id,
-            temperature=s.temperature,
-            top_p=s.top_p,
+            temperature=s.config.temperature,
+            top_p=s.config.top_p,
         )
         tokens = jnp.concatenate([prompts, out.tokens], 1)
         valid = jnp.concatenate([valid, out.mask], 1)
@@ -178,17 +185,17 @@ def make_step_fns(
         comp = rollout.tokens[:, lp:]
         correct = tasks.correct(comp, rollout.answers, s.pad_id)
         rewards = tasks.reward(
-            comp, rollout.completion_mask, rollout.answers, s.pad_id, s.length_penalty
+            comp, rollout.completion_mask, rollout.answers, s.pad_id, s.config.length_penalty
         )
         logp, ent = lm_model.token_logprobs(
-            graphdef, params, rollout.tokens, rollout.valid, s.temperature
+            graphdef, params, rollout.tokens, rollout.valid, s.config.temperature
         )
         old = logp[:, lp - 1 :]
         mask = rollout.completion_mask
         entropy = jnp.sum(jnp.where(mask, ent[:, lp - 1 :], 0)) / jnp.maximum(jnp.sum(mask), 1)
-        if s.kl_coef:
+        if s.config.kl_coef:
             ref, _ = lm_model.token_logprobs(
-                graphdef, ref_params, rollout.tokens, rollout.valid, s.temperature
+                graphdef, ref_params, rollout.tokens, rollout.valid, s.config.temperature
             )
             ref = ref[:, lp - 1 :]
         else:
@@ -208,7 +215,9 @@ def make_step_fns(
             params = optax.apply_updates(params, updates)
             return (params, opt_state), {"loss": loss, "grad_norm": optax.global_norm(grads), **aux}
 
-        (params, opt_state), m = jax.lax.scan(epoch, (params, opt_state), length=s.ppo_epochs)
+        (params, opt_state), m = jax.lax.scan(
+            epoch, (params, opt_state), length=s.config.ppo_epochs
+        )
         return params, opt_state, jax.tree.map(lambda x: x[-1], m)
 
     roll_sh = Rollout(rows, rows, rows, rows)
@@ -220,10 +229,51 @@ def make_step_fns(
         out_shardings=(param_sh, opt_sh, rep),
         donate_argnums=(0, 1),
     )
-    return sample_j, score_j, learn_j
+    advantage_j = lm_sharding.advantage_step(s.estimator.advantages, mesh)
+    return Phases(sample_j, score_j, advantage_j, learn_j)
 
 
-def make_evaluate(graphdef, prompts, answers, s: Settings, samples: int, ks, mesh):
+def train_step(
+    phases: Phases, state: RLState, ks: tuple[int, ...] = ()
+) -> tuple[RLState, dict[str, jax.Array]]:
+    """One RL step: sample, score, advantage, learn. Pure in ``state`` (the PRNG key is carried
+    in it, split once per step); returns the new state and the step's metrics (device scalars,
+    :func:`step_metrics`, with the training pass@k for each k of ``ks`` up to N)."""
+    key, k_step = jax.random.split(state.key)
+    rollout = phases.sample(state.params, k_step)
+    ref = state.params if state.ref_params is None else state.ref_params
+    scored = phases.score(state.params, ref, rollout)
+    advantages = phases.advantage(scored.rewards)
+    params, opt_state, learned = phases.learn(
+        state.params, state.opt_state, rollout, advantages, scored.old_logp, scored.ref_logp
+    )
+    new = RLState(params, opt_state, key, state.step + 1, state.ref_params)
+    return new, step_metrics(rollout, scored, advantages, learned, ks)
+
+
+def timed(phases: Phases, seconds: dict[str, float]) -> Phases:
+    """``phases`` that wait for their results and record their wall times in ``seconds``
+    (``sample_s``, ``score_s``, ``advantage_s``, ``learn_s``; ``step_s`` from the start of
+    ``sample`` to the end of ``learn``)."""
+
+    def wrap(name: str, fn: Callable) -> Callable:
+        def call(*args):
+            tic = time.perf_counter()
+            out = jax.block_until_ready(fn(*args))
+            toc = time.perf_counter()
+            seconds[f"{name}_s"] = toc - tic
+            if name == "sample":
+                seconds["start"] = tic
+            if name == "learn":
+                seconds["step_s"] = toc - seconds["start"]
+            return out
+
+        return call
+
+    return Phases(*(wrap(name, fn) for name, fn in zip(Phases._fields, phases, strict=True)))
+
+
+def make_evaluate(graphdef, prompts, answers, s: StepSetup, samples: int, ks, mesh):
     """``evaluate(params, key) -> {"pass@k": float}`` on held-out ``prompts`` with ``samples``
     completions each (unbiased pass@k, og.metrics.pass_at_k), plus the mean completion length."""
     prompts = jnp.asarray(prompts)
@@ -245,8 +295,8 @@ def make_evaluate(graphdef, prompts, answers, s: Settings, samples: int, ks, mes
             max_len=s.max_len,
             eos_id=s.eos_id,
             pad_id=s.pad_id,
-            temperature=s.temperature,
-            top_p=s.top_p,
+            temperature=s.config.temperature,
+            top_p=s.config.top_p,
         )
         ok = tasks.correct(out.tokens, sampling.repeat_prompts(answers, samples), s.pad_id)
         ok = ok.reshape(prompts.shape[0], samples)
@@ -257,21 +307,29 @@ def make_evaluate(graphdef, prompts, answers, s: Settings, samples: int, ks, mes
     return evaluate
 
 
-def step_metrics(scored: Scored, advantages, learn_metrics, ks) -> dict[str, float]:
-    """Host-side scalars of one RL step."""
+def step_metrics(
+    rollout: Rollout,
+    scored: Scored,
+    advantages: jax.Array,
+    learned: dict[str, jax.Array],
+    ks: tuple[int, ...] = (),
+) -> dict[str, jax.Array]:
+    """Scalars of one RL step: reward, correctness, entropy, advantage statistics, the learner's
+    metrics, the training pass@k for each k of ``ks`` up to N, and the completion tokens."""
     n = scored.correct.shape[-1]
     out = {
-        "reward": float(jnp.mean(scored.rewards)),
-        "correct": float(jnp.mean(scored.correct)),
-        "entropy": float(scored.entropy),
-        "adv_mean": float(jnp.mean(advantages)),
-        "adv_std": float(jnp.std(advantages)),
-        "adv_absmax": float(jnp.max(jnp.abs(advantages))),
-        **{k: float(v) for k, v in learn_metrics.items()},
+        "reward": jnp.mean(scored.rewards),
+        "correct": jnp.mean(scored.correct),
+        "entropy": scored.entropy,
+        "adv_mean": jnp.mean(advantages),
+        "adv_std": jnp.std(advantages),
+        "adv_absmax": jnp.max(jnp.abs(advantages)),
+        **learned,
     }
     for k in ks:
         if k <= n:
-            out[f"train_pass@{k}"] = float(jnp.mean(og.metrics.pass_at_k(scored.correct, k)))
+            out[f"train_pass@{k}"] = jnp.mean(og.metrics.pass_at_k(scored.correct, k))
+    out["completion_tokens"] = jnp.sum(rollout.completion_mask)
     return out
 
 

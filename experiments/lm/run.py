@@ -2,13 +2,14 @@
 
 ``ordergrad-jax run lm-rl --quick`` runs a tiny end-to-end SFT + RL on CPU; the defaults are the
 CPU study size; ``--set checkpoint_dir=...`` loads a real Qwen3 checkpoint (accelerator job).
-Training runs in jitted chunks of ``steps_per_chunk`` RL steps with a checkpoint after each
+Training runs in ``num_chunks`` chunks of RL steps with a checkpoint after each
 (``experiments/common/checkpoint.py``): the same ``--run-id`` resumes an interrupted run.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import json
 import math
@@ -31,16 +32,19 @@ from experiments.lm.tokenizer import CharTokenizer
 
 def validate(cfg: LMConfig, data_parallel: int) -> None:
     """Raises ValueError naming the offending field."""
-    if cfg.group_size < 2:
-        raise ValueError(f"group_size must be >= 2; got {cfg.group_size}")
-    if cfg.prompts_per_step % data_parallel or cfg.eval_prompts % data_parallel:
+    prompts, group = cfg.groups.num_groups, cfg.groups.group_size
+    if group < 2:
+        raise ValueError(f"group_size must be >= 2; got {group}")
+    if prompts % data_parallel or cfg.eval_prompts % data_parallel:
         raise ValueError(
-            f"prompts_per_step ({cfg.prompts_per_step}) and eval_prompts ({cfg.eval_prompts}) "
+            f"num_groups ({prompts}) and eval_prompts ({cfg.eval_prompts}) "
             f"must be multiples of the data-parallel size {data_parallel} (mesh {cfg.mesh}), "
             "so each prompt's group stays on one shard"
         )
-    if cfg.steps < 1 or cfg.steps_per_chunk < 1 or cfg.ppo_epochs < 1:
-        raise ValueError("steps, steps_per_chunk and ppo_epochs must be >= 1")
+    if cfg.steps < 1 or cfg.num_chunks < 1 or cfg.ppo_epochs < 1:
+        raise ValueError("steps, num_chunks and ppo_epochs must be >= 1")
+    if cfg.num_chunks > cfg.steps:
+        raise ValueError(f"num_chunks ({cfg.num_chunks}) must be <= steps ({cfg.steps})")
     if cfg.eval_prompts > cfg.num_heldout:
         raise ValueError(
             f"eval_prompts ({cfg.eval_prompts}) must be <= num_heldout ({cfg.num_heldout})"
@@ -60,27 +64,19 @@ def build_model(cfg: LMConfig, mesh):
         model, tok = pretrained.load(cfg.checkpoint_dir, mesh=mesh, shd_config=shd)
     else:
         tok = CharTokenizer()
-        sizes = lm_model.TinyQwen3(
-            cfg.num_layers,
-            cfg.embed_dim,
-            cfg.hidden_dim,
-            cfg.num_heads,
-            cfg.num_kv_heads,
-            cfg.head_dim,
-        )
         model = lm_model.tiny_qwen3(
-            sizes, tok.vocab_size, jax.random.key(cfg.sft_seed), shd_config=shd
+            cfg.model, tok.vocab_size, jax.random.key(cfg.sft_seed), shd_config=shd
         )
     graphdef, params = lm_model.split(model)
     return tok, graphdef, lm_sharding.shard_params(params, mesh)
 
 
 def _sft_key(cfg: LMConfig) -> str:
-    fields = (
-        "digits ops num_train num_heldout task_seed num_layers embed_dim hidden_dim num_heads "
-        "num_kv_heads head_dim checkpoint_dir sft_seed sft_steps sft_batch sft_lr"
-    ).split()
-    blob = json.dumps({f: getattr(cfg, f) for f in fields}, sort_keys=True)
+    fields = "digits ops num_train num_heldout task_seed checkpoint_dir"
+    fields += " sft_seed sft_steps sft_batch sft_lr"
+    settings = {f: getattr(cfg, f) for f in fields.split()}
+    # the same keys as when the model sizes were flat fields: old caches stay valid
+    blob = json.dumps({**settings, **dataclasses.asdict(cfg.model)}, sort_keys=True)
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
@@ -111,21 +107,76 @@ def warm_start(cfg: LMConfig, graphdef, params, prompts, answers, pad_id: int):
     return params, info
 
 
-def settings(cfg: LMConfig, tok, max_len: int, canonical: str) -> rl.Settings:
-    return rl.Settings(
-        prompts=cfg.prompts_per_step,
-        group=cfg.group_size,
+def setup(cfg: LMConfig, tok, max_len: int) -> rl.StepSetup:
+    """The RL step's static setup: the config and what is derived from it once."""
+    return rl.StepSetup(
+        config=cfg,
+        estimator=cfg.estimator.resolve(cfg.groups.group_size),
         max_len=max_len,
-        temperature=cfg.temperature,
-        top_p=cfg.top_p,
-        ppo_epochs=cfg.ppo_epochs,
-        clip_eps=cfg.clip_eps,
-        kl_coef=cfg.kl_coef,
-        length_penalty=cfg.length_penalty,
-        scale=rl.gradient_scale(canonical, cfg.k, cfg.group_size),
         eos_id=tok.eos_id,
         pad_id=tok.pad_id,
     )
+
+
+def initial_state(cfg: LMConfig, params, tx, mesh) -> rl.RLState:
+    """The RL state at step 0 on ``mesh`` (a copy of ``params`` as the KL reference)."""
+    state = rl.RLState(
+        params=params,
+        opt_state=lm_sharding.init_opt_state(tx, params, mesh),
+        key=jax.random.key(cfg.seed),
+        step=jnp.zeros((), jnp.int32),
+    )
+    state = lm_sharding.on_mesh(state, mesh)
+    if cfg.kl_coef:
+        state = state._replace(ref_params=jax.tree.map(jnp.copy, params))
+    return state
+
+
+def learner_flops(cfg: LMConfig, graphdef, params, seq_len: int) -> float:
+    """FLOPs of one learn phase (``3 x`` forward FLOPs per token x tokens x ``ppo_epochs``)."""
+    flops_tok = lm_model.flops_per_token(params, seq_len, graphdef_config(graphdef, params))
+    batch_tokens = cfg.groups.num_groups * cfg.groups.group_size * seq_len
+    return 3 * flops_tok * batch_tokens * cfg.ppo_epochs
+
+
+def sft_row(cfg: LMConfig, graphdef, params, task_arrays, pad_id: int, evaluate, eval_key, mesh):
+    """The SFT warm start (or its cache) and its held-out evaluation: ``(params, row)``."""
+    train_p, train_a = task_arrays
+    params, info = warm_start(cfg, graphdef, params, train_p, train_a, pad_id)
+    params = lm_sharding.shard_params(params, mesh)
+    ev = rl.as_numpy(evaluate(params, jax.random.fold_in(eval_key, 0)))
+    return params, {"phase": "sft", "step": 0, **info, **{k: float(v) for k, v in ev.items()}}
+
+
+def make_chunk(cfg: LMConfig, phases: rl.Phases, evaluate, eval_key, flops: float):
+    """``chunk(state) -> (state, rows)``: the RL steps up to the chunk's end (chunk ``c`` ends
+    at step ``(c + 1) * steps // num_chunks``), one metric row per step with its time split, and
+    a held-out evaluation after the chunk's last step."""
+    ends = [(c + 1) * cfg.steps // cfg.num_chunks for c in range(cfg.num_chunks)]
+    seconds: dict[str, float] = {}
+    step = functools.partial(rl.train_step, rl.timed(phases, seconds), ks=cfg.pass_ks)
+
+    def chunk(state: rl.RLState):
+        rows = []
+        end = next(e for e in ends if e > int(state.step))
+        while int(state.step) < end:
+            state, metrics = step(state)
+            row = {k: float(v) for k, v in metrics.items()}
+            gen = row["completion_tokens"]
+            row.update(
+                phase="rl",
+                step=int(state.step),
+                **{k: seconds[k] for k in ("sample_s", "score_s", "advantage_s", "learn_s")},
+                step_s=seconds["step_s"],
+                tokens_per_s=gen / seconds["step_s"],
+                learner_flops_per_s=flops / seconds["learn_s"],
+            )
+            rows.append(row)
+        ev = rl.as_numpy(evaluate(state.params, jax.random.fold_in(eval_key, int(state.step))))
+        rows[-1].update({f"heldout_{k}": float(v) for k, v in ev.items()})
+        return state, rows
+
+    return chunk
 
 
 def run(cfg: LMConfig, writer: RunWriter, progress: Callable | None = None) -> list[dict]:
@@ -134,7 +185,6 @@ def run(cfg: LMConfig, writer: RunWriter, progress: Callable | None = None) -> l
         jax.distributed.initialize()
     mesh = lm_sharding.make_mesh(cfg.mesh)
     validate(cfg, lm_sharding.data_parallel_size(mesh))
-    est_fn, canonical = rl.estimator(cfg.estimator, cfg.k, cfg.objective, cfg.cvar_alpha)
     writer.write_config(
         cfg,
         jax=jax.__version__,
@@ -146,87 +196,38 @@ def run(cfg: LMConfig, writer: RunWriter, progress: Callable | None = None) -> l
     train_p, train_a = task.arrays("train", tok)
     held_p, held_a = task.arrays("heldout", tok)
     held_p, held_a = held_p[: cfg.eval_prompts], held_a[: cfg.eval_prompts]
-    s = settings(cfg, tok, max_len=train_a.shape[1] + 1, canonical=canonical)
+    s = setup(cfg, tok, max_len=train_a.shape[1] + 1)
     evaluate = rl.make_evaluate(graphdef, held_p, held_a, s, cfg.eval_samples, cfg.pass_ks, mesh)
     eval_key = jax.random.key(cfg.seed + 1_000_003)
 
-    resuming = Checkpointer(writer.path / "checkpoints").latest_step() is not None
-    rows: list[dict] = []
-    if not resuming:
-        params, info = warm_start(cfg, graphdef, params, train_p, train_a, tok.pad_id)
-        params = lm_sharding.shard_params(params, mesh)
-        ev = rl.as_numpy(evaluate(params, jax.random.fold_in(eval_key, 0)))
-        rows.append({"phase": "sft", "step": 0, **info, **{k: float(v) for k, v in ev.items()}})
-        writer.log(rows)
-
-    param_sh = lm_sharding.shardings_of(params)
-    tx = optax.chain(optax.clip_by_global_norm(cfg.grad_clip), optax.adam(cfg.lr))
-    state = {
-        "params": params,
-        "opt_state": lm_sharding.init_opt_state(tx, params, mesh),
-        "key": jax.random.key(cfg.seed),
-        "step": jnp.zeros((), jnp.int32),
-    }
-    state = lm_sharding.on_mesh(state, mesh)
-    if cfg.kl_coef:
-        state["ref_params"] = jax.tree.map(jnp.copy, params)
-    adv_j = lm_sharding.advantage_step(est_fn, mesh)
-    opt_sh = lm_sharding.shardings_of(state["opt_state"])
-    sample_j, score_j, learn_j = rl.make_step_fns(
-        graphdef, tx, train_p, train_a, s, mesh, param_sh, opt_sh
-    )
-    seq_len = train_p.shape[1] + s.max_len
-    flops_tok = lm_model.flops_per_token(params, seq_len, graphdef_config(graphdef, params))
-    batch_tokens = cfg.prompts_per_step * cfg.group_size * seq_len
-
-    def chunk_fn(state):
-        state = dict(state)
-        out = []
-        for _ in range(cfg.steps_per_chunk):
-            t0 = time.perf_counter()
-            key, k_step = jax.random.split(state["key"])
-            rollout = jax.block_until_ready(sample_j(state["params"], k_step))
-            t1 = time.perf_counter()
-            ref = state.get("ref_params", state["params"])
-            scored = jax.block_until_ready(score_j(state["params"], ref, rollout))
-            t2 = time.perf_counter()
-            adv = jax.block_until_ready(adv_j(scored.rewards))
-            t3 = time.perf_counter()
-            params, opt_state, lm = learn_j(
-                state["params"], state["opt_state"], rollout, adv, scored.old_logp, scored.ref_logp
-            )
-            jax.block_until_ready(params)
-            t4 = time.perf_counter()
-            state.update(params=params, opt_state=opt_state, key=key, step=state["step"] + 1)
-            gen = float(jnp.sum(rollout.completion_mask))
-            row = rl.step_metrics(scored, adv, rl.as_numpy(lm), cfg.pass_ks)
-            learn_s = t4 - t3
-            row.update(
-                phase="rl",
-                step=int(state["step"]),
-                sample_s=t1 - t0,
-                score_s=t2 - t1,
-                advantage_s=t3 - t2,
-                learn_s=learn_s,
-                step_s=t4 - t0,
-                tokens_per_s=gen / (t4 - t0),
-                completion_tokens=gen,
-                learner_flops_per_s=3 * flops_tok * batch_tokens * cfg.ppo_epochs / learn_s,
-            )
-            out.append(row)
-        ev = rl.as_numpy(
-            evaluate(state["params"], jax.random.fold_in(eval_key, int(state["step"])))
+    if Checkpointer(writer.path / "checkpoints").latest_step() is None:
+        params, row = sft_row(
+            cfg, graphdef, params, (train_p, train_a), tok.pad_id, evaluate, eval_key, mesh
         )
-        out[-1].update({f"heldout_{k}": float(v) for k, v in ev.items()})
-        return state, out
+        writer.log([row])
 
-    def log_fn(chunk, state, metrics):
-        return metrics
-
-    num_chunks = -(-cfg.steps // cfg.steps_per_chunk)
-    train_in_chunks(state, chunk_fn, num_chunks, writer, log_fn, progress)
+    tx = cfg.optim.make(cfg.steps * cfg.ppo_epochs)
+    state = initial_state(cfg, params, tx, mesh)
+    phases = rl.make_phases(
+        graphdef,
+        tx,
+        train_p,
+        train_a,
+        s,
+        mesh,
+        lm_sharding.shardings_of(state.params),
+        lm_sharding.shardings_of(state.opt_state),
+    )
+    flops = learner_flops(cfg, graphdef, state.params, train_p.shape[1] + s.max_len)
+    chunk = make_chunk(cfg, phases, evaluate, eval_key, flops)
+    train_in_chunks(state, chunk, cfg.num_chunks, writer, lambda c, st, rows: rows, progress)
     rows = writer.metrics
     writer.write_summary(summary(cfg, rows))
+    write_figures(cfg, writer, rows)
+    return rows
+
+
+def write_figures(cfg: LMConfig, writer: RunWriter, rows: list[dict]) -> None:
     try:
         from experiments.lm import plots
 
@@ -234,7 +235,6 @@ def run(cfg: LMConfig, writer: RunWriter, progress: Callable | None = None) -> l
             writer.save_figure(fig, stem)
     except Exception as err:  # figures are a convenience; the metrics are written
         print(f"lm-rl: figures skipped ({err})")
-    return rows
 
 
 def graphdef_config(graphdef, params):
@@ -262,9 +262,10 @@ def summary(cfg: LMConfig, rows: list[dict]) -> str:
             for k in ("sample_s", "score_s", "advantage_s", "learn_s", "step_s", "tokens_per_s")
         }
         timing = markdown_table([mean])
-    name = cfg.estimator + (f" K={cfg.k} {cfg.objective}" if cfg.estimator == "ordergrad" else "")
+    name = cfg.estimator.resolve(cfg.groups.group_size).label()
+    p, n = cfg.groups.num_groups, cfg.groups.group_size
     return (
-        f"# lm-rl: {name}, {cfg.steps} steps, P={cfg.prompts_per_step} N={cfg.group_size}\n\n"
+        f"# lm-rl: {name}, {cfg.steps} steps, P={p} N={n}\n\n"
         f"Held-out pass@k ({cfg.eval_prompts} prompts x {cfg.eval_samples} samples):\n\n"
         f"{markdown_table(table)}\n\nStep time split (s, steady state):\n\n{timing}\n"
     )

@@ -43,7 +43,7 @@ def measure(mesh: tuple[int, ...], steps: int = 12, **overrides) -> dict:
         mesh=mesh,
         sft_steps=0,
         steps=steps,
-        steps_per_chunk=steps,
+        num_chunks=1,
         eval_prompts=16,
         eval_samples=16,
         **overrides,
@@ -72,9 +72,8 @@ def measure(mesh: tuple[int, ...], steps: int = 12, **overrides) -> dict:
         "dot_peak_flops": peak,
         "learner_peak_fraction": med["learner_flops_per_s"] / peak,
         "config": {
-            k: v
-            for k, v in dataclasses.asdict(cfg).items()
-            if k in ("prompts_per_step", "group_size", "num_layers", "embed_dim", "hidden_dim")
+            **dataclasses.asdict(cfg.groups),
+            **{k: getattr(cfg.model, k) for k in ("num_layers", "embed_dim", "hidden_dim")},
         },
     }
 
