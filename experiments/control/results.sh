@@ -25,8 +25,8 @@ classic)  # 3. CartPole / Acrobot / Pendulum: order-statistic objectives learn l
     run "classic-$env-og_mean" "${common[@]}" "${pg[@]}" --set objective=Mean --set k=4
     run "classic-$env-og_ltm" "${common[@]}" "${pg[@]}" --set objective=LowerTailMean:0.25 --set k=4
     run "classic-$env-og_median" "${common[@]}" "${pg[@]}" --set objective=Median --set k=5
-    run "classic-$env-rloo" "${common[@]}" "${pg[@]}" --set estimator=rloo
-    run "classic-$env-ppo" "${common[@]}" --set algo=ppo --set lr=2.5e-4 --set anneal_lr=True \
+    run "classic-$env-rloo" "${common[@]}" "${pg[@]}" --set estimator.name=rloo
+    run "classic-$env-ppo" "${common[@]}" --set algo=ppo --set lr=2.5e-4 --set schedule=linear \
       --set entropy_coef=0.01
   done
   env=Pendulum-v1
@@ -34,9 +34,9 @@ classic)  # 3. CartPole / Acrobot / Pendulum: order-statistic objectives learn l
   pg=(--set num_groups=8 --set group_size=8 --set lr=1e-3)
   run "classic-$env-og_mean" "${common[@]}" "${pg[@]}" --set objective=Mean --set k=4
   run "classic-$env-og_ltm" "${common[@]}" "${pg[@]}" --set objective=LowerTailMean:0.25 --set k=4
-  run "classic-$env-rloo" "${common[@]}" "${pg[@]}" --set estimator=rloo
+  run "classic-$env-rloo" "${common[@]}" "${pg[@]}" --set estimator.name=rloo
   run "classic-$env-ppo" "${common[@]}" --set algo=ppo --set num_envs=16 --set lr=1e-3 \
-    --set anneal_lr=True --set entropy_coef=0.0 --set gae_lambda=0.95 --set update_epochs=10
+    --set schedule=linear --set entropy_coef=0.0 --set gae_lambda=0.95 --set update_epochs=10
   ;;
 sparse)  # 2. MountainCarContinuous: best-of-K / TopM vs the mean
   env=MountainCarContinuous-v0
@@ -45,7 +45,7 @@ sparse)  # 2. MountainCarContinuous: best-of-K / TopM vs the mean
   pg=(--set num_groups=2 --set group_size=8)
   run "sparse-og_remax" "${common[@]}" "${pg[@]}" --set objective=ReMax --set k=8 --set group_size=16
   run "sparse-og_top2" "${common[@]}" "${pg[@]}" --set objective=TopM:2 --set k=8 --set group_size=16
-  run "sparse-rloo" "${common[@]}" "${pg[@]}" --set estimator=rloo --set group_size=16
+  run "sparse-rloo" "${common[@]}" "${pg[@]}" --set estimator.name=rloo --set group_size=16
   run "sparse-ppo" "${common[@]}" --set algo=ppo --set num_envs=16 --set lr=1e-3 \
     --set entropy_coef=0.0
   ;;
@@ -59,9 +59,10 @@ risk)  # 1. risky gridworld and the disturbed continuous task: tail objectives v
     run "risk-$env-og_ltm_warm" "${common[@]}" "${pg[@]}" --set objective=LowerTailMean:0.25 \
       --set k=8 --set warm_start_frac=0.3 --set warm_start_objective=Mean
     run "risk-$env-og_botm" "${common[@]}" "${pg[@]}" --set objective=BotM:1 --set k=4
-    run "risk-$env-rloo" "${common[@]}" "${pg[@]}" --set estimator=rloo
-    run "risk-$env-cvar_pg" "${common[@]}" "${pg[@]}" --set estimator=cvar_pg --set alpha=0.25
-    run "risk-$env-ppo" "${common[@]}" --set algo=ppo --set lr=2.5e-4 --set anneal_lr=True \
+    run "risk-$env-rloo" "${common[@]}" "${pg[@]}" --set estimator.name=rloo
+    run "risk-$env-cvar_pg" "${common[@]}" "${pg[@]}" --set estimator.name=cvar_pg \
+      --set estimator.options=alpha=0.25
+    run "risk-$env-ppo" "${common[@]}" --set algo=ppo --set lr=2.5e-4 --set schedule=linear \
       --set entropy_coef=0.01
   done
   ;;

@@ -6,12 +6,12 @@ OUT=${OUT:-results/lm-grid}
 OGJ=${ORDERGRAD_JAX:-ordergrad-jax}  # the installed command (activate the venv, or set ORDERGRAD_JAX)
 mkdir -p "$OUT"
 methods=(
-  "grpo:--set estimator=grpo"
-  "rloo:--set estimator=rloo"
-  "maxpo4:--set estimator=maxpo --set k=4"
-  "top2at4:--set estimator=ordergrad --set k=4 --set objective=TopM:2"
-  "pass8:--set estimator=ordergrad --set k=8 --set objective=ReMax"
-  "bot2at4:--set estimator=ordergrad --set k=4 --set objective=BotM:2"
+  "grpo:--set estimator.name=grpo"
+  "rloo:--set estimator.name=rloo"
+  "maxpo4:--set estimator.name=maxpo --set k=4"
+  "top2at4:--set estimator.name=ordergrad --set k=4 --set objective=TopM:2"
+  "pass8:--set estimator.name=ordergrad --set k=8 --set objective=ReMax"
+  "bot2at4:--set estimator.name=ordergrad --set k=4 --set objective=BotM:2"
 )
 # The shared SFT warm start first (the runs below then load it from the cache).
 "$OGJ" run lm-rl --out "$OUT/sft-only" --run-id sft --set steps=1 \
