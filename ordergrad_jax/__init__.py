@@ -7,7 +7,8 @@ conventions are in the repository's ``docs/maths.md``; docstrings cite its secti
 """
 
 from ordergrad_jax import estimators, exact, metrics
-from ordergrad_jax.batch import (
+from ordergrad_jax.estimators import lr_loss
+from ordergrad_jax.lstatistic import (
     SORT_FREE_MAX_N,
     LStatistic,
     advantage_defined,
@@ -23,7 +24,6 @@ from ordergrad_jax.batch import (
     orderstats_leave_one_out,
     sort_free_max_n,
 )
-from ordergrad_jax.estimators import lr_loss
 from ordergrad_jax.objectives import (
     Objective,
     available_objectives,

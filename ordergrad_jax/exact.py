@@ -26,8 +26,9 @@ import numpy as np
 from jax import lax
 
 from ordergrad_jax import _checks
-from ordergrad_jax import batch as _batch
 from ordergrad_jax import tables as _tables
+from ordergrad_jax._sorted import unsort
+from ordergrad_jax.lstatistic import objective_weights
 
 __all__ = [
     "advantage",
@@ -124,11 +125,11 @@ def _exact(r: jax.Array, p: jax.Array, k: int) -> tuple[jax.Array, jax.Array]:
     zero = jnp.zeros((*shift.shape[:-2], 1, k), shift.dtype)
     shift = jnp.flip(jnp.concatenate([zero, shift], -2), -2)
     q_sorted = base[..., None, :] - shift  # (..., m, k): suffix sums from each arm's position
-    return v, _batch._unsort(q_sorted, perm)
+    return v, unsort(q_sorted, perm)
 
 
 def _alpha(objective: Any, k: int, dtype: Any) -> jax.Array:
-    return jnp.asarray(_batch._weights(objective, k), dtype)
+    return jnp.asarray(objective_weights(objective, k), dtype)
 
 
 def orderstats(r: Any, p: Any, k: int) -> jax.Array:

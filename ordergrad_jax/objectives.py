@@ -491,6 +491,3 @@ def _register_builtins() -> None:
 
 
 _register_builtins()
-
-# batch.py still calls the old name (it moves in the transform-module rename).
-_check_k = _checks.check_k

@@ -16,15 +16,15 @@ import jax.numpy as jnp
 import numpy as np
 from scipy import special
 
-from ordergrad_jax import batch as _batch
+from ordergrad_jax import _checks
 
 
 def check_group(
     rewards: Any, mask: Any, where: str, min_n: int = 1
 ) -> tuple[jax.Array, jax.Array | None]:
     """Rewards as a float array ``(..., N)`` and the checked mask; ``N >= min_n`` (static)."""
-    x = _batch._as_rewards(rewards, where)
-    checked = _batch._check_mask(mask, x.shape, where)
+    x = _checks.as_rewards(rewards, where)
+    checked = _checks.check_mask(mask, x.shape, where)
     if x.shape[-1] < min_n:
         raise ValueError(
             f"{where}: needs a group of N >= {min_n} on the last axis; got N={x.shape[-1]}"

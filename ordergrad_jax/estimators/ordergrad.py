@@ -7,8 +7,7 @@ from typing import Any
 import jax
 from jax.typing import ArrayLike
 
-from ordergrad_jax import _checks
-from ordergrad_jax import batch as _batch
+from ordergrad_jax import _checks, lstatistic
 from ordergrad_jax.estimators.registry import register
 
 __all__ = ["ordergrad"]
@@ -16,9 +15,9 @@ __all__ = ["ordergrad"]
 
 def _params(k: Any, objective: Any, method: Any) -> dict[str, Any]:
     k = _checks.static_int(k, "k")
-    if method not in _batch._METHODS:
-        raise ValueError(f"method must be one of {_batch._METHODS}; got {method!r}")
-    _batch._weights(objective, k)
+    if method not in lstatistic.METHODS:
+        raise ValueError(f"method must be one of {lstatistic.METHODS}; got {method!r}")
+    lstatistic.objective_weights(objective, k)
     return {"k": k, "objective": objective, "method": method}
 
 
@@ -66,4 +65,4 @@ def ordergrad(
       Parmas et al., "OrderGrad", arXiv 2606.06096.
     """
     k = _checks.static_int(k, "ordergrad: k")
-    return _batch.lstat_advantage(rewards, k, objective, mask=mask, method=method)
+    return lstatistic.lstat_advantage(rewards, k, objective, mask=mask, method=method)

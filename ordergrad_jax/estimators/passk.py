@@ -17,7 +17,7 @@ from jax import lax
 from jax.typing import ArrayLike
 
 from ordergrad_jax import _checks
-from ordergrad_jax import batch as _batch
+from ordergrad_jax._sorted import middle, ranks_below, scan, sort_with_index, unsort
 from ordergrad_jax.estimators._common import (
     check_group,
     comb_ratio,
@@ -149,25 +149,25 @@ def _pkpo_kernel(x, mask, k: int, variant: str):
     n = x.shape[-1]
     if mask is None:
         below, own, above = (jnp.asarray(v, x.dtype) for v in _pkpo_vectors(n, k, variant))
-        xs, perm, _ = _batch._sort_with_index(x)
-        center = _batch._middle(xs)
-        y = _batch._scan(xs - center, below, own, above)
+        xs, perm, _ = sort_with_index(x)
+        center = middle(xs)
+        y = scan(xs - center, below, own, above)
         if variant == "s":  # the only variant that is not shift-invariant: s(x + b) = s(x) + bk/n
             y = y + center * (k / n)
-        return _batch._unsort(y, perm)
+        return unsort(y, perm)
     count = jnp.sum(mask, axis=-1, keepdims=True, dtype=jnp.int32)
     below, own, above = (
         jnp.take(jnp.asarray(t, x.dtype), count[..., 0], axis=0)
         for t in _pkpo_by_count(n, k, variant)
     )
-    xs, perm, _ = _batch._sort_with_index(jnp.where(mask, x, 0), ~mask)
+    xs, perm, _ = sort_with_index(jnp.where(mask, x, 0), ~mask)
     valid_s = lax.broadcasted_iota(jnp.int32, xs.shape, xs.ndim - 1) < count
-    center = _batch._middle(xs, count)
-    y = _batch._scan(jnp.where(valid_s, xs - center, 0), below, own, above)
+    center = middle(xs, count)
+    y = scan(jnp.where(valid_s, xs - center, 0), below, own, above)
     if variant == "s":
         y = y + center * (k / jnp.maximum(count, 1).astype(x.dtype))
     defined = valid_s & (count >= _pkpo_min_n(k, variant))
-    return _batch._unsort(jnp.where(defined, y, 0), perm)
+    return unsort(jnp.where(defined, y, 0), perm)
 
 
 @functools.partial(jax.jit, static_argnames=("k",))
@@ -175,12 +175,8 @@ def _maxpo_kernel(x, mask, k: int):
     n = x.shape[-1]
     valid, count, xz = valid_and_count(x, mask)
     xc = jnp.where(valid, xz - group_mean(xz, count), 0)  # G is shift-invariant; centre for f32
-    idx = jnp.arange(n)
     # lt[..., i, m]: valid item m ranks below item i (stable: ties go to the lower index).
-    lt = valid[..., None, :] & (
-        (xz[..., None, :] < xz[..., :, None])
-        | ((xz[..., None, :] == xz[..., :, None]) & (idx[None, :] < idx[:, None]))
-    )
+    lt = valid[..., None, :] & ranks_below(xz)
     rank = jnp.sum(lt, axis=-1)  # 0-based rank among the valid items
     if mask is None:
         cdf = jnp.asarray(_l2o_cdf(n, k), x.dtype)

@@ -21,7 +21,7 @@ import numpy as np
 from jax.typing import ArrayLike
 
 from ordergrad_jax import _checks
-from ordergrad_jax.batch import lstat_advantage
+from ordergrad_jax.lstatistic import lstat_advantage
 
 __all__ = ["clipped_surrogate", "lr_loss"]
 

@@ -28,7 +28,7 @@ import numpy as np
 from jax import lax
 
 from ordergrad_jax import _checks
-from ordergrad_jax.batch import lstat
+from ordergrad_jax.lstatistic import lstat
 
 __all__ = ["cvar", "lstat_at_k", "max_at_k", "mean", "pass_at_k", "var"]
 

@@ -26,8 +26,10 @@ import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
+from ordergrad_jax import _checks
 from ordergrad_jax import objectives as _obj
 from ordergrad_jax import tables as _tables
+from ordergrad_jax._sorted import middle, ranks_below, scan, sort_with_index, tie_average, unsort
 
 __all__ = [
     "LStatistic",
@@ -52,7 +54,7 @@ __all__ = [
 # 468 us pairwise (floor 80 us), 16384 x 64 took 74 us vs 3952 us; so accelerators always sort.
 SORT_FREE_MAX_N = 32
 SORT_FREE_MAX_N_BY_BACKEND = {"cpu": SORT_FREE_MAX_N}  # other backends: 0 (always sort)
-_METHODS = ("auto", "sort", "pairwise")
+METHODS = ("auto", "sort", "pairwise")
 
 
 def sort_free_max_n(backend: str | None = None) -> int:
@@ -61,55 +63,9 @@ def sort_free_max_n(backend: str | None = None) -> int:
     return SORT_FREE_MAX_N_BY_BACKEND.get(backend or jax.default_backend(), 0)
 
 
-# ----------------------------------------------------------------------------------------------
-# Boundary checks (trace time).
-
-
-def _as_real_float(x: Any, where: str, what: str) -> jax.Array:
-    """``x`` as a real floating array: integers and bools promote to the default float."""
-    x = jnp.asarray(x)
-    if jnp.issubdtype(x.dtype, jnp.complexfloating):
-        raise TypeError(f"{where}: {what} must be real, got dtype {x.dtype}")
-    if not jnp.issubdtype(x.dtype, jnp.floating):
-        x = x.astype(jnp.result_type(float))
-    return x
-
-
-def _as_rewards(x: Any, where: str) -> jax.Array:
-    x = _as_real_float(x, where, "rewards")
-    if x.ndim < 1:
-        raise ValueError(
-            f"{where}: rewards must have shape (..., N) with the group on the last "
-            f"axis; got a rank-0 array"
-        )
-    return x
-
-
-def _check_sizes(n: int, k: Any, where: str, *, leave_one_out: bool) -> int:
-    k = _obj._check_k(k)
-    if k > n:
-        raise ValueError(f"{where}: k={k} is larger than the group size N={n}; need 1 <= k <= N")
-    if leave_one_out and k >= n:
-        raise ValueError(
-            f"{where}: leave-one-out values and advantages need k <= N - 1 (k "
-            f"items among the N - 1 others); got k={k}, N={n}"
-        )
-    return k
-
-
-def _check_mask(mask: Any, shape: tuple[int, ...], where: str) -> jax.Array | None:
-    if mask is None:
-        return None
-    mask = jnp.asarray(mask)
-    if mask.shape != shape:
-        raise ValueError(f"{where}: mask must have the rewards' shape {shape}; got {mask.shape}")
-    if mask.dtype != jnp.bool_:
-        raise TypeError(f"{where}: mask must be boolean (True = valid), got dtype {mask.dtype}")
-    return mask
-
-
-def _weights(objective: Any, k: int) -> np.ndarray | jax.Array:
-    """Concrete float64 NumPy weights where possible, else the traced array."""
+def objective_weights(objective: Any, k: int) -> np.ndarray | jax.Array:
+    """The rank weights of ``objective`` for subsets of ``k``, checked (maths.md §4): concrete
+    float64 NumPy weights where possible, else the traced array (its shape checked)."""
     if isinstance(objective, (str, _obj.Objective)):
         return _obj.rank_weights(objective, k)
     try:
@@ -171,9 +127,9 @@ class LStatistic:
         if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
             raise ValueError(f"LStatistic.create: n must be an int >= 1, got {n!r}")
         n = int(n)
-        k = _check_sizes(n, k, "LStatistic.create", leave_one_out=False)
+        k = _checks.check_k(k, n, "LStatistic.create")
         dtype = jnp.result_type(float) if dtype is None else jnp.dtype(dtype)
-        weights = _weights(objective, k)
+        weights = objective_weights(objective, k)
         cast = functools.partial(jnp.asarray, dtype=dtype)
         if isinstance(weights, np.ndarray):
             vectors = jax.tree.map(cast, _tables.collapsed(n, k, weights))
@@ -237,14 +193,14 @@ class LStatistic:
         return _weights_by_item(self, x, mask)
 
     def _check(self, x: Any, mask: Any, where: str, *, leave_one_out: bool = False):
-        x = _as_rewards(x, where)
+        x = _checks.as_rewards(x, where)
         if x.shape[-1] != self.n:
             raise ValueError(
                 f"{where}: rewards have group size {x.shape[-1]} on the last axis, "
                 f"but this LStatistic was created for n={self.n}"
             )
-        _check_sizes(self.n, self.k, where, leave_one_out=leave_one_out)
-        mask = _check_mask(mask, x.shape, where)
+        _checks.check_k(self.k, self.n, where, leave_one_out=leave_one_out)
+        mask = _checks.check_mask(mask, x.shape, where)
         if mask is not None and self.by_count is None:
             raise ValueError(
                 f"{where}: mask= needs the per-count tables; create the statistic "
@@ -255,28 +211,6 @@ class LStatistic:
 
 # ----------------------------------------------------------------------------------------------
 # Kernels (inputs already checked).
-
-
-def _sort_with_index(x: jax.Array, invalid: jax.Array | None = None):
-    """Stable ascending sort on the last axis, invalid entries last: (xs, perm, sorted invalid)."""
-    iota = lax.broadcasted_iota(jnp.int32, x.shape, x.ndim - 1)
-    if invalid is None:
-        xs, perm = lax.sort((x, iota), dimension=x.ndim - 1, num_keys=1)
-        return xs, perm, None
-    invalid_s, xs, perm = lax.sort((invalid, x, iota), dimension=x.ndim - 1, num_keys=2)
-    return xs, perm, invalid_s
-
-
-def _unsort(values: jax.Array, perm: jax.Array) -> jax.Array:
-    """Puts values at sorted positions back to item order: ``out[..., perm[t], :] = values[t]``.
-
-    ``values`` is ``(..., n)`` or ``(..., n, k)`` (rank axis last); ``perm`` is ``(..., n)``.
-    """
-    extra = values.ndim - perm.ndim
-    index = jnp.broadcast_to(perm.reshape(perm.shape + (1,) * extra), values.shape)
-    return jnp.put_along_axis(
-        jnp.zeros_like(values), index, values, axis=perm.ndim - 1, inplace=False
-    )
 
 
 def _count_rows(stat: LStatistic, mask: jax.Array):
@@ -294,20 +228,13 @@ def _count_rows(stat: LStatistic, mask: jax.Array):
 def _weights_by_item(stat: LStatistic, x: jax.Array, mask: jax.Array | None) -> jax.Array:
     """The RP weights per item: by-rank weights at each item's rank, tied runs averaged."""
     if mask is None:
-        xs, perm, invalid_s = _sort_with_index(x)
+        xs, perm, invalid_s = sort_with_index(x)
         by_rank = stat.vectors.by_rank.astype(x.dtype)
     else:
         _, rows = _count_rows(stat, mask)
-        xs, perm, invalid_s = _sort_with_index(jnp.where(mask, x, 0), ~mask)
+        xs, perm, invalid_s = sort_with_index(jnp.where(mask, x, 0), ~mask)
         by_rank = rows.by_rank.astype(x.dtype)
-    return _unsort(_tie_average(xs, by_rank, invalid_s), perm)
-
-
-def _middle(xs: jax.Array, count: jax.Array | None = None) -> jax.Array:
-    """The centre used before the scans: the middle order statistic, ``(..., 1)``."""
-    if count is None:
-        return xs[..., (xs.shape[-1] - 1) // 2, None]
-    return jnp.take_along_axis(xs, jnp.maximum(count - 1, 0) // 2, axis=-1)
+    return unsort(tie_average(xs, by_rank, invalid_s), perm)
 
 
 @jax.jit
@@ -330,7 +257,7 @@ def _lstat_sorted(x: jax.Array, by_rank: jax.Array, invalid: jax.Array | None) -
 
 def _centred_dot(xs: jax.Array, by_rank: jax.Array) -> jax.Array:
     """``sum_m xs_m w_m`` computed as ``sum_m (xs_m - c) w_m + c sum_m w_m`` (c = the middle)."""
-    center = _middle(xs)
+    center = middle(xs)
     return jnp.sum((xs - center) * by_rank, axis=-1) + center[..., 0] * jnp.sum(by_rank, axis=-1)
 
 
@@ -338,28 +265,10 @@ def _centred_dot(xs: jax.Array, by_rank: jax.Array) -> jax.Array:
 def _lstat_sorted_jvp(primals, tangents):
     x, by_rank, invalid = primals
     dx, dby_rank, _ = tangents
-    xs, perm, invalid_s = _sort_with_index(x, invalid)
+    xs, perm, invalid_s = sort_with_index(x, invalid)
     value = _centred_dot(xs, by_rank)
-    by_item = _unsort(_tie_average(xs, jnp.broadcast_to(by_rank, xs.shape), invalid_s), perm)
+    by_item = unsort(tie_average(xs, jnp.broadcast_to(by_rank, xs.shape), invalid_s), perm)
     return value, jnp.sum(by_item * dx, -1) + jnp.sum(xs * dby_rank, -1)
-
-
-def _tie_average(xs: jax.Array, w: jax.Array, invalid_s: jax.Array | None) -> jax.Array:
-    """Replaces each weight by the mean over its run of tied sorted values (maths.md §2 ties)."""
-    n = xs.shape[-1]
-    w = jnp.broadcast_to(w, xs.shape)
-    idx = lax.broadcasted_iota(jnp.int32, xs.shape, xs.ndim - 1)
-    differs = xs[..., 1:] != xs[..., :-1]
-    if invalid_s is not None:
-        differs = differs | (invalid_s[..., 1:] != invalid_s[..., :-1])
-    true = jnp.ones((*xs.shape[:-1], 1), bool)
-    starts = jnp.concatenate([true, differs], axis=-1)
-    ends = jnp.concatenate([differs, true], axis=-1)
-    start = lax.cummax(jnp.where(starts, idx, 0), axis=xs.ndim - 1)
-    end = lax.cummin(jnp.where(ends, idx, n - 1), axis=xs.ndim - 1, reverse=True)
-    csum = jnp.concatenate([jnp.zeros_like(w[..., :1]), jnp.cumsum(w, axis=-1)], axis=-1)
-    run_sum = jnp.take_along_axis(csum, end + 1, -1) - jnp.take_along_axis(csum, start, -1)
-    return jnp.where(start == end, w, run_sum / (end - start + 1).astype(w.dtype))
 
 
 def _coefficients(t: _tables.Tables, kind: str, dtype: Any):
@@ -377,50 +286,20 @@ def _coefficients(t: _tables.Tables, kind: str, dtype: Any):
     return below - loo_below, own, above - loo_above
 
 
-def _scan(xc: jax.Array, below, own, above, axis: int = -1) -> jax.Array:
-    """A scan transform at sorted positions from centred sorted rewards (maths.md §2).
-
-    ``y_t = sum_{m<t} xc_m below_m + xc_t own_t + sum_{m>t} xc_m above_m``, as one inclusive scan:
-    ``cumsum(xc (below - above)) + xc (own - below) + sum(xc above)`` along ``axis``: -1 for
-    ``(..., n)`` collapsed vectors, -2 for ``(n, k)`` rank-wise tables with ``xc (..., n, 1)``.
-    """
-    return (
-        jnp.cumsum(xc * (below - above), axis=axis)
-        + xc * (own - below)
-        + jnp.sum(xc * above, axis=axis, keepdims=True)
-    )
-
-
-def _ranks_below(x: jax.Array) -> jax.Array:
-    """``lt[..., i, j]``: item j ranks below item i, ``(..., n, n)`` bool (maths.md §7, ties).
-
-    Stable order: ``x_j < x_i``, ties broken by index. The comparisons are made on ``x`` itself,
-    never on a value computed from it (such as ``x - mean``): XLA may recompute a fused value in
-    each place it is read and contract some copies into fused multiply-adds (XLA:CPU in jax 0.10
-    does), so two copies of "the same" float can differ by an ulp and an item would rank below
-    itself. ``lt`` is also irreflexive and antisymmetric by construction: only the pairs
-    ``j < i`` are compared, the rest is their negated transpose.
-    """
-    idx = lax.broadcasted_iota(jnp.int32, (x.shape[-1], x.shape[-1]), 1)
-    lower = idx < idx.T  # j < i
-    below_or_tied = x[..., None, :] <= x[..., :, None]  # x_j <= x_i: j first when tied, j < i
-    return jnp.where(lower, below_or_tied, ~jnp.swapaxes(below_or_tied, -1, -2) & (idx != idx.T))
-
-
 @functools.partial(jax.jit, static_argnames=("kind", "method"))
 def _scan_transform(stat: LStatistic, x: jax.Array, kind: str, method: str = "auto"):
     """A centred scan transform in item order and the centre: ((..., n), (..., 1)).
 
     ``"pairwise"``: ranks from O(n^2) comparisons, no sort; ``"sort"``: one stable sort, one scan.
     """
-    if method not in _METHODS:
-        raise ValueError(f"method must be one of {_METHODS}, got {method!r}")
+    if method not in METHODS:
+        raise ValueError(f"method must be one of {METHODS}, got {method!r}")
     dtype = x.dtype
     below, own, above = _coefficients(stat.vectors, kind, dtype)
     if method == "pairwise" or (method == "auto" and stat.n <= sort_free_max_n()):
         center = jnp.mean(x, axis=-1, keepdims=True)
         xc = x - center
-        lt = _ranks_below(x)
+        lt = ranks_below(x)
         rank = jnp.sum(lt, axis=-1)
         coef = jnp.stack([below - above, own - above, above], axis=-1)  # (n, 3)
         d, e, c = jnp.moveaxis(jnp.take(coef, rank, axis=0), -1, 0)
@@ -430,27 +309,27 @@ def _scan_transform(stat: LStatistic, x: jax.Array, kind: str, method: str = "au
             + jnp.sum(xc * c, axis=-1, keepdims=True)
         )
         return y, center
-    xs, perm, _ = _sort_with_index(x)
-    center = _middle(xs)
-    return _unsort(_scan(xs - center, below, own, above), perm), center
+    xs, perm, _ = sort_with_index(x)
+    center = middle(xs)
+    return unsort(scan(xs - center, below, own, above), perm), center
 
 
 @jax.jit
 def _masked_advantage(stat: LStatistic, x: jax.Array, mask: jax.Array) -> jax.Array:
     """Advantages of the valid sub-group of each group (maths.md §2 "Masks"), sorted path."""
     count, rows = _count_rows(stat, mask)
-    xs, perm, _ = _sort_with_index(jnp.where(mask, x, 0), ~mask)
+    xs, perm, _ = sort_with_index(jnp.where(mask, x, 0), ~mask)
     valid_s = lax.broadcasted_iota(jnp.int32, xs.shape, xs.ndim - 1) < count
-    xc = jnp.where(valid_s, xs - _middle(xs, count), 0)
-    adv = _scan(xc, *_coefficients(rows, "advantage", x.dtype))
-    return _unsort(jnp.where(valid_s & (count > stat.k), adv, 0), perm)
+    xc = jnp.where(valid_s, xs - middle(xs, count), 0)
+    adv = scan(xc, *_coefficients(rows, "advantage", x.dtype))
+    return unsort(jnp.where(valid_s & (count > stat.k), adv, 0), perm)
 
 
 @functools.partial(jax.jit, static_argnames=("k",))
 def _orderstats(x: jax.Array, k: int) -> jax.Array:
     """``v = sort(x) @ W`` (maths.md §2), centred: ``(..., k)``."""
     xs = jnp.sort(x, axis=-1)
-    center = _middle(xs)
+    center = middle(xs)
     w = jnp.asarray(_tables.orderstat_table(x.shape[-1], k), x.dtype)
     return (xs - center) @ w + center
 
@@ -458,11 +337,11 @@ def _orderstats(x: jax.Array, k: int) -> jax.Array:
 @functools.partial(jax.jit, static_argnames=("k", "kind"))
 def _rankwise(x: jax.Array, k: int, kind: str) -> tuple[jax.Array, jax.Array]:
     """A rank-wise scan transform ``(..., n, k)`` in item order, and the centre ``(..., 1, 1)``."""
-    xs, perm, _ = _sort_with_index(x)
-    center = _middle(xs)[..., None]
+    xs, perm, _ = sort_with_index(x)
+    center = middle(xs)[..., None]
     tabs = _tables.Tables(*(jnp.asarray(t, x.dtype) for t in _tables.rank_tables(x.shape[-1], k)))
-    out = _scan((xs[..., None] - center), *_coefficients(tabs, kind, x.dtype), axis=-2)
-    return _unsort(out, perm), center
+    out = scan((xs[..., None] - center), *_coefficients(tabs, kind, x.dtype), axis=-2)
+    return unsort(out, perm), center
 
 
 # ----------------------------------------------------------------------------------------------
@@ -472,8 +351,8 @@ def _rankwise(x: jax.Array, k: int, kind: str) -> tuple[jax.Array, jax.Array]:
 def _statistic(
     x: Any, k: Any, objective: Any, where: str, *, leave_one_out: bool = False, mask: Any = None
 ) -> tuple[LStatistic, jax.Array]:
-    x = _as_rewards(x, where)
-    k = _check_sizes(x.shape[-1], k, where, leave_one_out=leave_one_out)
+    x = _checks.as_rewards(x, where)
+    k = _checks.check_k(k, x.shape[-1], where, leave_one_out=leave_one_out)
     stat = LStatistic.create(x.shape[-1], k, objective, masked=mask is not None, dtype=x.dtype)
     return stat, x
 
@@ -490,8 +369,8 @@ def orderstats(x: Any, k: int) -> jax.Array:
     Returns:
       ``(..., k)``, ascending (index 0 = expected minimum).
     """
-    x = _as_rewards(x, "orderstats")
-    k = _check_sizes(x.shape[-1], k, "orderstats", leave_one_out=False)
+    x = _checks.as_rewards(x, "orderstats")
+    k = _checks.check_k(k, x.shape[-1], "orderstats")
     return _orderstats(x, k)
 
 
@@ -504,8 +383,8 @@ def orderstats_inclusion(x: Any, k: int) -> jax.Array:
     Returns:
       ``(..., N, k)``: row i belongs to ``x[..., i]``; the rank axis is ascending.
     """
-    x = _as_rewards(x, "orderstats_inclusion")
-    k = _check_sizes(x.shape[-1], k, "orderstats_inclusion", leave_one_out=False)
+    x = _checks.as_rewards(x, "orderstats_inclusion")
+    k = _checks.check_k(k, x.shape[-1], "orderstats_inclusion")
     q, center = _rankwise(x, k, "inclusion")
     return q + center
 
@@ -521,9 +400,9 @@ def orderstats_leave_one_out(x: Any, k: int) -> jax.Array:
     Returns:
       ``(..., N, k)``, rows in item order, rank axis ascending.
     """
-    x = _as_rewards(x, "orderstats_leave_one_out")
+    x = _checks.as_rewards(x, "orderstats_leave_one_out")
     n = x.shape[-1]
-    k = _check_sizes(n, k, "orderstats_leave_one_out", leave_one_out=True)
+    k = _checks.check_k(k, n, "orderstats_leave_one_out", leave_one_out=True)
     loo, center = _rankwise(x, k, "leave_one_out")
     return loo + center
 
@@ -537,9 +416,9 @@ def orderstats_advantage(x: Any, k: int) -> jax.Array:
     Returns:
       ``(..., N, k)``; each column sums to 0 over items.
     """
-    x = _as_rewards(x, "orderstats_advantage")
+    x = _checks.as_rewards(x, "orderstats_advantage")
     n = x.shape[-1]
-    k = _check_sizes(n, k, "orderstats_advantage", leave_one_out=True)
+    k = _checks.check_k(k, n, "orderstats_advantage", leave_one_out=True)
     return _rankwise(x, k, "advantage")[0]
 
 
@@ -617,4 +496,4 @@ def advantage_defined(mask: Any, k: int) -> jax.Array:
             f"advantage_defined: mask must be a bool array (..., N); got "
             f"{mask.dtype} of shape {mask.shape}"
         )
-    return jnp.sum(mask, axis=-1) > _obj._check_k(k)
+    return jnp.sum(mask, axis=-1) > _checks.check_k(k)
