@@ -305,7 +305,7 @@ EVAL_KEYS = ("eval_mean_length", "eval_mean", "eval_cvar_0.1", "eval_max@4")
 
 
 def test_runs_table_reports_the_final_chunk_over_seeds(tmp_path):
-    """pathwise.runs_table: the final chunk's evaluation as mean +- 1.96 SE over seeds (checked
+    """pathwise.runs_table: the final chunk's evaluation as mean +- Student t 95% CI (checked
     by hand for two seeds), the steady speed from chunks that were not first in their process,
     and unfinished runs (no summary.md) left out."""
     cfg = dataclasses.asdict(dataclasses.replace(pwc.PathwiseConfig(), truncate=16))
@@ -341,8 +341,9 @@ def test_runs_table_reports_the_final_chunk_over_seeds(tmp_path):
     assert len(lines) == 4 and "running" not in table
     assert lines[0].startswith("| run | gradient | objective | truncate | lr | std | push |")
     assert lines[3].startswith("| old | lr | Mean | 16 | 0.001 | 0.3 | 0.2 x 2 |")
-    # final chunk (20 steps): values 20 and 60 -> mean 40, 1.96 * std(ddof=1) / sqrt(2) = 39.2
-    assert "| 40 ± 39 |" in lines[2] and "| 16 |" in lines[2] and lines[2].endswith("| 5 |")
+    # final chunk (20 steps): values 20 and 60 -> mean 40, t_{0.975,1} std(ddof=1) / sqrt(2)
+    # = 12.706 * 20 = 254
+    assert "| 40 ± 2.5e+02 |" in lines[2] and "| 16 |" in lines[2] and lines[2].endswith("| 5 |")
 
 
 def test_brax_agent_that_fails_to_import_is_a_row_with_the_error(monkeypatch, capsys):

@@ -1,8 +1,9 @@
 """Tables and figures across control runs (the RESULTS.md tables): one row per run folder.
 
 ``python -m experiments.control.aggregate RUN_DIR... [--figures DIR]`` prints a markdown table of
-the final evaluation (mean and 95% CI over seeds of each statistic), the training diagnostics of
-the last chunk (entropy, advantage std, fraction of zero advantages) and the steady env-steps/s;
+the final evaluation (mean and Student t 95% CI over seeds of each statistic, n - 1 df:
+``experiments.common.stats``), the training diagnostics of the last chunk (entropy, advantage
+std, fraction of zero advantages) and the steady env-steps/s;
 with ``--figures`` it also draws the learning curves and return histograms of the runs together,
 one figure per env.
 """
@@ -16,8 +17,9 @@ from typing import Any
 
 import numpy as np
 
+from experiments.common import stats
 from experiments.common.runs import markdown_table
-from experiments.control import evaluate, plots
+from experiments.control import plots
 
 
 def run_row(run_dir: str | pathlib.Path) -> dict[str, Any]:
@@ -32,8 +34,7 @@ def run_row(run_dir: str | pathlib.Path) -> dict[str, Any]:
     out["env_steps"] = max((r["env_steps"] for r in train), default=0)
     skip = {"kind", "method", "seed", "episodes", "std"}
     for stat in [c for c in (evals[0] if evals else {}) if c not in skip]:
-        mean, half = evaluate.mean_ci(np.array([r[stat] for r in evals], np.float64))
-        out[stat] = f"{mean:.4g} ± {half:.2g}"
+        out[stat] = stats.mean_ci_cell([r[stat] for r in evals])
     last = [r for r in train if r["env_steps"] == out["env_steps"]]
     for diag in ("entropy", "adv_std", "zero_adv_frac"):
         if last and diag in last[0]:

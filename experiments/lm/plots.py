@@ -95,9 +95,11 @@ def final_eval(rows: list[dict]) -> dict:
 
 
 def results_table(runs, ks) -> list[dict]:
-    """Per method: held-out pass@k after RL (mean +- standard error over seeds), the SFT start,
-    and the token entropy at the first and last RL step."""
+    """Per method: held-out pass@k after RL (mean ± Student t 95% CI over seeds, n - 1 df), the
+    SFT start, and the token entropy at the first and last RL step."""
     import numpy as np
+
+    from experiments.common import stats
 
     out = []
     sft = next(r for r in runs[0][2] if r.get("phase") == "sft")
@@ -114,8 +116,7 @@ def results_table(runs, ks) -> list[dict]:
         row = {"method": name, "seeds": len(group)}
         for k in ks:
             v = np.array([final_eval(rows)[f"heldout_pass@{k}"] for rows in group])
-            se = v.std(ddof=1) / np.sqrt(len(v)) if len(v) > 1 else float("nan")
-            row[f"pass@{k}"] = f"{v.mean():.3f} ± {se:.3f}"
+            row[f"pass@{k}"] = stats.mean_ci_cell(v, ".3f", ".3f")
         ent = [[r["entropy"] for r in rows if r.get("phase") == "rl"] for rows in group]
         row["entropy first→last"] = (
             f"{np.mean([e[0] for e in ent]):.3f} → {np.mean([e[-1] for e in ent]):.3f}"

@@ -15,6 +15,7 @@ import jax.numpy as jnp
 import numpy as np
 
 import ordergrad_jax as og
+from experiments.common import stats
 from experiments.common.checkpoint import train_in_chunks
 from experiments.common.runs import RunWriter, markdown_table
 from experiments.pathwise.config import PathwiseConfig
@@ -82,10 +83,9 @@ def run(config: PathwiseConfig, writer: RunWriter, progress: Callable | None = N
 
 
 def mean_se(values: list[float]) -> str:
-    """``"mean ± 1.96 SE"`` over seeds (nan half-width for one seed)."""
-    x = np.asarray(values, float)
-    half = 1.96 * x.std(ddof=1) / np.sqrt(x.size) if x.size > 1 else float("nan")
-    return f"{x.mean():.4g} ± {half:.2g}"
+    """``"mean ± half"``: the Student t 95% interval over seeds, n - 1 df
+    (``experiments.common.stats.mean_ci_cell``; ``"mean (1 seed)"`` for one seed)."""
+    return stats.mean_ci_cell(values)
 
 
 def summary(config: PathwiseConfig, rows: list[dict], wall_s: float) -> str:
@@ -103,7 +103,7 @@ def summary(config: PathwiseConfig, rows: list[dict], wall_s: float) -> str:
         f"objective={config.objective}, K={config.k}, G={groups.num_groups}, "
         f"N={groups.group_size}, num_steps={config.num_steps}, seeds={len(final)}",
         "",
-        "| metric (mean over seeds ± 1.96 SE) | value |",
+        "| metric (mean over seeds ± Student t 95% CI, n - 1 df) | value |",
         "|---|---|",
         *[f"| {k} | {mean_se([r[k] for r in final])} |" for k in keys],
         f"| env_steps (per seed) | {last['env_steps']} |",
@@ -140,7 +140,8 @@ def run_settings(config: dict[str, Any]) -> dict[str, Any]:
 
 def runs_table(run_dirs: list[Any]) -> str:
     """Markdown table of finished ``brax-rp`` run folders, one row each: the settings that differ
-    between runs and the final evaluation (mean over seeds ± 1.96 SE), steady env-steps/s."""
+    between runs and the final evaluation (mean over seeds ± Student t 95% CI, n - 1 df), steady
+    env-steps/s."""
     out = []
     for d in map(pathlib.Path, run_dirs):
         if not (d / "summary.md").exists():
@@ -153,6 +154,7 @@ def runs_table(run_dirs: list[Any]) -> str:
         row = {"run": d.name}
         row |= {key: settings[key] for key in ("gradient", "objective", "truncate", "lr", "std")}
         row["push"] = f"{settings['push_prob']:g} x {settings['push_size']:g}"
+        row["seeds"] = len(final)
         row["env_steps"] = final[0]["env_steps"]
         for key in ("eval_mean_length", "eval_mean", "eval_cvar_0.1", f"eval_max@{config['k']}"):
             row[key.removeprefix("eval_")] = mean_se([r[key] for r in final])
