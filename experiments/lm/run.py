@@ -222,7 +222,7 @@ def run(cfg: LMConfig, writer: RunWriter, progress: Callable | None = None) -> l
     chunk = make_chunk(cfg, phases, evaluate, eval_key, flops)
     train_in_chunks(state, chunk, cfg.num_chunks, writer, lambda c, st, rows: rows, progress)
     rows = writer.metrics
-    writer.write_summary(summary(cfg, rows))
+    writer.write_summary(summary(cfg, rows, s.estimator.label()))
     write_figures(cfg, writer, rows)
     return rows
 
@@ -244,7 +244,7 @@ def graphdef_config(graphdef, params):
     return nnx.merge(graphdef, params).config
 
 
-def summary(cfg: LMConfig, rows: list[dict]) -> str:
+def summary(cfg: LMConfig, rows: list[dict], method: str) -> str:
     """Markdown: held-out pass@k after SFT and after RL, and the step-time split."""
     first = next(r for r in rows if r.get("phase") == "sft")
     evals = [r for r in rows if "heldout_pass@1" in r]
@@ -262,10 +262,9 @@ def summary(cfg: LMConfig, rows: list[dict]) -> str:
             for k in ("sample_s", "score_s", "advantage_s", "learn_s", "step_s", "tokens_per_s")
         }
         timing = markdown_table([mean])
-    name = cfg.estimator.resolve(cfg.groups.group_size).label()
     p, n = cfg.groups.num_groups, cfg.groups.group_size
     return (
-        f"# lm-rl: {name}, {cfg.steps} steps, P={p} N={n}\n\n"
+        f"# lm-rl: {method}, {cfg.steps} steps, P={p} N={n}\n\n"
         f"Held-out pass@k ({cfg.eval_prompts} prompts x {cfg.eval_samples} samples):\n\n"
         f"{markdown_table(table)}\n\nStep time split (s, steady state):\n\n{timing}\n"
     )
