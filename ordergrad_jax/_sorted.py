@@ -11,7 +11,9 @@ import jax.numpy as jnp
 from jax import lax
 
 
-def sort_with_index(x: jax.Array, invalid: jax.Array | None = None):
+def sort_with_index(
+    x: jax.Array, invalid: jax.Array | None = None
+) -> tuple[jax.Array, jax.Array, jax.Array | None]:
     """Stable ascending sort on the last axis, invalid entries last: (xs, perm, sorted invalid)."""
     iota = lax.broadcasted_iota(jnp.int32, x.shape, x.ndim - 1)
     if invalid is None:
@@ -58,7 +60,9 @@ def tie_average(xs: jax.Array, w: jax.Array, invalid_s: jax.Array | None) -> jax
     return jnp.where(start == end, w, run_sum / (end - start + 1).astype(w.dtype))
 
 
-def scan(xc: jax.Array, below, own, above, axis: int = -1) -> jax.Array:
+def scan(
+    xc: jax.Array, below: jax.Array, own: jax.Array, above: jax.Array, axis: int = -1
+) -> jax.Array:
     """A scan transform at sorted positions from centred sorted rewards (maths.md §2).
 
     ``y_t = sum_{m<t} xc_m below_m + xc_t own_t + sum_{m>t} xc_m above_m``, as one inclusive scan:

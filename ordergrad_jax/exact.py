@@ -58,7 +58,7 @@ def binomial_pmf(n: int, f: jax.Array) -> jax.Array:
 
 
 @binomial_pmf.defjvp
-def _binomial_pmf_jvp(n, primals, tangents):
+def _binomial_pmf_jvp(n: int, primals: tuple, tangents: tuple) -> tuple[jax.Array, jax.Array]:
     (f,), (df,) = primals, tangents
     pmf = binomial_pmf(n, f)
     if n == 0:

@@ -108,8 +108,8 @@ class LStatistic:
     n: int
     k: int
     weights: jax.Array
-    vectors: _tables.Tables
-    by_count: _tables.Tables | None = None
+    vectors: _tables.Tables[jax.Array]
+    by_count: _tables.Tables[jax.Array] | None = None
 
     @classmethod
     def create(
@@ -192,7 +192,9 @@ class LStatistic:
         x, mask = self._check(x, mask, "LStatistic.weights_by_item")
         return _weights_by_item(self, x, mask)
 
-    def _check(self, x: Any, mask: Any, where: str, *, leave_one_out: bool = False):
+    def _check(
+        self, x: Any, mask: Any, where: str, *, leave_one_out: bool = False
+    ) -> tuple[jax.Array, jax.Array | None]:
         x = _checks.as_rewards(x, where)
         if x.shape[-1] != self.n:
             raise ValueError(
@@ -213,7 +215,7 @@ class LStatistic:
 # Kernels (inputs already checked).
 
 
-def _count_rows(stat: LStatistic, mask: jax.Array):
+def _count_rows(stat: LStatistic, mask: jax.Array) -> tuple[jax.Array, _tables.Tables[jax.Array]]:
     """The per-count table rows of each group: (count (..., 1), Tables of (..., n))."""
     count = jnp.sum(mask, axis=-1, keepdims=True)
     rows = jax.tree.map(lambda t: jnp.take(t, count[..., 0], axis=0), stat.by_count)
@@ -262,7 +264,7 @@ def _centred_dot(xs: jax.Array, by_rank: jax.Array) -> jax.Array:
 
 
 @_lstat_sorted.defjvp
-def _lstat_sorted_jvp(primals, tangents):
+def _lstat_sorted_jvp(primals: tuple, tangents: tuple) -> tuple[jax.Array, jax.Array]:
     x, by_rank, invalid = primals
     dx, dby_rank, _ = tangents
     xs, perm, invalid_s = sort_with_index(x, invalid)
@@ -271,7 +273,9 @@ def _lstat_sorted_jvp(primals, tangents):
     return value, jnp.sum(by_item * dx, -1) + jnp.sum(xs * dby_rank, -1)
 
 
-def _coefficients(t: _tables.Tables, kind: str, dtype: Any):
+def _coefficients(
+    t: _tables.Tables[jax.Array], kind: str, dtype: Any
+) -> tuple[jax.Array, jax.Array, jax.Array]:
     """The (below, own, above) coefficients of a scan transform (maths.md §2).
 
     ``"inclusion"``: ``(A, B, C)``; ``"leave_one_out"``: ``(L_below, 0, L_above)``;
@@ -287,7 +291,9 @@ def _coefficients(t: _tables.Tables, kind: str, dtype: Any):
 
 
 @functools.partial(jax.jit, static_argnames=("kind", "method"))
-def _scan_transform(stat: LStatistic, x: jax.Array, kind: str, method: str = "auto"):
+def _scan_transform(
+    stat: LStatistic, x: jax.Array, kind: str, method: str = "auto"
+) -> tuple[jax.Array, jax.Array]:
     """A centred scan transform in item order and the centre: ((..., n), (..., 1)).
 
     ``"pairwise"``: ranks from O(n^2) comparisons, no sort; ``"sort"``: one stable sort, one scan.

@@ -24,7 +24,7 @@ than as ``N/(N-K) (q - v)``, whose factor N/(N-K) would amplify float32 rounding
 from __future__ import annotations
 
 import functools
-from typing import NamedTuple
+from typing import Generic, NamedTuple, TypeVar
 
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
@@ -43,18 +43,23 @@ __all__ = [
 MAX_STACK_ENTRIES = 1 << 26
 
 
-class Tables(NamedTuple):
+ArrayT = TypeVar("ArrayT")
+
+
+class Tables(NamedTuple, Generic[ArrayT]):
     """The rank tables of one group size (see module doc).
 
-    Each field is ``(..., n, k)`` (rank-wise) or, contracted with fixed weights, ``(..., n)``.
+    Each field is ``(..., n, k)`` (rank-wise) or, contracted with fixed weights, ``(..., n)``:
+    NumPy float64 on the host (``Tables[np.ndarray]``), cast once to device arrays
+    (``Tables[jax.Array]``) by the transforms.
     """
 
-    by_rank: np.ndarray
-    below: np.ndarray
-    own: np.ndarray
-    above: np.ndarray
-    loo_below: np.ndarray
-    loo_above: np.ndarray
+    by_rank: ArrayT
+    below: ArrayT
+    own: ArrayT
+    above: ArrayT
+    loo_below: ArrayT
+    loo_above: ArrayT
 
 
 @functools.lru_cache(maxsize=8)
@@ -107,7 +112,7 @@ def _shift_pair(table: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
     return below, above
 
 
-def _collapsed_uncached(n: int, k: int, weights: np.ndarray) -> Tables:
+def _collapsed_uncached(n: int, k: int, weights: np.ndarray) -> Tables[np.ndarray]:
     """Collapsed tables for one group size; only the columns with non-zero weight are built."""
     nz = np.flatnonzero(weights)
     by_rank = orderstat_table(n, k, nz) @ weights[nz]
@@ -122,7 +127,7 @@ def _collapsed_uncached(n: int, k: int, weights: np.ndarray) -> Tables:
 
 
 @functools.lru_cache(maxsize=256)
-def _collapsed_cached(n: int, k: int, weights_bytes: bytes) -> Tables:
+def _collapsed_cached(n: int, k: int, weights_bytes: bytes) -> Tables[np.ndarray]:
     weights = np.frombuffer(weights_bytes, dtype=np.float64)
     out = _collapsed_uncached(n, k, weights)
     for a in out:
@@ -130,7 +135,7 @@ def _collapsed_cached(n: int, k: int, weights_bytes: bytes) -> Tables:
     return out
 
 
-def collapsed(n: int, k: int, weights: np.ndarray) -> Tables:
+def collapsed(n: int, k: int, weights: np.ndarray) -> Tables[np.ndarray]:
     """The tables contracted with ``weights`` for a group of ``n`` (each ``(n,)``), cached.
 
     Args:
@@ -150,7 +155,7 @@ def _check_stack_size(n: int, width: int) -> None:
 
 
 @functools.lru_cache(maxsize=32)
-def _collapsed_by_count_cached(n: int, k: int, weights_bytes: bytes) -> Tables:
+def _collapsed_by_count_cached(n: int, k: int, weights_bytes: bytes) -> Tables[np.ndarray]:
     weights = np.frombuffer(weights_bytes, dtype=np.float64)
     _check_stack_size(n, 1)
     out = Tables(*(np.zeros((n + 1, n)) for _ in Tables._fields))
@@ -162,7 +167,7 @@ def _collapsed_by_count_cached(n: int, k: int, weights_bytes: bytes) -> Tables:
     return out
 
 
-def collapsed_by_count(n: int, k: int, weights: np.ndarray) -> Tables:
+def collapsed_by_count(n: int, k: int, weights: np.ndarray) -> Tables[np.ndarray]:
     """Collapsed tables of a sub-group of every size ``count = 0..n``, zero-padded to length n.
 
     Row ``count`` of each ``(n + 1, n)`` array holds the tables of a group of ``count`` valid
@@ -172,7 +177,7 @@ def collapsed_by_count(n: int, k: int, weights: np.ndarray) -> Tables:
     return _collapsed_by_count_cached(n, k, weights.tobytes())
 
 
-def _rank_tables_uncached(n: int, k: int) -> Tables:
+def _rank_tables_uncached(n: int, k: int) -> Tables[np.ndarray]:
     w = orderstat_table(n, k)
     v = orderstat_table(n - 1, k - 1)
     below, _ = _shift_pair(np.concatenate([v, np.zeros((n - 1, 1))], 1), n)
@@ -182,7 +187,7 @@ def _rank_tables_uncached(n: int, k: int) -> Tables:
 
 
 @functools.lru_cache(maxsize=16)
-def rank_tables(n: int, k: int) -> Tables:
+def rank_tables(n: int, k: int) -> Tables[np.ndarray]:
     """The rank-wise tables of a group of ``n`` (each ``(n, k)`` float64), cached."""
     out = _rank_tables_uncached(n, k)
     for a in out:
@@ -191,7 +196,7 @@ def rank_tables(n: int, k: int) -> Tables:
 
 
 @functools.lru_cache(maxsize=8)
-def rank_tables_by_count(n: int, k: int) -> Tables:
+def rank_tables_by_count(n: int, k: int) -> Tables[np.ndarray]:
     """Rank-wise tables for every sub-group size ``count = 0..n``, each ``(n + 1, n, k)``."""
     _check_stack_size(n, k)
     out = Tables(*(np.zeros((n + 1, n, k)) for _ in Tables._fields))

@@ -309,3 +309,33 @@ def test_public_names_are_pinned(module, names):
         assert getattr(module, name) is not None
     assert og.lr_loss is est.lr_loss
     assert og.SORT_FREE_MAX_N == og.sort_free_max_n("cpu")
+
+
+# ---------------------------------------------------------------------------------------------
+# The type check CI runs (mypy on ordergrad_jax/, pyproject's [tool.mypy]) catches a call with an
+# argument of the wrong type.
+
+
+def test_mypy_rejects_a_wrong_argument_type(tmp_path):
+    pytest.importorskip("mypy")
+    import pathlib
+    import subprocess
+    import sys
+
+    root = pathlib.Path(__file__).resolve().parents[1]
+    snippet = tmp_path / "wrong_types.py"
+    snippet.write_text(
+        "import ordergrad_jax as og\n"
+        "og.lstat([0.0, 1.0, 2.0], '2', 'Mean')\n"
+        "og.estimators.spec('rloo').gradient_scale('8')\n"
+        "og.sort_free_max_n(3)\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-m", "mypy", "--config-file", str(root / "pyproject.toml"), str(snippet)],
+        cwd=root,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert out.returncode == 1, out.stdout + out.stderr
+    assert out.stdout.count("[arg-type]") == 3, out.stdout

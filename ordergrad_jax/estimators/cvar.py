@@ -35,7 +35,7 @@ def _quantile_positions(n_max: int, alpha: float) -> np.ndarray:
 
 
 @functools.partial(jax.jit, static_argnames=("alpha",))
-def _cvar_pg_kernel(x, mask, alpha: float):
+def _cvar_pg_kernel(x: jax.Array, mask: jax.Array | None, alpha: float) -> jax.Array:
     n = x.shape[-1]
     valid, count, xz = valid_and_count(x, mask)
     _, xs = lax.sort((~valid, xz), dimension=x.ndim - 1, num_keys=2)  # invalid entries last

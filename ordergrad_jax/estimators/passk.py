@@ -145,7 +145,7 @@ def _l2o_cdf_by_count(n_max: int, k: int) -> np.ndarray:
 
 
 @functools.partial(jax.jit, static_argnames=("k", "variant"))
-def _pkpo_kernel(x, mask, k: int, variant: str):
+def _pkpo_kernel(x: jax.Array, mask: jax.Array | None, k: int, variant: str) -> jax.Array:
     n = x.shape[-1]
     if mask is None:
         below, own, above = (jnp.asarray(v, x.dtype) for v in _pkpo_vectors(n, k, variant))
@@ -171,7 +171,7 @@ def _pkpo_kernel(x, mask, k: int, variant: str):
 
 
 @functools.partial(jax.jit, static_argnames=("k",))
-def _maxpo_kernel(x, mask, k: int):
+def _maxpo_kernel(x: jax.Array, mask: jax.Array | None, k: int) -> jax.Array:
     n = x.shape[-1]
     valid, count, xz = valid_and_count(x, mask)
     xc = jnp.where(valid, xz - group_mean(xz, count), 0)  # G is shift-invariant; centre for f32
@@ -207,7 +207,7 @@ def _survival_ratio(a: jax.Array, b: jax.Array, terms: int) -> jax.Array:
 
 
 @functools.partial(jax.jit, static_argnames=("k", "normalize"))
-def _passk_chen_kernel(x, mask, k: int, normalize: bool):
+def _passk_chen_kernel(x: jax.Array, mask: jax.Array | None, k: int, normalize: bool) -> jax.Array:
     valid, count, xz = valid_and_count(x, mask)
     correct = valid & (xz > 0.5)
     n = count.astype(x.dtype)

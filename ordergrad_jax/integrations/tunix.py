@@ -120,7 +120,7 @@ def make_advantage_estimator(
 
     @functools.lru_cache(maxsize=32)
     def compiled(num_generations: int) -> Callable[[jax.Array], jax.Array]:
-        c = gradient_scale(name, num_generations, **params) if scale == "paper" else scale
+        c = gradient_scale(name, num_generations, **params) if scale == "paper" else float(scale)
 
         @jax.jit
         def transform(flat: jax.Array) -> jax.Array:
@@ -198,7 +198,7 @@ class OrderGradConfig(_grpo_learner.GRPOConfig):
     scale: str | float = "paper"
     advantage_estimator: str = dataclasses.field(default="ordergrad", init=False)
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         super().__post_init__()
         params = dict(self.estimator_params)
         if self.k is not None:

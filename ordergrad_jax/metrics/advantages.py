@@ -16,7 +16,7 @@ from ordergrad_jax import _checks
 __all__ = ["effective_sample_size", "effective_weight", "zero_advantage_fraction"]
 
 
-def _as_advantages(adv: Any, mask: Any, where: str):
+def _as_advantages(adv: Any, mask: Any, where: str) -> tuple[jax.Array, jax.Array | None]:
     adv = _checks.as_rewards(adv, where)
     return adv, _checks.check_mask(mask, adv.shape, where)
 

@@ -6,6 +6,8 @@ S: :func:`total_variance`, :func:`snr`, :func:`snr_true_gradient`.
 
 from __future__ import annotations
 
+import functools
+import operator
 from typing import Any
 
 import jax
@@ -63,12 +65,16 @@ def total_variance(g: Any) -> jax.Array:
 
 def _total_variance(leaves: list[jax.Array]) -> jax.Array:
     dtype = jnp.result_type(*leaves)
-    return sum(jnp.sum(jnp.var(a, axis=0, ddof=1)).astype(dtype) for a in leaves)
+    return functools.reduce(
+        operator.add, [jnp.sum(jnp.var(a, axis=0, ddof=1)).astype(dtype) for a in leaves]
+    )
 
 
 def _squared_norm_of_mean(leaves: list[jax.Array]) -> jax.Array:
     dtype = jnp.result_type(*leaves)
-    return sum(jnp.sum(jnp.square(jnp.mean(a, axis=0))).astype(dtype) for a in leaves)
+    return functools.reduce(
+        operator.add, [jnp.sum(jnp.square(jnp.mean(a, axis=0))).astype(dtype) for a in leaves]
+    )
 
 
 def snr(g: Any, *, debias: bool = False) -> jax.Array:
@@ -109,10 +115,13 @@ def snr_true_gradient(g: Any, g_true: Any) -> jax.Array:
       scalar.
     """
     leaves, _ = _gradient_leaves(g, "snr_true_gradient")
-    if jax.tree.structure(g_true) != jax.tree.structure(g):
+    # jaxlib's stub leaves PyTreeDef's comparison untyped; the treedefs compare by structure
+    structure: Any = jax.tree.structure(g)
+    true_structure: Any = jax.tree.structure(g_true)
+    if true_structure != structure:
         raise ValueError(
             f"snr_true_gradient: g_true must have the pytree structure of g; got "
-            f"{jax.tree.structure(g_true)} for g {jax.tree.structure(g)}"
+            f"{true_structure} for g {structure}"
         )
     true_leaves = [jnp.asarray(t) for t in jax.tree.leaves(g_true)]
     for a, t in zip(leaves, true_leaves, strict=True):

@@ -37,7 +37,9 @@ __all__ = ["cvar", "lstat_at_k", "max_at_k", "mean", "pass_at_k", "var"]
 _SNAP_EPS = 16
 
 
-def _check_batch_broadcast(alpha: jax.Array, batch_shape: tuple[int, ...], where: str):
+def _check_batch_broadcast(
+    alpha: jax.Array, batch_shape: tuple[int, ...], where: str
+) -> tuple[int, ...]:
     try:
         return jnp.broadcast_shapes(alpha.shape, batch_shape)
     except ValueError:
@@ -84,7 +86,7 @@ def _pass_at_k(x: jax.Array, mask: jax.Array | None, k: int) -> jax.Array:
     return jnp.where(binary, value, jnp.nan)
 
 
-def _sorted_valid(x: jax.Array, mask: jax.Array | None):
+def _sorted_valid(x: jax.Array, mask: jax.Array | None) -> tuple[jax.Array, jax.Array]:
     """Ascending sort with masked entries last: (sorted values, valid count (..., 1))."""
     if mask is None:
         return jnp.sort(x, axis=-1), jnp.full((*x.shape[:-1], 1), x.shape[-1], jnp.int32)
