@@ -172,3 +172,15 @@ def test_results_script_makes_exactly_the_committed_runs(section, folder, tmp_pa
     )
     committed = sorted(p.name for p in (ROOT / "reports" / "brax" / folder).iterdir() if p.is_dir())
     assert sorted(proc.stdout.split()) == committed
+
+
+def test_ci_checks_every_document():
+    """.ci/run runs `report NAME --check` for every document the report command knows."""
+    from experiments.report import DOCUMENTS
+
+    ci = (ROOT / ".ci" / "run").read_text()
+    loop = re.search(
+        r"^for doc in ([\w ]+); do \.venv/bin/ordergrad-jax report \"\$doc\" --check;", ci, re.M
+    )
+    assert loop, "no `report --check` loop in .ci/run"
+    assert sorted(loop.group(1).split()) == sorted(DOCUMENTS)
