@@ -110,3 +110,29 @@ def test_zoo_figure_has_a_colour_legend_of_targets():
     legends = [ax.get_legend() for ax in fig.axes if ax.get_legend() is not None]
     assert legends and {t.get_text() for t in legends[0].get_texts()} == {"max@4", "mean"}
     _assert_labelled({"zoo": fig})
+
+
+@pytest.mark.parametrize("name", ["control", "lm-rl"])
+def test_every_trainer_config_field_is_a_set_key(name):
+    """Every leaf of the control and LM configs (nested parts included) has a unique bare name,
+    and ``--set bare=value`` / ``--set dotted.path=value`` parse back to the field's value."""
+    from experiments.common.config import leaf_paths, resolve_key
+
+    quick = registry.get(name).quick
+
+    def get(config, path):
+        for part in path.split("."):
+            config = getattr(config, part)
+        return config
+
+    for path in leaf_paths(quick):
+        value = get(quick, path)
+        bare = path.rsplit(".", 1)[-1]
+        assert resolve_key(quick, bare) == path
+        if value == ():
+            continue
+        text = ",".join(map(str, value)) if isinstance(value, tuple) else str(value)
+        assert cli.apply_overrides(quick, (f"{bare}={text}",)) == quick, path
+        assert cli.apply_overrides(quick, (f"{path}={text}",)) == quick, path
+    changed = cli.apply_overrides(quick, ("estimator.name=cvar_pg", "options=alpha=0.25"))
+    assert changed.estimator.resolve(changed.groups.group_size).label() == "cvar_pg[alpha=0.25]"
