@@ -18,6 +18,7 @@ def test_readme_has_ci_commands():
     install, test = _ci_command("INSTALL"), _ci_command("TEST")
     assert f"{install} && {test}" in readme
     assert f"{install} && .venv/bin/ordergrad-jax run variance --quick" in readme
+    assert f"{_ci_command('INSTALL_JAX010')} && {_ci_command('TEST_JAX010')}" in readme
 
 
 def test_readme_python_blocks_run():
