@@ -8,9 +8,9 @@ import dataclasses
 import json
 import os
 import pathlib
-import shutil
 import signal
 import subprocess
+import sys
 import time
 from typing import NamedTuple
 
@@ -229,9 +229,7 @@ def test_sigkilled_run_resumes_to_the_uninterrupted_metrics(tmp_path):
     """The installed command, killed with SIGKILL after its first checkpoint, run again with the
     same --run-id: its metrics (train rows and the final evaluation) equal an uninterrupted run's,
     bitwise on CPU (same programs on the same restored state and keys)."""
-    exe = shutil.which("ordergrad-jax") or str(
-        pathlib.Path(__file__).resolve().parents[1] / ".venv" / "bin" / "ordergrad-jax"
-    )
+    exe = str(pathlib.Path(sys.executable).with_name("ordergrad-jax"))  # this venv's entry point
     sets = ["num_groups=4", "group_size=8", "num_steps=100", "total_env_steps=96000"]
     sets += ["num_chunks=6", "eval_episodes=1000"]
     base = [exe, "run", "control", "--quick", "--out", str(tmp_path)]
