@@ -19,6 +19,7 @@ from collections.abc import Callable
 
 import numpy as np
 
+from experiments.common import stats
 from experiments.common.runs import markdown_table
 
 CONTROL_TASKS = ("inverted_pendulum", "reacher", "hopper", "hopper-push")
@@ -88,25 +89,26 @@ def _counterpart(trainer: str) -> str:
 def bench_table(folder: pathlib.Path) -> str:
     """One row per trainer run of every ``bench/*.json``: steady env-steps/s (and its ratio to the
     brax agent of the same kind in the same file: the i-th of ours against the i-th of theirs),
-    wall seconds with compilation, and the final policy's evaluation."""
+    wall seconds with compilation (and the same ratio of wall times: below 1, ours finished
+    sooner), and the final policy's evaluation."""
     rows = []
     for path in sorted((folder / "bench").glob("*.json")):
         runs = json.loads(path.read_text())["rows"]
-        brax_speeds: dict[str, list[float]] = {}
+        brax_runs: dict[str, list[dict]] = {}
         for r in runs:
             if r["trainer"].startswith("brax_"):
-                brax_speeds.setdefault(r["trainer"], []).append(r["env_steps_per_s"])
+                brax_runs.setdefault(r["trainer"], []).append(r)
         seen: dict[str, int] = {}
         for r in runs:
-            ratio = ""
+            ratio = wall_ratio = ""
             if r["trainer"].startswith("ours_"):
                 theirs = _counterpart(r["trainer"])
                 i = seen[theirs] = seen.get(theirs, -1) + 1
-                speeds = brax_speeds.get(theirs, [])
-                if speeds:
-                    ratio = (
-                        f"{r['env_steps_per_s'] / speeds[min(i, len(speeds) - 1)]:.2f}x {theirs}"
-                    )
+                matches = brax_runs.get(theirs, [])
+                if matches:
+                    other = matches[min(i, len(matches) - 1)]
+                    ratio = f"{r['env_steps_per_s'] / other['env_steps_per_s']:.2f}x {theirs}"
+                    wall_ratio = f"{r['wall_s'] / other['wall_s']:.2f}x"
             rows.append(
                 {
                     "bench": path.stem,
@@ -116,10 +118,74 @@ def bench_table(folder: pathlib.Path) -> str:
                     "env_steps_per_s": f"{r['env_steps_per_s']:,.0f}",
                     "vs_brax": ratio,
                     "wall_s": f"{r['wall_s']:.1f}",
+                    "wall_vs_brax": wall_ratio,
                     "eval_mean": f"{r['eval_mean']:.2f}",
                     "eval_cvar_0.1": f"{r['eval_cvar_0.1']:.2f}",
                 }
             )
+    return markdown_table(rows)
+
+
+# The differences the text claims or denies: (data folder, run A, run B, statistic). Welch tests:
+# the runs of two methods share only their seed numbers, not their randomness.
+COMPARISONS = (
+    ("control", "brax-hopper-og_mean", "brax-hopper-ppo", "mean"),
+    ("control", "brax-hopper-og_ltm", "brax-hopper-og_mean", "cvar_0.1"),
+    ("control", "brax-hopper-og_ltm", "brax-hopper-og_mean", "mean"),
+    ("control", "brax-hopper-og_ltm", "brax-hopper-og_remax", "cvar_0.1"),
+    ("control", "brax-hopper-push-og_mean", "brax-hopper-push-ppo", "cvar_0.1"),
+    ("control", "brax-hopper-push-og_ltm", "brax-hopper-push-ppo", "cvar_0.1"),
+    ("control", "brax-hopper-push-og_ltm", "brax-hopper-push-og_mean", "cvar_0.1"),
+    ("control", "brax-hopper-push-og_ltm_warm", "brax-hopper-push-ppo", "cvar_0.1"),
+    ("control", "brax-hopper-push-og_ltm_warm", "brax-hopper-push-og_mean", "cvar_0.1"),
+    ("control", "brax-inverted_pendulum-og_ltm", "brax-inverted_pendulum-og_mean", "cvar_0.1"),
+    ("control", "brax-reacher-og_ltm", "brax-reacher-og_mean", "cvar_0.1"),
+    ("brax-rp", "ip-spring-rp-LowerTailMean_0_25", "ip-spring-rp-Mean", "eval_cvar_0.1"),
+    ("brax-rp", "ip-spring-push-rp-LowerTailMean_0_25", "ip-spring-push-rp-Mean", "eval_cvar_0.1"),
+    ("brax-rp", "ip-spring-rp-Mean", "ip-spring-lr-Mean", "eval_cvar_0.1"),
+)
+
+
+def per_seed(run_dir: pathlib.Path, stat: str) -> list[float]:
+    """The final evaluation's ``stat``, one value per seed: a control run's ``eval`` rows, or a
+    ``brax-rp`` run's rows of its last evaluation (the largest ``env_steps``)."""
+    rows = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+    evals = [r for r in rows if r.get("kind") == "eval"]
+    if not evals:
+        last = max(r["env_steps"] for r in rows)
+        evals = [r for r in rows if r["env_steps"] == last]
+    return [float(r[stat]) for r in sorted(evals, key=lambda r: r["seed"])]
+
+
+def comparisons_table(folder: pathlib.Path) -> str:
+    """Each difference of :data:`COMPARISONS`: the difference of the means over seeds with its
+    Welch 95% interval and two-sided p-value (``experiments.common.stats.welch_test``), and, where
+    it is not significant at 5%, the seeds per arm a rerun would need if the observed difference
+    and seed standard deviations were the true ones: for the expected 95% interval to exclude 0,
+    and for 80% power (``stats.seeds_to_resolve``)."""
+    rows = []
+    for sub, a, b, stat in COMPARISONS:
+        x, y = per_seed(folder / sub / a, stat), per_seed(folder / sub / b, stat)
+        test = stats.welch_test(x, y)
+        need = "-"
+        if test.p_value >= 0.05:
+            sds = (float(np.std(x, ddof=1)), float(np.std(y, ddof=1)))
+            need = (
+                f"{stats.seeds_to_resolve(test.difference, *sds)} / "
+                f"{stats.seeds_to_resolve(test.difference, *sds, power=0.8)}"
+            )
+        rows.append(
+            {
+                "A": a,
+                "B": b,
+                "statistic": stat.removeprefix("eval_"),
+                "seeds A, B": f"{test.n_a}, {test.n_b}",
+                "A - B": f"{test.difference:.3g}",
+                "95% CI": f"{test.interval.low:.3g} to {test.interval.high:.3g}",
+                "Welch p": stats.format_p(test.p_value),
+                "seeds per arm: CI excludes 0 / 80% power": need,
+            }
+        )
     return markdown_table(rows)
 
 
@@ -133,4 +199,5 @@ def builders(folder: pathlib.Path) -> dict[str, Callable[[], str]]:
     tables["rp-reacher-hopper"] = lambda: rp_table(folder, inverted_pendulum=False)
     tables["variance"] = lambda: variance_table(folder)
     tables["bench"] = lambda: bench_table(folder)
+    tables["comparisons"] = lambda: comparisons_table(folder)
     return tables
