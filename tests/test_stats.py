@@ -128,3 +128,16 @@ def test_seeds_for_the_interval_to_exclude_zero():
 def test_bad_input_raises(call, match):
     with pytest.raises(ValueError, match=match):
         call()
+
+
+def test_welch_from_intervals_equals_welch_on_the_values():
+    rng = np.random.default_rng(3)
+    a, b = rng.normal(0.0, 1.0, 5), rng.normal(2.0, 3.0, 4)
+    out = stats.welch_test_from_intervals(stats.t_interval(a), stats.t_interval(b))
+    ref = scipy_stats.ttest_ind(a, b, equal_var=False)
+    assert out.p_value == pytest.approx(ref.pvalue, rel=1e-10)
+    assert out.df == pytest.approx(ref.df, rel=1e-10)
+    with pytest.raises(ValueError, match="at least 2"):
+        stats.welch_test_from_intervals(stats.Interval(1.0, 0.0, 1), stats.t_interval(a))
+    with pytest.raises(ValueError, match="half-widths are 0"):
+        stats.welch_test_from_intervals(stats.Interval(1.0, 0.0, 5), stats.Interval(2.0, 0.0, 5))

@@ -247,3 +247,26 @@ def seeds_to_resolve(
         elif welch_power(difference, sd_a, sd_b, n, alpha) >= power:
             return n
     raise ValueError(f"no n <= {max_n} resolves the difference {difference}")
+
+
+def welch_test_from_intervals(
+    a: Interval, b: Interval, confidence: float = CONFIDENCE
+) -> TestResult:
+    """:func:`welch_test` from two t intervals instead of the values (for a document that kept
+    only ``mean ± half_width`` and ``n``): each standard error is recovered as
+    ``half_width / t_{n-1}``. Rounded intervals give an approximate p-value.
+
+    Raises:
+      ValueError: an interval over fewer than 2 values, or both half-widths 0.
+    """
+    if a.n < 2 or b.n < 2:
+        raise ValueError(f"need intervals over at least 2 values, got n = {a.n} and {b.n}")
+    va = (a.half_width / t_quantile(a.confidence, a.n - 1)) ** 2
+    vb = (b.half_width / t_quantile(b.confidence, b.n - 1)) ** 2
+    if va + vb == 0:
+        raise ValueError("both half-widths are 0: the t statistic is undefined")
+    df = (va + vb) ** 2 / (va**2 / (a.n - 1) + vb**2 / (b.n - 1))
+    diff, se = a.mean - b.mean, math.sqrt(va + vb)
+    t = diff / se
+    interval = Interval(diff, t_quantile(confidence, df) * se, a.n + b.n, confidence)
+    return TestResult(diff, interval, t, df, _two_sided(t, df), a.n, b.n, "welch")
