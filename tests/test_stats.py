@@ -69,7 +69,9 @@ def test_welch_by_hand():
     assert out.df == pytest.approx(4.0)
     assert out.statistic == pytest.approx(-3 / math.sqrt(2 / 3))
     assert out.p_value == pytest.approx(0.02131, abs=5e-5)
-    assert "Welch p = 0.021, n = 3 vs 3" in out.format()
+    assert out.format() == "-3 (95% CI -5.27 to -0.733; Welch p = 0.021, n = 3 vs 3)"
+    big = stats.welch_test([100.0, 300.0, 500.0], [0.0, 1.0, 2.0]).format()
+    assert big.startswith("+299 (95% CI -198 to 796; Welch p = 0.12")
 
 
 def test_paired_matches_scipy_and_by_hand():
@@ -89,6 +91,7 @@ def test_paired_matches_scipy_and_by_hand():
     assert by_hand.p_value == pytest.approx(0.0742, abs=5e-4)
     assert by_hand.interval.half_width == pytest.approx(4.3026527 / math.sqrt(3), rel=1e-6)
     assert stats.format_p(1e-5) == "< 0.001" and stats.format_p(0.0742) == "0.074"
+    assert "paired t p < 0.001, n = 10 pairs" in stats.paired_test(a, a + 1 + 1e-3 * a).format()
 
 
 @pytest.mark.parametrize(

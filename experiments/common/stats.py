@@ -129,15 +129,22 @@ class TestResult:
     n_b: int
     kind: str
 
-    def format(self, digits: int = 2) -> str:
-        """E.g. ``"+15.1 (95% CI -33 to 63; Welch p = 0.47, n = 5 vs 5)"``."""
+    def format(self) -> str:
+        """E.g. ``"+15.1 (95% CI -29.3 to 59.6; Welch p = 0.45, n = 5 vs 5)"``."""
         name = "paired t" if self.kind == "paired" else "Welch"
         n = f"n = {self.n_a} pairs" if self.kind == "paired" else f"n = {self.n_a} vs {self.n_b}"
         pct = f"{100 * self.interval.confidence:g}%"
+        p = format_p(self.p_value)
         return (
-            f"{self.difference:+.{digits + 1}g} ({pct} CI {self.interval.low:.{digits}g} to "
-            f"{self.interval.high:.{digits}g}; {name} p = {format_p(self.p_value)}, {n})"
+            f"{'+' if self.difference >= 0 else ''}{format_number(self.difference)} ({pct} CI "
+            f"{format_number(self.interval.low)} to {format_number(self.interval.high)}; "
+            f"{name} p {p if p.startswith('<') else '= ' + p}, {n})"
         )
+
+
+def format_number(x: float) -> str:
+    """Three significant digits, without an exponent from 0.001 to 1e7 (``117``, ``-0.18``)."""
+    return f"{x:.0f}" if abs(x) >= 100 else f"{x:.3g}"
 
 
 def format_p(p: float) -> str:
