@@ -184,3 +184,14 @@ def test_ci_checks_every_document():
     )
     assert loop, "no `report --check` loop in .ci/run"
     assert sorted(loop.group(1).split()) == sorted(DOCUMENTS)
+
+
+def test_no_normal_interval_outside_the_stats_module():
+    """One convention (experiments.common.stats: Student t with n - 1 df): no code computes a
+    "1.96 SE" interval of its own."""
+    offenders = [
+        name
+        for name in _tracked("experiments/*.py", "ordergrad_jax/*.py", "envs/*.py")
+        if re.search(r"(?<![\d.])1\.96(?!\d)", (ROOT / name).read_text())
+    ]
+    assert not offenders, offenders
