@@ -45,8 +45,8 @@ def _rp_runs(folder: pathlib.Path, inverted_pendulum: bool) -> list[pathlib.Path
 
 
 def rp_table(folder: pathlib.Path, inverted_pendulum: bool) -> str:
-    """The RP/LR runs: ``experiments.pathwise.run.runs_table`` (final evaluation, mean ± 1.96 SE
-    over seeds)."""
+    """The RP/LR runs: ``experiments.pathwise.run.runs_table`` (final evaluation, mean ± Student t
+    95% CI over seeds)."""
     from experiments.pathwise import run
 
     return run.runs_table(_rp_runs(folder, inverted_pendulum))
