@@ -136,10 +136,23 @@ def _bench_brax() -> Experiment:
     )
 
 
+def _bench_accelerator() -> Experiment:
+    from experiments.bench import accelerator
+
+    return Experiment(
+        "accelerator",
+        "this machine's devices: matmul peak, transform, control env-steps/s, LM step, brax",
+        accelerator.AcceleratorBenchConfig,
+        accelerator.QUICK,
+        accelerator.run,
+    )
+
+
 _BENCHES: dict[str, Callable[[], Experiment]] = {
     "transform": _bench_transform,
     "control": _bench_control,
     "brax": _bench_brax,
+    "accelerator": _bench_accelerator,
 }
 
 

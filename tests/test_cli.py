@@ -123,6 +123,7 @@ def test_cache_dir_setting(monkeypatch, tmp_path):
         "transform",
         pytest.param("control", marks=pytest.mark.training),
         pytest.param("brax", marks=pytest.mark.training),
+        pytest.param("accelerator", marks=pytest.mark.training),
     ],
 )
 def test_bench_quick_exits_0_and_writes_json(tmp_path, name):
@@ -144,7 +145,7 @@ def test_bench_quick_exits_0_and_writes_json(tmp_path, name):
 def test_bench_names_come_from_the_registry():
     from experiments import registry
 
-    assert {"transform", "control", "brax"} <= set(registry.bench_names())
+    assert {"transform", "control", "brax", "accelerator"} <= set(registry.bench_names())
     proc = _cli("bench", "nosuch")
     assert (
         proc.returncode == 2 and "unknown benchmark 'nosuch'; available: transform" in proc.stderr

@@ -1,7 +1,7 @@
 """Training speed on CartPole in one process: env steps per second of the group-PG trainer with
 the OrderGrad advantage vs the same trainer with the RLOO advantage (goal >= 0.95x), and vs our
-PPO (PureJaxRL's CartPole setting: 4 envs x 128 steps). Compile excluded: each trainer's chunk is
-compiled ahead, run once to warm up, then timed (best of ``repeats``).
+PPO (by default PureJaxRL's CartPole setting: 4 envs x 128 steps). Compile excluded: each
+trainer's chunk is compiled ahead, run once to warm up, then timed (best of ``repeats``).
 
 Run: ``ordergrad-jax bench control [--quick] [--out DIR]``.
 """
@@ -31,6 +31,8 @@ class ControlBenchConfig:
         default_factory=lambda: GroupsConfig(num_groups=4, group_size=8)
     )
     num_steps: int = 500
+    ppo_num_envs: int = 4
+    ppo_steps: int = 128
 
 
 QUICK = ControlBenchConfig(steps_per_chunk=64_000, repeats=2)
@@ -51,8 +53,13 @@ def cases(config: ControlBenchConfig) -> dict[str, ControlConfig]:
     return {
         f"group_pg ordergrad {config.objective} K={config.k}": base,
         "group_pg rloo": dataclasses.replace(base, estimator=EstimatorConfig(name="rloo")),
-        "ppo (4 envs x 128 steps)": dataclasses.replace(
-            base, algo="ppo", num_envs=4, ppo_steps=128, optim=ppo_optim, entropy_coef=0.01
+        f"ppo ({config.ppo_num_envs} envs x {config.ppo_steps} steps)": dataclasses.replace(
+            base,
+            algo="ppo",
+            num_envs=config.ppo_num_envs,
+            ppo_steps=config.ppo_steps,
+            optim=ppo_optim,
+            entropy_coef=0.01,
         ),
     }
 
