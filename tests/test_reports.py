@@ -107,7 +107,7 @@ def _copy_brax(tmp_path: pathlib.Path) -> pathlib.Path:
     return tmp_path / "reports" / "brax" / "RESULTS.md"
 
 
-@pytest.mark.parametrize("name", ["brax", "variance"])
+@pytest.mark.parametrize("name", ["brax", "control", "variance"])
 def test_report_check_passes_on_the_committed_documents(name):
     proc = _report(name, "--check")
     assert proc.returncode == 0, proc.stdout + proc.stderr

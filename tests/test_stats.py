@@ -144,3 +144,20 @@ def test_welch_from_intervals_equals_welch_on_the_values():
         stats.welch_test_from_intervals(stats.Interval(1.0, 0.0, 1), stats.t_interval(a))
     with pytest.raises(ValueError, match="half-widths are 0"):
         stats.welch_test_from_intervals(stats.Interval(1.0, 0.0, 5), stats.Interval(2.0, 0.0, 5))
+
+
+@pytest.mark.parametrize(
+    ("effect", "power", "n"),
+    # the paired (one-sample) t test, two-sided, alpha = 0.05 (G*Power's table values).
+    [(0.2, 0.8, 199), (0.5, 0.8, 34), (0.8, 0.8, 15), (1.0, 0.8, 10), (0.5, 0.9, 44)],
+)
+def test_pairs_to_resolve_matches_the_one_sample_table(effect, power, n):
+    assert stats.pairs_to_resolve(effect, 1.0, power=power) == n
+    assert stats.pairs_to_resolve(-3 * effect, 3.0, power=power) == n
+
+
+def test_pairs_for_the_interval_to_exclude_zero():
+    # difference 1, sd 1: n = 7 gives t_6 = 2.447 < sqrt(7) = 2.646; n = 6 gives 2.571 > 2.449.
+    assert stats.pairs_to_resolve(1.0, 1.0) == 7
+    with pytest.raises(ValueError, match="sd > 0"):
+        stats.pairs_to_resolve(1.0, 0.0)

@@ -277,3 +277,34 @@ def welch_test_from_intervals(
     t = diff / se
     interval = Interval(diff, t_quantile(confidence, df) * se, a.n + b.n, confidence)
     return TestResult(diff, interval, t, df, _two_sided(t, df), a.n, b.n, "welch")
+
+
+def pairs_to_resolve(
+    difference: float,
+    sd_difference: float,
+    power: float | None = None,
+    alpha: float = 0.05,
+    max_n: int = 100_000,
+) -> int:
+    """Pairs (seeds run under both methods) for a true mean per-seed ``difference`` whose
+    per-seed differences have standard deviation ``sd_difference`` to be resolved by a two-sided
+    paired t test at level ``alpha``: with ``power=None`` the smallest ``n`` whose expected
+    interval excludes 0 (``t_{n-1} sd / sqrt(n) < |difference|``), else the smallest ``n`` whose
+    power (noncentral t, ``n - 1`` df) reaches ``power``.
+
+    Raises:
+      ValueError: a zero difference, a non-positive standard deviation, or no ``n <= max_n``.
+    """
+    if difference == 0 or not sd_difference > 0:
+        raise ValueError(f"need difference != 0 and sd > 0, got {difference}, {sd_difference}")
+    for n in range(2, max_n + 1):
+        crit = t_quantile(1 - alpha, n - 1)
+        nc = abs(difference) * math.sqrt(n) / sd_difference
+        if power is None:
+            if crit < nc:
+                return n
+        else:
+            nct = _scipy_stats.nct
+            if nct.sf(crit, n - 1, nc) + nct.cdf(-crit, n - 1, nc) >= power:
+                return n
+    raise ValueError(f"no n <= {max_n} resolves the difference {difference}")

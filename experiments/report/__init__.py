@@ -35,6 +35,12 @@ def _brax_tables(folder: pathlib.Path) -> dict[str, Callable[[], str]]:
     return brax.builders(folder)
 
 
+def _control_tables(folder: pathlib.Path) -> dict[str, Callable[[], str]]:
+    from experiments.report import control
+
+    return control.builders(folder)
+
+
 def _variance_tables(folder: pathlib.Path) -> dict[str, Callable[[], str]]:
     from experiments.report import variance
 
@@ -43,7 +49,7 @@ def _variance_tables(folder: pathlib.Path) -> dict[str, Callable[[], str]]:
 
 DOCUMENTS = {
     "brax": Document("reports/brax/RESULTS.md", _brax_tables),
-    "control": Document("reports/control/RESULTS.md"),
+    "control": Document("reports/control/RESULTS.md", _control_tables),
     "lm": Document("reports/lm/RESULTS.md"),
     "variance": Document("reports/variance/RESULTS.md", _variance_tables),
     "transform": Document("reports/transform/RESULTS.md"),
