@@ -185,6 +185,28 @@ def test_rp_and_lr_estimate_the_same_gradient(learn_std):
     assert flat["rp"].var(0).sum() < flat["lr"].var(0).sum()
 
 
+def test_pathwise_make_train_is_a_common_trainer():
+    """``make_train`` returns the control trainers' ``common.Trainer``: the whole run of one seed
+    is ``train(key)`` under one jit, metrics ``[chunks, iterations]``;
+    the policy of the final state samples actions inside the env's box."""
+    from experiments.control.common import Trainer
+
+    cfg = dataclasses.replace(pwc.QUICK, gradient="lr")
+    trainer = pwt.make_train(cfg)
+    assert isinstance(trainer, Trainer)
+    per_chunk = cfg.iterations // cfg.num_chunks
+    assert (trainer.iterations_per_chunk, trainer.num_chunks) == (per_chunk, cfg.num_chunks)
+    assert trainer.steps_per_iteration == 4 * 4 * cfg.num_steps
+    state, metrics = jax.jit(trainer.train)(jax.random.key(0))
+    assert metrics["grad_norm"].shape == (cfg.num_chunks, per_chunk)
+    assert np.all(np.isfinite(np.asarray(metrics["train_mean"])))
+    assert int(state.iteration) == cfg.iterations
+    policy = trainer.policy(state)
+    action, logp = policy.sample(jax.random.key(1), jnp.ones((3,)))
+    assert action.shape == (1,) and np.all(np.abs(np.asarray(action)) <= 2.0)
+    assert logp.shape == ()
+
+
 @pytest.mark.training
 def test_brax_rp_quick_run_and_resume(tmp_path):
     """`ordergrad-jax run brax-rp --quick` (RP through gymnax Pendulum; the brax gradient is

@@ -166,7 +166,7 @@ def make_train(config: PathwiseConfig) -> Trainer:
         metrics = {
             "train_mean": jnp.mean(aux["returns"]),
             "train_objective": aux["objective"],
-            "grad_norm": optax.global_norm(grads),
+            "grad_norm": optax.tree.norm(grads),
         }
         return TrainState(params, opt_state, key, state.iteration + 1), metrics
 
