@@ -98,8 +98,9 @@ def summary(config: PathwiseConfig, rows: list[dict], wall_s: float) -> str:
     steady = [r["env_steps_per_s"] for r in rows if not r.get("first_in_process")]
     keys = [k for k in last if k.startswith("eval_")]
     groups = config.groups
+    params = f" ({', '.join(config.env_params)})" if config.env_params else ""
     lines = [
-        f"# brax-rp: {config.env} {config.env_params}, gradient={config.gradient}, "
+        f"# brax-rp: {config.env}{params}, gradient={config.gradient}, "
         f"objective={config.objective}, K={config.k}, G={groups.num_groups}, "
         f"N={groups.group_size}, num_steps={config.num_steps}, seeds={len(final)}",
         "",
