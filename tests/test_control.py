@@ -297,3 +297,41 @@ def test_warm_start_switches_the_rank_weights_at_the_given_iteration():
     with pytest.raises(ValueError, match="needs estimator=ordergrad"):
         rloo = _with(config, name="rloo")
         advantage_fn(rloo, rloo.estimator.resolve(5), 8)
+
+
+def test_linear_entropy_schedule_decays_the_bonus_to_zero_and_enters_the_gradient():
+    """entropy_schedule="linear" over 5 iterations: coefficients c, 3c/4, c/2, c/4, 0; the
+    policy gradient with the scheduled coefficient equals the one with that constant coefficient
+    (and differs from the unscheduled one); "constant" keeps the Python float; the key is a
+    --set key; bad names and PPO are refused."""
+    from experiments.common.config import apply_overrides
+    from experiments.control.group_pg import entropy_coef_fn
+
+    config = apply_overrides(ControlConfig(), ["entropy_coef=2.0", "entropy_schedule=linear"])
+    assert config.entropy_schedule == "linear"
+    coef = entropy_coef_fn(config, 5)
+    got = [float(coef(jnp.asarray(it))) for it in range(5)]
+    np.testing.assert_allclose(got, [2.0, 1.5, 1.0, 0.5, 0.0], rtol=1e-6, atol=1e-7)
+    assert entropy_coef_fn(dataclasses.replace(config, entropy_schedule="constant"), 5)(3) == 2.0
+
+    module, params, episodes, returns = _tiny_batch()
+    adv = og.lstat_advantage(returns, 2, "Mean")
+
+    def grad(c):
+        def loss(p):
+            pol = module.merge(p)
+            return group_pg.policy_loss(pol, episodes, adv, None, scale=2, entropy_coef=c)[0]
+
+        return jax.tree.leaves(jax.grad(loss)(params))
+
+    scheduled, constant, full = grad(coef(jnp.asarray(2))), grad(1.0), grad(2.0)
+    for a, b in zip(scheduled, constant, strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-7)
+    assert not all(np.allclose(a, b) for a, b in zip(scheduled, full, strict=True))
+    with pytest.raises(ValueError, match="entropy_schedule must be"):
+        entropy_coef_fn(dataclasses.replace(config, entropy_schedule="cosine"), 5)
+    with pytest.raises(ValueError, match="group_pg option"):
+        make_train(dataclasses.replace(config, algo="ppo"))
+    from experiments.control.run import label
+
+    assert label(config) == "ordergrad[Mean,K=4,entropy 2 linear]"

@@ -56,6 +56,11 @@ class ControlConfig:
     hidden: tuple[int, ...] = (64, 64)
     init_log_std: float = -0.5
     entropy_coef: float = 0.0
+    entropy_schedule: str = "constant"
+    """group_pg only: ``"constant"`` keeps ``entropy_coef`` for the whole run; ``"linear"``
+    decays it linearly from ``entropy_coef`` at the first iteration to 0 at the last (exploration
+    kept alive early, e.g. past a ``warm_start_frac`` switch, and a near-deterministic policy at
+    the end)."""
     # PPO + GAE
     num_envs: int = 4
     ppo_steps: int = 128

@@ -46,11 +46,12 @@ def return_stats(
 
 
 def mean_ci(values: np.ndarray) -> tuple[float, float]:
-    """Mean over seeds and the half-width of its Student-t 95% interval (``t sd / sqrt(n)``)."""
-    from scipy import stats
+    """Mean over seeds and the half-width of its Student t 95% interval, n - 1 df
+    (``experiments.common.stats.t_interval``); the half-width is NaN for one seed."""
+    from experiments.common import stats
 
     values = np.asarray(values, np.float64)
     if values.size < 2:
         return float(values.mean()), float("nan")
-    t = stats.t.ppf(0.975, values.size - 1)
-    return float(values.mean()), float(t * values.std(ddof=1) / np.sqrt(values.size))
+    interval = stats.t_interval(values)
+    return interval.mean, interval.half_width

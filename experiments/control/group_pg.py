@@ -38,7 +38,7 @@ def policy_loss(
     scale: float,
     update: str = "lr",
     clip_eps: float = 0.2,
-    entropy_coef: float = 0.0,
+    entropy_coef: float | jax.Array = 0.0,
 ) -> tuple[jax.Array, jax.Array]:
     """The group-PG surrogate of one batch of episodes and the policy's mean entropy.
 
@@ -94,6 +94,28 @@ def advantage_fn(
     return advantages
 
 
+def entropy_coef_fn(
+    config: ControlConfig, num_iterations: int
+) -> Callable[[jax.Array], float | jax.Array]:
+    """``iteration -> entropy coefficient`` of ``config.entropy_schedule``: ``"constant"``
+    gives ``entropy_coef`` (a Python float, so the default run's computation is unchanged);
+    ``"linear"`` gives ``entropy_coef * (1 - iteration / (num_iterations - 1))``, from
+    ``entropy_coef`` at the first iteration to 0 at the last."""
+    if config.entropy_schedule == "constant":
+        return lambda iteration: config.entropy_coef
+    if config.entropy_schedule != "linear":
+        raise ValueError(
+            f"entropy_schedule must be 'constant' or 'linear'; got {config.entropy_schedule!r}"
+        )
+    last = max(num_iterations - 1, 1)
+
+    def coef(iteration: jax.Array) -> jax.Array:
+        frac = jnp.clip(iteration / last, 0.0, 1.0)
+        return config.entropy_coef * (1.0 - frac)
+
+    return coef
+
+
 class GroupPGState(NamedTuple):
     params: Any
     opt_state: Any
@@ -136,13 +158,14 @@ def make_group_pg(config: ControlConfig) -> common.Trainer:
     epochs = config.update_epochs if config.update == "clip" else 1
     tx = config.optim.make(per_chunk * num_chunks * epochs)
     advantages = advantage_fn(config, estimator, per_chunk * num_chunks)
+    entropy_coef = entropy_coef_fn(config, per_chunk * num_chunks)
 
     def init(key: jax.Array) -> GroupPGState:
         k_params, k_train = jax.random.split(key)
         params = init_params(k_params)
         return GroupPGState(params, tx.init(params), k_train, jnp.zeros((), jnp.int32))
 
-    def loss_fn(params, old_logp, episodes, adv):
+    def loss_fn(params, old_logp, episodes, adv, ent_coef):
         return policy_loss(
             module.merge(params),
             episodes,
@@ -151,7 +174,7 @@ def make_group_pg(config: ControlConfig) -> common.Trainer:
             scale=estimator.scale,
             update=config.update,
             clip_eps=config.clip_eps,
-            entropy_coef=config.entropy_coef,
+            entropy_coef=ent_coef,
         )
 
     def iteration(state: GroupPGState, _):
@@ -161,11 +184,12 @@ def make_group_pg(config: ControlConfig) -> common.Trainer:
         returns = episodes.returns
         adv = advantages(state.iteration, train_rewards(returns))
         old_logp = jax.lax.stop_gradient(policy.log_prob(episodes.obs, episodes.actions))
+        ent_coef = entropy_coef(state.iteration)
 
         def epoch(carry, _):
             params, opt_state = carry
             (loss, entropy), grads = jax.value_and_grad(loss_fn, has_aux=True)(
-                params, old_logp, episodes, adv
+                params, old_logp, episodes, adv, ent_coef
             )
             updates, opt_state = tx.update(grads, opt_state, params)
             return (optax.apply_updates(params, updates), opt_state), (

@@ -83,6 +83,11 @@ def make_ppo(config: ControlConfig) -> common.Trainer:
     for name in ("num_envs", "ppo_steps", "update_epochs", "num_minibatches"):
         if getattr(config, name) < 1:
             raise ValueError(f"{name} must be >= 1; got {getattr(config, name)}")
+    if config.entropy_schedule != "constant":
+        raise ValueError(
+            f"entropy_schedule={config.entropy_schedule!r} is a group_pg option; PPO takes a "
+            "constant entropy_coef"
+        )
     batch = config.num_envs * config.ppo_steps
     if batch % config.num_minibatches:
         raise ValueError(

@@ -13,6 +13,7 @@ import jax
 import matplotlib.pyplot as plt
 import numpy as np
 
+from experiments.common import stats
 from experiments.common.checkpoint import train_in_chunks
 from experiments.common.io import write_json_atomic
 from experiments.common.runs import RunWriter, markdown_table
@@ -44,6 +45,9 @@ def label(config: ControlConfig) -> str:
     extra = []
     if config.warm_start_frac > 0:
         extra.append(f"after {config.warm_start_objective} for {config.warm_start_frac:g}")
+    if config.entropy_coef > 0:
+        schedule = " linear" if config.entropy_schedule == "linear" else ""
+        extra.append(f"entropy {config.entropy_coef:g}{schedule}")
     suffix = "+clip" if config.update == "clip" else ""
     return estimator.label(*extra) + suffix
 
@@ -149,7 +153,8 @@ def run(config: ControlConfig, writer: RunWriter, progress: Callable | None = No
 
 
 def eval_table(rows: Rows) -> Rows:
-    """One row per method: every evaluation statistic as mean and 95% CI half-width over seeds."""
+    """One row per method: every evaluation statistic as mean ± the half-width of its Student t
+    95% interval over seeds (``stats.mean_ci_cell``, n - 1 df; "(1 seed)" for one seed)."""
     evals = [r for r in rows if r.get("kind") == "eval"]
     skip = {"kind", "method", "seed", "episodes"}
     out = []
@@ -157,8 +162,7 @@ def eval_table(rows: Rows) -> Rows:
         mine = [r for r in evals if r["method"] == method]
         row: dict[str, Any] = {"method": method, "seeds": len(mine)}
         for stat in [c for c in mine[0] if c not in skip]:
-            mean, half = evaluate.mean_ci(np.array([r[stat] for r in mine]))
-            row[stat] = f"{mean:.4g} ± {half:.2g}"
+            row[stat] = stats.mean_ci_cell([r[stat] for r in mine])
         out.append(row)
     return out
 
