@@ -46,6 +46,16 @@ def group_mean(xz: jax.Array, count: jax.Array) -> jax.Array:
     return jnp.sum(xz, axis=-1, keepdims=True) / jnp.maximum(count, 1).astype(xz.dtype)
 
 
+def subset_size_scale(n: int, *, k: int, **_: Any) -> float:
+    """Gradient scale ``c = K``: the K/N of the OrderGrad LR estimate (OrderGrad, MaxPO)."""
+    return float(k)
+
+
+def group_size_scale(n: int, **_: Any) -> float:
+    """Gradient scale ``c = N``: advantages that already carry the 1/N (PKPO, CVaR-PG)."""
+    return float(n)
+
+
 # Host-side float64 binomial ratios (C(n, r) = 0 when r < 0, r > n or n < 0; maths.md §0).
 
 

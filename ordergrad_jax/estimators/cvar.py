@@ -12,7 +12,12 @@ from jax import lax
 from jax.typing import ArrayLike
 
 from ordergrad_jax import _checks
-from ordergrad_jax.estimators._common import check_group, read_only, valid_and_count
+from ordergrad_jax.estimators._common import (
+    check_group,
+    group_size_scale,
+    read_only,
+    valid_and_count,
+)
 from ordergrad_jax.estimators.registry import register
 
 __all__ = ["cvar_pg"]
@@ -20,10 +25,6 @@ __all__ = ["cvar_pg"]
 
 def _params(alpha: Any) -> dict[str, Any]:
     return {"alpha": _checks.tail_fraction(alpha)}
-
-
-def _group_size_scale(n: int, **_: Any) -> float:
-    return float(n)
 
 
 @functools.lru_cache(maxsize=256)
@@ -48,7 +49,7 @@ def _cvar_pg_kernel(x: jax.Array, mask: jax.Array | None, alpha: float) -> jax.A
 @register(
     "cvar_pg",
     params=("alpha",),
-    gradient_scale=_group_size_scale,
+    gradient_scale=group_size_scale,
     zero_sum=False,
     aliases=("cvar",),
     description="CVaR-PG (R_i - VaR) 1{R_i <= VaR} / (alpha N) (param alpha)",

@@ -8,6 +8,7 @@ import jax
 from jax.typing import ArrayLike
 
 from ordergrad_jax import _checks, lstatistic
+from ordergrad_jax.estimators._common import subset_size_scale
 from ordergrad_jax.estimators.registry import register
 
 __all__ = ["ordergrad"]
@@ -21,14 +22,10 @@ def _params(k: Any, objective: Any, method: Any) -> dict[str, Any]:
     return {"k": k, "objective": objective, "method": method}
 
 
-def _scale(n: int, *, k: int, **_: Any) -> float:
-    return float(k)
-
-
 @register(
     "ordergrad",
     params=("k", "objective", "method"),
-    gradient_scale=_scale,
+    gradient_scale=subset_size_scale,
     zero_sum=True,
     description="OrderGrad L-statistic advantages alpha.(q_i - loo_i) (params k, objective)",
     validate=_params,

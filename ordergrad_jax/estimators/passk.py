@@ -22,7 +22,9 @@ from ordergrad_jax.estimators._common import (
     check_group,
     comb_ratio,
     group_mean,
+    group_size_scale,
     read_only,
+    subset_size_scale,
     valid_and_count,
 )
 from ordergrad_jax.estimators.registry import register
@@ -64,14 +66,6 @@ def _k_params(k: Any) -> dict[str, Any]:
 def _passk_chen_params(k: Any, normalize: Any) -> dict[str, Any]:
     k = _checks.static_int(k, "k")
     return {"k": k, "normalize": _checks.static_bool(normalize, "normalize")}
-
-
-def _group_size_scale(n: int, **_: Any) -> float:
-    return float(n)
-
-
-def _k_scale(n: int, *, k: int, **_: Any) -> float:
-    return float(k)
 
 
 def _passk_chen_scale(n: int, *, k: int, normalize: bool) -> float:
@@ -224,7 +218,7 @@ def _passk_chen_kernel(x: jax.Array, mask: jax.Array | None, k: int, normalize: 
 @register(
     "pkpo",
     params=("k", "variant"),
-    gradient_scale=_group_size_scale,
+    gradient_scale=group_size_scale,
     zero_sum=False,
     description="PKPO max@k / pass@k rewards, variant s | s_loo | s_loo_minus_one (param k)",
     validate=_pkpo_params,
@@ -294,7 +288,7 @@ def pkpo(
 @register(
     "maxpo",
     params=("k",),
-    gradient_scale=_k_scale,
+    gradient_scale=subset_size_scale,
     zero_sum=True,
     description="MaxPO max@k advantages with the Leave-Two-Out baseline, O(N^2) (param k)",
     validate=_k_params,
