@@ -10,8 +10,8 @@ from typing import Any
 
 @dataclasses.dataclass(frozen=True)
 class Experiment:
-    """A runnable experiment: a typed config, its quick preset and ``run(config, writer,
-    progress) -> metric rows``."""
+    """A runnable experiment or benchmark: a typed config, its quick preset and ``run(config,
+    writer, progress) -> metric rows``."""
 
     name: str
     description: str

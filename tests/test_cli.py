@@ -150,3 +150,5 @@ def test_bench_names_come_from_the_registry():
     assert (
         proc.returncode == 2 and "unknown benchmark 'nosuch'; available: transform" in proc.stderr
     )
+    proc = _cli("bench", "transform", "--quick", "--set", "nokey=1")
+    assert proc.returncode == 2 and "with a key among ['number'" in proc.stderr
