@@ -75,7 +75,11 @@ def list_experiments() -> None:
     from experiments import registry
 
     for name in registry.names():
-        exp = registry.get(name)
+        try:
+            exp = registry.get(name)
+        except registry.MissingExtra as err:
+            print(f"{name}: not available here: {err}")
+            continue
         fields = ", ".join(leaf_paths(exp.config()))
         print(f"{name}: {exp.description}\n  --set keys: {fields}")
 

@@ -93,11 +93,33 @@ def names() -> list[str]:
     return list(_FACTORIES)
 
 
+class MissingExtra(ValueError):
+    """An experiment needs a package of an extra that is not installed (exit status 1)."""
+
+
+# The extra that provides each optional top-level package the experiments import.
+_EXTRAS = {"tunix": "lm", "gymnax": "envs", "brax": "envs", "mujoco": "envs", "flax": "experiments"}
+
+
+def _load(kind: str, name: str, factory: Callable[[], Experiment]) -> Experiment:
+    try:
+        return factory()
+    except ModuleNotFoundError as err:
+        package = (err.name or "").split(".")[0]
+        if package not in _EXTRAS:
+            raise
+        raise MissingExtra(
+            f"{kind} {name!r} needs {package!r}, which is not installed: "
+            f'pip install -e ".[{_EXTRAS[package]}]"'
+        ) from err
+
+
 def get(name: str) -> Experiment:
-    """The experiment called ``name``; ``ValueError`` lists the known ones."""
+    """The experiment called ``name``; ``ValueError`` lists the known ones, and
+    :class:`MissingExtra` says which extra to install when its packages are missing."""
     if name not in _FACTORIES:
         raise ValueError(f"unknown experiment {name!r}; available: {', '.join(_FACTORIES)}")
-    return _FACTORIES[name]()
+    return _load("experiment", name, _FACTORIES[name])
 
 
 def _bench_transform() -> Experiment:
@@ -166,4 +188,4 @@ def get_bench(name: str) -> Experiment:
     ``ValueError`` lists the known ones."""
     if name not in _BENCHES:
         raise ValueError(f"unknown benchmark {name!r}; available: {', '.join(_BENCHES)}")
-    return _BENCHES[name]()
+    return _load("benchmark", name, _BENCHES[name])

@@ -152,3 +152,21 @@ def test_bench_names_come_from_the_registry():
     )
     proc = _cli("bench", "transform", "--quick", "--set", "nokey=1")
     assert proc.returncode == 2 and "with a key among ['number'" in proc.stderr
+
+
+def test_an_experiment_without_its_extra_names_the_extra(monkeypatch, capsys):
+    """Without an optional package (tunix on the jax 0.10 lane), `list` still lists the rest and
+    says which extra to install; `run` fails with that one line."""
+    from experiments import cli, registry
+
+    def needs_tunix():
+        raise ModuleNotFoundError("No module named 'tunix'", name="tunix")
+
+    monkeypatch.setitem(registry._FACTORIES, "needs-tunix", needs_tunix)
+    with pytest.raises(registry.MissingExtra, match=r'pip install -e "\.\[lm\]"'):
+        registry.get("needs-tunix")
+    assert cli.main(["list"]) == 0
+    out = capsys.readouterr().out
+    assert "needs-tunix: not available here" in out and "variance:" in out
+    assert cli.main(["run", "needs-tunix"]) != 0
+    assert '".[lm]"' in capsys.readouterr().err
