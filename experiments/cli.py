@@ -18,6 +18,7 @@ def demo(k: int = 4) -> None:
     """Print a table of objectives and their OrderGrad advantages on a sample group."""
     from experiments import demo as demo_module
 
+    enable_compilation_cache()
     demo_module.main(k=k)
 
 
@@ -44,6 +45,7 @@ def bench(
         config = apply_overrides(entry.quick if quick else entry.config(), set)
     except ValueError as err:
         raise UsageError(str(err)) from err
+    enable_compilation_cache()
     writer = RunWriter(name, out, run_id)
     entry.run(config, writer, None)
     print(f"results in {writer.path}")
@@ -98,10 +100,12 @@ def run(
 ) -> pathlib.Path:
     """Run an experiment; results go to OUT/NAME/<run-id>/ (config, metrics, figures, summary).
     Training experiments checkpoint as they go: the same command with the --run-id of an
-    unfinished run resumes it."""
+    unfinished run resumes it. A config with a ``cluster`` part joins its multi-process JAX
+    cluster first, before any other JAX call (experiments/common/cluster.py)."""
     from tqdm import tqdm
 
     from experiments import registry
+    from experiments.common import cluster
     from experiments.common.runs import RunWriter
 
     try:
@@ -112,6 +116,8 @@ def run(
         config = apply_overrides(config, set)
     except ValueError as err:
         raise UsageError(str(err)) from err
+    cluster.start_from(config)  # before any other JAX call (the cache and RunWriter make one)
+    enable_compilation_cache()
     writer = RunWriter(name, out, run_id)
     exp.run(config, writer, lambda items: tqdm(items, desc=name, unit="study"))
     print(f"results in {writer.path}")
@@ -172,7 +178,6 @@ def main(args: typing.Sequence[str] | None = None) -> int:
     or ``FileNotFoundError``: one line on stderr; set ``ORDERGRAD_DEBUG=1`` for the traceback).
     Any other exception is a bug and propagates with its traceback.
     """
-    enable_compilation_cache()
     try:
         tyro.extras.subcommand_cli_from_dict(
             {"list": list_experiments, "run": run, "bench": bench, "report": report, "demo": demo},

@@ -146,8 +146,19 @@ class Checkpointer:
 
 
 def _config_of(writer: RunWriter) -> Any:
+    if writer.config is not None:  # every process has it; only process 0 has the file
+        return writer.config
     path = writer.path / "config.json"
     return json.loads(path.read_text()).get("config") if path.exists() else None
+
+
+def _computed(config: Any) -> Any:
+    """The part of a config that decides what a run computes: without ``cluster`` (how the
+    processes find each other: an address, this process's id), so a multi-host run resumes
+    under another coordinator and every process agrees with the saved config."""
+    return (
+        {k: v for k, v in config.items() if k != "cluster"} if isinstance(config, dict) else config
+    )
 
 
 def train_in_chunks(
@@ -189,7 +200,7 @@ def train_in_chunks(
     state, start = init_state, 0
     if (step := ckpt.latest_step()) is not None:
         state, meta = ckpt.restore(init_state, step)
-        if meta.get("config") != config:
+        if _computed(meta.get("config")) != _computed(config):
             raise ValueError(
                 f"{writer.path} holds a checkpoint of a run with another config; resume it with "
                 "the same settings or choose a new --run-id"

@@ -59,6 +59,14 @@ class RunWriter:
         self._config = {"config": data, **extra}
         return self._write_config()
 
+    @property
+    def config(self) -> dict[str, Any] | None:
+        """The run's config as ``config.json`` holds it (JSON types), on every process (process 0
+        alone writes the file); ``None`` before :meth:`write_config`."""
+        if self._config is None:
+            return None
+        return json.loads(json.dumps(self._config["config"]))
+
     def _write_config(self) -> pathlib.Path:
         path = self.path / "config.json"
         if not self.primary:

@@ -2,14 +2,16 @@
 
 The model sizes, the optimiser, the groups and the estimator are nested parts
 (``--set model.num_layers=4``, ``--set optim.lr=1e-5``, ``--set num_groups=32``,
-``--set estimator.name=grpo``, ``--set estimator.options=alpha=0.25``); a bare field name works
-wherever it names one field (``--set lr=1e-5``).
+``--set estimator.name=grpo``, ``--set estimator.options=alpha=0.25``), and so is the cluster
+(``--set coordinator=HOST:PORT``); a bare field name works wherever it names one field
+(``--set lr=1e-5``).
 """
 
 from __future__ import annotations
 
 import dataclasses
 
+from experiments.common.cluster import ClusterConfig
 from experiments.common.config import EstimatorConfig, GroupsConfig, OptimConfig
 
 
@@ -86,8 +88,10 @@ class LMConfig:
     mesh: tuple[int, ...] = (1, 1)
     """Device mesh: (data, model) or (data, fsdp, model); the product must equal the number of
     devices. E.g. --set mesh=4,2."""
-    multihost: bool = False
-    """Call jax.distributed.initialize() first (TPU pod slices, multi-host GPU)."""
+    cluster: ClusterConfig = dataclasses.field(default_factory=ClusterConfig)
+    """Several processes, one JAX cluster (``experiments/common/cluster.py``): ``--set
+    multihost=True`` (detected: TPU pod slices, SLURM) or ``--set coordinator=HOST:PORT --set
+    num_processes=P --set process_id=I``; joined before any other JAX call."""
 
 
 QUICK = LMConfig(

@@ -22,6 +22,14 @@ flows on device):
 
 Rows are prompt-major (each group contiguous) and sharded over the data axes; see
 ``sharding.py``.
+
+**Data per process**: the step's prompt indices are drawn on device from the state's key
+(replicated, so every process knows them); each process then gathers from the host pool only the
+rows of its own devices and the global batch is assembled from those blocks
+(:func:`sharding.rows_from_host`, ``jax.make_array_from_callback``); the held-out prompts of
+:func:`make_evaluate` likewise, once. With one process this is the whole batch; the values are
+the same either way. (The SFT warm start still samples its batches on device from the whole
+pool, which every process holds.)
 """
 
 from __future__ import annotations
@@ -151,18 +159,17 @@ def make_phases(
       s: the step setup; mesh: the device mesh.
       param_sh, opt_sh: the parameter and optimiser-state shardings (``None``: inferred).
     """
-    pool_prompts = jnp.asarray(pool_prompts)
-    pool_answers = jnp.asarray(pool_answers)
+    pool_prompts = np.asarray(pool_prompts)
+    pool_answers = np.asarray(pool_answers)
     rows = lm_sharding.batch_sharding(mesh, 2)
     rep = lm_sharding.replicated(mesh)
     b = s.prompts * s.group
 
-    def sample_fn(params, key):
+    def draw_fn(key):
         k_idx, k_sample = jax.random.split(key)
-        idx = jax.random.randint(k_idx, (s.prompts,), 0, pool_prompts.shape[0])
-        prompts = sampling.repeat_prompts(pool_prompts[idx], s.group)
-        answers = sampling.repeat_prompts(pool_answers[idx], s.group)
-        prompts = jax.lax.with_sharding_constraint(prompts, rows)
+        return jax.random.randint(k_idx, (s.prompts,), 0, pool_prompts.shape[0]), k_sample
+
+    def sample_fn(params, k_sample, prompts, answers):
         valid = prompts != s.pad_id
         out = sampling.sample(
             graphdef,
@@ -221,7 +228,21 @@ def make_phases(
         return params, opt_state, jax.tree.map(lambda x: x[-1], m)
 
     roll_sh = Rollout(rows, rows, rows, rows)
-    sample_j = jax.jit(sample_fn, in_shardings=(param_sh, rep), out_shardings=roll_sh)
+    draw_j = jax.jit(draw_fn, in_shardings=rep, out_shardings=(rep, rep))
+    sample_j = jax.jit(sample_fn, in_shardings=(param_sh, rep, rows, rows), out_shardings=roll_sh)
+
+    def sample(params, key) -> Rollout:
+        # The indices are replicated: every process reads them and builds only its own rows.
+        idx, k_sample = draw_j(key)
+        prompt_of_row = np.asarray(idx)[np.arange(b) // s.group]
+        prompts = lm_sharding.rows_from_host(
+            (b, pool_prompts.shape[1]), mesh, lambda r: pool_prompts[prompt_of_row[r]]
+        )
+        answers = lm_sharding.rows_from_host(
+            (b, pool_answers.shape[1]), mesh, lambda r: pool_answers[prompt_of_row[r]]
+        )
+        return sample_j(params, k_sample, prompts, answers)
+
     score_j = jax.jit(score_fn)
     learn_j = jax.jit(
         learn_fn,
@@ -230,7 +251,7 @@ def make_phases(
         donate_argnums=(0, 1),
     )
     advantage_j = lm_sharding.advantage_step(s.estimator.advantages, mesh)
-    return Phases(sample_j, score_j, advantage_j, learn_j)
+    return Phases(sample, score_j, advantage_j, learn_j)
 
 
 def train_step(
@@ -248,7 +269,7 @@ def train_step(
         state.params, state.opt_state, rollout, advantages, scored.old_logp, scored.ref_logp
     )
     new = RLState(params, opt_state, key, state.step + 1, state.ref_params)
-    return new, step_metrics(rollout, scored, advantages, learned, ks)
+    return new, _step_metrics_jit(rollout, scored, advantages, learned, ks)
 
 
 def timed(phases: Phases, seconds: dict[str, float]) -> Phases:
@@ -275,17 +296,24 @@ def timed(phases: Phases, seconds: dict[str, float]) -> Phases:
 
 def make_evaluate(graphdef, prompts, answers, s: StepSetup, samples: int, ks, mesh):
     """``evaluate(params, key) -> {"pass@k": float}`` on held-out ``prompts`` with ``samples``
-    completions each (unbiased pass@k, og.metrics.pass_at_k), plus the mean completion length."""
-    prompts = jnp.asarray(prompts)
-    answers = jnp.asarray(answers)
-    rows = lm_sharding.batch_sharding(mesh, 2)
+    completions each (unbiased pass@k, og.metrics.pass_at_k), plus the mean completion length.
+
+    The ``E * samples`` rows are built once, each process only its own
+    (:func:`sharding.rows_from_host`); pass@k and the length are means over all of them (every
+    process's samples), computed inside the jitted program."""
+    prompts = np.asarray(prompts)
+    answers = np.asarray(answers)
+    num = prompts.shape[0] * samples
     ks = tuple(k for k in ks if k <= samples)
+    rep_prompts = lm_sharding.rows_from_host(
+        (num, prompts.shape[1]), mesh, lambda r: prompts[r // samples]
+    )
+    rep_answers = lm_sharding.rows_from_host(
+        (num, answers.shape[1]), mesh, lambda r: answers[r // samples]
+    )
 
     @jax.jit
-    def evaluate(params, key):
-        rep_prompts = jax.lax.with_sharding_constraint(
-            sampling.repeat_prompts(prompts, samples), rows
-        )
+    def evaluate_fn(params, key, rep_prompts, rep_answers):
         out = sampling.sample(
             graphdef,
             params,
@@ -298,11 +326,14 @@ def make_evaluate(graphdef, prompts, answers, s: StepSetup, samples: int, ks, me
             temperature=s.config.temperature,
             top_p=s.config.top_p,
         )
-        ok = tasks.correct(out.tokens, sampling.repeat_prompts(answers, samples), s.pad_id)
+        ok = tasks.correct(out.tokens, rep_answers, s.pad_id)
         ok = ok.reshape(prompts.shape[0], samples)
         res = {f"pass@{k}": jnp.mean(og.metrics.pass_at_k(ok, k)) for k in ks}
         res["length"] = jnp.mean(jnp.sum(out.mask, -1))
         return res
+
+    def evaluate(params, key):
+        return evaluate_fn(params, key, rep_prompts, rep_answers)
 
     return evaluate
 
@@ -331,6 +362,10 @@ def step_metrics(
             out[f"train_pass@{k}"] = jnp.mean(og.metrics.pass_at_k(scored.correct, k))
     out["completion_tokens"] = jnp.sum(rollout.completion_mask)
     return out
+
+
+# One program over the global arrays (on several processes an eager op could not read them).
+_step_metrics_jit = jax.jit(step_metrics, static_argnums=4)
 
 
 def as_numpy(tree):

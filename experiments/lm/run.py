@@ -180,9 +180,18 @@ def make_chunk(cfg: LMConfig, phases: rl.Phases, evaluate, eval_key, flops: floa
 
 
 def run(cfg: LMConfig, writer: RunWriter, progress: Callable | None = None) -> list[dict]:
-    """SFT warm start, held-out evaluation, then ``steps`` RL steps in checkpointed chunks."""
-    if cfg.multihost:
-        jax.distributed.initialize()
+    """SFT warm start, held-out evaluation, then ``steps`` RL steps in checkpointed chunks.
+
+    On several processes (``cfg.cluster``, joined by the CLI before any JAX call) every process
+    runs this same function on its own devices: the mesh spans all of them, each process builds
+    only its rows of every batch (``rl`` module doc), orbax writes the checkpoints together and
+    only process 0 writes files (``writer.primary``)."""
+    if cfg.cluster.enabled and not jax.distributed.is_initialized():
+        raise ValueError(
+            "cluster settings given but no JAX cluster joined: call "
+            "experiments.common.cluster.start(cfg.cluster) before any other JAX call "
+            "(ordergrad-jax run does)"
+        )
     mesh = lm_sharding.make_mesh(cfg.mesh)
     validate(cfg, lm_sharding.data_parallel_size(mesh))
     writer.write_config(
@@ -200,7 +209,10 @@ def run(cfg: LMConfig, writer: RunWriter, progress: Callable | None = None) -> l
     evaluate = rl.make_evaluate(graphdef, held_p, held_a, s, cfg.eval_samples, cfg.pass_ks, mesh)
     eval_key = jax.random.key(cfg.seed + 1_000_003)
 
-    if Checkpointer(writer.path / "checkpoints").latest_step() is None:
+    ckpt = Checkpointer(writer.path / "checkpoints")
+    resuming = ckpt.latest_step() is not None
+    ckpt.close()
+    if not resuming:
         params, row = sft_row(
             cfg, graphdef, params, (train_p, train_a), tok.pad_id, evaluate, eval_key, mesh
         )

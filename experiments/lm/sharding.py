@@ -10,12 +10,15 @@
   batch too). Rows are ordered prompt-major with each prompt's N completions contiguous, and the
   number of prompts is a multiple of the data-parallel size, so every group lives on one shard:
   the reward -> advantage transform needs no communication (tested on the compiled HLO).
+- Data per process: :func:`rows_from_host` assembles a batch-sharded array from the rows each
+  process builds itself (``jax.make_array_from_callback``: a process is asked only for the row
+  blocks of its own devices), so on several hosts no process materialises the global batch.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import jax
 import numpy as np
@@ -73,6 +76,29 @@ def batch_sharding(mesh: jax.sharding.Mesh, ndim: int = 2) -> NamedSharding:
     return NamedSharding(mesh, P(batch_axes(mesh), *([None] * (ndim - 1))))
 
 
+def rows_from_host(
+    shape: Sequence[int], mesh: jax.sharding.Mesh, rows: Callable[[np.ndarray], np.ndarray]
+) -> jax.Array:
+    """A global ``[R, ...]`` array with the :func:`batch_sharding` of ``mesh``, built per process.
+
+    Args:
+      shape: the global shape ``[R, ...]`` (``R`` a multiple of the data-parallel size).
+      mesh: the device mesh (on several hosts: spanning them all).
+      rows: ``rows(r) -> [len(r), ...]`` the host rows of the global row numbers ``r``. Each
+        process calls it only for the row blocks held by its own devices.
+
+    Returns:
+      The array, each device's block placed on it (``jax.make_array_from_callback``).
+    """
+    shape = tuple(int(d) for d in shape)
+
+    def block(index: tuple[slice, ...]) -> np.ndarray:
+        first = np.arange(*index[0].indices(shape[0]))
+        return np.asarray(rows(first))[(slice(None), *index[1:])]
+
+    return jax.make_array_from_callback(shape, batch_sharding(mesh, len(shape)), block)
+
+
 def replicated(mesh: jax.sharding.Mesh) -> NamedSharding:
     return NamedSharding(mesh, P())
 
@@ -127,7 +153,14 @@ def on_mesh(tree, mesh: jax.sharding.Mesh):
         sharding = getattr(x, "sharding", None)
         if isinstance(sharding, NamedSharding) and sharding.mesh == mesh:
             return x
-        return jax.device_put(x, replicated(mesh))
+        if jax.process_count() == 1:
+            return jax.device_put(x, replicated(mesh))
+        # On several processes device_put replicates host values only (jax checks that they
+        # agree across processes); a typed PRNG key goes as its key data.
+        if jax.dtypes.issubdtype(x.dtype, jax.dtypes.prng_key):
+            data = jax.device_put(np.asarray(jax.random.key_data(x)), replicated(mesh))
+            return jax.random.wrap_key_data(data, impl=jax.random.key_impl(x))
+        return jax.device_put(np.asarray(x), replicated(mesh))
 
     return jax.tree.map(place, tree)
 
