@@ -170,6 +170,24 @@ def enable_compilation_cache() -> pathlib.Path | None:
     return path
 
 
+PLUGINS_ENV = "ORDERGRAD_JAX_PLUGINS"
+
+
+def load_plugins(spec: str) -> list[str]:
+    """Imports the comma-separated modules of ``spec`` (a user's estimators or objectives
+    register themselves on import); returns their names. ``UsageError`` if one cannot be
+    imported."""
+    import importlib
+
+    names = [name.strip() for name in spec.split(",") if name.strip()]
+    for name in names:
+        try:
+            importlib.import_module(name)
+        except ImportError as err:
+            raise UsageError(f"{PLUGINS_ENV}: cannot import {name!r}: {err}") from err
+    return names
+
+
 def main(args: typing.Sequence[str] | None = None) -> int:
     """Entry point of the console script: the exit status.
 
@@ -177,8 +195,12 @@ def main(args: typing.Sequence[str] | None = None) -> int:
     own parse errors exit 2 too); 1 when a run fails on bad input (a ``ValueError``, ``TypeError``
     or ``FileNotFoundError``: one line on stderr; set ``ORDERGRAD_DEBUG=1`` for the traceback).
     Any other exception is a bug and propagates with its traceback.
+
+    ``ORDERGRAD_JAX_PLUGINS=mod1,mod2`` imports those modules first: a module that registers an
+    estimator (``og.estimators.register``) or an objective makes it available to every trainer.
     """
     try:
+        load_plugins(os.environ.get(PLUGINS_ENV, ""))
         tyro.extras.subcommand_cli_from_dict(
             {"list": list_experiments, "run": run, "bench": bench, "report": report, "demo": demo},
             description="ordergrad-jax: OrderGrad estimators, experiments and benchmarks",

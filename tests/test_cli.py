@@ -55,9 +55,11 @@ def test_console_script_runs_demo():
 ENTRY = pathlib.Path(sys.executable).with_name("ordergrad-jax")
 
 
-def _cli(*args: str, cache: str = "0", **kw) -> subprocess.CompletedProcess:
+def _cli(
+    *args: str, cache: str = "0", env: dict | None = None, **kw
+) -> subprocess.CompletedProcess:
     """Runs the installed console script (as a user would) with the compilation cache off."""
-    env = {**os.environ, "ORDERGRAD_JAX_CACHE": cache}
+    env = {**(os.environ if env is None else env), "ORDERGRAD_JAX_CACHE": cache}
     return subprocess.run(
         [str(ENTRY), *args], capture_output=True, text=True, timeout=600, env=env, **kw
     )
@@ -170,3 +172,30 @@ def test_an_experiment_without_its_extra_names_the_extra(monkeypatch, capsys):
     assert "needs-tunix: not available here" in out and "variance:" in out
     assert cli.main(["run", "needs-tunix"]) != 0
     assert '".[lm]"' in capsys.readouterr().err
+
+
+PLUGIN = """
+import jax.numpy as jnp
+import ordergrad_jax as og
+
+
+@og.estimators.register("plugin_median_baseline", params=(), gradient_scale=1.0, zero_sum=False)
+def median_baseline(rewards, mask=None):
+    return rewards - jnp.median(rewards, axis=-1, keepdims=True)
+"""
+
+
+@pytest.mark.training
+def test_a_user_estimator_in_a_plugin_module_trains_with_no_other_edit(tmp_path):
+    """README "Your own estimator": a module named in ORDERGRAD_JAX_PLUGINS registers an
+    estimator, and the installed command's control trainer uses it by name."""
+    (tmp_path / "my_estimators.py").write_text(PLUGIN)
+    env = {**os.environ, "ORDERGRAD_JAX_PLUGINS": "my_estimators", "PYTHONPATH": str(tmp_path)}
+    sets = ["estimator.name=plugin_median_baseline", "total_env_steps=3200", "num_chunks=1"]
+    args = ["run", "control", "--quick", "--out", str(tmp_path), "--run-id", "plug"]
+    proc = _cli(*args, *[a for s in sets for a in ("--set", s)], env=env)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    config = json.loads((tmp_path / "control" / "plug" / "config.json").read_text())
+    assert "plugin_median_baseline" in json.dumps(config)
+    missing = _cli("list", env={**env, "ORDERGRAD_JAX_PLUGINS": "no_such_module_here"})
+    assert missing.returncode == 2 and "no_such_module_here" in missing.stderr
