@@ -236,3 +236,25 @@ def test_readme_multihost_commands_are_the_tested_ones():
         assert cfg.cluster.enabled
         cfg.cluster.validate()
         assert "--run-id" in argv and "--out" in argv
+
+
+def test_cluster_config_fields_and_validation():
+    from experiments.common.cluster import ClusterConfig, start, start_from
+    from experiments.common.config import apply_overrides
+    from experiments.lm.config import LMConfig
+
+    assert not ClusterConfig().enabled
+    assert not start(ClusterConfig()) and not start_from(LMConfig()) and not start_from(object())
+    cfg = apply_overrides(
+        LMConfig(), ["coordinator=10.0.0.2:8476", "num_processes=4", "cluster.process_id=3"]
+    )
+    assert cfg.cluster == ClusterConfig(False, "10.0.0.2:8476", 4, 3) and cfg.cluster.enabled
+    assert apply_overrides(LMConfig(), ["multihost=True"]).cluster.enabled
+    for bad, field in [
+        (ClusterConfig(coordinator="10.0.0.2"), "coordinator"),
+        (ClusterConfig(num_processes=-1), "num_processes"),
+        (ClusterConfig(num_processes=2, process_id=2), "process_id"),
+        (ClusterConfig(process_id=-2), "process_id"),
+    ]:
+        with pytest.raises(ValueError, match=field):
+            start(bad)  # refused before jax is touched
