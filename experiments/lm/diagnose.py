@@ -1,0 +1,351 @@
+"""Why the LM RL loop does or does not learn: measurements from one fixed SFT start.
+
+``python -m experiments.lm.diagnose MODE [--set key=value ...]`` (the ``--set`` keys of
+``ordergrad-jax run lm-rl``; ``--set sft_cache=DIR`` shares the warm start between calls):
+
+- ``grads``: the surrogate's gradient on ``--batches`` independent batches (``P x N`` each) at
+  the SFT parameters: each parameter group's share of the squared norm (of one batch's gradient
+  and of the mean), and the mean cosine between the gradients of two independent batches (the
+  per-step signal-to-noise: a batch gradient is signal + noise with ``cos ~ |signal|^2 /
+  |batch gradient|^2``), overall and per group; also the cosine of Adam's first step
+  (``sign(g)``) with the leave-one-out mean gradient.
+- ``line``: held-out pass@1 and the policy's KL to the SFT start after moving the parameters a
+  fixed L2 distance along a direction (the mean gradient, its part on one group, Adam's first
+  step, a random direction): the curvature of the objective and of the policy along each.
+- ``trial``: short RL runs from the SFT start with the update rules of ``--opt`` (see
+  :func:`make_tx`), the held-out pass@1 / pass@16 (one fixed evaluation key) and KL to the SFT
+  start every ``--eval-every`` steps.
+
+Every mode prints JSON lines (and appends them to ``--out`` if given).
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import sys
+import time
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+from experiments.common.config import apply_overrides
+from experiments.lm import model as lm_model
+from experiments.lm import rl, run, sampling, tasks
+from experiments.lm import sharding as lm_sharding
+from experiments.lm.config import LMConfig
+
+GROUPS = ("embed", "norm", "attn", "mlp")
+"""Parameter groups: the tied token embedding / output head, the RMSNorm scales, attention
+projections, MLP weights."""
+
+
+def group_of(path) -> str:
+    """The group (:data:`GROUPS`) of a parameter by its key path."""
+    name = jax.tree_util.keystr(path)
+    if "embedder" in name:
+        return "embed"
+    if "norm" in name:
+        return "norm"
+    return "attn" if "attn" in name else "mlp"
+
+
+@dataclasses.dataclass(frozen=True)
+class Bench:
+    """A fixed SFT start and everything an RL step and an evaluation need."""
+
+    cfg: LMConfig
+    graphdef: Any
+    params: Any
+    setup: rl.StepSetup
+    train: tuple[np.ndarray, np.ndarray]
+    evaluate: Any
+    eval_key: jax.Array
+    mesh: Any
+    sft_row: dict
+    kl_to_sft: Any
+    """``params -> mean per-token KL(SFT || params)`` on fixed SFT samples of held-out prompts."""
+
+
+def prepare(cfg: LMConfig) -> Bench:
+    mesh = lm_sharding.make_mesh(cfg.mesh)
+    tok, graphdef, params = run.build_model(cfg, mesh)
+    task = tasks.ArithmeticTask(cfg.digits, cfg.ops, cfg.num_train, cfg.num_heldout, cfg.task_seed)
+    train_p, train_a = task.arrays("train", tok)
+    held_p, held_a = task.arrays("heldout", tok)
+    held_p, held_a = held_p[: cfg.eval_prompts], held_a[: cfg.eval_prompts]
+    s = run.setup(cfg, tok, max_len=train_a.shape[1] + 1)
+    evaluate = rl.make_evaluate(graphdef, held_p, held_a, s, cfg.eval_samples, cfg.pass_ks, mesh)
+    eval_key = jax.random.key(cfg.seed + 1_000_003)
+    params, row = run.sft_row(
+        cfg, graphdef, params, (train_p, train_a), tok.pad_id, evaluate, eval_key, mesh
+    )
+    kl = make_kl_to(graphdef, params, held_p, s, samples=4, key=jax.random.key(7))
+    return Bench(cfg, graphdef, params, s, (train_p, train_a), evaluate, eval_key, mesh, row, kl)
+
+
+def make_kl_to(graphdef, ref_params, prompts, s: rl.StepSetup, samples: int, key):
+    """``params -> KL(ref || params)`` per completion token, estimated on ``samples``
+    completions of the reference policy per prompt (mean of ``log p_ref - log p``)."""
+    rep = sampling.repeat_prompts(jnp.asarray(prompts), samples)
+    out = sampling.sample(
+        graphdef,
+        ref_params,
+        key,
+        rep,
+        rep != s.pad_id,
+        max_len=s.max_len,
+        eos_id=s.eos_id,
+        pad_id=s.pad_id,
+        temperature=s.config.temperature,
+        top_p=1.0,
+    )
+    tokens = jnp.concatenate([rep, out.tokens], 1)
+    valid = jnp.concatenate([rep != s.pad_id, out.mask], 1)
+    lp = rep.shape[1]
+
+    def logp(params):
+        lg, _ = lm_model.token_logprobs(graphdef, params, tokens, valid, s.config.temperature)
+        return lg[:, lp - 1 :]
+
+    ref = logp(ref_params)
+
+    @jax.jit
+    def kl(params):
+        return jnp.sum(jnp.where(out.mask, ref - logp(params), 0.0)) / jnp.sum(out.mask)
+
+    return kl
+
+
+def make_tx(spec: str, total: int = 1000) -> optax.GradientTransformation:
+    """An update rule from ``RULE:key=value,...``.
+
+    ``RULE`` is ``adam`` (``optax.adam(lr, eps=eps)``), ``sgd`` (``optax.sgd(lr)``) or ``ngd``
+    (the gradient scaled to L2 norm ``lr``: a fixed-length step along it). Keys: ``lr``,
+    ``clip`` (global-norm clip before the rule; 0: none; default 1), ``eps`` (Adam), and a
+    learning-rate multiplier per parameter group (``embed=0`` freezes the tied embedding/head;
+    :data:`GROUPS`). E.g. ``adam:lr=1e-4,embed=0``, ``sgd:lr=0.01,clip=0``.
+    """
+    rule, _, rest = spec.partition(":")
+    opts = {"lr": 1e-4, "clip": 1.0, "eps": 1e-8}
+    for item in filter(None, rest.split(",")):
+        key, _, value = item.partition("=")
+        opts[key] = float(value)
+    scales = {g: opts.pop(g, 1.0) for g in GROUPS}
+    if set(opts) - {"lr", "clip", "eps"}:
+        raise ValueError(f"unknown option in {spec!r}: {sorted(set(opts) - {'lr', 'clip', 'eps'})}")
+    parts = [optax.clip_by_global_norm(opts["clip"])] if opts["clip"] > 0 else []
+    masked = group_mask(scales)
+    if rule == "adam":
+        parts += [masked, optax.adam(opts["lr"], eps=opts["eps"])]
+    elif rule == "sgd":
+        parts += [masked, optax.sgd(opts["lr"])]
+    elif rule == "ngd":
+        parts += [masked, normalize_to(opts["lr"])]
+    else:
+        raise ValueError(f"unknown rule {rule!r} in {spec!r}: adam, sgd or ngd")
+    return optax.chain(*parts, group_scale(scales))
+
+
+def group_mask(scales: dict[str, float]) -> optax.GradientTransformation:
+    """Zero the gradient of frozen groups (scale 0) before the rule sees it (so a normalised
+    rule spends its step on the others)."""
+    return _by_group({g: 0.0 if v == 0 else 1.0 for g, v in scales.items()})
+
+
+def group_scale(scales: dict[str, float]) -> optax.GradientTransformation:
+    return _by_group(scales)
+
+
+def _by_group(scales: dict[str, float]) -> optax.GradientTransformation:
+    def update(updates, state, params=None):
+        del params
+        out = jax.tree_util.tree_map_with_path(lambda p, u: u * scales[group_of(p)], updates)
+        return out, state
+
+    return optax.GradientTransformation(lambda params: optax.EmptyState(), update)
+
+
+def normalize_to(length: float) -> optax.GradientTransformation:
+    def update(updates, state, params=None):
+        del params
+        norm = optax.global_norm(updates)
+        return jax.tree.map(lambda u: -length * u / jnp.maximum(norm, 1e-12), updates), state
+
+    return optax.GradientTransformation(lambda params: optax.EmptyState(), update)
+
+
+def make_phases(bench: Bench, tx, state: rl.RLState) -> rl.Phases:
+    return rl.make_phases(
+        bench.graphdef,
+        tx,
+        *bench.train,
+        bench.setup,
+        bench.mesh,
+        lm_sharding.shardings_of(state.params),
+        lm_sharding.shardings_of(state.opt_state),
+    )
+
+
+def batch_gradients(bench: Bench, key, num_batches: int) -> list:
+    """The surrogate's gradient at the SFT params on ``num_batches`` independent batches."""
+    tx = optax.identity()
+    state = run.initial_state(bench.cfg, bench.params, tx, bench.mesh)
+    phases = make_phases(bench, tx, state)
+    s = bench.setup
+
+    @jax.jit
+    def grad(params, rollout, adv, old):
+        return jax.grad(rl.surrogate_loss, argnums=1, has_aux=True)(
+            bench.graphdef, params, rollout, adv.reshape(-1), old, old, s
+        )[0]
+
+    out = []
+    for k in jax.random.split(key, num_batches):
+        rollout = phases.sample(bench.params, k)
+        scored = phases.score(bench.params, bench.params, rollout)
+        out.append(grad(bench.params, rollout, phases.advantage(scored.rewards), scored.old_logp))
+    return out
+
+
+def _flat_groups(tree) -> dict[str, np.ndarray]:
+    parts: dict[str, list] = {g: [] for g in GROUPS}
+    for path, x in jax.tree_util.tree_leaves_with_path(tree):
+        parts[group_of(path)].append(np.asarray(x, np.float64).ravel())
+    flat = {g: np.concatenate(v) for g, v in parts.items() if v}
+    flat["all"] = np.concatenate([flat[g] for g in GROUPS if g in flat])
+    return flat
+
+
+def _cos(a, b) -> float:
+    return float(a @ b / max(np.linalg.norm(a) * np.linalg.norm(b), 1e-30))
+
+
+def gradient_report(grads: list) -> dict:
+    """Group shares of the squared norm and the batch-to-batch cosines (module doc)."""
+    flats = [_flat_groups(g) for g in grads]
+    n = len(flats)
+    report: dict[str, Any] = {"batches": n}
+    mean = {key: np.mean([f[key] for f in flats], 0) for key in flats[0]}
+    for key in flats[0]:
+        pairs = [_cos(flats[i][key], flats[j][key]) for i in range(n) for j in range(i + 1, n)]
+        report[f"cos_pairs_{key}"] = float(np.mean(pairs))
+        report[f"size_{key}"] = int(flats[0][key].size)
+        if key != "all":
+            sq = np.mean([np.sum(f[key] ** 2) / np.sum(f["all"] ** 2) for f in flats])
+            report[f"share_batch_{key}"] = float(sq)
+            report[f"share_mean_{key}"] = float(np.sum(mean[key] ** 2) / np.sum(mean["all"] ** 2))
+    loo = [(n * mean["all"] - f["all"]) / (n - 1) for f in flats]
+    pairs = list(zip([f["all"] for f in flats], loo, strict=True))
+    report["cos_batch_loo"] = float(np.mean([_cos(g, m) for g, m in pairs]))
+    report["cos_sign_loo"] = float(np.mean([_cos(np.sign(g), m) for g, m in pairs]))
+    report["norm_batch"] = float(np.mean([np.linalg.norm(f["all"]) for f in flats]))
+    report["norm_mean"] = float(np.linalg.norm(mean["all"]))
+    return report
+
+
+def _unit(tree):
+    norm = optax.global_norm(tree)
+    return jax.tree.map(lambda x: x / norm, tree)
+
+
+def _only(tree, groups: tuple[str, ...]):
+    return jax.tree_util.tree_map_with_path(
+        lambda p, x: x if group_of(p) in groups else jnp.zeros_like(x), tree
+    )
+
+
+def evaluate_at(bench: Bench, params) -> dict:
+    ev = rl.as_numpy(bench.evaluate(params, jax.random.fold_in(bench.eval_key, 0)))
+    out = {k: float(v) for k, v in ev.items() if k in ("pass@1", "pass@16", "length")}
+    out["kl_to_sft"] = float(bench.kl_to_sft(params))
+    return out
+
+
+def line_search(bench: Bench, grads: list, distances, key) -> list[dict]:
+    """Move the SFT params ``t`` (L2) along each direction (descent of the surrogate = ascent
+    of reward for ``t > 0``) and evaluate."""
+    mean = jax.tree.map(lambda *g: -sum(g) / len(g), *grads)
+    rest = tuple(g for g in GROUPS if g != "embed")
+    leaves, treedef = jax.tree.flatten(mean)
+    keys = jax.random.split(key, len(leaves))
+    noise = [jax.random.normal(k, x.shape) for k, x in zip(keys, leaves, strict=True)]
+    directions = {
+        "mean_grad": mean,
+        "mean_grad_embed": _only(mean, ("embed",)),
+        "mean_grad_not_embed": _only(mean, rest),
+        "adam_first_step": jax.tree.map(lambda g: -jnp.sign(g), grads[0]),
+        "random": jax.tree.unflatten(treedef, noise),
+    }
+    rows = []
+    for name, d in directions.items():
+        d = _unit(d)
+        for t in distances:
+            params = jax.tree.map(lambda p, u, t=t: p + t * u, bench.params, d)
+            rows.append({"direction": name, "t": t, **evaluate_at(bench, params)})
+            print(json.dumps(rows[-1]), flush=True)
+    return rows
+
+
+def trial(bench: Bench, spec: str, steps: int, eval_every: int) -> list[dict]:
+    """``steps`` RL steps from the SFT start with the update rule ``spec``; evaluation rows."""
+    tx = make_tx(spec, steps)
+    # a copy: the learn phase donates the state's params
+    state = run.initial_state(bench.cfg, jax.tree.map(jnp.copy, bench.params), tx, bench.mesh)
+    phases = make_phases(bench, tx, state)
+    rows = [{"opt": spec, "step": 0, **evaluate_at(bench, state.params)}]
+    print(json.dumps(rows[-1]), flush=True)
+    tic = time.perf_counter()
+    rewards: list[float] = []
+    for i in range(1, steps + 1):
+        state, m = rl.train_step(phases, state)
+        rewards.append(float(m["reward"]))
+        if i % eval_every == 0 or i == steps:
+            row = {"opt": spec, "step": i, **evaluate_at(bench, state.params)}
+            row["train_reward"] = float(np.mean(rewards[-eval_every:]))
+            row["grad_norm"] = float(m["grad_norm"])
+            row["wall_s"] = round(time.perf_counter() - tic, 1)
+            rows.append(row)
+            print(json.dumps(row), flush=True)
+    return rows
+
+
+def main(argv=None) -> None:
+    ap = argparse.ArgumentParser(prog="python -m experiments.lm.diagnose", description=__doc__)
+    ap.add_argument("mode", choices=("grads", "line", "trial"))
+    ap.add_argument("--set", dest="overrides", action="append", default=[])
+    ap.add_argument("--batches", type=int, default=8)
+    ap.add_argument("--distances", default="0.005,0.015,0.05")
+    ap.add_argument("--opt", action="append", default=[], help="update rule(s) for trial")
+    ap.add_argument("--steps", type=int, default=40)
+    ap.add_argument("--eval-every", type=int, default=10)
+    ap.add_argument("--out", default="")
+    args = ap.parse_args(argv)
+    cfg = apply_overrides(LMConfig(), args.overrides)
+    bench = prepare(cfg)
+    head = {"mode": args.mode, "set": args.overrides, "sft": evaluate_at(bench, bench.params)}
+    print(json.dumps(head), flush=True)
+    rows: list[dict] = [head]
+    key = jax.random.key(cfg.seed + 12345)
+    if args.mode in ("grads", "line"):
+        grads = batch_gradients(bench, key, args.batches)
+        rows.append(gradient_report(grads))
+        print(json.dumps(rows[-1]), flush=True)
+        if args.mode == "line":
+            dist = [float(x) for x in args.distances.split(",")]
+            rows += line_search(bench, grads, [-d for d in dist[::-1]] + dist, key)
+    else:
+        for spec in args.opt or ["adam:lr=1e-4"]:
+            rows += trial(bench, spec, args.steps, args.eval_every)
+    if args.out:
+        with open(args.out, "a") as f:
+            for r in rows:
+                f.write(json.dumps(r) + "\n")
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
