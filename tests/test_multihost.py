@@ -67,14 +67,24 @@ def start(args: list[str], devices: int, log: pathlib.Path, umask: int = 0o022):
         "XLA_FLAGS": f"--xla_force_host_platform_device_count={devices}",
         "JAX_PLATFORMS": "cpu",
     }
-    return subprocess.Popen(
-        [str(ENTRY), "run", "lm-rl", *args],
-        env=env,
-        stdout=log.open("w"),
-        stderr=subprocess.STDOUT,
-        start_new_session=True,  # its own process group: killed whole, never orphaned
-        umask=umask,
-    )
+    with log.open("w") as out:
+        return subprocess.Popen(
+            [str(ENTRY), "run", "lm-rl", *args],
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,  # its own process group, killed whole by kill()
+            umask=umask,
+            preexec_fn=die_with_parent,
+        )
+
+
+def die_with_parent() -> None:
+    """Linux: the child gets SIGKILL if this test process dies (no orphans even then)."""
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        ctypes.CDLL(None).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
 
 
 def kill(procs) -> None:
