@@ -136,3 +136,15 @@ def test_every_trainer_config_field_is_a_set_key(name):
         assert cli.apply_overrides(quick, (f"{path}={text}",)) == quick, path
     changed = cli.apply_overrides(quick, ("estimator.name=cvar_pg", "options=alpha=0.25"))
     assert changed.estimator.resolve(changed.groups.group_size).label() == "cvar_pg[alpha=0.25]"
+
+
+@pytest.mark.parametrize(
+    ("text", "want"), [("true", True), ("True", True), ("yes", True), ("1", True), ("false", False)]
+)
+def test_bool_set_values_in_any_case(text, want):
+    """`--set multihost=true` (the spelling users type) parses like `True`; junk is refused."""
+    from experiments.lm.config import LMConfig
+
+    assert cli.apply_overrides(LMConfig(), (f"multihost={text}",)).cluster.multihost is want
+    with pytest.raises(ValueError, match="not a valid multihost"):
+        cli.apply_overrides(LMConfig(), ("multihost=maybe",))

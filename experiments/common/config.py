@@ -173,6 +173,9 @@ def resolve_key(config: Any, key: str) -> str:
     raise ValueError(f"--set takes key=value with a key among {sorted(paths)}; got {key!r}")
 
 
+_BOOLS = {"true": "True", "yes": "True", "1": "True", "false": "False", "no": "False", "0": "False"}
+
+
 def _set_leaf(config: Any, path: list[str], value: str, item: str) -> Any:
     """``config`` with the leaf at ``path`` parsed from ``value`` by its field type (tyro)."""
     import tyro
@@ -181,6 +184,8 @@ def _set_leaf(config: Any, path: list[str], value: str, item: str) -> Any:
     if rest:
         inner = _set_leaf(getattr(config, head), rest, value, item)
         return dataclasses.replace(config, **{head: inner})
+    if isinstance(getattr(config, head), bool):  # true/false/yes/no/1/0, any case
+        value = _BOOLS.get(value.strip().lower(), value)
     args = [f"--{head}", *(value.split(",") if "," in value else [value])]
     try:  # one override at a time, so that a parse error names its key
         with contextlib.redirect_stderr(io.StringIO()):
