@@ -7,9 +7,9 @@ conventions are in the repository's ``docs/maths.md``; docstrings cite its secti
 """
 
 from ordergrad_jax import estimators, exact, metrics
+from ordergrad_jax._sorted import SORT_FREE_MAX_N, sort_free_max_n
 from ordergrad_jax.estimators import lr_loss
 from ordergrad_jax.lstatistic import (
-    SORT_FREE_MAX_N,
     LStatistic,
     advantage_defined,
     lstat,
@@ -22,7 +22,6 @@ from ordergrad_jax.lstatistic import (
     orderstats_advantage,
     orderstats_inclusion,
     orderstats_leave_one_out,
-    sort_free_max_n,
 )
 from ordergrad_jax.objectives import (
     Objective,

@@ -29,7 +29,7 @@ import jax
 import numpy as np
 import orbax.checkpoint as ocp
 
-from experiments.common.runs import RunWriter, _to_builtin
+from experiments.common.runs import RunWriter, to_builtin
 
 PyTree = Any
 
@@ -234,4 +234,4 @@ def train_in_chunks(
 
 def _jsonable(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Rows with NumPy/JAX scalars and arrays turned into Python numbers and lists."""
-    return json.loads(json.dumps(rows, default=_to_builtin))
+    return json.loads(json.dumps(rows, default=to_builtin))

@@ -86,7 +86,7 @@ class RunWriter:
         self.metrics.extend([rows] if isinstance(rows, dict) else rows)
         if not self.primary:
             return self.path / "metrics.jsonl"
-        text = "".join(json.dumps(row, default=_to_builtin) + "\n" for row in self.metrics)
+        text = "".join(json.dumps(row, default=to_builtin) + "\n" for row in self.metrics)
         return write_text_atomic(self.path / "metrics.jsonl", text)
 
     def save_figure(self, fig: Any, stem: str) -> list[pathlib.Path]:
@@ -116,7 +116,7 @@ class RunWriter:
         return write_text_atomic(self.path / "summary.md", markdown)
 
 
-def _to_builtin(value: Any) -> Any:
+def to_builtin(value: Any) -> Any:
     """JSON fallback for NumPy/JAX scalars and arrays."""
     import numpy as np
 
