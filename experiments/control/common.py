@@ -15,27 +15,11 @@ from experiments.control import networks
 from experiments.control.config import ControlConfig
 
 
-def _parse_value(value: str) -> int | float | str:
-    """``name=value`` overrides: an int, else a float, else the string (e.g. ``backend=spring``)."""
-    for kind in (int, float):
-        try:
-            return kind(value)
-        except ValueError:
-            pass
-    return value
-
-
 def make_env(config: ControlConfig) -> tuple[Any, Any]:
     """``envs.make(config.env)`` with the ``name=value`` overrides of ``config.env_params``."""
     import envs
 
-    overrides = {}
-    for item in config.env_params:
-        name, sep, value = item.partition("=")
-        if not sep:
-            raise ValueError(f"env_params entries are name=value; got {item!r}")
-        overrides[name.strip()] = _parse_value(value.strip())
-    return envs.make(config.env, **overrides)
+    return envs.make(config.env, **envs.parse_params(config.env_params))
 
 
 class Module(NamedTuple):
