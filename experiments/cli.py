@@ -73,7 +73,7 @@ def report(
 
 
 def list_experiments() -> None:
-    """List the experiments `run` knows, with their config fields."""
+    """List the experiments `run` knows, with their config fields, and the benchmarks."""
     from experiments import registry
 
     for name in registry.names():
@@ -84,6 +84,9 @@ def list_experiments() -> None:
             continue
         fields = ", ".join(leaf_paths(exp.config()))
         print(f"{name}: {exp.description}\n  --set keys: {fields}")
+    print("benchmarks (ordergrad-jax bench NAME [--quick]):")
+    for name in registry.bench_names():
+        print(f"  {name}: {registry.describe_bench(name)}")
 
 
 def run(

@@ -1,9 +1,14 @@
 """The experiments and benchmarks the `ordergrad-jax` command runs (``run NAME``, ``bench NAME``):
-a name -> a typed config, its quick preset and ``run(config, writer, progress)``."""
+a name -> a typed config, its quick preset and ``run(config, writer, progress)``.
+
+Each entry names where its pieces live (``"module:attribute"``); the module is imported only when
+the entry is used, so a missing optional package affects only the entries that need it.
+"""
 
 from __future__ import annotations
 
 import dataclasses
+import importlib
 from collections.abc import Callable
 from typing import Any
 
@@ -20,77 +25,72 @@ class Experiment:
     run: Callable[..., list[dict]]
 
 
-def _variance() -> Experiment:
-    from experiments.variance import config, run
+@dataclasses.dataclass(frozen=True)
+class Entry:
+    """Where an experiment's pieces live: ``module`` and its attributes (config class, quick
+    preset, run function)."""
 
-    return Experiment(
-        "variance",
+    description: str
+    module: str
+    config: str
+    quick: str = "QUICK"
+    run: str = "run"
+
+
+_EXPERIMENTS: dict[str, Entry] = {
+    "variance": Entry(
         "estimator studies: unbiasedness, LR/RP vs exact, variance, SNR, the zoo, runtime",
-        config.VarianceConfig,
-        config.QUICK,
-        run.run,
-    )
-
-
-def _lm_rl() -> Experiment:
-    from experiments.lm import config, run
-
-    return Experiment(
-        "lm-rl",
-        "LM RL fine-tuning (tiny Qwen3, arithmetic task): SFT + group RL with any estimator",
-        config.LMConfig,
-        config.QUICK,
-        run.run,
-    )
-
-
-def _control() -> Experiment:
-    from experiments.control import config, run
-
-    return Experiment(
-        "control",
+        "experiments.variance.run",
+        "experiments.variance.config:VarianceConfig",
+        "experiments.variance.config:QUICK",
+    ),
+    "control": Entry(
         "gymnax control: group policy gradients with any estimator (OrderGrad objectives) vs PPO",
-        config.ControlConfig,
-        config.QUICK,
-        run.run,
-    )
-
-
-_FACTORIES: dict[str, Callable[[], Experiment]] = {"variance": _variance, "control": _control}
-_FACTORIES["lm-rl"] = _lm_rl
-
-
-def _brax_rp() -> Experiment:
-    from experiments.pathwise import config, run
-
-    return Experiment(
-        "brax-rp",
+        "experiments.control.run",
+        "experiments.control.config:ControlConfig",
+        "experiments.control.config:QUICK",
+    ),
+    "lm-rl": Entry(
+        "LM RL fine-tuning (tiny Qwen3, arithmetic task): SFT + group RL with any estimator",
+        "experiments.lm.run",
+        "experiments.lm.config:LMConfig",
+        "experiments.lm.config:QUICK",
+    ),
+    "brax-rp": Entry(
         "pathwise (RP) order-statistic gradients through brax/gymnax dynamics (or LR)",
-        config.PathwiseConfig,
-        config.QUICK,
-        run.run,
-    )
-
-
-def _brax_variance() -> Experiment:
-    from experiments.pathwise import variance
-
-    return Experiment(
-        "brax-variance",
+        "experiments.pathwise.run",
+        "experiments.pathwise.config:PathwiseConfig",
+        "experiments.pathwise.config:QUICK",
+    ),
+    "brax-variance": Entry(
         "RP vs LR gradient variance and SNR at equal sample budget on brax tasks",
-        variance.RPVarianceConfig,
-        variance.QUICK,
-        variance.run,
-    )
+        "experiments.pathwise.variance",
+        "RPVarianceConfig",
+    ),
+}
 
-
-_FACTORIES["brax-rp"] = _brax_rp
-_FACTORIES["brax-variance"] = _brax_variance
-
-
-def names() -> list[str]:
-    """The registered experiment names."""
-    return list(_FACTORIES)
+_BENCHES: dict[str, Entry] = {
+    "transform": Entry(
+        "the OrderGrad advantage transform against the sort floor (and GRPO)",
+        "experiments.bench.transform",
+        "TransformBenchConfig",
+    ),
+    "control": Entry(
+        "env steps/s on CartPole: group-PG OrderGrad vs RLOO vs PPO, one process",
+        "experiments.bench.control",
+        "ControlBenchConfig",
+    ),
+    "brax": Entry(
+        "our RP and LR trainers vs brax's own PPO and APG on one brax task (speed and returns)",
+        "experiments.bench.brax",
+        "BraxBenchConfig",
+    ),
+    "accelerator": Entry(
+        "this machine's devices: matmul peak, transform, control env-steps/s, LM step, brax",
+        "experiments.bench.accelerator",
+        "AcceleratorBenchConfig",
+    ),
+}
 
 
 class MissingExtra(ValueError):
@@ -101,9 +101,21 @@ class MissingExtra(ValueError):
 _EXTRAS = {"tunix": "lm", "gymnax": "envs", "brax": "envs", "mujoco": "envs", "flax": "experiments"}
 
 
-def _load(kind: str, name: str, factory: Callable[[], Experiment]) -> Experiment:
+def _attribute(default_module: str, path: str) -> Any:
+    """``"module:name"`` (or a bare ``name`` of ``default_module``) -> the object."""
+    module, _, name = path.rpartition(":")
+    return getattr(importlib.import_module(module or default_module), name)
+
+
+def _load(kind: str, name: str, entry: Entry) -> Experiment:
     try:
-        return factory()
+        return Experiment(
+            name,
+            entry.description,
+            _attribute(entry.module, entry.config),
+            _attribute(entry.module, entry.quick),
+            _attribute(entry.module, entry.run),
+        )
     except ModuleNotFoundError as err:
         package = (err.name or "").split(".")[0]
         if package not in _EXTRAS:
@@ -114,68 +126,21 @@ def _load(kind: str, name: str, factory: Callable[[], Experiment]) -> Experiment
         ) from err
 
 
+def _lookup(kind: str, table: dict[str, Entry], name: str) -> Experiment:
+    if name not in table:
+        raise ValueError(f"unknown {kind} {name!r}; available: {', '.join(table)}")
+    return _load(kind, name, table[name])
+
+
+def names() -> list[str]:
+    """The registered experiment names."""
+    return list(_EXPERIMENTS)
+
+
 def get(name: str) -> Experiment:
     """The experiment called ``name``; ``ValueError`` lists the known ones, and
     :class:`MissingExtra` says which extra to install when its packages are missing."""
-    if name not in _FACTORIES:
-        raise ValueError(f"unknown experiment {name!r}; available: {', '.join(_FACTORIES)}")
-    return _load("experiment", name, _FACTORIES[name])
-
-
-def _bench_transform() -> Experiment:
-    from experiments.bench import transform
-
-    return Experiment(
-        "transform",
-        "the OrderGrad advantage transform against the sort floor (and GRPO)",
-        transform.TransformBenchConfig,
-        transform.QUICK,
-        transform.run,
-    )
-
-
-def _bench_control() -> Experiment:
-    from experiments.bench import control
-
-    return Experiment(
-        "control",
-        "env steps/s on CartPole: group-PG OrderGrad vs RLOO vs PPO, one process",
-        control.ControlBenchConfig,
-        control.QUICK,
-        control.run,
-    )
-
-
-def _bench_brax() -> Experiment:
-    from experiments.bench import brax
-
-    return Experiment(
-        "brax",
-        "our RP and LR trainers vs brax's own PPO and APG on one brax task (speed and returns)",
-        brax.BraxBenchConfig,
-        brax.QUICK,
-        brax.run,
-    )
-
-
-def _bench_accelerator() -> Experiment:
-    from experiments.bench import accelerator
-
-    return Experiment(
-        "accelerator",
-        "this machine's devices: matmul peak, transform, control env-steps/s, LM step, brax",
-        accelerator.AcceleratorBenchConfig,
-        accelerator.QUICK,
-        accelerator.run,
-    )
-
-
-_BENCHES: dict[str, Callable[[], Experiment]] = {
-    "transform": _bench_transform,
-    "control": _bench_control,
-    "brax": _bench_brax,
-    "accelerator": _bench_accelerator,
-}
+    return _lookup("experiment", _EXPERIMENTS, name)
 
 
 def bench_names() -> list[str]:
@@ -183,9 +148,12 @@ def bench_names() -> list[str]:
     return list(_BENCHES)
 
 
+def describe_bench(name: str) -> str:
+    """The one-line description of a benchmark (its modules are not imported)."""
+    return _BENCHES[name].description
+
+
 def get_bench(name: str) -> Experiment:
     """The benchmark called ``name`` (its ``run(config, writer, progress) -> rows``);
     ``ValueError`` lists the known ones."""
-    if name not in _BENCHES:
-        raise ValueError(f"unknown benchmark {name!r}; available: {', '.join(_BENCHES)}")
-    return _load("benchmark", name, _BENCHES[name])
+    return _lookup("benchmark", _BENCHES, name)

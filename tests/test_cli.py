@@ -161,10 +161,9 @@ def test_an_experiment_without_its_extra_names_the_extra(monkeypatch, capsys):
     says which extra to install; `run` fails with that one line."""
     from experiments import cli, registry
 
-    def needs_tunix():
-        raise ModuleNotFoundError("No module named 'tunix'", name="tunix")
-
-    monkeypatch.setitem(registry._FACTORIES, "needs-tunix", needs_tunix)
+    entry = registry.Entry("needs tunix", "tunix.models.qwen3.model", "Config")
+    monkeypatch.setitem(registry._EXPERIMENTS, "needs-tunix", entry)
+    monkeypatch.setitem(sys.modules, "tunix", None)  # as if google-tunix were not installed
     with pytest.raises(registry.MissingExtra, match=r'pip install -e "\.\[lm\]"'):
         registry.get("needs-tunix")
     assert cli.main(["list"]) == 0
