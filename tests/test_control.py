@@ -335,3 +335,42 @@ def test_linear_entropy_schedule_decays_the_bonus_to_zero_and_enters_the_gradien
     from experiments.control.run import label
 
     assert label(config) == "ordergrad[Mean,K=4,entropy 2 linear]"
+    success = dataclasses.replace(config, train_reward="success", success_return=1.0)
+    assert label(success) == "ordergrad[Mean,K=4,on success,entropy 2 linear]"
+
+
+def test_results_script_risk_section_makes_exactly_the_committed_runs(tmp_path):
+    """results.sh risk makes the runs whose data reports/control holds (the DisturbedCartPole
+    and RiskyGrid 10-seed sets): no more, no fewer."""
+    root = pathlib.Path(__file__).resolve().parents[1]
+    proc = subprocess.run(
+        ["bash", str(root / "experiments" / "control" / "results.sh"), "risk", str(tmp_path)],
+        env={**os.environ, "DRY_RUN": "1"},
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    reports = root / "reports" / "control"
+    sets = ("disturbed-cartpole-10seeds", "riskygrid-10seeds")
+    committed = sorted(p.name for s in sets for p in (reports / s).iterdir() if p.is_dir())
+    assert sorted(proc.stdout.split()) == committed
+
+
+def test_route_mixture_objectives_match_brute_force():
+    """The exact order-statistic expectations of the RiskyGrid route-mixture table against an
+    enumeration of every ordered sample, and CVaR against its definition on a fine grid."""
+    import itertools
+
+    from experiments.report import control as report
+
+    values, probs = np.array([-40.0, 14.0, 18.0]), np.array([0.05, 0.25, 0.7])
+    for k, m in [(1, 1), (3, 1), (4, 2), (5, 3)]:
+        want = sum(
+            np.prod(probs[list(idx)]) * np.mean(np.sort(values[list(idx)])[:m])
+            for idx in itertools.product(range(3), repeat=k)
+        )
+        assert report.bottom_mean(values, probs, k, m) == pytest.approx(want, rel=1e-12)
+    grid = np.repeat(values, (probs * 10_000).round().astype(int))  # 10,000 equal atoms
+    for alpha in (0.02, 0.1, 0.25, 1.0):
+        want = np.sort(grid)[: round(alpha * grid.size)].mean()
+        assert report.discrete_cvar(values, probs, alpha) == pytest.approx(want, rel=1e-9)

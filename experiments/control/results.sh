@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# The runs behind reports/control/RESULTS.md and reports/brax/RESULTS.md (5 seeds each, vmapped in one jit).
+# The runs behind reports/control/RESULTS.md and reports/brax/RESULTS.md (seeds vmapped in one jit:
+# 10 per run in section risk, 5 elsewhere).
 # Usage: bash experiments/control/results.sh SECTION [OUT]   (SECTION: classic|sparse|risk|brax|brax-rp|brax-variance|brax-bench|speed)
 # Every run writes OUT/control/<run-id>/ (config, metrics.jsonl, final_returns.json, figures,
 # summary.md); `python -m experiments.control.aggregate OUT/control/<prefix>*` prints the tables.
@@ -51,22 +52,46 @@ sparse)  # 2. MountainCarContinuous: best-of-K / TopM vs the mean
   run "sparse-ppo" "${common[@]}" --set algo=ppo --set num_envs=16 --set lr=1e-3 \
     --set entropy_coef=0.0
   ;;
-risk)  # 1. risky gridworld and the disturbed continuous task: tail objectives vs the mean
-  for env in RiskyGrid-v0 DisturbedCartPole-v0; do
-    T=30
-    if [[ $env == DisturbedCartPole-v0 ]]; then T=200; fi
-    common=(--set env=$env --set num_steps=$T --set total_env_steps=1000000 --set num_chunks=10)
-    pg=(--set num_groups=4 --set group_size=16)
-    run "risk-$env-og_ltm" "${common[@]}" "${pg[@]}" --set objective=LowerTailMean:0.25 --set k=8
-    run "risk-$env-og_ltm_warm" "${common[@]}" "${pg[@]}" --set objective=LowerTailMean:0.25 \
-      --set k=8 --set warm_start_frac=0.3 --set warm_start_objective=Mean
-    run "risk-$env-og_botm" "${common[@]}" "${pg[@]}" --set objective=BotM:1 --set k=4
-    run "risk-$env-rloo" "${common[@]}" "${pg[@]}" --set estimator.name=rloo
-    run "risk-$env-cvar_pg" "${common[@]}" "${pg[@]}" --set estimator.name=cvar_pg \
-      --set estimator.options=alpha=0.25
-    run "risk-$env-ppo" "${common[@]}" --set algo=ppo --set lr=2.5e-4 --set schedule=linear \
-      --set entropy_coef=0.01
+risk)  # 1. DisturbedCartPole and RiskyGrid, 10 seeds per method (tail objectives vs the mean)
+  # writes OUT/control/dcp10-*/ and rg10-*/ (reports/control/{disturbed-cartpole,riskygrid}-10seeds/)
+  pg=(--set num_groups=4 --set group_size=16)
+  ppo=(--set algo=ppo --set lr=2.5e-4 --set schedule=linear --set entropy_coef=0.01)
+  ltm=(--set objective=LowerTailMean:0.25 --set k=8)
+  common=(--set env=DisturbedCartPole-v0 --set num_steps=200 --set total_env_steps=1000000
+    --set num_chunks=10 --set num_seeds=10)
+  run dcp10-og_ltm "${common[@]}" "${pg[@]}" "${ltm[@]}"
+  run dcp10-og_botm "${common[@]}" "${pg[@]}" --set objective=BotM:1 --set k=4
+  run dcp10-rloo "${common[@]}" "${pg[@]}" --set estimator.name=rloo
+  run dcp10-cvar_pg "${common[@]}" "${pg[@]}" --set estimator.name=cvar_pg \
+    --set estimator.options=alpha=0.25
+  run dcp10-ppo "${common[@]}" "${ppo[@]}"
+  common=(--set env=RiskyGrid-v0 --set num_steps=30 --set total_env_steps=1000000
+    --set num_chunks=10 --set num_seeds=10)
+  run rg10-og_ltm "${common[@]}" "${pg[@]}" "${ltm[@]}"
+  run rg10-og_botm "${common[@]}" "${pg[@]}" --set objective=BotM:1 --set k=4
+  run rg10-rloo "${common[@]}" "${pg[@]}" --set estimator.name=rloo
+  run rg10-cvar_pg "${common[@]}" "${pg[@]}" --set estimator.name=cvar_pg \
+    --set estimator.options=alpha=0.25
+  run rg10-ppo "${common[@]}" "${ppo[@]}"
+  # the levers tried on lower-tail OrderGrad (issue 16 section 4)
+  warm=(--set warm_start_objective=Mean --set warm_start_frac=0.3)  # the mean for the first 30%
+  ent=(--set entropy_schedule=linear --set entropy_coef)  # bonus decaying to 0: ent=COEF
+  run rg10-og_ltm_warm30 "${common[@]}" "${pg[@]}" "${ltm[@]}" "${warm[@]}"
+  run rg10-og_ltm_warm10 "${common[@]}" "${pg[@]}" "${ltm[@]}" \
+    --set warm_start_objective=Mean --set warm_start_frac=0.1
+  run rg10-og_ltm_warm05_ent5 "${common[@]}" "${pg[@]}" "${ltm[@]}" "${ent[@]}"=5.0 \
+    --set warm_start_objective=Mean --set warm_start_frac=0.05
+  for c in 1 5 30; do
+    run "rg10-og_ltm_warm30_ent$c" "${common[@]}" "${pg[@]}" "${ltm[@]}" "${warm[@]}" \
+      "${ent[@]}"="$c.0"
   done
+  for c in 1 10 30; do
+    run "rg10-og_ltm_ent$c" "${common[@]}" "${pg[@]}" "${ltm[@]}" "${ent[@]}"="$c.0"
+  done
+  run rg10-og_ltm_n64_warm30_ent5 "${common[@]}" "${ltm[@]}" "${warm[@]}" "${ent[@]}"=5.0 \
+    --set num_groups=1 --set group_size=64
+  run rg10-og_ltm_success "${common[@]}" "${pg[@]}" "${ltm[@]}" --set train_reward=success \
+    --set success_return=10
   ;;
 brax)  # 5. brax (spring backend): the same trainers, order-statistic objectives vs the mean vs PPO
   # TASKS="inverted_pendulum:128:1000000 ..." (task:episode length:env steps) picks a subset.

@@ -45,6 +45,8 @@ def label(config: ControlConfig) -> str:
     extra = []
     if config.warm_start_frac > 0:
         extra.append(f"after {config.warm_start_objective} for {config.warm_start_frac:g}")
+    if config.train_reward != "return":
+        extra.append(f"on {config.train_reward}")
     if config.entropy_coef > 0:
         schedule = " linear" if config.entropy_schedule == "linear" else ""
         extra.append(f"entropy {config.entropy_coef:g}{schedule}")

@@ -1,11 +1,11 @@
-"""The tables of ``reports/control/RESULTS.md`` that have data committed beside it.
+"""The tables of ``reports/control/RESULTS.md``, built from the run data committed beside it.
 
-Sections 1-4 of the document were typed from run folders that were not kept; only the runs below
-are committed (``reports/control/``):
-
-* ``disturbed-cartpole-10seeds/<run-id>/``: DisturbedCartPole-v0 with 10 seeds per method (RLOO,
-  OrderGrad LowerTailMean:0.25 at K = 8, CVaR-PG alpha = 0.25; section 1's settings), each with
-  its ``config.json``, ``metrics.jsonl`` (the per-seed final evaluation rows) and ``summary.md``.
+Each committed run is a folder ``reports/control/<set>/<run-id>/`` with its ``config.json``
+(the config and provenance), ``metrics.jsonl`` (the per-seed training rows and final evaluation
+rows) and ``summary.md``; ``experiments/control/results.sh SECTION`` makes exactly these runs.
+A table is either one row per run (:func:`runs_table`: mean ± Student t 95% interval over the
+seeds, n - 1 df, the ``seeds`` column is n) or paired-by-seed differences between two runs of a
+set (:func:`paired_table`), the runs named by the part of the run id after its first ``-``.
 """
 
 from __future__ import annotations
@@ -20,82 +20,235 @@ from experiments.common import stats
 from experiments.common.runs import markdown_table
 
 DCP10 = "disturbed-cartpole-10seeds"
-# (run A, run B) of the paired comparisons, by run-id suffix.
-DCP10_PAIRS = (("og_ltm", "rloo"), ("og_ltm", "cvar_pg"), ("cvar_pg", "rloo"))
+RG10 = "riskygrid-10seeds"
+SETS = {
+    DCP10: "DisturbedCartPole-v0, 10 seeds per method (results.sh risk)",
+    RG10: "RiskyGrid-v0, 10 seeds per method (results.sh risk)",
+    "sparse": "MountainCarContinuous-v0, 5 seeds per method (results.sh sparse)",
+    "classic": "CartPole, Acrobot, Pendulum, 5 seeds per method (results.sh classic)",
+}
+# (run A, run B[, statistic]) of each paired table, by run-id suffix; the statistic defaults to
+# the paired table's (CVaR_0.1).
+PAIRS = {
+    DCP10: (
+        ("og_ltm", "rloo"),
+        ("og_ltm", "cvar_pg"),
+        ("cvar_pg", "rloo"),
+        ("og_botm", "rloo"),
+        ("og_ltm", "ppo"),
+        ("og_botm", "ppo"),
+        ("og_ltm", "rloo", "mean"),
+    ),
+    RG10: tuple(
+        (a, "rloo")
+        for a in (
+            "og_ltm",
+            "og_botm",
+            "cvar_pg",
+            "og_ltm_warm30",
+            "og_ltm_warm10",
+            "og_ltm_warm05_ent5",
+            "og_ltm_warm30_ent1",
+            "og_ltm_warm30_ent5",
+            "og_ltm_warm30_ent30",
+            "og_ltm_ent1",
+            "og_ltm_ent10",
+            "og_ltm_ent30",
+            "og_ltm_n64_warm30_ent5",
+            "og_ltm_success",
+        )
+    ),
+    "sparse": (
+        ("og_top2", "rloo", "success_rate"),
+        ("og_top2", "rloo", "pass_at_8"),
+        ("og_top2", "rloo", "max_at_8"),
+        ("og_remax", "rloo", "max_at_8"),
+    ),
+    "classic": (
+        ("CartPole-v1-og_ltm", "CartPole-v1-og_mean", "mean"),
+        ("CartPole-v1-og_ltm", "CartPole-v1-og_mean", "cvar_0.1"),
+        ("CartPole-v1-ppo", "CartPole-v1-rloo", "mean"),
+        ("Acrobot-v1-og_mean", "Acrobot-v1-rloo", "mean"),
+        ("Acrobot-v1-ppo", "Acrobot-v1-rloo", "mean"),
+        ("Pendulum-v1-og_mean", "Pendulum-v1-rloo", "mean"),
+        ("Pendulum-v1-ppo", "Pendulum-v1-rloo", "mean"),
+    ),
+}
+# A set whose paired table also counts the seeds on which A reaches a goal value of the statistic.
+GOALS = {RG10: 12.0}
 
 
-def _runs(folder: pathlib.Path) -> list[pathlib.Path]:
-    return sorted(d for d in (folder / DCP10).glob("*/") if (d / "config.json").exists())
+def _runs(folder: pathlib.Path, name: str) -> list[pathlib.Path]:
+    return sorted(d for d in (folder / name).glob("*/") if (d / "config.json").exists())
 
 
-def dcp10_table(folder: pathlib.Path) -> str:
-    """One row per run: ``experiments.control.aggregate.table`` (mean ± Student t 95% CI over
-    the seeds, n - 1 df; the ``seeds`` column is n)."""
+def runs_table(folder: pathlib.Path, name: str) -> str:
+    """One row per run of set ``name``: its run id, then ``experiments.control.aggregate``'s
+    row (mean ± Student t 95% interval over the seeds of each evaluation statistic)."""
     from experiments.control import aggregate
 
-    return aggregate.table(_runs(folder))
+    rows = [{"run": d.name, **aggregate.run_row(d)} for d in _runs(folder, name)]
+    columns: list[str] = []
+    for row in rows:
+        columns += [c for c in row if c not in columns]
+    return markdown_table(rows, columns, floatfmt=".3g")
 
 
-def _per_seed(run_dir: pathlib.Path, stat: str) -> dict[int, float]:
+def _evals(run_dir: pathlib.Path) -> list[dict]:
     rows = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
-    return {r["seed"]: float(r[stat]) for r in rows if r.get("kind") == "eval"}
+    return [r for r in rows if r.get("kind") == "eval"]
 
 
-def _method(run_dir: pathlib.Path) -> str:
-    rows = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
-    return next(r["method"] for r in rows if r.get("kind") == "eval")
-
-
-def dcp10_paired_table(folder: pathlib.Path, stat: str = "cvar_0.1") -> str:
-    """Paired-by-seed differences of ``stat`` between the runs of :data:`DCP10_PAIRS`.
+def paired_table(folder: pathlib.Path, name: str, stat: str = "cvar_0.1") -> str:
+    """Paired-by-seed differences of ``stat`` (or a pair's own statistic) between the runs of
+    ``PAIRS[name]``.
 
     Seed ``i`` of one method against seed ``i`` of the other (the same initial parameters and the
     same training and evaluation keys): the mean difference with its Student t 95% interval
     (n - 1 df) and the two-sided paired t test (``stats.paired_test``); Welch's p beside it, for
-    comparison; where the paired p >= 0.05, the pairs a rerun would need if the observed mean
-    difference and the standard deviation of the per-seed differences were the true ones
-    (``stats.pairs_to_resolve``: for the expected interval to exclude 0, and for 80% power).
+    comparison; the seeds on which A is above B and, for a set in ``GOALS``, those on which A
+    reaches the goal (``stat >= GOALS[name]``); where the paired p >= 0.05, the pairs a rerun
+    would need if the observed mean difference and the standard deviation of the per-seed
+    differences were the true ones (``stats.pairs_to_resolve``: for the expected interval to
+    exclude 0, and for 80% power).
 
     Raises:
-      ValueError: the two runs do not have the same seeds.
+      ValueError: a run of ``PAIRS[name]`` is not committed, or two runs do not have the same
+        seeds.
     """
-    runs = {d.name.rsplit("-", 1)[-1]: d for d in _runs(folder)}
+    runs = {d.name.split("-", 1)[-1]: d for d in _runs(folder, name)}
+    missing = sorted({r for pair in PAIRS[name] for r in pair[:2]} - set(runs))
+    if missing:
+        raise ValueError(f"{name}: no committed run(s) {missing} for the paired table")
     rows = []
-    for a, b in DCP10_PAIRS:
-        x, y = _per_seed(runs[a], stat), _per_seed(runs[b], stat)
+    for a, b, *which in PAIRS[name]:
+        stat_ab = which[0] if which else stat
+        ev_a, ev_b = _evals(runs[a]), _evals(runs[b])
+        x = {r["seed"]: float(r[stat_ab]) for r in ev_a}
+        y = {r["seed"]: float(r[stat_ab]) for r in ev_b}
         if sorted(x) != sorted(y):
             raise ValueError(f"{a} and {b} have different seeds: {sorted(x)} vs {sorted(y)}")
         seeds = sorted(x)
-        paired = stats.paired_test([x[s] for s in seeds], [y[s] for s in seeds])
-        welch = stats.welch_test([x[s] for s in seeds], [y[s] for s in seeds])
-        wins = sum(x[s] > y[s] for s in seeds)
+        xs, ys = [x[s] for s in seeds], [y[s] for s in seeds]
+        paired = stats.paired_test(xs, ys)
+        welch = stats.welch_test(xs, ys)
+        wins = sum(u > v for u, v in zip(xs, ys, strict=True))
         need = "-"
         if paired.p_value >= 0.05:
-            sd = float(np.std([x[s] - y[s] for s in seeds], ddof=1))
+            sd = float(np.std(np.subtract(xs, ys), ddof=1))
             need = (
                 f"{stats.pairs_to_resolve(paired.difference, sd)} / "
                 f"{stats.pairs_to_resolve(paired.difference, sd, power=0.8)}"
             )
+        row = {
+            "A": runs[a].name,
+            "B": runs[b].name,
+            "statistic": stat_ab,
+            "seeds (pairs)": len(seeds),
+            "mean A - B": f"{paired.difference:.3g}",
+            "95% CI (t, n - 1 df)": f"{paired.interval.low:.3g} to {paired.interval.high:.3g}",
+            "paired t p": stats.format_p(paired.p_value),
+            "Welch p": stats.format_p(welch.p_value),
+            "seeds with A > B": f"{wins} of {len(seeds)}",
+        }
+        if name in GOALS:
+            row[f"seeds with A >= {GOALS[name]:g}"] = (
+                f"{sum(u >= GOALS[name] for u in xs)} of {len(seeds)}"
+            )
+        row["pairs to resolve: CI excludes 0 / 80% power"] = need
+        rows.append(row)
+    return markdown_table(rows)
+
+
+MIXTURE_EPS = (0.0, 0.02, 0.05, 0.1, 0.2, 0.3, 0.5, 0.8, 1.0)
+
+
+def riskygrid_routes() -> dict[str, float]:
+    """RiskyGrid-v0's (default params) route returns, from rollouts of
+    ``envs.risky_grid.route_policy``: the ledge's return without a gust (``ledge``) and after one
+    (``fall``: the same on each of its exposed steps, whose moves right pay 0), the sheltered
+    route's (``sheltered``), and the ledge's fall probability ``1 - (1 - wind_prob)^(width - 2)``
+    (its steps that start on an exposed cell)."""
+    import dataclasses
+
+    import jax
+
+    import envs
+    from envs.risky_grid import route_policy
+    from envs.rollout import group_rollout
+
+    env, params = envs.make("RiskyGrid-v0")
+
+    def route_return(row: int, wind: float) -> float:
+        p = dataclasses.replace(params, wind_prob=wind)
+        out = group_rollout(env, p, route_policy(p, row), jax.random.key(0), 1, 1, 30)
+        return float(out.returns[0, 0])
+
+    return {
+        "ledge": route_return(1, 0.0),
+        "fall": route_return(1, 1.0),
+        "sheltered": route_return(params.height - 1, 0.0),
+        "fall_prob": 1.0 - (1.0 - float(params.wind_prob)) ** (params.width - 2),
+    }
+
+
+def bottom_mean(values: np.ndarray, probs: np.ndarray, k: int, m: int) -> float:
+    """E[mean of the m lowest of k i.i.d. draws] of a distribution on sorted ``values``."""
+    from itertools import product
+    from math import factorial
+
+    total = 0.0
+    for counts in product(range(k + 1), repeat=len(values)):
+        if sum(counts) != k:
+            continue
+        weight = factorial(k) * np.prod(
+            [q**c / factorial(c) for q, c in zip(probs, counts, strict=True)]
+        )
+        total += weight * np.mean(np.repeat(values, counts)[:m])
+    return float(total)
+
+
+def discrete_cvar(values: np.ndarray, probs: np.ndarray, alpha: float) -> float:
+    """CVaR_alpha (mean of the lowest alpha fraction) of a distribution on sorted ``values``."""
+    left, acc = alpha, 0.0
+    for v, q in zip(values, probs, strict=True):
+        take = min(q, left)
+        acc, left = acc + take * v, left - take
+    return float(acc / alpha)
+
+
+def route_mixture_table() -> str:
+    """Exact objectives of the policy that takes the sheltered route with probability ``eps``
+    and the ledge otherwise (:func:`riskygrid_routes`): the mean, CVaR_0.1 (the deployed
+    metric), CVaR_0.25 (CVaR-PG's alpha), and the expectations of the two OrderGrad lower-tail
+    objectives trained here (the mean of the 2 lowest of 8, ``LowerTailMean:0.25`` at K = 8,
+    and the lowest of 4, ``BotM:1`` at K = 4)."""
+    r = riskygrid_routes()
+    values = np.array([r["fall"], r["sheltered"], r["ledge"]])
+    rows = []
+    for eps in MIXTURE_EPS:
+        probs = np.array([(1 - eps) * r["fall_prob"], eps, (1 - eps) * (1 - r["fall_prob"])])
         rows.append(
             {
-                "A": _method(runs[a]),
-                "B": _method(runs[b]),
-                "statistic": stat,
-                "seeds (pairs)": len(seeds),
-                "mean A - B": f"{paired.difference:.3g}",
-                "95% CI (t, n - 1 df)": f"{paired.interval.low:.3g} to {paired.interval.high:.3g}",
-                "paired t p": stats.format_p(paired.p_value),
-                "Welch p": stats.format_p(welch.p_value),
-                "seeds with A > B": f"{wins} of {len(seeds)}",
-                "pairs to resolve: CI excludes 0 / 80% power": need,
+                "P(sheltered)": f"{eps:g}",
+                "mean": f"{float(values @ probs):.2f}",
+                "cvar_0.1": f"{discrete_cvar(values, probs, 0.1):.2f}",
+                "cvar_0.25": f"{discrete_cvar(values, probs, 0.25):.2f}",
+                "LowerTailMean:0.25, K=8": f"{bottom_mean(values, probs, 8, 2):.2f}",
+                "BotM:1, K=4": f"{bottom_mean(values, probs, 4, 1):.2f}",
             }
         )
     return markdown_table(rows)
 
 
 def builders(folder: pathlib.Path) -> dict[str, Callable[[], str]]:
-    """Every table of the document that has committed data, by id."""
-    return {
-        "disturbed-cartpole-10seeds": lambda: dcp10_table(folder),
-        "disturbed-cartpole-10seeds-paired": lambda: dcp10_paired_table(folder),
-    }
+    """Every table of the document that has committed data, by id: ``SET`` (one row per run)
+    and ``SET-paired`` (the paired differences) for each set with committed runs."""
+    out: dict[str, Callable[[], str]] = {"riskygrid-route-mixture": route_mixture_table}
+    for name in SETS:
+        if not _runs(folder, name):
+            continue
+        out[name] = lambda name=name: runs_table(folder, name)
+        if PAIRS[name]:
+            out[f"{name}-paired"] = lambda name=name: paired_table(folder, name)
+    return out
