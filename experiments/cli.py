@@ -22,34 +22,55 @@ def demo(k: int = 4) -> None:
     demo_module.main(k=k)
 
 
+SetFlags = Annotated[
+    tuple[str, ...],
+    tyro.conf.UseAppendAction,
+    tyro.conf.arg(help="a config override key=value (repeat the flag)"),
+]
+
+
+def _configured(kind: str, name: str, quick: bool, overrides, seed: int | None = None):
+    """The registry entry ``name`` and its config (quick preset, seed, ``--set`` overrides);
+    ``UsageError`` for an unknown name or override."""
+    from experiments import registry
+
+    try:
+        exp = registry.get_bench(name) if kind == "bench" else registry.get(name)
+        config = exp.quick if quick else exp.config()
+        if seed is not None:
+            config = dataclasses.replace(config, seed=seed)
+        return exp, apply_overrides(config, overrides)
+    except ValueError as err:
+        raise UsageError(str(err)) from err
+
+
+def _execute(exp, config, out: pathlib.Path, run_id: str | None, progress) -> pathlib.Path:
+    """Runs ``exp`` into a new (or resumed) run folder OUT/NAME/<run-id>/ and prints its path.
+    A config with a ``cluster`` part joins its JAX cluster first, before any other JAX call."""
+    from experiments.common import cluster
+    from experiments.common.runs import RunWriter
+
+    cluster.start_from(config)  # before any other JAX call (the cache and RunWriter make one)
+    enable_compilation_cache()
+    writer = RunWriter(exp.name, out, run_id)
+    exp.run(config, writer, progress)
+    print(f"results in {writer.path}")
+    return writer.path
+
+
 def bench(
     name: tyro.conf.Positional[str],
     quick: bool = False,
     out: Annotated[pathlib.Path, tyro.conf.arg(help="root folder of the results")] = pathlib.Path(
         "results/bench"
     ),
-    set: Annotated[
-        tuple[str, ...],
-        tyro.conf.UseAppendAction,
-        tyro.conf.arg(help="a config override key=value (repeat the flag)"),
-    ] = (),
+    set: SetFlags = (),
     run_id: str | None = None,
 ) -> pathlib.Path:
     """Run a benchmark (transform, control, brax, accelerator): print its table; results go to
     OUT/NAME/<run-id>/ (config, metrics.jsonl with one row per measurement, summary.md)."""
-    from experiments import registry
-    from experiments.common.runs import RunWriter
-
-    try:
-        entry = registry.get_bench(name)
-        config = apply_overrides(entry.quick if quick else entry.config(), set)
-    except ValueError as err:
-        raise UsageError(str(err)) from err
-    enable_compilation_cache()
-    writer = RunWriter(name, out, run_id)
-    entry.run(config, writer, None)
-    print(f"results in {writer.path}")
-    return writer.path
+    exp, config = _configured("bench", name, quick, set)
+    return _execute(exp, config, out, run_id, None)
 
 
 def report(
@@ -94,11 +115,7 @@ def run(
     quick: bool = False,
     seed: int | None = None,
     out: pathlib.Path = pathlib.Path("results"),
-    set: Annotated[
-        tuple[str, ...],
-        tyro.conf.UseAppendAction,
-        tyro.conf.arg(help="a config override key=value (repeat the flag)"),
-    ] = (),
+    set: SetFlags = (),
     run_id: str | None = None,
 ) -> pathlib.Path:
     """Run an experiment; results go to OUT/NAME/<run-id>/ (config, metrics, figures, summary).
@@ -107,24 +124,8 @@ def run(
     cluster first, before any other JAX call (experiments/common/cluster.py)."""
     from tqdm import tqdm
 
-    from experiments import registry
-    from experiments.common import cluster
-    from experiments.common.runs import RunWriter
-
-    try:
-        exp = registry.get(name)
-        config = exp.quick if quick else exp.config()
-        if seed is not None:
-            config = dataclasses.replace(config, seed=seed)
-        config = apply_overrides(config, set)
-    except ValueError as err:
-        raise UsageError(str(err)) from err
-    cluster.start_from(config)  # before any other JAX call (the cache and RunWriter make one)
-    enable_compilation_cache()
-    writer = RunWriter(name, out, run_id)
-    exp.run(config, writer, lambda items: tqdm(items, desc=name, unit="study"))
-    print(f"results in {writer.path}")
-    return writer.path
+    exp, config = _configured("run", name, quick, set, seed)
+    return _execute(exp, config, out, run_id, lambda items: tqdm(items, desc=name, unit="study"))
 
 
 class UsageError(ValueError):
