@@ -236,7 +236,7 @@ def gradient_report(grads: list) -> dict:
         report[f"cos_pairs_{key}"] = float(np.mean(pairs))
         report[f"size_{key}"] = int(flats[0][key].size)
         if key != "all":
-            sq = np.mean([np.sum(f[key] ** 2) / np.sum(f["all"] ** 2) for f in flats])
+            sq = sum(np.sum(f[key] ** 2) for f in flats) / sum(np.sum(f["all"] ** 2) for f in flats)
             report[f"share_batch_{key}"] = float(sq)
             report[f"share_mean_{key}"] = float(np.sum(mean[key] ** 2) / np.sum(mean["all"] ** 2))
     loo = [(n * mean["all"] - f["all"]) / (n - 1) for f in flats]
