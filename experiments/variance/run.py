@@ -182,7 +182,7 @@ def study_runtime(cfg: VarianceConfig, key: jax.Array) -> Rows:
     from experiments.bench import transform
 
     bench = transform.QUICK if cfg.runtime_quick else transform.TransformBenchConfig()
-    return [{"study": "runtime", **row} for row in transform.run(bench)]
+    return [{"study": "runtime", **row} for row in transform.run_shapes(bench)]
 
 
 def study_zoo(cfg: VarianceConfig, key: jax.Array) -> Rows:
