@@ -339,19 +339,22 @@ def test_linear_entropy_schedule_decays_the_bonus_to_zero_and_enters_the_gradien
     assert label(success) == "ordergrad[Mean,K=4,on success,entropy 2 linear]"
 
 
-def test_results_script_risk_section_makes_exactly_the_committed_runs(tmp_path):
-    """results.sh risk makes the runs whose data reports/control holds (the DisturbedCartPole
-    and RiskyGrid 10-seed sets): no more, no fewer."""
+@pytest.mark.parametrize(
+    ("section", "sets"),
+    [("risk", ("disturbed-cartpole-10seeds", "riskygrid-10seeds")), ("sparse", ("sparse",))],
+)
+def test_results_script_section_makes_exactly_the_committed_runs(section, sets, tmp_path):
+    """results.sh SECTION makes the runs whose data reports/control/SET/ holds: no more, no
+    fewer."""
     root = pathlib.Path(__file__).resolve().parents[1]
     proc = subprocess.run(
-        ["bash", str(root / "experiments" / "control" / "results.sh"), "risk", str(tmp_path)],
+        ["bash", str(root / "experiments" / "control" / "results.sh"), section, str(tmp_path)],
         env={**os.environ, "DRY_RUN": "1"},
         capture_output=True,
         text=True,
         check=True,
     )
     reports = root / "reports" / "control"
-    sets = ("disturbed-cartpole-10seeds", "riskygrid-10seeds")
     committed = sorted(p.name for s in sets for p in (reports / s).iterdir() if p.is_dir())
     assert sorted(proc.stdout.split()) == committed
 

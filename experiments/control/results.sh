@@ -41,14 +41,14 @@ classic)  # 3. CartPole / Acrobot / Pendulum: order-statistic objectives learn l
   run "classic-$env-ppo" "${common[@]}" --set algo=ppo --set num_envs=16 --set lr=1e-3 \
     --set schedule=linear --set entropy_coef=0.0 --set gae_lambda=0.95 --set update_epochs=10
   ;;
-sparse)  # 2. MountainCarContinuous: best-of-K / TopM vs the mean
+sparse)  # 2. MountainCarContinuous: best-of-K / TopM vs the mean (writes OUT/control/sparse-*/)
   env=MountainCarContinuous-v0
   common=(--set env=$env --set num_steps=999 --set total_env_steps=2000000 --set num_chunks=10
     --set success_return=50 --set eval_k=8 --set init_log_std=0.0)
-  pg=(--set num_groups=2 --set group_size=8)
-  run "sparse-og_remax" "${common[@]}" "${pg[@]}" --set objective=ReMax --set k=8 --set group_size=16
-  run "sparse-og_top2" "${common[@]}" "${pg[@]}" --set objective=TopM:2 --set k=8 --set group_size=16
-  run "sparse-rloo" "${common[@]}" "${pg[@]}" --set estimator.name=rloo --set group_size=16
+  pg=(--set num_groups=2 --set group_size=16)
+  run "sparse-og_remax" "${common[@]}" "${pg[@]}" --set objective=ReMax --set k=8
+  run "sparse-og_top2" "${common[@]}" "${pg[@]}" --set objective=TopM:2 --set k=8
+  run "sparse-rloo" "${common[@]}" "${pg[@]}" --set estimator.name=rloo
   run "sparse-ppo" "${common[@]}" --set algo=ppo --set num_envs=16 --set lr=1e-3 \
     --set entropy_coef=0.0
   ;;
