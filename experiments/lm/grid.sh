@@ -22,8 +22,9 @@ for seed in 0 1 2; do
       name=${m%%:*}; args=${m#*:}
       [ -f "$OUT/lm-rl/$name-s$seed/summary.md" ] && continue
       # shellcheck disable=SC2086
+      # lr 1e-4: the grid's setting (the lm-rl default is now 2e-5, reports/lm "Why RL did not learn")
       "$OGJ" run lm-rl --out "$OUT" --run-id "$name-s$seed" --seed $seed \
-        --set sft_cache="$OUT/sft" $args > "$OUT/$name-s$seed.log" 2>&1
+        --set sft_cache="$OUT/sft" --set lr=1e-4 $args > "$OUT/$name-s$seed.log" 2>&1
     done
   ) &
 done
