@@ -341,7 +341,11 @@ def test_linear_entropy_schedule_decays_the_bonus_to_zero_and_enters_the_gradien
 
 @pytest.mark.parametrize(
     ("section", "sets"),
-    [("risk", ("disturbed-cartpole-10seeds", "riskygrid-10seeds")), ("sparse", ("sparse",))],
+    [
+        ("risk", ("disturbed-cartpole-10seeds", "riskygrid-10seeds")),
+        ("sparse", ("sparse",)),
+        ("classic", ("classic",)),
+    ],
 )
 def test_results_script_section_makes_exactly_the_committed_runs(section, sets, tmp_path):
     """results.sh SECTION makes the runs whose data reports/control/SET/ holds: no more, no

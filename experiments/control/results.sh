@@ -21,7 +21,7 @@ run() {  # run ID --set ... ; skips a finished run, resumes an unfinished one
 
 mkdir -p "$OUT/control"
 case $SECTION in
-classic)  # 3. CartPole / Acrobot / Pendulum: order-statistic objectives learn like PPO
+classic)  # 3. CartPole / Acrobot / Pendulum: order-statistic objectives learn like PPO (OUT/control/classic-*/)
   for env in CartPole-v1 Acrobot-v1; do
     common=(--set env=$env --set num_steps=500 --set total_env_steps=1000000 --set num_chunks=10)
     pg=(--set num_groups=4 --set group_size=8)
@@ -155,7 +155,9 @@ brax-bench)  # brax: ours vs brax's PPO and APG, one process each (TASKS="invert
   done
   ;;
 speed)  # 4. env steps/s, one process: group-PG OrderGrad vs RLOO vs PPO on CartPole
-  "$OGJ" bench control --out "$OUT/bench"
+  # writes OUT/bench/control/speed-cartpole/ (reports/control/speed/)
+  if [[ -n ${DRY_RUN:-} ]]; then echo speed-cartpole; exit 0; fi
+  "$OGJ" bench control --out "$OUT/bench" --run-id speed-cartpole
   ;;
 *) echo "unknown section $SECTION" >&2; exit 2 ;;
 esac
