@@ -96,3 +96,12 @@ def test_one_batch_gradient_is_noise_dominated_and_adam_sign_step_is_less_aligne
         for t in (0.02, 0.04)
     ]
     assert kls[0] > 0 and 2.0 < kls[1] / kls[0] < 8.0
+
+
+def test_sharpened_scales_only_the_final_norm():
+    params = _params()
+    out = diagnose.sharpened(params, 2.0)
+    np.testing.assert_allclose(out["final_norm"]["w"], 2.0)
+    np.testing.assert_array_equal(
+        out["embedder"]["input_embedding"], params["embedder"]["input_embedding"]
+    )

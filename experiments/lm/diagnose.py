@@ -12,6 +12,8 @@
 - ``line``: held-out pass@1 and the policy's KL to the SFT start after moving the parameters a
   fixed L2 distance along a direction (the mean gradient, its part on one group, Adam's first
   step, a random direction): the curvature of the objective and of the policy along each.
+- ``sharpen``: held-out pass@1 with all logits multiplied by ``--scales`` (the final RMSNorm
+  scale): how much sharpening alone (a lower temperature) would give.
 - ``trial``: short RL runs from the SFT start with the update rules of ``--opt`` (see
   :func:`make_tx`), the held-out pass@1 / pass@16 (one fixed evaluation key) and KL to the SFT
   start every ``--eval-every`` steps.
@@ -291,6 +293,13 @@ def line_search(bench: Bench, grads: list, distances, key) -> list[dict]:
     return rows
 
 
+def sharpened(params, scale: float):
+    """``params`` with the final RMSNorm scale (so every logit) multiplied by ``scale``."""
+    return jax.tree_util.tree_map_with_path(
+        lambda p, x: x * scale if "final_norm" in jax.tree_util.keystr(p) else x, params
+    )
+
+
 def trial(bench: Bench, spec: str, steps: int, eval_every: int) -> list[dict]:
     """``steps`` RL steps from the SFT start with the update rule ``spec``; evaluation rows."""
     tx = make_tx(spec, steps)
@@ -316,10 +325,11 @@ def trial(bench: Bench, spec: str, steps: int, eval_every: int) -> list[dict]:
 
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser(prog="python -m experiments.lm.diagnose", description=__doc__)
-    ap.add_argument("mode", choices=("grads", "line", "trial"))
+    ap.add_argument("mode", choices=("grads", "line", "sharpen", "trial"))
     ap.add_argument("--set", dest="overrides", action="append", default=[])
     ap.add_argument("--batches", type=int, default=8)
     ap.add_argument("--distances", default="0.005,0.015,0.05")
+    ap.add_argument("--scales", default="1.25,1.5,2,3")
     ap.add_argument("--opt", action="append", default=[], help="update rule(s) for trial")
     ap.add_argument("--steps", type=int, default=40)
     ap.add_argument("--eval-every", type=int, default=10)
@@ -338,6 +348,12 @@ def main(argv=None) -> None:
         if args.mode == "line":
             dist = [float(x) for x in args.distances.split(",")]
             rows += line_search(bench, grads, [-d for d in dist[::-1]] + dist, key)
+    elif args.mode == "sharpen":
+        for scale in [float(x) for x in args.scales.split(",")]:
+            rows.append(
+                {"logit_scale": scale, **evaluate_at(bench, sharpened(bench.params, scale))}
+            )
+            print(json.dumps(rows[-1]), flush=True)
     else:
         for spec in args.opt or ["adam:lr=1e-4"]:
             rows += trial(bench, spec, args.steps, args.eval_every)
