@@ -345,6 +345,7 @@ def test_linear_entropy_schedule_decays_the_bonus_to_zero_and_enters_the_gradien
         ("risk", ("disturbed-cartpole-10seeds", "riskygrid-10seeds")),
         ("sparse", ("sparse",)),
         ("classic", ("classic",)),
+        ("speed", ("speed",)),
     ],
 )
 def test_results_script_section_makes_exactly_the_committed_runs(section, sets, tmp_path):

@@ -241,6 +241,17 @@ def route_mixture_table() -> str:
     return markdown_table(rows)
 
 
+def speed_table(folder: pathlib.Path) -> str:
+    """Section 4: the rows of the committed ``ordergrad-jax bench control`` run
+    (``speed/<run-id>/metrics.jsonl``: one row per trainer, best of the run's repeats; one
+    measurement, so no interval)."""
+    (run,) = _runs(folder, "speed")
+    rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    rows = [r for r in rows if "trainer" in r]
+    columns = ["trainer", "env_steps", "seconds", "env_steps_per_s", "vs_rloo", "compile_s"]
+    return markdown_table(rows, columns, floatfmt=".4g")
+
+
 def builders(folder: pathlib.Path) -> dict[str, Callable[[], str]]:
     """Every table of the document that has committed data, by id: ``SET`` (one row per run)
     and ``SET-paired`` (the paired differences) for each set with committed runs."""
@@ -251,4 +262,6 @@ def builders(folder: pathlib.Path) -> dict[str, Callable[[], str]]:
         out[name] = lambda name=name: runs_table(folder, name)
         if PAIRS[name]:
             out[f"{name}-paired"] = lambda name=name: paired_table(folder, name)
+    if _runs(folder, "speed"):
+        out["speed"] = lambda: speed_table(folder)
     return out
