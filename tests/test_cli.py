@@ -163,7 +163,8 @@ def test_an_experiment_without_its_extra_names_the_extra(monkeypatch, capsys):
 
     entry = registry.Entry("needs tunix", "tunix.models.qwen3.model", "Config")
     monkeypatch.setitem(registry._EXPERIMENTS, "needs-tunix", entry)
-    monkeypatch.setitem(sys.modules, "tunix", None)  # as if google-tunix were not installed
+    # as if google-tunix were not installed (even when another test has imported it already)
+    monkeypatch.setitem(sys.modules, "tunix.models.qwen3.model", None)
     with pytest.raises(registry.MissingExtra, match=r'pip install -e "\.\[lm\]"'):
         registry.get("needs-tunix")
     assert cli.main(["list"]) == 0
