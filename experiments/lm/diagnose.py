@@ -94,18 +94,7 @@ def make_kl_to(graphdef, ref_params, prompts, s: rl.StepSetup, samples: int, key
     """``params -> KL(ref || params)`` per completion token, estimated on ``samples``
     completions of the reference policy per prompt (mean of ``log p_ref - log p``)."""
     rep = sampling.repeat_prompts(jnp.asarray(prompts), samples)
-    out = sampling.sample(
-        graphdef,
-        ref_params,
-        key,
-        rep,
-        rep != s.pad_id,
-        max_len=s.max_len,
-        eos_id=s.eos_id,
-        pad_id=s.pad_id,
-        temperature=s.config.temperature,
-        top_p=1.0,
-    )
+    out = s.sample(graphdef, ref_params, key, rep, top_p=1.0)
     tokens = jnp.concatenate([rep, out.tokens], 1)
     valid = jnp.concatenate([rep != s.pad_id, out.mask], 1)
     lp = rep.shape[1]

@@ -89,6 +89,22 @@ class StepSetup:
     def group(self) -> int:
         return self.config.groups.group_size
 
+    def sample(self, graphdef, params, key, prompts, *, top_p: float | None = None):
+        """Completions of ``prompts`` ``[B, Lp]`` (padded with ``pad_id``) under this setup's
+        length, special tokens and temperature; ``top_p`` defaults to the config's."""
+        return sampling.sample(
+            graphdef,
+            params,
+            key,
+            prompts,
+            prompts != self.pad_id,
+            max_len=self.max_len,
+            eos_id=self.eos_id,
+            pad_id=self.pad_id,
+            temperature=self.config.temperature,
+            top_p=self.config.top_p if top_p is None else top_p,
+        )
+
 
 class RLState(NamedTuple):
     """The state of the RL loop (a pytree: checkpointed whole after every chunk)."""
@@ -171,18 +187,7 @@ def make_phases(
 
     def sample_fn(params, k_sample, prompts, answers):
         valid = prompts != s.pad_id
-        out = sampling.sample(
-            graphdef,
-            params,
-            k_sample,
-            prompts,
-            valid,
-            max_len=s.max_len,
-            eos_id=s.eos_id,
-            pad_id=s.pad_id,
-            temperature=s.config.temperature,
-            top_p=s.config.top_p,
-        )
+        out = s.sample(graphdef, params, k_sample, prompts)
         tokens = jnp.concatenate([prompts, out.tokens], 1)
         valid = jnp.concatenate([valid, out.mask], 1)
         return Rollout(tokens, valid, out.mask, answers)
@@ -314,18 +319,7 @@ def make_evaluate(graphdef, prompts, answers, s: StepSetup, samples: int, ks, me
 
     @jax.jit
     def evaluate_fn(params, key, rep_prompts, rep_answers):
-        out = sampling.sample(
-            graphdef,
-            params,
-            key,
-            rep_prompts,
-            rep_prompts != s.pad_id,
-            max_len=s.max_len,
-            eos_id=s.eos_id,
-            pad_id=s.pad_id,
-            temperature=s.config.temperature,
-            top_p=s.config.top_p,
-        )
+        out = s.sample(graphdef, params, key, rep_prompts)
         ok = tasks.correct(out.tokens, rep_answers, s.pad_id)
         ok = ok.reshape(prompts.shape[0], samples)
         res = {f"pass@{k}": jnp.mean(og.metrics.pass_at_k(ok, k)) for k in ks}
