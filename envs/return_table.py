@@ -1,15 +1,20 @@
-"""The return distributions of the risk-sensitive tasks under hand-written policies (markdown).
+"""The return distributions of the risk-sensitive tasks under hand-written policies.
 
-``python -m envs.return_table [--episodes 10000] [--seed 0]`` samples ``--episodes`` i.i.d.
-episodes (``group_rollout`` with one group, independent starts) per policy and prints a markdown
-table per task: mean (+- standard error), CVaR_0.1 (``og.metrics.cvar``, +- bootstrap standard
-error), median, the fraction of episodes that ended by termination, and the mean length. The
-tables in ``envs/README.md`` are its output.
+``python -m envs.return_table [--episodes 10000] [--seed 0] [--out results] [--run-id ID]``
+samples ``--episodes`` i.i.d. episodes (``group_rollout`` with one group, independent starts) per
+policy and prints a markdown table per task: mean (+- standard error), CVaR_0.1
+(``og.metrics.cvar``, +- bootstrap standard error), median, the fraction of episodes that ended by
+termination, and the mean length. It writes one run folder ``OUT/envs/<run-id>/``: ``config.json``
+(the settings and the provenance: commit, package versions, UTC start and end, load average),
+``metrics.jsonl`` (one row per task and policy) and ``summary.md`` (the tables). The tables of
+``envs/README.md`` are built from the run committed in ``reports/envs/`` by ``ordergrad-jax report
+envs``, with :func:`task_table`.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 from collections.abc import Callable
 
 import jax
@@ -21,6 +26,20 @@ import ordergrad_jax as og
 from envs.disturbed import hold_policy
 from envs.risky_grid import route_policy
 from envs.rollout import group_rollout
+
+TASKS = ("RiskyGrid-v0", "DisturbedCartPole-v0")
+
+
+@dataclasses.dataclass(frozen=True)
+class ReturnTableConfig:
+    """Settings of a return-table run (default params of every task)."""
+
+    episodes: int = 10000
+    """I.i.d. episodes per policy."""
+    seed: int = 0
+    tasks: tuple[str, ...] = TASKS
+    bootstrap: int = 200
+    """Bootstrap resamples for the standard error of CVaR_0.1."""
 
 
 def _uniform_discrete(num_actions: int) -> Callable:
@@ -54,9 +73,6 @@ def policies(name: str, env, params) -> list[tuple[str, Callable, object]]:
     raise ValueError(f"no hand-written policies for {name!r}")
 
 
-TASKS = ("RiskyGrid-v0", "DisturbedCartPole-v0")
-
-
 def summarize(returns: np.ndarray, rng: np.random.Generator, boot: int = 200) -> dict:
     """Mean, CVaR_0.1, median of ``returns`` ``[n]`` with standard errors."""
     n = returns.size
@@ -72,41 +88,77 @@ def summarize(returns: np.ndarray, rng: np.random.Generator, boot: int = 200) ->
     }
 
 
-def task_table(name: str, episodes: int, seed: int) -> str:
-    """The markdown table of task ``name`` (default params)."""
+def task_rows(name: str, episodes: int, seed: int, boot: int = 200) -> list[dict]:
+    """One row per hand-written policy of task ``name`` (default params): ``task``, ``policy``,
+    ``episodes``, :func:`summarize`'s statistics, ``terminated`` (fraction) and ``mean_length``."""
     env, params = envs.make(name)
     T = int(params.max_steps_in_episode)
     rng = np.random.default_rng(seed)
-    lines = [
-        f"**{name}** ({episodes} episodes per policy, default params)",
-        "",
-        "| policy | mean | CVaR_0.1 | median | terminated | mean length |",
-        "|---|---|---|---|---|---|",
-    ]
+    rows = []
     for i, (label, policy, p) in enumerate(policies(name, env, params)):
         key = jax.random.fold_in(jax.random.key(seed), i)
         ep = group_rollout(env, p, policy, key, 1, episodes, T, share_start=False)
         r = np.asarray(ep.returns[0], np.float64)
-        s = summarize(r, rng)
-        lines.append(
-            f"| {label} | {s['mean']:.2f} +- {s['mean_se']:.2f} | {s['cvar']:.2f} +- "
-            f"{s['cvar_se']:.2f} | {s['median']:.2f} | {np.mean(ep.terminated):.3f} | "
-            f"{np.mean(ep.length):.1f} |"
+        rows.append(
+            {
+                "task": name,
+                "policy": label,
+                "episodes": episodes,
+                **summarize(r, rng, boot),
+                "terminated": float(np.mean(ep.terminated)),
+                "mean_length": float(np.mean(ep.length)),
+            }
         )
-    return "\n".join(lines)
+    return rows
+
+
+def task_table(rows: list[dict]) -> str:
+    """The markdown table of one task's rows (:func:`task_rows`)."""
+    lines = [
+        "| policy | mean | CVaR_0.1 | median | terminated | mean length |",
+        "|---|---|---|---|---|---|",
+    ]
+    for s in rows:
+        lines.append(
+            f"| {s['policy']} | {s['mean']:.2f} +- {s['mean_se']:.2f} | {s['cvar']:.2f} +- "
+            f"{s['cvar_se']:.2f} | {s['median']:.2f} | {s['terminated']:.3f} | "
+            f"{s['mean_length']:.1f} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def run(config: ReturnTableConfig, writer) -> list[dict]:
+    """Every task's rows, logged through ``writer`` (an ``experiments.common.runs.RunWriter``):
+    config with provenance first, the rows as each task finishes, the tables last."""
+    writer.write_config(config)
+    rows, summary = [], []
+    for name in config.tasks:
+        task = task_rows(name, config.episodes, config.seed, config.bootstrap)
+        writer.log(task)
+        rows += task
+        summary.append(f"**{name}** ({config.episodes} episodes per policy, default params)")
+        summary.append(task_table(task))
+        print(summary[-2] + "\n\n" + summary[-1])
+    writer.write_summary("\n".join(summary))
+    return rows
 
 
 def main(argv: list[str] | None = None) -> None:
+    from experiments.common.runs import RunWriter
+
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--episodes", type=int, default=10000)
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--episodes", type=int, default=ReturnTableConfig.episodes)
+    parser.add_argument("--seed", type=int, default=ReturnTableConfig.seed)
     parser.add_argument("--task", choices=TASKS, action="append", help="default: all")
+    parser.add_argument("--out", default="results", help="root of the run folder (OUT/envs/ID)")
+    parser.add_argument("--run-id", default=None, help="default: the UTC time")
     args = parser.parse_args(argv)
     if args.episodes < 10:
         parser.error(f"--episodes must be >= 10; got {args.episodes}")
-    for name in args.task or TASKS:
-        print(task_table(name, args.episodes, args.seed))
-        print()
+    config = ReturnTableConfig(args.episodes, args.seed, tuple(args.task or TASKS))
+    writer = RunWriter("envs", root=args.out, run_id=args.run_id)
+    run(config, writer)
+    print(f"results in {writer.path}")
 
 
 if __name__ == "__main__":
