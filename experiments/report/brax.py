@@ -1,14 +1,25 @@
 """The tables of ``reports/brax/RESULTS.md``, built from the data committed beside it.
 
-The folder's layout (``reports/brax/``):
+The folder's layout (``reports/brax/``) is what ``experiments/control/results.sh SECTION OUT``
+writes with ``OUT=reports/brax`` (a run folder is ``config.json`` with provenance,
+``metrics.jsonl`` rows and ``summary.md``, written last: a folder without it is an unfinished run
+and is left out):
 
 * ``control/<run-id>/``: runs of ``ordergrad-jax run control`` on brax tasks (``results.sh brax``),
   named ``brax-<task>[-push]-<method>``; one table per task (``experiments.control.aggregate``).
 * ``brax-rp/<run-id>/``: runs of ``ordergrad-jax run brax-rp`` (``results.sh brax-rp``); the
   inverted_pendulum runs (``ip-*``) and the reacher/hopper runs in separate tables
   (``experiments.pathwise.run.runs_table``), and the inverted_pendulum learning curves.
-* ``variance/rows.json``: the RP vs LR variance study (``experiments.pathwise.variance.table``).
-* ``bench/*.json``: the benchmarks against brax's own agents, one row per trainer run.
+* the RP vs LR variance study (``experiments.pathwise.variance.table``), one study: either the run
+  folder ``brax-variance/<run-id>/`` of ``ordergrad-jax run brax-variance --out reports/brax``
+  (``results.sh brax-variance``: run id ``variance``; its rows in ``metrics.jsonl``), or
+  ``variance/rows.json``, the study committed before run folders (``{"config", "rows"}``, the rows
+  naming the gradient ``estimator``).
+* the benchmarks against brax's own agents, one table row per trainer run of every benchmark run:
+  the run folders ``bench/brax/<run-id>/`` of ``ordergrad-jax bench brax --out reports/brax/bench``
+  (``results.sh brax-bench``: run id the task), and ``bench/*.json``, the benchmarks committed
+  before run folders (``{"config", "device", "rows"}``); a benchmark is named by its run id or
+  file stem, and listed in that order.
 """
 
 from __future__ import annotations
@@ -73,12 +84,56 @@ def rp_curves_table(folder: pathlib.Path) -> str:
     return markdown_table(rows, columns)
 
 
+def _jsonl(path: pathlib.Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def _finished_runs(folder: pathlib.Path) -> list[pathlib.Path]:
+    """The run folders under ``folder`` that hold a ``summary.md`` (finished runs), by name."""
+    return sorted(d for d in folder.glob("*/") if (d / "summary.md").exists())
+
+
+def variance_rows(folder: pathlib.Path) -> list[dict]:
+    """The rows of the one variance study in ``folder``: a finished ``brax-variance/<run-id>/``
+    run's ``metrics.jsonl``, or the ``rows`` of ``variance/rows.json``.
+
+    Raises:
+      ValueError: more than one study (the document shows one; keep the one it reports).
+    """
+    studies = {
+        str(d.relative_to(folder)): d / "metrics.jsonl"
+        for d in _finished_runs(folder / "brax-variance")
+    }
+    legacy = folder / "variance" / "rows.json"
+    if legacy.exists():
+        studies["variance/rows.json"] = legacy
+    if len(studies) > 1:
+        raise ValueError(
+            f"{folder} holds {len(studies)} variance studies {sorted(studies)}; the document "
+            "shows one: keep the one it reports"
+        )
+    if not studies:
+        return []
+    (path,) = studies.values()
+    return json.loads(path.read_text())["rows"] if path.suffix == ".json" else _jsonl(path)
+
+
 def variance_table(folder: pathlib.Path) -> str:
     """The RP vs LR variance study: ``experiments.pathwise.variance.table`` of
-    ``variance/rows.json``."""
+    :func:`variance_rows`."""
     from experiments.pathwise import variance
 
-    return variance.table(json.loads((folder / "variance" / "rows.json").read_text())["rows"])
+    return variance.table(variance_rows(folder))
+
+
+def bench_runs(folder: pathlib.Path) -> list[tuple[str, list[dict]]]:
+    """``(name, rows)`` of every benchmark under ``folder / "bench"``, by name: each finished run
+    folder ``bench/brax/<run-id>/`` (its ``metrics.jsonl``: one row per trainer run) and each
+    ``bench/*.json`` file (its ``rows``)."""
+    bench = folder / "bench"
+    runs = [(d.name, _jsonl(d / "metrics.jsonl")) for d in _finished_runs(bench / "brax")]
+    runs += [(p.stem, json.loads(p.read_text())["rows"]) for p in bench.glob("*.json")]
+    return sorted(runs, key=lambda run: run[0])
 
 
 def _counterpart(trainer: str) -> str:
@@ -86,22 +141,28 @@ def _counterpart(trainer: str) -> str:
     return "brax_apg" if trainer.startswith("ours_rp") else "brax_ppo"
 
 
+def _cell(row: dict, key: str, fmt: str) -> str:
+    """``row[key]`` formatted, or empty where the row has no such value (a failed trainer)."""
+    return format(row[key], fmt) if key in row else ""
+
+
 def bench_table(folder: pathlib.Path) -> str:
-    """One row per trainer run of every ``bench/*.json``: steady env-steps/s (and its ratio to the
-    brax agent of the same kind in the same file: the i-th of ours against the i-th of theirs),
-    wall seconds with compilation (and the same ratio of wall times: below 1, ours finished
-    sooner), and the final policy's evaluation."""
+    """One row per trainer run of every benchmark (:func:`bench_runs`): steady env-steps/s (and
+    its ratio to the brax agent of the same kind in the same benchmark: the i-th of ours against
+    the i-th of theirs that ran), wall seconds with compilation (and the same ratio of wall
+    times: below 1, ours finished sooner), and the final policy's evaluation. A trainer that
+    failed (brax's agents on a jax they do not support) has only its ``error``, in a column of
+    its own that is shown only then."""
     rows = []
-    for path in sorted((folder / "bench").glob("*.json")):
-        runs = json.loads(path.read_text())["rows"]
+    for name, runs in bench_runs(folder):
         brax_runs: dict[str, list[dict]] = {}
         for r in runs:
-            if r["trainer"].startswith("brax_"):
+            if r["trainer"].startswith("brax_") and "error" not in r:
                 brax_runs.setdefault(r["trainer"], []).append(r)
         seen: dict[str, int] = {}
         for r in runs:
             ratio = wall_ratio = ""
-            if r["trainer"].startswith("ours_"):
+            if r["trainer"].startswith("ours_") and "error" not in r:
                 theirs = _counterpart(r["trainer"])
                 i = seen[theirs] = seen.get(theirs, -1) + 1
                 matches = brax_runs.get(theirs, [])
@@ -111,19 +172,23 @@ def bench_table(folder: pathlib.Path) -> str:
                     wall_ratio = f"{r['wall_s'] / other['wall_s']:.2f}x"
             rows.append(
                 {
-                    "bench": path.stem,
+                    "bench": name,
                     "task": r["task"],
                     "trainer": r["trainer"],
-                    "env_steps": r["env_steps"],
-                    "env_steps_per_s": f"{r['env_steps_per_s']:,.0f}",
+                    "env_steps": r.get("env_steps", ""),
+                    "env_steps_per_s": _cell(r, "env_steps_per_s", ",.0f"),
                     "vs_brax": ratio,
-                    "wall_s": f"{r['wall_s']:.1f}",
+                    "wall_s": _cell(r, "wall_s", ".1f"),
                     "wall_vs_brax": wall_ratio,
-                    "eval_mean": f"{r['eval_mean']:.2f}",
-                    "eval_cvar_0.1": f"{r['eval_cvar_0.1']:.2f}",
+                    "eval_mean": _cell(r, "eval_mean", ".2f"),
+                    "eval_cvar_0.1": _cell(r, "eval_cvar_0.1", ".2f"),
+                    **({"error": r["error"]} if "error" in r else {}),
                 }
             )
-    return markdown_table(rows)
+    columns = list(rows[0]) if rows else None
+    if columns and any("error" in r for r in rows) and "error" not in columns:
+        columns.append("error")
+    return markdown_table(rows, columns)
 
 
 # The differences the text claims or denies: (data folder, run A, run B, statistic). Welch tests:
