@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import pathlib
-import time
 from collections.abc import Callable
 from typing import Any
 
@@ -17,6 +16,7 @@ import numpy as np
 import ordergrad_jax as og
 from experiments.common import stats
 from experiments.common.checkpoint import train_in_chunks
+from experiments.common.io import write_text_atomic
 from experiments.common.runs import RunWriter, markdown_table
 from experiments.pathwise.config import PathwiseConfig
 from experiments.pathwise.train import evaluate, make_train
@@ -74,11 +74,10 @@ def run(config: PathwiseConfig, writer: RunWriter, progress: Callable | None = N
             for i, seed in enumerate(seeds)
         ]
 
-    tic = time.perf_counter()
     chunk_fn = jax.jit(jax.vmap(chunk_and_evaluate))
     train_in_chunks(init, chunk_fn, trainer.num_chunks, writer, log_fn, progress)
     rows = writer.metrics
-    writer.write_summary(summary(config, rows, time.perf_counter() - tic))
+    writer.write_summary(summary(writer.config, rows))
     return rows
 
 
@@ -88,31 +87,82 @@ def mean_se(values: list[float]) -> str:
     return stats.mean_ci_cell(values)
 
 
-def summary(config: PathwiseConfig, rows: list[dict], wall_s: float) -> str:
-    """Markdown: the final evaluation and the steady env-steps/s (chunks after the first)."""
+def summary(config: dict[str, Any], rows: list[dict]) -> str:
+    """Markdown: the final evaluation (mean over seeds ± Student t 95% CI, n - 1 df), the env
+    steps per seed, the steady env-steps/s (median over the chunks that were not the first of
+    their process) and the wall seconds of all chunks (compilation and evaluations included;
+    every session of a resumed run).
+
+    A function of the run folder's data alone, so :func:`rewrite_summary` rebuilds it offline.
+
+    Args:
+      config: ``config.json``'s ``config`` (any version: :func:`run_settings`).
+      rows: the ``metrics.jsonl`` rows, one per chunk and seed (with ``chunk`` and ``wall_s``).
+    """
     if not rows:
         return "# brax-rp\n\nno rows\n"
+    settings, shape = run_settings(config), run_shape(config)
     last_chunk = max(r["chunk"] for r in rows)
     final = [r for r in rows if r["chunk"] == last_chunk]
     last = final[-1]
     steady = [r["env_steps_per_s"] for r in rows if not r.get("first_in_process")]
+    chunk_seconds = {r["chunk"]: r["wall_s"] for r in rows}
     keys = [k for k in last if k.startswith("eval_")]
-    groups = config.groups
-    params = f" ({', '.join(config.env_params)})" if config.env_params else ""
+    params = f" ({', '.join(shape['env_params'])})" if shape["env_params"] else ""
     lines = [
-        f"# brax-rp: {config.env}{params}, gradient={config.gradient}, "
-        f"objective={config.objective}, K={config.k}, G={groups.num_groups}, "
-        f"N={groups.group_size}, num_steps={config.num_steps}, seeds={len(final)}",
+        f"# brax-rp: {settings['env']}{params}, gradient={settings['gradient']}, "
+        f"objective={settings['objective']}, K={config['k']}, G={shape['num_groups']}, "
+        f"N={shape['group_size']}, num_steps={shape['num_steps']}, "
+        f"truncate={settings['truncate']}, lr={settings['lr']:g}, std={settings['std']}, "
+        f"seeds={len(final)}",
         "",
         "| metric (mean over seeds ± Student t 95% CI, n - 1 df) | value |",
         "|---|---|",
         *[f"| {k} | {mean_se([r[k] for r in final])} |" for k in keys],
         f"| env_steps (per seed) | {last['env_steps']} |",
         f"| steady env_steps_per_s | {np.median(steady) if steady else float('nan'):.4g} |",
-        f"| wall_s (this process) | {wall_s:.1f} |",
+        f"| wall_s (all chunks) | {sum(chunk_seconds.values()):.1f} |",
         "",
     ]
     return "\n".join(lines)
+
+
+def rewrite_summary(run_dir: str | pathlib.Path) -> pathlib.Path:
+    """Rewrites the ``summary.md`` of a finished ``brax-rp`` run folder from its ``config.json``
+    and ``metrics.jsonl`` (:func:`summary`), e.g. after the summary's format changed.
+
+    Raises:
+      FileNotFoundError: the folder has no ``summary.md``: an unfinished run, which a summary
+        would mark as finished.
+    """
+    run_dir = pathlib.Path(run_dir)
+    path = run_dir / "summary.md"
+    if not path.exists():
+        raise FileNotFoundError(f"{path}: not a finished run (no summary.md); nothing rewritten")
+    config = json.loads((run_dir / "config.json").read_text())["config"]
+    rows = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+    return write_text_atomic(path, summary(config, rows))
+
+
+def run_shape(config: dict[str, Any]) -> dict[str, Any]:
+    """The env params and batch shape of a ``brax-rp`` run from its ``config.json`` ``config``:
+    ``env_params`` (``name=value`` strings), ``num_groups``, ``group_size``, ``num_steps``. Reads
+    the configs written before the shared config parts too (``groups`` an int, ``horizon``, the
+    env params as fields)."""
+    if isinstance(config["groups"], dict):
+        return {
+            "env_params": tuple(config["env_params"]),
+            "num_groups": config["groups"]["num_groups"],
+            "group_size": config["groups"]["group_size"],
+            "num_steps": config["num_steps"],
+        }
+    env_fields = ("backend", "reward", "noise_scale", "push_prob", "push_size")
+    return {
+        "env_params": tuple(f"{key}={config[key]}" for key in env_fields if key in config),
+        "num_groups": config["groups"],
+        "group_size": config["group_size"],
+        "num_steps": config["horizon"],
+    }
 
 
 def run_settings(config: dict[str, Any]) -> dict[str, Any]:
