@@ -9,6 +9,7 @@
 from __future__ import annotations
 
 import json
+import os
 import pathlib
 import re
 from collections.abc import Callable
@@ -44,3 +45,42 @@ def builders(folder: pathlib.Path) -> dict[str, Callable[[], str]]:
         return cache[name]
 
     return {name: (lambda name=name: build(name)) for name in SECTIONS.values()}
+
+
+# The document's figures that are drawn from the committed run: {stem: path under the folder}.
+FIGURES = {"snr": "figures/snr.png"}
+
+
+def draw_figures(folder: pathlib.Path) -> list[pathlib.Path]:
+    """Redraws :data:`FIGURES` from the committed run in ``folder / RUN``: the figures that
+    ``ordergrad-jax run variance`` draws from its rows (every figure, in its order, so the colours
+    match), written as PNG atomically at the run writer's resolution, without a version stamp."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from experiments.common.io import atomic_temp_path
+    from experiments.variance import plots
+
+    figures = plots.all_figures(plots.load_rows(folder / RUN))
+    written = []
+    for stem, relative in FIGURES.items():
+        target = folder / relative
+        figures[stem].tight_layout()  # panels with their own y label overlap without it
+        fd, tmp = atomic_temp_path(target, suffix=".png")
+        os.close(fd)
+        try:
+            figures[stem].savefig(
+                tmp, format="png", dpi=120, bbox_inches="tight", metadata={"Software": None}
+            )
+            os.replace(tmp, target)
+        finally:
+            pathlib.Path(tmp).unlink(missing_ok=True)
+        written.append(target)
+    return written
+
+
+if __name__ == "__main__":
+    from experiments.report import repo_root
+
+    for path in draw_figures(repo_root() / "reports" / "variance"):
+        print(f"wrote {path}")
