@@ -23,10 +23,13 @@ ROOT_ENV = "ORDERGRAD_ROOT"
 class Document:
     """A results document: its path under the repository root, and the builders of its tables
     (``tables(folder) -> {id: build}``, ``folder`` being the document's own folder), or ``None``
-    when no data backs it yet."""
+    when no data backs it yet; ``also``: other files (paths under the root) whose marked tables
+    the same builders make (a short copy of a table in the README). Each table must be marked in
+    one of the files at least."""
 
     path: str
     tables: Callable[[pathlib.Path], dict[str, Callable[[], str]]] | None = None
+    also: tuple[str, ...] = ()
 
 
 def _brax_tables(folder: pathlib.Path) -> dict[str, Callable[[], str]]:
@@ -47,13 +50,25 @@ def _variance_tables(folder: pathlib.Path) -> dict[str, Callable[[], str]]:
     return variance.builders(folder)
 
 
+def _transform_tables(folder: pathlib.Path) -> dict[str, Callable[[], str]]:
+    from experiments.report import transform
+
+    return transform.builders(folder)
+
+
+def _envs_tables(folder: pathlib.Path) -> dict[str, Callable[[], str]]:
+    from experiments.report import envs
+
+    return envs.builders(folder.parent / "reports" / "envs")  # the data is not in envs/
+
+
 DOCUMENTS = {
     "brax": Document("reports/brax/RESULTS.md", _brax_tables),
     "control": Document("reports/control/RESULTS.md", _control_tables),
     "lm": Document("reports/lm/RESULTS.md"),
     "variance": Document("reports/variance/RESULTS.md", _variance_tables),
-    "transform": Document("reports/transform/RESULTS.md"),
-    "envs": Document("envs/README.md"),
+    "transform": Document("reports/transform/RESULTS.md", _transform_tables, also=("README.md",)),
+    "envs": Document("envs/README.md", _envs_tables),
 }
 
 
@@ -76,7 +91,8 @@ def repo_root(start: str | os.PathLike | None = None) -> pathlib.Path:
 
 
 def report(name: str, check: bool = False, root: str | os.PathLike | None = None) -> list[str]:
-    """Rebuilds (or with ``check`` compares) the marked tables of document ``name``.
+    """Rebuilds (or with ``check`` compares) the marked tables of document ``name`` and of its
+    ``also`` files.
 
     Returns:
       the ids of the tables that changed (rewritten), or with ``check`` that would change.
@@ -90,29 +106,37 @@ def report(name: str, check: bool = False, root: str | os.PathLike | None = None
     if name not in DOCUMENTS:
         raise KeyError(f"no results document {name!r}; known: {sorted(DOCUMENTS)}")
     doc = DOCUMENTS[name]
-    path = repo_root(root) / doc.path
-    text = path.read_text()
+    base = repo_root(root)
+    texts = {rel: (base / rel).read_text() for rel in (doc.path, *doc.also)}
     if doc.tables is None:
-        if markers.blocks(text):
-            raise ValueError(f"{doc.path} marks tables but no builder makes them")
+        if any(markers.blocks(text) for text in texts.values()):
+            raise ValueError(f"{' + '.join(texts)}: marked tables but no builder makes them")
         print(f"{doc.path}: no committed data behind its tables yet; nothing to build")
         return []
-    tables = doc.tables(path.parent)
-    new, changed, missing = markers.render(text, lambda i: tables[i](), list(tables))
+    tables = doc.tables((base / doc.path).parent)
+    rendered = {
+        rel: markers.render(text, lambda i: tables[i](), list(tables))
+        for rel, text in texts.items()
+    }
+    changed = [i for _, ids, _ in rendered.values() for i in ids]
+    where = "; ".join(f"{rel}: {ids}" for rel, (_, ids, _) in rendered.items() if ids)
+    missing = [i for i in tables if all(i in miss for _, _, miss in rendered.values())]
+    files = " + ".join(texts)
     if missing:
-        msg = f"{doc.path}: table(s) {missing} are not marked in the document"
+        msg = f"{files}: table(s) {missing} are not marked in the document"
         if check:
             raise TablesDiffer(msg)
         print(f"warning: {msg}")
     if check:
         if changed:
             raise TablesDiffer(
-                f"{doc.path}: table(s) {changed} differ from the committed data: run "
+                f"table(s) differ from the committed data ({where}): run "
                 f"`ordergrad-jax report {name}` and commit the result"
             )
-        print(f"{doc.path}: {len(tables) - len(missing)} tables match their data")
+        print(f"{files}: {len(tables) - len(missing)} tables match their data")
         return []
-    if changed:
-        write_text_atomic(path, new)
-    print(f"{doc.path}: rebuilt {len(tables) - len(missing)} tables; changed: {changed or 'none'}")
+    for rel, (new, ids, _) in rendered.items():
+        if ids:
+            write_text_atomic(base / rel, new)
+    print(f"{files}: rebuilt {len(tables) - len(missing)} tables; changed: {where or 'none'}")
     return changed
