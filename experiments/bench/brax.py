@@ -23,7 +23,9 @@ evaluated the same way, ``eval_episodes`` stochastic episodes of ``num_steps`` s
 mean, CVaR_0.1 and median.
 
 Run: ``ordergrad-jax bench brax [--quick] [--out DIR] [--set task=hopper --set budget=524288
---set trainers=ours_rp,brax_apg]``.
+--set trainers=ours_rp,brax_apg]``. The run folder (``metrics.jsonl``: one row per trainer run) is
+a benchmark of ``reports/brax/RESULTS.md`` section 5 once it lies in ``reports/brax/bench/brax/``
+(``ordergrad-jax report brax``; layout in ``experiments/report/brax.py``).
 """
 
 from __future__ import annotations

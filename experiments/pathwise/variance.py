@@ -10,7 +10,9 @@ and a bias check (the largest |mean_RP - mean_LR| coordinate in standard errors)
 
 Objectives share one compile per (task, gradient): the rank weights are a traced argument.
 Writes ``metrics.jsonl`` (one row per task, objective and gradient), ``summary.md`` (the table)
-and the figure ``rp_vs_lr.png``/``.pdf``.
+and the figure ``rp_vs_lr.png``/``.pdf``. ``ordergrad-jax report brax`` builds section 4 of
+``reports/brax/RESULTS.md`` from the rows of such a run folder in ``reports/brax/brax-variance/``
+(layout in ``experiments/report/brax.py``).
 """
 
 from __future__ import annotations
