@@ -14,8 +14,12 @@ methods=(
   "bot2at4:--set estimator.name=ordergrad --set k=4 --set objective=BotM:2"
 )
 # The shared SFT warm start first (the runs below then load it from the cache).
-"$OGJ" run lm-rl --out "$OUT/sft-only" --run-id sft --set steps=1 \
-  --set sft_cache="$OUT/sft" > "$OUT/sft.log" 2>&1
+# (num_chunks=1: a run's chunks must not outnumber its steps.) Stop if it fails: the three seeds'
+# runs would otherwise each train the SFT start into the same cache at once.
+date -u +"GRID START %Y-%m-%dT%H:%M:%SZ"
+"$OGJ" run lm-rl --out "$OUT/sft-only" --run-id sft --set steps=1 --set num_chunks=1 \
+  --set sft_cache="$OUT/sft" > "$OUT/sft.log" 2>&1 || { echo "SFT FAILED: $OUT/sft.log"; exit 1; }
+date -u +"SFT DONE %Y-%m-%dT%H:%M:%SZ"
 for seed in 0 1 2; do
   (
     for m in "${methods[@]}"; do
@@ -29,4 +33,4 @@ for seed in 0 1 2; do
   ) &
 done
 wait
-echo GRID DONE
+date -u +"GRID DONE %Y-%m-%dT%H:%M:%SZ"

@@ -78,10 +78,36 @@ def measure(mesh: tuple[int, ...], steps: int = 12, **overrides) -> dict:
     }
 
 
-if __name__ == "__main__":
+def main(argv: list[str] | None = None) -> dict:
+    """Measures one mesh and prints the result; with ``--out``, also writes it as a run folder
+    ``OUT/lm-speed/RUN_ID`` (``config.json`` with the provenance, ``metrics.jsonl`` with the one
+    result row and the 1/5/15-minute load averages at its end, ``summary.md``)."""
+    import os
+
+    from experiments.common.provenance import load_average
+    from experiments.common.runs import markdown_table
+
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--mesh", default="1,1")
     parser.add_argument("--steps", type=int, default=12)
-    args = parser.parse_args()
-    result = measure(tuple(int(x) for x in args.mesh.split(",")), args.steps)
+    parser.add_argument("--out", default="", help="write a run folder under OUT/lm-speed/")
+    parser.add_argument("--run-id", default=None)
+    args = parser.parse_args(argv)
+    mesh = tuple(int(x) for x in args.mesh.split(","))
+    writer = RunWriter("lm-speed", args.out, args.run_id) if args.out else None
+    if writer is not None:
+        writer.write_config(
+            {"mesh": list(mesh), "steps": args.steps},
+            xla_flags=os.environ.get("XLA_FLAGS", ""),
+        )
+    result = measure(mesh, args.steps)
     print(json.dumps(result, indent=1))
+    if writer is not None:
+        writer.log({**result, "load_avg_end": load_average()})
+        flat = {k: v for k, v in result.items() if not isinstance(v, (dict, list))}
+        writer.write_summary(markdown_table([flat]) + "\n")
+    return result
+
+
+if __name__ == "__main__":
+    main()

@@ -44,6 +44,12 @@ def _control_tables(folder: pathlib.Path) -> dict[str, Callable[[], str]]:
     return control.builders(folder)
 
 
+def _lm_tables(folder: pathlib.Path) -> dict[str, Callable[[], str]]:
+    from experiments.report import lm
+
+    return lm.builders(folder)
+
+
 def _variance_tables(folder: pathlib.Path) -> dict[str, Callable[[], str]]:
     from experiments.report import variance
 
@@ -65,7 +71,7 @@ def _envs_tables(folder: pathlib.Path) -> dict[str, Callable[[], str]]:
 DOCUMENTS = {
     "brax": Document("reports/brax/RESULTS.md", _brax_tables),
     "control": Document("reports/control/RESULTS.md", _control_tables),
-    "lm": Document("reports/lm/RESULTS.md"),
+    "lm": Document("reports/lm/RESULTS.md", _lm_tables),
     "variance": Document("reports/variance/RESULTS.md", _variance_tables),
     "transform": Document("reports/transform/RESULTS.md", _transform_tables, also=("README.md",)),
     "envs": Document("envs/README.md", _envs_tables),
