@@ -251,3 +251,36 @@ def test_config_validation():
         run.validate(dataclasses.replace(QUICK, num_chunks=5), 1)
     with pytest.raises(ValueError, match="group_size"):
         run.validate(dataclasses.replace(QUICK, groups=GroupsConfig(4, 1)), 1)
+
+
+def test_smoothed_nll_is_cross_entropy_against_the_smoothed_target(rng):
+    """sft.smoothed_nll equals -sum_v q_v log softmax(z)_v with q = (1-e) onehot + e/V, written
+    out by hand in float64; e = 0 is the plain NLL; out-of-range smoothing is refused."""
+    from experiments.lm import sft
+
+    z = rng.normal(size=(3, 5, 7))
+    t = rng.integers(0, 7, size=(3, 5))
+    logz = z - np.log(np.exp(z).sum(-1, keepdims=True))
+    for e in (0.0, 0.3):
+        q = np.full(z.shape, e / 7) + (1 - e) * np.eye(7)[t]
+        want = -(q * logz).sum(-1)
+        got = sft.smoothed_nll(jnp.asarray(z, jnp.float32), jnp.asarray(t), e)
+        np.testing.assert_allclose(np.asarray(got), want, rtol=1e-5, atol=1e-5)
+    with pytest.raises(ValueError, match="sft_smoothing must be in"):
+        pool = np.zeros((2, 3), np.int32)
+        sft.make_sft(None, None, pool, pool, pad_id=0, batch=2, steps=1, smoothing=1.0)
+
+
+def test_smoothed_nll_minimiser_is_the_smoothed_target():
+    """Gradient descent on the logits of one position converges to p(target) = 1 - e (V-1)/V,
+    the value the SFT docstring promises (so pass@1 of a fully trained smoothed model is
+    about that to the power of the answer length)."""
+    from experiments.lm import sft
+
+    e, v = 0.3, 24
+    z = jnp.zeros(v)
+    grad = jax.jit(jax.grad(lambda z: sft.smoothed_nll(z, jnp.asarray(3), e)))
+    for _ in range(3000):
+        z = z - 1.0 * grad(z)
+    p = np.asarray(jax.nn.softmax(z))
+    np.testing.assert_allclose(p[3], 1 - e * (v - 1) / v, atol=1e-4)

@@ -53,6 +53,10 @@ class LMConfig:
     sft_steps: int = 1000
     sft_batch: int = 64
     sft_lr: float = 3e-3
+    sft_smoothing: float = 0.0
+    """Label smoothing of the SFT answers (:func:`sft.smoothed_nll`): the start learns the sums
+    but samples a wrong token at each answer position about ``smoothing * (V - 1) / V`` of the
+    time (reports/lm/RESULTS.md)."""
     sft_cache: str = ""
     """Folder caching SFT parameters keyed by the SFT settings: runs that share it start from
     the very same warm start (and skip re-training it)."""

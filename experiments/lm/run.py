@@ -75,6 +75,8 @@ def _sft_key(cfg: LMConfig) -> str:
     fields = "digits ops num_train num_heldout task_seed checkpoint_dir"
     fields += " sft_seed sft_steps sft_batch sft_lr"
     settings = {f: getattr(cfg, f) for f in fields.split()}
+    if cfg.sft_smoothing:  # absent when 0: the caches made before the field existed stay valid
+        settings["sft_smoothing"] = cfg.sft_smoothing
     # the same keys as when the model sizes were flat fields: old caches stay valid
     blob = json.dumps({**settings, **dataclasses.asdict(cfg.model)}, sort_keys=True)
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
@@ -91,7 +93,9 @@ def warm_start(cfg: LMConfig, graphdef, params, prompts, answers, pad_id: int):
     info = {"sft_cached": False, "sft_loss_first": math.nan, "sft_loss_last": math.nan}
     if cfg.sft_steps:
         tx = optax.adam(optax.cosine_decay_schedule(cfg.sft_lr, cfg.sft_steps, 0.1))
-        fn = sft.make_sft(graphdef, tx, prompts, answers, pad_id, cfg.sft_batch, cfg.sft_steps)
+        fn = sft.make_sft(
+            graphdef, tx, prompts, answers, pad_id, cfg.sft_batch, cfg.sft_steps, cfg.sft_smoothing
+        )
         tic = time.perf_counter()
         params, _, losses = fn(params, jax.jit(tx.init)(params), jax.random.key(cfg.sft_seed))
         losses = np.asarray(losses)

@@ -23,20 +23,40 @@ def sequences(prompts: jax.Array, answers: jax.Array, pad_id: int):
     return tokens, valid, target
 
 
-def make_sft(graphdef, tx, prompts, answers, pad_id: int, batch: int, steps: int):
+def smoothed_nll(logits: jax.Array, targets: jax.Array, smoothing: float) -> jax.Array:
+    """Cross-entropy ``[...]`` of ``logits [..., V]`` against ``(1 - smoothing) * onehot(targets)
+    + smoothing * uniform(V)`` (label smoothing; ``smoothing=0``: the negative log-likelihood).
+
+    Its minimiser puts ``1 - smoothing * (V - 1) / V`` on the target token and the rest evenly on
+    the others: a model that knows every answer but samples a wrong token at each position
+    with that probability."""
+    logz = jax.nn.log_softmax(logits, -1)
+    nll = -jnp.take_along_axis(logz, targets[..., None], -1)[..., 0]
+    if not smoothing:
+        return nll
+    return (1.0 - smoothing) * nll - smoothing * jnp.mean(logz, -1)
+
+
+def make_sft(
+    graphdef, tx, prompts, answers, pad_id: int, batch: int, steps: int, smoothing: float = 0.0
+):
     """``sft(params, opt_state, key) -> (params, opt_state, losses [steps])``, jitted.
 
     Args:
       graphdef: the model structure; tx: the optax optimiser.
       prompts, answers: the training pool ``[M, Lp]``, ``[M, La]``.
       pad_id: PAD id; batch: sequences per step; steps: scan length.
+      smoothing: label smoothing of the answer tokens (:func:`smoothed_nll`).
     """
+    if not 0.0 <= smoothing < 1.0:
+        raise ValueError(f"sft_smoothing must be in [0, 1); got {smoothing}")
     tokens, valid, target = sequences(jnp.asarray(prompts), jnp.asarray(answers), pad_id)
 
     def loss_fn(params, idx):
-        logp, _ = lm_model.token_logprobs(graphdef, params, tokens[idx], valid[idx])
+        lg = lm_model.logits(graphdef, params, tokens[idx], valid[idx])[:, :-1]
+        per_token = smoothed_nll(lg, tokens[idx][:, 1:], smoothing)
         mask = target[idx][:, 1:]
-        return -jnp.sum(jnp.where(mask, logp, 0.0)) / jnp.sum(mask)
+        return jnp.sum(jnp.where(mask, per_token, 0.0)) / jnp.sum(mask)
 
     def step(carry, key):
         params, opt_state = carry
