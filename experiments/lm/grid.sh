@@ -34,3 +34,11 @@ for seed in 0 1 2; do
 done
 wait
 date -u +"GRID DONE %Y-%m-%dT%H:%M:%SZ"
+# With KEEP set (e.g. KEEP=reports/lm/grid): each run's small files, what `ordergrad-jax report lm`
+# reads (no checkpoints, no figures), and the SFT run's as $KEEP/sft.
+if [ -n "${KEEP:-}" ]; then
+  for d in "$OUT"/lm-rl/*/ "$OUT"/sft-only/lm-rl/sft/; do
+    mkdir -p "$KEEP/$(basename "$d")"
+    cp "$d"config.json "$d"metrics.jsonl "$d"summary.md "$KEEP/$(basename "$d")/"
+  done
+fi

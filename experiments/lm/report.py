@@ -2,8 +2,9 @@
 
     python -m experiments.lm.report results/lm-grid/lm-rl
 
-prints the markdown table of held-out pass@k (mean +- s.e. over seeds) and writes
-``passk_compare.png`` and ``training_compare.png`` into the folder.
+prints the markdown table of held-out pass@k (mean ± Student t 95% interval over seeds, n - 1
+df) and writes ``passk_compare.png`` and ``training_compare.png`` into the folder. The committed
+tables of ``reports/lm/RESULTS.md`` are ``ordergrad-jax report lm`` (``experiments/report/lm.py``).
 """
 
 from __future__ import annotations
