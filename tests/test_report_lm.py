@@ -116,3 +116,20 @@ def test_grid_runs_are_small_and_have_provenance():
         config = json.loads((run / "config.json").read_text())
         assert config["provenance"]["load_avg_start"] and config["provenance"]["end_utc"]
         assert (run / "summary.md").is_file()
+
+
+def test_lr_and_speed_tables_match_the_raw_rows():
+    """The learning-rate cells are the runs' held-out evaluations; the speed table's advantage
+    share is the advantage's median time over the step's, recomputed here."""
+    doc = (LM / "RESULTS.md").read_text()
+    lr = {r[0]: r for r in _cells(doc, "lm-lr")}
+    rows = _jsonl(LM / "lr" / "grpo-lr1e-3" / "metrics.jsonl")
+    evals = [(r["step"], r["heldout_pass@1"]) for r in rows if "heldout_pass@1" in r]
+    assert lr["lr/grpo-lr1e-3"][2:4] == ["1e-3", "80"]
+    assert lr["lr/grpo-lr1e-3"][4].split("; ")[1] == ", ".join(f"{s}: {v:.3f}" for s, v in evals)
+    speed = {r[0]: r for r in _cells(doc, "lm-speed")}
+    for run in ("1dev-1x1", "8dev-4x2"):
+        row = _jsonl(LM / "speed" / "lm-speed" / run / "metrics.jsonl")[0]
+        share = float(speed[run][9].rstrip("%")) / 100
+        assert abs(share - row["advantage_s"] / row["step_s"]) <= 5e-6
+        assert speed[run][1].startswith(str(row["devices"]))

@@ -214,7 +214,7 @@ def lr_table(folder: pathlib.Path) -> str:
             {
                 "run": f"{summary.parent.parent.name}/{summary.parent.name}",
                 "method": method_label(config),
-                "Adam lr": f"{config['optim']['lr']:g}",
+                "Adam lr": f"{config['optim']['lr']:.0e}".replace("e-0", "e-"),
                 "steps": config["steps"],
                 "held-out pass@1: SFT, then at steps": f"{sft['pass@1']:.3f}; "
                 + ", ".join(f"{r['step']}: {r['heldout_pass@1']:.3f}" for r in evals),
