@@ -81,8 +81,9 @@ def test_one_batch_gradient_is_noise_dominated_and_adam_sign_step_is_less_aligne
     gradients of two independent batches are far from parallel, and Adam's first step
     ``-lr sign(g)`` points less along the mean gradient than ``g`` itself; the policy's KL
     to the start grows quadratically along the mean gradient (the curvature)."""
-    # 300 SFT steps: a start that solves a few problems (60 leave every reward 0)
-    cfg = dataclasses.replace(QUICK, sft_steps=300, groups=GroupsConfig(8, 8))
+    # 300 SFT steps without label smoothing: a start that solves a few problems, as the old
+    # default start did (60 steps, or smoothing at this size, leave every reward 0)
+    cfg = dataclasses.replace(QUICK, sft_steps=300, sft_smoothing=0.0, groups=GroupsConfig(8, 8))
     bench = diagnose.prepare(cfg)
     assert abs(float(bench.kl_to_sft(bench.params))) < 1e-5
     grads = diagnose.batch_gradients(bench, jax.random.key(1), 4)

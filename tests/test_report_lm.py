@@ -133,3 +133,61 @@ def test_lr_and_speed_tables_match_the_raw_rows():
         share = float(speed[run][9].rstrip("%")) / 100
         assert abs(share - row["advantage_s"] / row["step_s"]) <= 5e-6
         assert speed[run][1].startswith(str(row["devices"]))
+
+
+def _default_cells(table: str) -> list[list[str]]:
+    doc = (LM / "RESULTS.md").read_text()
+    start = doc.index(f"<!-- table:{table} -->")
+    body = doc[start : doc.index("<!-- /table -->", start)]
+    return [[c.strip() for c in line.strip("|").split(" | ")] for line in body.splitlines()[3:]]
+
+
+def test_default_runs_cells_from_the_raw_curves():
+    """The default-setting table: each method's final pass@1 and gain (mean ± Student t 95%
+    half-width over its seeds) recomputed from the curated curves with scipy; the goal column
+    from the first evaluation with a +0.25 gain, found here by a plain scan."""
+    labels = {"GRPO": "grpo", "RLOO": "rloo", "OrderGrad TopM:2@4": "top2at4"}
+    rows = _default_cells("default-runs")
+    assert {r[0] for r in rows} == set(labels)
+    for row in rows:
+        starts, ends, firsts = [], [], []
+        for run in sorted((LM / "default").glob(f"{labels[row[0]]}-s*/")):
+            curve = [json.loads(x) for x in (run / "curve.jsonl").read_text().splitlines()]
+            sft = next(r for r in curve if r["phase"] == "sft")["pass@1"]
+            evals = [(r["step"], r["heldout_pass@1"]) for r in curve if "heldout_pass@1" in r]
+            starts.append(sft)
+            ends.append(evals[-1][1])
+            firsts.append(min(s for s, v in evals if v >= sft + 0.25))
+        gain = np.subtract(ends, starts)
+        n = len(gain)
+
+        def cell(x, n=n):
+            half = scipy_stats.t.ppf(0.975, n - 1) * np.std(x, ddof=1) / np.sqrt(n)
+            return f"{np.mean(x):.3f} ± {half:.3f}"
+
+        assert row[1] == str(n) == "3"
+        assert row[3] == cell(ends)
+        assert row[4] == cell(gain)
+        assert row[6] == str(max(firsts))
+
+
+def test_curate_keeps_the_evaluations_and_thins_the_steps(tmp_path):
+    from experiments.report import lm_default
+
+    src = tmp_path / "run"
+    src.mkdir()
+    (src / "config.json").write_text("{}")
+    (src / "summary.md").write_text("# s\n")
+    rows = [
+        {"phase": "sft", "step": 0, "pass@1": 0.1234567891, "anything": 1},
+        *({"phase": "rl", "step": s, "reward": 0.5, "adv_std": 0.1} for s in (1, 2, 3)),
+    ]
+    rows[-1]["heldout_pass@1"] = 0.25
+    (src / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    lm_default.curate(src, tmp_path / "out", every=2)
+    got = [json.loads(x) for x in (tmp_path / "out" / "curve.jsonl").read_text().splitlines()]
+    assert [(r["phase"], r["step"]) for r in got] == [("sft", 0), ("rl", 2), ("rl", 3)]
+    assert got[0] == {"phase": "sft", "step": 0, "pass@1": 0.123457, "anything": 1}
+    assert got[1] == {"phase": "rl", "step": 2, "reward": 0.5}  # adv_std is not kept
+    assert got[2]["heldout_pass@1"] == 0.25
+    assert (tmp_path / "out" / "summary.md").read_text() == "# s\n"

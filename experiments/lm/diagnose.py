@@ -252,7 +252,7 @@ def _only(tree, groups: tuple[str, ...]):
 
 def evaluate_at(bench: Bench, params) -> dict:
     ev = rl.as_numpy(bench.evaluate(params, jax.random.fold_in(bench.eval_key, 0)))
-    out = {k: float(v) for k, v in ev.items() if k in ("pass@1", "pass@16", "length")}
+    out = {k: float(v) for k, v in ev.items() if k.startswith("pass@") or k == "length"}
     out["kl_to_sft"] = float(bench.kl_to_sft(params))
     return out
 

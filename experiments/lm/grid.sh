@@ -5,6 +5,9 @@ cd "$(dirname "$0")/../.."
 OUT=${OUT:-results/lm-grid}
 OGJ=${ORDERGRAD_JAX:-ordergrad-jax}  # the installed command (activate the venv, or set ORDERGRAD_JAX)
 mkdir -p "$OUT"
+# The grid's settings: the old SFT start (1000 steps, no label smoothing), 50 RL steps at Adam 1e-4
+# in 2 chunks (the lm-rl defaults changed since: reports/lm/RESULTS.md, "The default setting").
+OLD=(--set sft_steps=1000 --set sft_smoothing=0 --set lr=1e-4 --set steps=50 --set num_chunks=2)
 methods=(
   "grpo:--set estimator.name=grpo"
   "rloo:--set estimator.name=rloo"
@@ -17,7 +20,7 @@ methods=(
 # (num_chunks=1: a run's chunks must not outnumber its steps.) Stop if it fails: the three seeds'
 # runs would otherwise each train the SFT start into the same cache at once.
 date -u +"GRID START %Y-%m-%dT%H:%M:%SZ"
-"$OGJ" run lm-rl --out "$OUT/sft-only" --run-id sft --set steps=1 --set num_chunks=1 \
+"$OGJ" run lm-rl --out "$OUT/sft-only" --run-id sft "${OLD[@]}" --set steps=1 --set num_chunks=1 \
   --set sft_cache="$OUT/sft" > "$OUT/sft.log" 2>&1 || { echo "SFT FAILED: $OUT/sft.log"; exit 1; }
 date -u +"SFT DONE %Y-%m-%dT%H:%M:%SZ"
 for seed in 0 1 2; do
@@ -26,9 +29,8 @@ for seed in 0 1 2; do
       name=${m%%:*}; args=${m#*:}
       [ -f "$OUT/lm-rl/$name-s$seed/summary.md" ] && continue
       # shellcheck disable=SC2086
-      # lr 1e-4: the grid's setting (the lm-rl default is now 2e-5, reports/lm "Why RL did not learn")
-      "$OGJ" run lm-rl --out "$OUT" --run-id "$name-s$seed" --seed $seed \
-        --set sft_cache="$OUT/sft" --set lr=1e-4 $args > "$OUT/$name-s$seed.log" 2>&1
+      "$OGJ" run lm-rl --out "$OUT" --run-id "$name-s$seed" --seed $seed "${OLD[@]}" \
+        --set sft_cache="$OUT/sft" $args > "$OUT/$name-s$seed.log" 2>&1
     done
   ) &
 done

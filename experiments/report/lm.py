@@ -478,4 +478,9 @@ def builders(folder: pathlib.Path) -> dict[str, Callable[[], str]]:
         out["lm-lr-runs"] = lambda: runs_table(folder, "lr")
     if (folder / "speed").is_dir():
         out["lm-speed"] = lambda: speed_table(folder)
+    if (folder / "default").is_dir():
+        from experiments.report import lm_default
+
+        out.update(lm_default.builders(folder))
+        out["default-run-list"] = lambda: runs_table(folder, "default")
     return out
