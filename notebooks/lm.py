@@ -17,9 +17,10 @@
 # # LM RL fine-tuning with OrderGrad: pass@k and training curves
 #
 # Reads a folder of `lm-rl` runs (`ordergrad-jax run lm-rl ...`, one run folder each, e.g. the
-# grid of `experiments/lm/grid.sh` under `results/lm-grid/lm-rl`): set `ORDERGRAD_LM_RESULTS`
-# to it. Without it, the notebook runs the quick configuration (a tiny SFT + RL on CPU, well
-# under a minute) into a temporary folder.
+# grid of `experiments/lm/grid.sh` under `results/lm-grid/lm-rl`, or a curated folder such as
+# `reports/lm/study`): set `ORDERGRAD_LM_RESULTS` to it. Without it, the notebook runs the quick
+# configuration (a tiny SFT + RL on CPU, well under a minute) into a temporary folder. The last
+# section draws the pass@k study from the data committed in `reports/lm/study/`.
 
 # %%
 import os
@@ -31,6 +32,7 @@ from IPython.display import Markdown, display
 from experiments import registry
 from experiments.common.runs import RunWriter, markdown_table
 from experiments.lm import plots
+from experiments.report import lm_study, repo_root
 
 results = os.environ.get("ORDERGRAD_LM_RESULTS")
 if results:
@@ -40,11 +42,11 @@ else:
     experiment = registry.get("lm-rl")
     experiment.run(experiment.quick, RunWriter("lm-rl", folder))
 runs = plots.load_runs(folder)
-ks = [k for k in (1, 2, 4, 8, 16) if f"pass@{k}" in runs[0][2][0]]
+ks = [k for k in (1, 2, 4, 8, 16, 32) if f"pass@{k}" in runs[0][2][0]]
 print(f"{len(runs)} runs from {folder}: {sorted({r[0] for r in runs})}")
 
 # %% [markdown]
-# ## Held-out pass@k after RL (mean ± standard error over seeds)
+# ## Held-out pass@k after RL (mean ± Student t 95% interval over seeds)
 
 # %%
 display(Markdown(markdown_table(plots.results_table(runs, ks))))
@@ -58,3 +60,17 @@ display(Markdown(markdown_table(plots.results_table(runs, ks))))
 figs = plots.compare_figures(runs, ks)
 display(figs["passk_compare"])
 display(figs["training_compare"])
+
+# %% [markdown]
+# ## The pass@k study (committed data)
+# `experiments/lm/study.sh`: 3-digit addition, 11 methods x 5 seeds from one SFT start, held-out
+# pass@k on 1024 prompts x 32 samples with the same evaluation keys for every method of a seed
+# (reports/lm/RESULTS.md). Left: pass@k against k; right: each method minus GRPO, paired by seed.
+
+# %%
+study = repo_root() / "reports" / "lm" / "study"
+if lm_study.runs(study):
+    display(Markdown(lm_study.passk_table(study)))
+    display(lm_study.draw_figure(study))
+else:
+    print(f"no study runs in {study}")

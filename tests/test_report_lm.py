@@ -191,3 +191,67 @@ def test_curate_keeps_the_evaluations_and_thins_the_steps(tmp_path):
     assert got[1] == {"phase": "rl", "step": 2, "reward": 0.5}  # adv_std is not kept
     assert got[2]["heldout_pass@1"] == 0.25
     assert (tmp_path / "out" / "summary.md").read_text() == "# s\n"
+
+
+def _study_run(folder: pathlib.Path, name: str, seed: int, sft: dict, end: dict) -> None:
+    """A hand-made curated study run: the SFT row, RL rows at steps 25 and 300, the last one
+    with the held-out evaluation ``end``."""
+    run = folder / f"{name}-s{seed}"
+    run.mkdir(parents=True)
+    prov = {
+        "start_utc": "2026-12-01T05:00:00+00:00",
+        "end_utc": "2026-12-01T05:01:30+00:00",
+        "load_avg_start": [1.5, 1.0, 1.0],
+        "git_commit": "0123456789abcdef",
+        "git_dirty": False,
+    }
+    config = {"groups": {"num_groups": 2, "group_size": 4}, "seed": seed}
+    (run / "config.json").write_text(json.dumps({"config": config, "provenance": prov}))
+    (run / "summary.md").write_text("# run\n")
+    rows = [
+        {"phase": "sft", "step": 0, **{f"pass@{k}": v for k, v in sft.items()}},
+        {"phase": "rl", "step": 25, "entropy": 0.5 + seed, "completion_tokens": 24},
+        {"phase": "rl", "step": 300, "entropy": 0.1, "completion_tokens": 32}
+        | {f"heldout_pass@{k}": v for k, v in end.items()},
+    ]
+    (run / "curve.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+
+
+def test_study_tables_from_hand_made_runs(tmp_path):
+    """pass@k cells, paired differences to GRPO and RL-minus-SFT cells, computed here with scipy
+    from the values written into three seeds of two methods; lengths are tokens per sample."""
+    from experiments.report import lm_study
+
+    ks = lm_study.KS
+    grpo = [0.30, 0.34, 0.32]
+    top2 = [0.28, 0.31, 0.33]
+    for seed in range(3):
+        sft = {k: 0.1 + 0.01 * seed for k in ks}
+        _study_run(tmp_path, "grpo", seed, sft, {k: grpo[seed] for k in ks})
+        _study_run(tmp_path, "top2at4", seed, sft, {k: top2[seed] for k in ks})
+
+    def cell(x):
+        x = np.asarray(x)
+        half = scipy_stats.t.ppf(0.975, len(x) - 1) * x.std(ddof=1) / np.sqrt(len(x))
+        return f"{x.mean():.3f} ± {half:.3f}"
+
+    def rows(table):
+        return [
+            [c.strip() for c in line.strip("|").split(" | ")] for line in table.splitlines()[2:]
+        ]
+
+    passk = rows(lm_study.passk_table(tmp_path))
+    assert passk[0][:3] == ["SFT start", "3", cell([0.10, 0.11, 0.12])]
+    assert passk[1][:3] == ["GRPO", "3", cell(grpo)]
+    assert passk[2][0] == "OrderGrad TopM:2@4" and passk[2][-1] == cell(top2)
+    d = np.subtract(top2, grpo)
+    p = scipy_stats.ttest_rel(top2, grpo).pvalue
+    paired = rows(lm_study.paired_table(tmp_path))
+    assert len(paired) == 1 and paired[0][:2] == ["OrderGrad TopM:2@4", "3"]
+    assert paired[0][2].startswith(cell(d) + " (p ") and f"{p:.2f}" in paired[0][2]
+    base = rows(lm_study.base_vs_rl_table(tmp_path))
+    assert base[0][2].startswith(cell(np.subtract(grpo, [0.10, 0.11, 0.12])))
+    training = rows(lm_study.training_table(tmp_path, steps=(25, 300)))
+    assert training[0] == ["GRPO", "1.500", "0.100", "3.00", "4.00"]
+    summary = rows(lm_study.runs_summary(tmp_path))[0]
+    assert summary[0] == "6" and summary[3] == "90 / 90" and summary[5] == "0123456789ab"

@@ -42,7 +42,8 @@ def test_curated_results_stay_small():
     sizes = {name: (ROOT / name).stat().st_size for name in _tracked("reports")}
     big = {name: size for name, size in sizes.items() if size > 1_000_000}
     assert not big, f"files over 1 MB in reports/: {big}"
-    assert sum(sizes.values()) < 8_000_000, f"reports/ holds {sum(sizes.values())} bytes"
+    # 10 MB: the curated data of ~150 runs (the LM study's 55 among them) and the figures
+    assert sum(sizes.values()) < 10_000_000, f"reports/ holds {sum(sizes.values())} bytes"
     assert not [n for n in sizes if "/checkpoints/" in n or n.endswith((".log", ".pdf"))]
 
 

@@ -77,7 +77,8 @@ def label(config: dict) -> str:
 
 def load_runs(folder) -> list[tuple[str, dict, list[dict]]]:
     """``[(label, config, rows), ...]`` of the finished runs (``summary.md`` present) under
-    ``folder`` (searched recursively), sorted by label and seed."""
+    ``folder`` (searched recursively), sorted by label and seed. A run's rows are its
+    ``metrics.jsonl``, or the ``curve.jsonl`` of a curated copy (``reports/lm/``)."""
     import json
     import pathlib
 
@@ -85,7 +86,9 @@ def load_runs(folder) -> list[tuple[str, dict, list[dict]]]:
     for summary in sorted(pathlib.Path(folder).rglob("summary.md")):
         path = summary.parent
         config = json.loads((path / "config.json").read_text())["config"]
-        rows = [json.loads(line) for line in (path / "metrics.jsonl").read_text().splitlines()]
+        data = path / "metrics.jsonl"
+        data = data if data.exists() else path / "curve.jsonl"
+        rows = [json.loads(line) for line in data.read_text().splitlines()]
         runs.append((label(config), config, rows))
     return sorted(runs, key=lambda r: (r[0], r[1]["seed"]))
 

@@ -483,4 +483,8 @@ def builders(folder: pathlib.Path) -> dict[str, Callable[[], str]]:
 
         out.update(lm_default.builders(folder))
         out["default-run-list"] = lambda: runs_table(folder, "default")
+    if (folder / "study").is_dir():
+        from experiments.report import lm_study
+
+        out.update(lm_study.builders(folder))
     return out
