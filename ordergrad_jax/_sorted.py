@@ -12,10 +12,11 @@ from jax import lax
 
 # With method="auto", groups up to this size use the sort-free pairwise path for include-one and
 # advantage transforms (ranks by O(N^2) comparisons, no sort, no scatter); larger groups sort.
-# On a 2-core CPU (`ordergrad-jax bench transform`) pairwise was ~5x faster than the sort floor at
-# N <= 32 and slower from N = 48 on. On an H100 (jax 0.11.2) small batches are launch-bound
-# (~40 us for every path) and at scale the sort wins: 65536 groups of 16 took 91 us sorted vs
-# 468 us pairwise (floor 80 us), 16384 x 64 took 74 us vs 3952 us; so accelerators always sort.
+# On a 2-core CPU (`ordergrad-jax bench transform`, reports/transform/) pairwise took 0.10-0.28
+# of the sort floor's time at N <= 32 (earlier runs: slower from N = 48 on). On an H100 (jax
+# 0.11.2) small batches are launch-bound (~40 us for every path) and at scale the sort wins:
+# 65536 groups of 16 took 91 us sorted vs 468 us pairwise (floor 80 us), 16384 x 64 took 74 us
+# vs 3952 us; so accelerators always sort.
 SORT_FREE_MAX_N = 32
 SORT_FREE_MAX_N_BY_BACKEND = {"cpu": SORT_FREE_MAX_N}  # other backends: 0 (always sort)
 METHODS = ("auto", "sort", "pairwise")
