@@ -255,3 +255,25 @@ def test_study_tables_from_hand_made_runs(tmp_path):
     assert training[0] == ["GRPO", "1.500", "0.100", "3.00", "4.00"]
     summary = rows(lm_study.runs_summary(tmp_path))[0]
     assert summary[0] == "6" and summary[3] == "90 / 90" and summary[5] == "0123456789ab"
+
+
+def test_results_script_makes_exactly_the_committed_runs():
+    """experiments/lm/results.sh SECTION (DRY_RUN) lists the run folders and diagnose files that
+    reports/lm/SECTION holds: no more, no fewer."""
+    script = ROOT / "experiments" / "lm" / "results.sh"
+    where = {"speed": LM / "speed" / "lm-speed"}
+    for section in ("default", "lr", "learning", "grid", "speed", "study"):
+        folder = where.get(section, LM / section)
+        if section == "study" and not folder.is_dir():
+            continue
+        proc = subprocess.run(
+            ["bash", str(script), section],
+            cwd=ROOT,
+            env={**os.environ, "DRY_RUN": "1"},
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        listed = set(proc.stdout.split())
+        committed = {p.name for p in folder.iterdir()}
+        assert listed == committed, (section, listed ^ committed)

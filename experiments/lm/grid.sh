@@ -16,6 +16,11 @@ methods=(
   "pass8:--set estimator.name=ordergrad --set k=8 --set objective=ReMax"
   "bot2at4:--set estimator.name=ordergrad --set k=4 --set objective=BotM:2"
 )
+if [ -n "${DRY_RUN:-}" ]; then  # list the run ids, run nothing
+  for seed in 0 1 2; do for m in "${methods[@]}"; do echo "${m%%:*}-s$seed"; done; done
+  echo sft
+  exit 0
+fi
 # The shared SFT warm start first (the runs below then load it from the cache).
 # (num_chunks=1: a run's chunks must not outnumber its steps.) Stop if it fails: the three seeds'
 # runs would otherwise each train the SFT start into the same cache at once.
