@@ -21,12 +21,13 @@
 # directory, or set `ORDERGRAD_ROOT`); set `ORDERGRAD_BRAX_RESULTS` to another folder with the
 # same layout. Its layout:
 #
-# * `variance/rows.json`: the rows of `ordergrad-jax run brax-variance` (its `metrics.jsonl`)
+# * `brax-variance/<run-id>/` or (older) `variance/rows.json`: the rows of
+#   `ordergrad-jax run brax-variance`
 # * `control/<run-id>/`: `bash experiments/control/results.sh brax OUT` (the group-PG and PPO
 #   trainers of `ordergrad-jax run control`; copy `OUT/control/brax-*` here)
 # * `brax-rp/<run-id>/{config.json,metrics.jsonl}`: `bash experiments/control/results.sh brax-rp`
 #   (`ordergrad-jax run brax-rp --out ... --run-id ...`)
-# * `bench/*.json`: `ordergrad-jax bench brax --out ...` (a run's config and `metrics.jsonl` rows)
+# * `bench/brax/<run-id>/` or (older) `bench/*.json`: `ordergrad-jax bench brax --out ...` runs
 #
 # A missing part is skipped; with no RP runs at all the notebook runs `brax-rp --quick`.
 
@@ -44,6 +45,7 @@ from experiments.bench import brax as brax_bench
 from experiments.control import aggregate, evaluate, plots
 from experiments.pathwise import run as pathwise
 from experiments.pathwise import variance as brax_variance
+from experiments.report import brax as report_brax
 
 
 def repo_root() -> pathlib.Path:
@@ -66,9 +68,8 @@ print("results:", root)
 # The same policy, the same objective, `repeats` independent estimates from G x N episodes each.
 
 # %%
-variance = root / "variance" / "rows.json"
-if variance.exists():
-    rows = json.loads(variance.read_text())["rows"]
+rows = report_brax.variance_rows(root)  # a brax-variance run folder, or the older rows.json
+if rows:
     fig = brax_variance.figure(rows)
     plt.show()
     display(Markdown(brax_variance.table(rows)))
@@ -179,11 +180,8 @@ plt.show()
 # ## 4. Against brax's own agents (same task, backend, batch and budget)
 
 # %%
-bench = sorted((root / "bench").glob("*.json")) if (root / "bench").exists() else []
-for path in bench:
-    result = json.loads(path.read_text())
-    display(
-        Markdown(f"**{path.stem}** ({result['device']})\n\n" + brax_bench.table(result["rows"]))
-    )
+bench = report_brax.bench_runs(root) if (root / "bench").exists() else []
+for name, bench_rows in bench:  # bench/brax/<run-id>/ run folders and older bench/*.json files
+    display(Markdown(f"**{name}**\n\n" + brax_bench.table(bench_rows)))
 if not bench:
     print("no benchmark in", root)
