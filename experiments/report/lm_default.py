@@ -35,7 +35,7 @@ from experiments.common.runs import markdown_table
 
 KEEP = (
     "phase", "step", "reward", "entropy", "grad_norm", "kl", "completion_tokens", "step_s",
-    "sample_s", "score_s", "advantage_s", "learn_s",
+    "sample_s", "score_s", "advantage_s", "learn_s", "tokens_per_s", "learner_flops_per_s",
     "sft_steps", "sft_s", "sft_cached", "sft_loss_first", "sft_loss_last", "length",
 )  # fmt: skip
 """Metric keys kept per row (plus every held-out evaluation ``pass@k`` / ``heldout_*``)."""
