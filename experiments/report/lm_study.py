@@ -148,6 +148,37 @@ def training_table(folder: pathlib.Path, steps: tuple[int, ...] = (25, 100, 200,
     return markdown_table(rows)
 
 
+def speed_table(folder: pathlib.Path) -> str:
+    """The step-time split per method: medians over every kept RL row of every seed (steps 25,
+    50, ..., 300; the first step, which compiles, is never kept) of the step time, the shares of
+    sampling, scoring, learning and the advantage transform, completion tokens/s and the learner's
+    GFLOP/s (``3 x`` forward FLOPs of the batch over the learn time)."""
+    rows = []
+    for method, seeds in runs(folder).items():
+        rl = [r for s in sorted(seeds) for r in _rl_rows(seeds[s]).values()]
+
+        def med(key, rl=rl):
+            return float(np.median([r[key] for r in rl]))
+
+        def share(key, rl=rl):
+            return 100 * float(np.median([r[key] / r["step_s"] for r in rl]))
+
+        rows.append(
+            {
+                "method": METHODS[method],
+                "steps": len(rl),
+                "step s": f"{med('step_s'):.3f}",
+                "sample %": f"{share('sample_s'):.0f}",
+                "score %": f"{share('score_s'):.0f}",
+                "learn %": f"{share('learn_s'):.0f}",
+                "advantage %": f"{share('advantage_s'):.2f}",
+                "tokens/s": f"{med('tokens_per_s'):.0f}",
+                "learner GFLOP/s": f"{med('learner_flops_per_s') / 1e9:.1f}",
+            }
+        )
+    return markdown_table(rows)
+
+
 def runs_summary(folder: pathlib.Path) -> str:
     """The study's runs in one row: how many, first start and last end (UTC), the wall time per
     run (median and largest, SFT load and evaluations included), the load averages at the runs'
@@ -186,6 +217,7 @@ def builders(folder: pathlib.Path) -> dict[str, Callable[[], str]]:
         "study-paired": lambda: paired_table(d),
         "study-base-vs-rl": lambda: base_vs_rl_table(d),
         "study-training": lambda: training_table(d),
+        "study-speed": lambda: speed_table(d),
         "study-runs": lambda: runs_summary(d),
     }
 
