@@ -215,6 +215,7 @@ def builders(folder: pathlib.Path) -> dict[str, Callable[[], str]]:
     return {
         "study-passk": lambda: passk_table(d),
         "study-paired": lambda: paired_table(d),
+        "study-paired-maxpo": lambda: paired_table(d, base="maxpo4"),
         "study-base-vs-rl": lambda: base_vs_rl_table(d),
         "study-training": lambda: training_table(d),
         "study-speed": lambda: speed_table(d),
