@@ -44,6 +44,10 @@ class LMConfig:
     num_train: int = 4000
     num_heldout: int = 256
     task_seed: int = 0
+    scratchpad: float = 0.0
+    """Fraction of SFT answers written after the column-sum scratchpad (``tasks.py``; addition
+    only). > 0 also lets the checker skip a leading scratchpad and lengthens the completions to
+    hold it: the task whose answers come at two lengths (the length-penalty study)."""
     model: TinyQwen3 = dataclasses.field(default_factory=TinyQwen3)
     """The tiny Qwen3's sizes (ignored when ``checkpoint_dir`` is set)."""
     checkpoint_dir: str = ""

@@ -80,6 +80,8 @@ class StepSetup:
     """Completion tokens sampled per sequence (``Lc``)."""
     eos_id: int
     pad_id: int
+    scratch_ids: tuple[int, int] | None = None
+    """The scratchpad's ``(open_id, close_id)`` when answers may follow one (``tasks.correct``)."""
 
     @property
     def prompts(self) -> int:
@@ -195,9 +197,14 @@ def make_phases(
     def score_fn(params, ref_params, rollout: Rollout):
         lp = rollout.tokens.shape[1] - s.max_len
         comp = rollout.tokens[:, lp:]
-        correct = tasks.correct(comp, rollout.answers, s.pad_id)
+        correct = tasks.correct(comp, rollout.answers, s.pad_id, s.scratch_ids)
         rewards = tasks.reward(
-            comp, rollout.completion_mask, rollout.answers, s.pad_id, s.config.length_penalty
+            comp,
+            rollout.completion_mask,
+            rollout.answers,
+            s.pad_id,
+            s.config.length_penalty,
+            s.scratch_ids,
         )
         logp, ent = lm_model.token_logprobs(
             graphdef, params, rollout.tokens, rollout.valid, s.config.temperature
@@ -301,7 +308,8 @@ def timed(phases: Phases, seconds: dict[str, float]) -> Phases:
 
 def make_evaluate(graphdef, prompts, answers, s: StepSetup, samples: int, ks, mesh):
     """``evaluate(params, key) -> {"pass@k": float}`` on held-out ``prompts`` with ``samples``
-    completions each (unbiased pass@k, og.metrics.pass_at_k), plus the mean completion length.
+    completions each (unbiased pass@k, og.metrics.pass_at_k), plus the mean completion length
+    (and, on the scratchpad task, the share of completions that open a scratchpad).
 
     The ``E * samples`` rows are built once, each process only its own
     (:func:`sharding.rows_from_host`); pass@k and the length are means over all of them (every
@@ -320,10 +328,12 @@ def make_evaluate(graphdef, prompts, answers, s: StepSetup, samples: int, ks, me
     @jax.jit
     def evaluate_fn(params, key, rep_prompts, rep_answers):
         out = s.sample(graphdef, params, key, rep_prompts)
-        ok = tasks.correct(out.tokens, rep_answers, s.pad_id)
+        ok = tasks.correct(out.tokens, rep_answers, s.pad_id, s.scratch_ids)
         ok = ok.reshape(prompts.shape[0], samples)
         res = {f"pass@{k}": jnp.mean(og.metrics.pass_at_k(ok, k)) for k in ks}
         res["length"] = jnp.mean(jnp.sum(out.mask, -1))
+        if s.scratch_ids is not None:  # the share of completions that open a scratchpad
+            res["scratchpad"] = jnp.mean(out.tokens[:, 0] == s.scratch_ids[0])
         return res
 
     def evaluate(params, key):

@@ -75,15 +75,25 @@ def _sft_key(cfg: LMConfig) -> str:
     fields = "digits ops num_train num_heldout task_seed checkpoint_dir"
     fields += " sft_seed sft_steps sft_batch sft_lr"
     settings = {f: getattr(cfg, f) for f in fields.split()}
-    if cfg.sft_smoothing:  # absent when 0: the caches made before the field existed stay valid
-        settings["sft_smoothing"] = cfg.sft_smoothing
+    for late in ("sft_smoothing", "scratchpad"):  # absent when 0: older caches stay valid
+        if getattr(cfg, late):
+            settings[late] = getattr(cfg, late)
     # the same keys as when the model sizes were flat fields: old caches stay valid
     blob = json.dumps({**settings, **dataclasses.asdict(cfg.model)}, sort_keys=True)
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
-def warm_start(cfg: LMConfig, graphdef, params, prompts, answers, pad_id: int):
-    """SFT (``sft_steps`` steps), or its cached result under ``sft_cache/<settings hash>``.
+def warm_start(
+    cfg: LMConfig,
+    graphdef,
+    params,
+    prompts,
+    answers,
+    pad_id: int,
+    scratchpad: sft.Scratchpad | None = None,
+):
+    """SFT (``sft_steps`` steps; ``scratchpad``: the long form of the answers), or its cached
+    result under ``sft_cache/<settings hash>``.
     Returns ``(params, {"sft_loss_first", "sft_loss_last", "sft_s", "sft_cached"})``."""
     folder = f"{cfg.sft_cache}/{_sft_key(cfg)}" if cfg.sft_cache else None
     if folder and (ckpt := Checkpointer(folder)).latest_step() is not None:
@@ -94,7 +104,15 @@ def warm_start(cfg: LMConfig, graphdef, params, prompts, answers, pad_id: int):
     if cfg.sft_steps:
         tx = optax.adam(optax.cosine_decay_schedule(cfg.sft_lr, cfg.sft_steps, 0.1))
         fn = sft.make_sft(
-            graphdef, tx, prompts, answers, pad_id, cfg.sft_batch, cfg.sft_steps, cfg.sft_smoothing
+            graphdef,
+            tx,
+            prompts,
+            answers,
+            pad_id,
+            cfg.sft_batch,
+            cfg.sft_steps,
+            cfg.sft_smoothing,
+            scratchpad,
         )
         tic = time.perf_counter()
         params, _, losses = fn(params, jax.jit(tx.init)(params), jax.random.key(cfg.sft_seed))
@@ -111,7 +129,9 @@ def warm_start(cfg: LMConfig, graphdef, params, prompts, answers, pad_id: int):
     return params, info
 
 
-def setup(cfg: LMConfig, tok, max_len: int) -> rl.StepSetup:
+def setup(
+    cfg: LMConfig, tok, max_len: int, scratch_ids: tuple[int, int] | None = None
+) -> rl.StepSetup:
     """The RL step's static setup: the config and what is derived from it once."""
     return rl.StepSetup(
         config=cfg,
@@ -119,6 +139,7 @@ def setup(cfg: LMConfig, tok, max_len: int) -> rl.StepSetup:
         max_len=max_len,
         eos_id=tok.eos_id,
         pad_id=tok.pad_id,
+        scratch_ids=scratch_ids,
     )
 
 
@@ -143,10 +164,20 @@ def learner_flops(cfg: LMConfig, graphdef, params, seq_len: int) -> float:
     return 3 * flops_tok * batch_tokens * cfg.ppo_epochs
 
 
-def sft_row(cfg: LMConfig, graphdef, params, task_arrays, pad_id: int, evaluate, eval_key, mesh):
+def sft_row(
+    cfg: LMConfig,
+    graphdef,
+    params,
+    task_arrays,
+    pad_id: int,
+    evaluate,
+    eval_key,
+    mesh,
+    scratchpad: sft.Scratchpad | None = None,
+):
     """The SFT warm start (or its cache) and its held-out evaluation: ``(params, row)``."""
     train_p, train_a = task_arrays
-    params, info = warm_start(cfg, graphdef, params, train_p, train_a, pad_id)
+    params, info = warm_start(cfg, graphdef, params, train_p, train_a, pad_id, scratchpad)
     params = lm_sharding.shard_params(params, mesh)
     ev = rl.as_numpy(evaluate(params, jax.random.fold_in(eval_key, 0)))
     return params, {"phase": "sft", "step": 0, **info, **{k: float(v) for k, v in ev.items()}}
@@ -205,11 +236,20 @@ def run(cfg: LMConfig, writer: RunWriter, progress: Callable | None = None) -> l
         process_count=jax.process_count(),
     )
     tok, graphdef, params = build_model(cfg, mesh)
-    task = tasks.ArithmeticTask(cfg.digits, cfg.ops, cfg.num_train, cfg.num_heldout, cfg.task_seed)
+    task = tasks.ArithmeticTask(
+        cfg.digits, cfg.ops, cfg.num_train, cfg.num_heldout, cfg.task_seed, cfg.scratchpad > 0
+    )
     train_p, train_a = task.arrays("train", tok)
     held_p, held_a = task.arrays("heldout", tok)
     held_p, held_a = held_p[: cfg.eval_prompts], held_a[: cfg.eval_prompts]
-    s = setup(cfg, tok, max_len=train_a.shape[1] + 1)
+    scratchpad = None
+    if task.scratchpad:
+        scratch_ids = task.scratch_ids(tok)
+        long_a = task.scratch_answers("train", tok)
+        scratchpad = sft.Scratchpad(long_a, cfg.scratchpad, scratch_ids[1])
+        s = setup(cfg, tok, long_a.shape[1] + 1, scratch_ids)
+    else:
+        s = setup(cfg, tok, max_len=train_a.shape[1] + 1)
     evaluate = rl.make_evaluate(graphdef, held_p, held_a, s, cfg.eval_samples, cfg.pass_ks, mesh)
     eval_key = jax.random.key(cfg.seed + 1_000_003)
 
@@ -218,7 +258,15 @@ def run(cfg: LMConfig, writer: RunWriter, progress: Callable | None = None) -> l
     ckpt.close()
     if not resuming:
         params, row = sft_row(
-            cfg, graphdef, params, (train_p, train_a), tok.pad_id, evaluate, eval_key, mesh
+            cfg,
+            graphdef,
+            params,
+            (train_p, train_a),
+            tok.pad_id,
+            evaluate,
+            eval_key,
+            mesh,
+            scratchpad,
         )
         writer.log([row])
 
