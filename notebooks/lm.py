@@ -32,7 +32,7 @@ from IPython.display import Markdown, display
 from experiments import registry
 from experiments.common.runs import RunWriter, markdown_table
 from experiments.lm import plots
-from experiments.report import lm_study, repo_root
+from experiments.report import lm_length, lm_study, repo_root
 
 results = os.environ.get("ORDERGRAD_LM_RESULTS")
 if results:
@@ -74,3 +74,18 @@ if lm_study.runs(study):
     display(lm_study.draw_figure(study))
 else:
     print(f"no study runs in {study}")
+
+# %% [markdown]
+# ## Length: OrderGrad TopM:2@4 vs GRPO with a length penalty (committed data)
+# `experiments/lm/length.sh`: 3-digit addition whose answer may follow a column-sum scratchpad
+# (4-5 or 11-15 tokens), reward = correct - 0.2 x tokens / 16, and the same runs without the
+# penalty. Held-out pass@1 (left) and mean completion length (right) over RL steps; thin lines
+# are single seeds (reports/lm/RESULTS.md, "Length").
+
+# %%
+length = repo_root() / "reports" / "lm" / "length"
+if lm_study.runs(length, lm_length.METHODS):
+    display(Markdown(lm_length.final_table(length)))
+    display(lm_length.draw_figure(length))
+else:
+    print(f"no length runs in {length}")

@@ -262,9 +262,9 @@ def test_results_script_makes_exactly_the_committed_runs():
     reports/lm/SECTION holds: no more, no fewer."""
     script = ROOT / "experiments" / "lm" / "results.sh"
     where = {"speed": LM / "speed" / "lm-speed"}
-    for section in ("default", "lr", "learning", "grid", "speed", "study"):
+    for section in ("default", "lr", "learning", "grid", "speed", "study", "length"):
         folder = where.get(section, LM / section)
-        if section == "study" and not folder.is_dir():
+        if section in ("study", "length") and not folder.is_dir():
             continue
         proc = subprocess.run(
             ["bash", str(script), section],
@@ -277,3 +277,56 @@ def test_results_script_makes_exactly_the_committed_runs():
         listed = set(proc.stdout.split())
         committed = {p.name for p in folder.iterdir()}
         assert listed == committed, (section, listed ^ committed)
+
+
+def _length_run(folder: pathlib.Path, name: str, seed: int, sft: dict, evals: dict) -> None:
+    """A hand-made curated length run: the SFT row and one held-out evaluation per step of
+    ``evals`` (``{step: {"pass@1": ..., "length": ..., ...}}``)."""
+    _study_run(folder, name, seed, {}, {})
+    rows = [{"phase": "sft", "step": 0, "sft_loss_last": 0.9, **sft}]
+    rows += [
+        {"phase": "rl", "step": step, "entropy": 0.3} | {f"heldout_{k}": v for k, v in e.items()}
+        for step, e in evals.items()
+    ]
+    (folder / f"{name}-s{seed}" / "curve.jsonl").write_text(
+        "".join(json.dumps(r) + "\n" for r in rows)
+    )
+
+
+def test_length_tables_from_hand_made_runs(tmp_path):
+    """The length comparison's cells (final means, OrderGrad minus GRPO paired by seed, the
+    curves) computed here with scipy from the values written into three seeds."""
+    from experiments.report import lm_length
+
+    sft = {"pass@1": 0.13, "pass@8": 0.6, "length": 10.5, "scratchpad": 0.5}
+    grpo_len, top_len = [8.0, 9.0, 7.5], [6.0, 5.5, 7.0]
+    grpo_p1, top_p1 = [0.70, 0.72, 0.69], [0.66, 0.70, 0.71]
+    for seed in range(3):
+        for name, p1, length in (("grpo", grpo_p1, grpo_len), ("top2at4", top_p1, top_len)):
+            end = {"pass@1": p1[seed], "pass@8": 0.9, "length": length[seed], "scratchpad": 0.0}
+            mid = {**end, "length": 9.0 + seed}
+            _length_run(tmp_path, f"{name}-lp0.2", seed, sft, {150: mid, 300: end})
+
+    def cell(x, fmt=".3f"):
+        x = np.asarray(x)
+        half = scipy_stats.t.ppf(0.975, len(x) - 1) * x.std(ddof=1) / np.sqrt(len(x))
+        return f"{x.mean():{fmt}} ± {half:{fmt}}"
+
+    def rows(table):
+        return [
+            [c.strip() for c in line.strip("|").split(" | ")] for line in table.splitlines()[2:]
+        ]
+
+    final = rows(lm_length.final_table(tmp_path))
+    assert final[0][:2] == ["SFT start", "3"] and final[0][3] == "10.50 ± 0.00"
+    assert final[1][:4] == ["GRPO, penalty 0.2", "3", cell(grpo_p1), cell(grpo_len, ".2f")]
+    assert final[2][0] == "OrderGrad TopM:2@4, penalty 0.2" and final[2][3] == cell(top_len, ".2f")
+    paired = rows(lm_length.paired_table(tmp_path))
+    assert len(paired) == 1 and paired[0][:2] == ["OrderGrad TopM:2@4, penalty 0.2 - GRPO", "3"]
+    d = np.subtract(top_len, grpo_len)
+    p = scipy_stats.ttest_rel(top_len, grpo_len).pvalue
+    assert paired[0][3].startswith(cell(d, ".2f") + " (p ") and f"{p:.2f}" in paired[0][3]
+    assert paired[0][2].startswith(cell(np.subtract(top_p1, grpo_p1)))
+    assert paired[0][4] == "0.000 on every seed"  # no scratchpad left on either side
+    curves = rows(lm_length.curves_table(tmp_path))
+    assert curves[0] == ["GRPO, penalty 0.2", "3", "0.130 / 10.5", "0.703 / 10.0", "0.703 / 8.2"]

@@ -487,4 +487,8 @@ def builders(folder: pathlib.Path) -> dict[str, Callable[[], str]]:
         from experiments.report import lm_study
 
         out.update(lm_study.builders(folder))
+    if (folder / "length").is_dir():
+        from experiments.report import lm_length
+
+        out.update(lm_length.builders(folder))
     return out

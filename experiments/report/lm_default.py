@@ -164,11 +164,15 @@ def _runs(folder: pathlib.Path) -> dict[str, dict[int, pathlib.Path]]:
 
 
 def _evals(run: pathlib.Path) -> list[tuple[int, dict]]:
-    """``[(step, {pass@k: value})]``: the SFT evaluation (step 0), then every held-out one."""
+    """``[(step, {pass@k: value, "length": ...})]``: the SFT evaluation (step 0), then every
+    held-out one (each with what the evaluation measured: pass@k, the mean completion length
+    and, on the scratchpad task, the share of completions opening a scratchpad)."""
     out = []
     for r in _jsonl(run / "curve.jsonl"):
         if r["phase"] == "sft":
-            out.append((0, {k: v for k, v in r.items() if k.startswith("pass@")}))
+            evaluated = {k: v for k, v in r.items() if k.startswith("pass@")}
+            evaluated.update({k: r[k] for k in ("length", "scratchpad") if k in r})
+            out.append((0, evaluated))
         elif "heldout_pass@1" in r:
             out.append((r["step"], {k[8:]: v for k, v in r.items() if k.startswith("heldout_")}))
     return out

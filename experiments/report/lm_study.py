@@ -43,14 +43,17 @@ METHODS = {
 BASE = "grpo"
 
 
-def runs(folder: pathlib.Path) -> dict[str, dict[int, pathlib.Path]]:
-    """``{method: {seed: run folder}}`` of the finished study runs in ``folder``."""
+def runs(
+    folder: pathlib.Path, methods: dict[str, str] = METHODS
+) -> dict[str, dict[int, pathlib.Path]]:
+    """``{method: {seed: run folder}}`` of the finished runs ``<method>-s<seed>`` in ``folder``
+    whose method is a key of ``methods``, in its order."""
     out: dict[str, dict[int, pathlib.Path]] = {}
     for d in sorted(folder.glob("*-s*/")):
         method, _, seed = d.name.rpartition("-s")
-        if method in METHODS and seed.isdigit() and (d / "summary.md").exists():
+        if method in methods and seed.isdigit() and (d / "summary.md").exists():
             out.setdefault(method, {})[int(seed)] = d
-    return {m: out[m] for m in METHODS if m in out}
+    return {m: out[m] for m in methods if m in out}
 
 
 def final(run: pathlib.Path) -> dict[str, float]:
@@ -179,13 +182,13 @@ def speed_table(folder: pathlib.Path) -> str:
     return markdown_table(rows)
 
 
-def runs_summary(folder: pathlib.Path) -> str:
+def runs_summary(folder: pathlib.Path, methods: dict[str, str] = METHODS) -> str:
     """The study's runs in one row: how many, first start and last end (UTC), the wall time per
     run (median and largest, SFT load and evaluations included), the load averages at the runs'
     starts and the commits they ran at."""
     provs = [
         json.loads((d / "config.json").read_text())["provenance"]
-        for seeds in runs(folder).values()
+        for seeds in runs(folder, methods).values()
         for d in seeds.values()
     ]
     t0 = [datetime.datetime.fromisoformat(p["start_utc"]) for p in provs]
