@@ -153,14 +153,18 @@ def start_trials_table(folder: pathlib.Path) -> str:
 # --- the 3-seed runs ------------------------------------------------------------------------
 
 
-def _runs(folder: pathlib.Path) -> dict[str, dict[int, pathlib.Path]]:
-    """``{method: {seed: run folder}}`` of the ``<method>-s<seed>`` runs."""
+def runs(
+    folder: pathlib.Path, methods: dict[str, str] = LABELS
+) -> dict[str, dict[int, pathlib.Path]]:
+    """``{method: {seed: run folder}}`` of the finished runs ``<method>-s<seed>`` in ``folder``
+    whose method is a key of ``methods``, in its order (the default runs, the study's and the
+    length comparison's)."""
     out: dict[str, dict[int, pathlib.Path]] = {}
     for d in sorted(folder.glob("*-s*/")):
         method, _, seed = d.name.rpartition("-s")
-        if method in METHODS and seed.isdigit():
+        if method in methods and seed.isdigit() and (d / "summary.md").exists():
             out.setdefault(method, {})[int(seed)] = d
-    return out
+    return {m: out[m] for m in methods if m in out}
 
 
 def _evals(run: pathlib.Path) -> list[tuple[int, dict]]:
@@ -195,7 +199,7 @@ def default_table(folder: pathlib.Path) -> str:
     over the seeds), the smallest gain of any seed, the latest first evaluation step at which a
     seed had gained :data:`GAIN`, and the longest run's wall time (SFT included)."""
     rows = []
-    for method, seeds in _runs(folder).items():
+    for method, seeds in runs(folder).items():
         evals = [_evals(seeds[s]) for s in sorted(seeds)]
         start = np.array([e[0][1]["pass@1"] for e in evals])
         end = np.array([e[-1][1]["pass@1"] for e in evals])
@@ -226,7 +230,7 @@ def default_table(folder: pathlib.Path) -> str:
 def curves_table(folder: pathlib.Path, k: int = 1) -> str:
     """Mean held-out pass@k over seeds at every evaluation step, one row per method."""
     rows = []
-    for method, seeds in _runs(folder).items():
+    for method, seeds in runs(folder).items():
         evals = [_evals(seeds[s]) for s in sorted(seeds)]
         row = {"method": LABELS[method]}
         for i, (step, _) in enumerate(evals[0]):
@@ -238,14 +242,14 @@ def curves_table(folder: pathlib.Path, k: int = 1) -> str:
 def paired_table(folder: pathlib.Path, base: str = "grpo") -> str:
     """Each method's final held-out pass@1 and pass@16 minus ``base``'s, paired by seed: mean
     difference, Student t 95% interval and two-sided p (n = the shared seeds)."""
-    runs = _runs(folder)
+    all_runs = runs(folder)
     rows = []
-    for method in (m for m in METHODS if m != base and m in runs):
-        seeds = sorted(set(runs[method]) & set(runs[base]))
+    for method in (m for m in METHODS if m != base and m in all_runs):
+        seeds = sorted(set(all_runs[method]) & set(all_runs[base]))
         row = {"method - " + LABELS[base]: LABELS[method], "seeds": len(seeds)}
         for k in (1, 16):
-            a = [_evals(runs[method][s])[-1][1][f"pass@{k}"] for s in seeds]
-            b = [_evals(runs[base][s])[-1][1][f"pass@{k}"] for s in seeds]
+            a = [_evals(all_runs[method][s])[-1][1][f"pass@{k}"] for s in seeds]
+            b = [_evals(all_runs[base][s])[-1][1][f"pass@{k}"] for s in seeds]
             test = stats.paired_test(a, b)
             row[f"pass@{k} difference"] = stats.mean_ci_cell(np.subtract(a, b), ".3f", ".3f")
             row[f"pass@{k} p"] = stats.format_p(test.p_value)
@@ -297,7 +301,7 @@ def draw_figure(folder: pathlib.Path):
     import matplotlib.pyplot as plt
 
     fig, axes = plt.subplots(1, 2, figsize=(10, 3.8))
-    for i, (method, seeds) in enumerate(_runs(folder).items()):
+    for i, (method, seeds) in enumerate(runs(folder).items()):
         curves = [_evals(seeds[s]) for s in sorted(seeds)]
         steps = [s for s, _ in curves[0]]
         for ax, k in zip(axes, (1, 16), strict=True):

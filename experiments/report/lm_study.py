@@ -23,6 +23,7 @@ import numpy as np
 
 from experiments.common import stats
 from experiments.common.runs import markdown_table
+from experiments.report import lm_default
 from experiments.report.lm_default import _evals, _jsonl
 
 KS = (1, 2, 4, 8, 16, 32)
@@ -46,14 +47,9 @@ BASE = "grpo"
 def runs(
     folder: pathlib.Path, methods: dict[str, str] = METHODS
 ) -> dict[str, dict[int, pathlib.Path]]:
-    """``{method: {seed: run folder}}`` of the finished runs ``<method>-s<seed>`` in ``folder``
-    whose method is a key of ``methods``, in its order."""
-    out: dict[str, dict[int, pathlib.Path]] = {}
-    for d in sorted(folder.glob("*-s*/")):
-        method, _, seed = d.name.rpartition("-s")
-        if method in methods and seed.isdigit() and (d / "summary.md").exists():
-            out.setdefault(method, {})[int(seed)] = d
-    return {m: out[m] for m in methods if m in out}
+    """``{method: {seed: run folder}}`` of the study's finished runs (:func:`lm_default.runs`
+    with the study's methods by default)."""
+    return lm_default.runs(folder, methods)
 
 
 def final(run: pathlib.Path) -> dict[str, float]:
