@@ -78,9 +78,9 @@ else:
 # %% [markdown]
 # ## Length: OrderGrad TopM:2@4 vs GRPO with a length penalty (committed data)
 # `experiments/lm/length.sh`: 3-digit addition whose answer may follow a column-sum scratchpad
-# (4-5 or 11-15 tokens), reward = correct - 0.2 x tokens / 16, and the same runs without the
-# penalty. Held-out pass@1 (left) and mean completion length (right) over RL steps; thin lines
-# are single seeds (reports/lm/RESULTS.md, "Length").
+# (4-5 or 11-15 tokens), reward = correct - penalty x tokens / 16 with penalty 0.2 (solid), 0.5
+# (dashed) or none (dotted). Held-out pass@1 (left) and mean completion length (right) over RL
+# steps; thin lines are single seeds (reports/lm/RESULTS.md, "Length").
 
 # %%
 length = repo_root() / "reports" / "lm" / "length"

@@ -2,8 +2,9 @@
 # The length comparison of reports/lm/RESULTS.md (issue 14, section 4): 3-digit addition whose
 # answers may follow a column-sum scratchpad ("456+789=" -> "1245" or "(15,14,12)1245"), from one
 # cached SFT start (half its answers with the scratchpad, label smoothing 0.3 on the result only),
-# GRPO vs OrderGrad TopM:2@4 with a length penalty of LP (default 0.2) x tokens / 16 that enters
-# the ordering, and with none (the control), SEEDS seeds x 300 RL steps of 16 prompts x 16 samples;
+# GRPO vs OrderGrad TopM:2@4 with a length penalty of LP x tokens / 16 that enters the ordering:
+# LP = 0.2 on SEEDS seeds, then LP = 0 (the control) and LP = 0.5 on CONTROL_SEEDS seeds; each
+# run 300 RL steps of 16 prompts x 16 samples;
 # evaluated on 1024 held-out prompts x 8 samples (pass@k, mean completion length, scratchpad share)
 # every 50 steps, with the same keys for every method of a seed.
 # Two runs at a time; finished runs are skipped, an unfinished one resumes from its checkpoint.
@@ -13,7 +14,6 @@ OUT=${OUT:-results/lm-length}
 OGJ=${ORDERGRAD_JAX:-ordergrad-jax}  # the installed command (activate the venv, or set ORDERGRAD_JAX)
 SEEDS=${SEEDS:-"0 1 2 3 4"}
 CONTROL_SEEDS=${CONTROL_SEEDS:-"0 1 2"}
-LP=${LP:-0.2}
 PY=${PYTHON:-python}
 TASK=(--set digits=3 --set scratchpad=0.5 --set num_heldout=1024 --set eval_prompts=1024
       --set eval_samples=8 --set pass_ks=1,2,4,8 --set steps=300 --set num_chunks=6
@@ -23,12 +23,12 @@ methods=(
   "top2at4:--set estimator.name=ordergrad --set k=4 --set objective=TopM:2"
 )
 jobs_list=()
-for seed in $SEEDS; do for m in "${methods[@]}"; do
-  jobs_list+=("$seed:${m%%:*}-lp$LP:${m#*:} --set length_penalty=$LP")
-done; done
-for seed in $CONTROL_SEEDS; do for m in "${methods[@]}"; do
-  jobs_list+=("$seed:${m%%:*}-lp0:${m#*:}")
-done; done
+for lp_seeds in "0.2:$SEEDS" "0:$CONTROL_SEEDS" "0.5:$CONTROL_SEEDS"; do
+  lp=${lp_seeds%%:*}
+  for seed in ${lp_seeds#*:}; do for m in "${methods[@]}"; do
+    jobs_list+=("$seed:${m%%:*}-lp$lp:${m#*:} --set length_penalty=$lp")
+  done; done
+done
 if [ -n "${DRY_RUN:-}" ]; then  # list the run ids, run nothing
   for j in "${jobs_list[@]}"; do rest=${j#*:}; echo "${rest%%:*}-s${j%%:*}"; done
   exit 0

@@ -29,9 +29,15 @@ METHODS = {
     "top2at4-lp0.2": "OrderGrad TopM:2@4, penalty 0.2",
     "grpo-lp0": "GRPO, no penalty",
     "top2at4-lp0": "OrderGrad TopM:2@4, no penalty",
+    "grpo-lp0.5": "GRPO, penalty 0.5",
+    "top2at4-lp0.5": "OrderGrad TopM:2@4, penalty 0.5",
 }
 """Run-name prefix -> label, in table order (``experiments/lm/length.sh``'s runs)."""
-PAIRS = (("top2at4-lp0.2", "grpo-lp0.2"), ("top2at4-lp0", "grpo-lp0"))
+PAIRS = (
+    ("top2at4-lp0.2", "grpo-lp0.2"),
+    ("top2at4-lp0", "grpo-lp0"),
+    ("top2at4-lp0.5", "grpo-lp0.5"),
+)
 """The paired comparisons: OrderGrad minus GRPO at each penalty."""
 MEASURES = {"pass@1": ".3f", "length": ".2f", "scratchpad": ".3f"}
 """What each held-out evaluation measured (mean completion length in tokens, EOS included; the
@@ -123,7 +129,7 @@ def draw_figure(folder: pathlib.Path):
         steps = [step for step, _ in evals[0]]
         style = {
             "color": "C1" if method.startswith("top") else "C0",
-            "ls": "-" if method.endswith("lp0.2") else ":",
+            "ls": {"0.2": "-", "0": ":", "0.5": "--"}[method.rpartition("-lp")[2]],
         }
         for ax, key in zip(axes, ("pass@1", "length"), strict=True):
             values = np.array([[e[1][key] for e in ev] for ev in evals])
