@@ -113,3 +113,27 @@ def test_sft_learns_both_forms_in_the_given_proportion():
     # The mixture's log-loss optimum is 0.3 at every prompt; 300 steps of batch 64 see about
     # 5760 first-token targets, so the mean is within a few standard errors of 0.3.
     assert abs(p_open.mean() - 0.3) < 0.06
+
+
+def test_diagnose_forms_split_the_evaluation_exactly():
+    """``diagnose forms`` splits the held-out evaluation's samples (same key) by form: the shares
+    sum to 1 and the share-weighted solve rates and lengths give back pass@1 and the length."""
+    import dataclasses
+
+    from experiments.lm import diagnose
+    from experiments.lm.config import QUICK
+
+    cfg = dataclasses.replace(QUICK, scratchpad=0.5, sft_steps=40)
+    bench = diagnose.prepare(cfg)
+    rows = diagnose.form_stats(bench, bench.params, jax.random.fold_in(bench.eval_key, 0))
+    assert [r["form"] for r in rows] == ["direct", "scratchpad"]
+    share = np.array([r["share"] for r in rows])
+    assert share.sum() == pytest.approx(1.0) and (share > 0).all()
+    ev = bench.sft_row
+    weighted = sum(r["share"] * r["correct"] for r in rows)
+    assert weighted == pytest.approx(ev["pass@1"], abs=1e-6)
+    assert sum(r["share"] * r["length"] for r in rows) == pytest.approx(ev["length"], rel=1e-6)
+    assert ev["scratchpad"] == pytest.approx(share[1], abs=1e-6)
+    plain = diagnose.prepare(dataclasses.replace(QUICK, sft_steps=1))
+    with pytest.raises(ValueError, match="scratchpad task"):
+        diagnose.form_stats(plain, plain.params, jax.random.key(0))

@@ -17,6 +17,9 @@
 - ``trial``: short RL runs from the SFT start with the update rules of ``--opt`` (see
   :func:`make_tx`), the held-out pass@1 / pass@16 (one fixed evaluation key) and KL to the SFT
   start every ``--eval-every`` steps.
+- ``forms`` (the scratchpad task, ``--set scratchpad=...``): held-out completions split by form,
+  direct answer or scratchpad first: each form's share, solve rate and mean length, at the SFT
+  start and at the last checkpoint of each ``--runs`` folder (``lm-rl`` runs of the same task).
 
 Every mode prints JSON lines (and appends them to ``--out`` if given).
 """
@@ -65,6 +68,7 @@ class Bench:
     params: Any
     setup: rl.StepSetup
     train: tuple[np.ndarray, np.ndarray]
+    heldout: tuple[np.ndarray, np.ndarray]
     evaluate: Any
     eval_key: jax.Array
     mesh: Any
@@ -76,18 +80,15 @@ class Bench:
 def prepare(cfg: LMConfig) -> Bench:
     mesh = lm_sharding.make_mesh(cfg.mesh)
     tok, graphdef, params = run.build_model(cfg, mesh)
-    task = tasks.ArithmeticTask(cfg.digits, cfg.ops, cfg.num_train, cfg.num_heldout, cfg.task_seed)
-    train_p, train_a = task.arrays("train", tok)
-    held_p, held_a = task.arrays("heldout", tok)
-    held_p, held_a = held_p[: cfg.eval_prompts], held_a[: cfg.eval_prompts]
-    s = run.setup(cfg, tok, max_len=train_a.shape[1] + 1)
+    ts = run.task_setup(cfg, tok)
+    (held_p, held_a), s = ts.heldout, ts.step
     evaluate = rl.make_evaluate(graphdef, held_p, held_a, s, cfg.eval_samples, cfg.pass_ks, mesh)
     eval_key = jax.random.key(cfg.seed + 1_000_003)
     params, row = run.sft_row(
-        cfg, graphdef, params, (train_p, train_a), tok.pad_id, evaluate, eval_key, mesh
+        cfg, graphdef, params, ts.train, tok.pad_id, evaluate, eval_key, mesh, ts.scratchpad
     )
     kl = make_kl_to(graphdef, params, held_p, s, samples=4, key=jax.random.key(7))
-    return Bench(cfg, graphdef, params, s, (train_p, train_a), evaluate, eval_key, mesh, row, kl)
+    return Bench(cfg, graphdef, params, s, ts.train, ts.heldout, evaluate, eval_key, mesh, row, kl)
 
 
 def make_kl_to(graphdef, ref_params, prompts, s: rl.StepSetup, samples: int, key):
@@ -289,6 +290,56 @@ def sharpened(params, scale: float):
     )
 
 
+def form_stats(bench: Bench, params, key) -> list[dict]:
+    """Held-out completions (``eval_prompts x eval_samples``, sampled with ``key``) by form:
+    ``[{"form", "share", "correct", "length"}]`` for the direct form and the scratchpad form
+    (``correct``: the form's solve rate; ``length``: its mean tokens, EOS included)."""
+    s = bench.setup
+    if s.scratch_ids is None:
+        raise ValueError("forms needs the scratchpad task (--set scratchpad=0.5, say)")
+    prompts, answers = (jnp.asarray(x) for x in bench.heldout)
+    samples = bench.cfg.eval_samples
+    rep = sampling.repeat_prompts(prompts, samples)
+    out = jax.jit(lambda p, k: s.sample(bench.graphdef, p, k, rep))(params, key)
+    ok = tasks.correct(out.tokens, jnp.repeat(answers, samples, 0), s.pad_id, s.scratch_ids)
+    long = np.asarray(out.tokens[:, 0] == s.scratch_ids[0])
+    ok, length = np.asarray(ok), np.asarray(jnp.sum(out.mask, -1))
+    rows = []
+    for form, pick in (("direct", ~long), ("scratchpad", long)):
+        n = int(pick.sum())
+        rows.append(
+            {
+                "form": form,
+                "share": n / len(pick),
+                "correct": float(ok[pick].mean()) if n else float("nan"),
+                "length": float(length[pick].mean()) if n else float("nan"),
+            }
+        )
+    return rows
+
+
+def forms(bench: Bench, run_dirs: list[str]) -> list[dict]:
+    """:func:`form_stats` at the SFT start and at each run's last checkpoint (one evaluation
+    key for all)."""
+    from experiments.common.checkpoint import Checkpointer
+
+    key = jax.random.fold_in(bench.eval_key, 0)
+    targets = [("sft", bench.params)]
+    tx = bench.cfg.optim.make(bench.cfg.steps * bench.cfg.ppo_epochs)
+    like = run.initial_state(bench.cfg, bench.params, tx, bench.mesh)
+    for d in run_dirs:
+        ckpt = Checkpointer(f"{d}/checkpoints")
+        state, _ = ckpt.restore(like)
+        ckpt.close()
+        targets.append((d.rstrip("/").rpartition("/")[2], state.params))
+    rows = []
+    for name, params in targets:
+        for r in form_stats(bench, params, key):
+            rows.append({"run": name, **r})
+            print(json.dumps(rows[-1]), flush=True)
+    return rows
+
+
 def trial(bench: Bench, spec: str, steps: int, eval_every: int) -> list[dict]:
     """``steps`` RL steps from the SFT start with the update rule ``spec``; evaluation rows."""
     tx = make_tx(spec, steps)
@@ -314,7 +365,7 @@ def trial(bench: Bench, spec: str, steps: int, eval_every: int) -> list[dict]:
 
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser(prog="python -m experiments.lm.diagnose", description=__doc__)
-    ap.add_argument("mode", choices=("grads", "line", "sharpen", "trial"))
+    ap.add_argument("mode", choices=("grads", "line", "sharpen", "trial", "forms"))
     ap.add_argument("--set", dest="overrides", action="append", default=[])
     ap.add_argument("--batches", type=int, default=8)
     ap.add_argument("--distances", default="0.005,0.015,0.05")
@@ -322,6 +373,7 @@ def main(argv=None) -> None:
     ap.add_argument("--opt", action="append", default=[], help="update rule(s) for trial")
     ap.add_argument("--steps", type=int, default=40)
     ap.add_argument("--eval-every", type=int, default=10)
+    ap.add_argument("--runs", nargs="*", default=[], help="lm-rl run folders for forms")
     ap.add_argument("--out", default="")
     args = ap.parse_args(argv)
     cfg = apply_overrides(LMConfig(), args.overrides)
@@ -343,6 +395,8 @@ def main(argv=None) -> None:
                 {"logit_scale": scale, **evaluate_at(bench, sharpened(bench.params, scale))}
             )
             print(json.dumps(rows[-1]), flush=True)
+    elif args.mode == "forms":
+        rows += forms(bench, args.runs)
     else:
         for spec in args.opt or ["adam:lr=1e-4"]:
             rows += trial(bench, spec, args.steps, args.eval_every)

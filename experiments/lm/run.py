@@ -15,6 +15,7 @@ import json
 import math
 import time
 from collections.abc import Callable
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -157,6 +158,40 @@ def initial_state(cfg: LMConfig, params, tx, mesh) -> rl.RLState:
     return state
 
 
+class TaskSetup(NamedTuple):
+    """The task's arrays and the RL step's setup, derived once from the config."""
+
+    task: tasks.ArithmeticTask
+    train: tuple[np.ndarray, np.ndarray]
+    """The training pool: prompts ``[M, Lp]``, answers ``[M, La]``."""
+    heldout: tuple[np.ndarray, np.ndarray]
+    """The first ``eval_prompts`` held-out prompts and answers."""
+    step: rl.StepSetup
+    scratchpad: sft.Scratchpad | None
+    """The SFT targets' long form on the scratchpad task, else ``None``."""
+
+
+def task_setup(cfg: LMConfig, tok) -> TaskSetup:
+    """The task of ``cfg`` (with the scratchpad where ``cfg.scratchpad > 0``: completions long
+    enough for it, its brackets for the checker, the long SFT targets), its arrays and the RL
+    step's setup."""
+    task = tasks.ArithmeticTask(
+        cfg.digits, cfg.ops, cfg.num_train, cfg.num_heldout, cfg.task_seed, cfg.scratchpad > 0
+    )
+    train_p, train_a = task.arrays("train", tok)
+    held_p, held_a = task.arrays("heldout", tok)
+    held = (held_p[: cfg.eval_prompts], held_a[: cfg.eval_prompts])
+    if not task.scratchpad:
+        return TaskSetup(
+            task, (train_p, train_a), held, setup(cfg, tok, train_a.shape[1] + 1), None
+        )
+    scratch_ids = task.scratch_ids(tok)
+    long_a = task.scratch_answers("train", tok)
+    scratchpad = sft.Scratchpad(long_a, cfg.scratchpad, scratch_ids[1])
+    step = setup(cfg, tok, long_a.shape[1] + 1, scratch_ids)
+    return TaskSetup(task, (train_p, train_a), held, step, scratchpad)
+
+
 def learner_flops(cfg: LMConfig, graphdef, params, seq_len: int) -> float:
     """FLOPs of one learn phase (``3 x`` forward FLOPs per token x tokens x ``ppo_epochs``)."""
     flops_tok = lm_model.flops_per_token(params, seq_len, graphdef_config(graphdef, params))
@@ -236,20 +271,13 @@ def run(cfg: LMConfig, writer: RunWriter, progress: Callable | None = None) -> l
         process_count=jax.process_count(),
     )
     tok, graphdef, params = build_model(cfg, mesh)
-    task = tasks.ArithmeticTask(
-        cfg.digits, cfg.ops, cfg.num_train, cfg.num_heldout, cfg.task_seed, cfg.scratchpad > 0
+    ts = task_setup(cfg, tok)
+    (train_p, train_a), (held_p, held_a), s, scratchpad = (
+        ts.train,
+        ts.heldout,
+        ts.step,
+        ts.scratchpad,
     )
-    train_p, train_a = task.arrays("train", tok)
-    held_p, held_a = task.arrays("heldout", tok)
-    held_p, held_a = held_p[: cfg.eval_prompts], held_a[: cfg.eval_prompts]
-    scratchpad = None
-    if task.scratchpad:
-        scratch_ids = task.scratch_ids(tok)
-        long_a = task.scratch_answers("train", tok)
-        scratchpad = sft.Scratchpad(long_a, cfg.scratchpad, scratch_ids[1])
-        s = setup(cfg, tok, long_a.shape[1] + 1, scratch_ids)
-    else:
-        s = setup(cfg, tok, max_len=train_a.shape[1] + 1)
     evaluate = rl.make_evaluate(graphdef, held_p, held_a, s, cfg.eval_samples, cfg.pass_ks, mesh)
     eval_key = jax.random.key(cfg.seed + 1_000_003)
 

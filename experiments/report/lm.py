@@ -425,7 +425,8 @@ def curve_runs_table(folder: pathlib.Path) -> str:
 def speed_table(folder: pathlib.Path) -> str:
     """Each ``speed/lm-speed/`` run: devices (mesh), the load average at its start and end, the
     median step time and its split, completion tokens/s, the advantage's share of the step, the
-    learner's FLOP/s and the ``jnp.dot`` peak measured right after, in the same process."""
+    learner's FLOP/s and the ``jnp.dot`` peak in the same process (right after; in newer runs
+    the larger of one before and one after)."""
     out = []
     for summary in sorted((folder / "speed" / "lm-speed").glob("*/summary.md")):
         run_dir = summary.parent
@@ -435,6 +436,7 @@ def speed_table(folder: pathlib.Path) -> str:
             {
                 "run": run_dir.name,
                 "devices (mesh)": f"{r['devices']} ({','.join(map(str, r['mesh']))})",
+                "task": f"{r['config'].get('digits', 2)}-digit",
                 "load at start / end (1 min)": f"{prov['load_avg_start'][0]:.1f} / "
                 f"{r['load_avg_end'][0]:.1f}",
                 "step s": f"{r['step_s']:.3f}",
