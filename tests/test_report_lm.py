@@ -130,9 +130,13 @@ def test_lr_and_speed_tables_match_the_raw_rows():
     speed = {r[0]: r for r in _cells(doc, "lm-speed")}
     for run in ("1dev-1x1", "8dev-4x2"):
         row = _jsonl(LM / "speed" / "lm-speed" / run / "metrics.jsonl")[0]
-        share = float(speed[run][9].rstrip("%")) / 100
+        share = float(speed[run][10].rstrip("%")) / 100
         assert abs(share - row["advantage_s"] / row["step_s"]) <= 5e-6
         assert speed[run][1].startswith(str(row["devices"]))
+        ops = row["learner_op_s"]
+        assert speed[run][-1] == " / ".join(
+            f"{100 * ops[k] / sum(ops.values()):.0f}%" for k in ("dot", "copy", "other")
+        )
 
 
 def _default_cells(table: str) -> list[list[str]]:
@@ -330,3 +334,43 @@ def test_length_tables_from_hand_made_runs(tmp_path):
     assert paired[0][4] == "0.000 on every seed"  # no scratchpad left on either side
     curves = rows(lm_length.curves_table(tmp_path))
     assert curves[0] == ["GRPO, penalty 0.2", "3", "0.130 / 10.5", "0.703 / 10.0", "0.703 / 8.2"]
+    # forms.jsonl as diagnose forms writes it: a header line, then one row per run and form
+    share, solves = [0.9, 0.8, 0.95], [0.6, 0.7, 0.65]
+    lines = [{"mode": "forms", "sft": {}}]
+    lines += [
+        {"run": "sft", "form": f, "share": 0.5, "correct": c, "length": n}
+        for f, c, n in (("direct", 0.05, 7.5), ("scratchpad", 0.2, 13.5))
+    ]
+    for seed in range(3):
+        run = f"top2at4-lp0.2-s{seed}"
+        lines.append(
+            {"run": run, "form": "direct", "share": 1 - share[seed], "correct": 0.1, "length": 6.0}
+        )
+        lines.append(
+            {
+                "run": run,
+                "form": "scratchpad",
+                "share": share[seed],
+                "correct": solves[seed],
+                "length": 13.0,
+            }
+        )
+    lines.append(
+        {
+            "run": "grpo-lp0.2-s0",
+            "form": "direct",
+            "share": 0.0,
+            "correct": float("nan"),
+            "length": float("nan"),
+        }
+    )
+    lines.append(
+        {"run": "grpo-lp0.2-s0", "form": "scratchpad", "share": 1.0, "correct": 0.9, "length": 13.0}
+    )
+    (tmp_path / "forms.jsonl").write_text("\n".join(json.dumps(r) for r in lines) + "\n")
+    forms = {r[0]: r for r in rows(lm_length.forms_table(tmp_path))}
+    assert list(forms) == ["SFT start", "GRPO, penalty 0.2", "OrderGrad TopM:2@4, penalty 0.2"]
+    assert forms["SFT start"][1:5] == ["1", "0.500 (1 seed)", "0.050 (1 seed)", "7.5 (1 seed)"]
+    top = forms["OrderGrad TopM:2@4, penalty 0.2"]
+    assert top[1] == "3" and top[5] == cell(share) and top[6] == cell(solves)
+    assert forms["GRPO, penalty 0.2"][3:5] == ["none sampled", "none sampled"]

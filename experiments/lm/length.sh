@@ -3,12 +3,15 @@
 # answers may follow a column-sum scratchpad ("456+789=" -> "1245" or "(15,14,12)1245"), from one
 # cached SFT start (half its answers with the scratchpad, label smoothing 0.3 on the result only),
 # GRPO vs OrderGrad TopM:2@4 with a length penalty of LP x tokens / 16 that enters the ordering:
-# LP = 0.2 on SEEDS seeds, then LP = 0 (the control) and LP = 0.5 on CONTROL_SEEDS seeds; each
+# LP = 0.2 on SEEDS seeds, then LP = 0.5 and LP = 0 (the control) on CONTROL_SEEDS seeds; each
 # run 300 RL steps of 16 prompts x 16 samples;
 # evaluated on 1024 held-out prompts x 8 samples (pass@k, mean completion length, scratchpad share)
 # every 50 steps, with the same keys for every method of a seed.
 # Two runs at a time; finished runs are skipped, an unfinished one resumes from its checkpoint.
-# KEEP=reports/lm/length copies each run's small files (experiments/report/lm_default.py curate).
+# Then `diagnose forms` splits each run's final held-out completions by form (direct answer or
+# scratchpad first) into OUT/forms.jsonl.
+# KEEP=reports/lm/length copies each run's small files (experiments/report/lm_default.py curate)
+# and forms.jsonl.
 cd "$(dirname "$0")/../.."
 OUT=${OUT:-results/lm-length}
 OGJ=${ORDERGRAD_JAX:-ordergrad-jax}  # the installed command (activate the venv, or set ORDERGRAD_JAX)
@@ -23,7 +26,7 @@ methods=(
   "top2at4:--set estimator.name=ordergrad --set k=4 --set objective=TopM:2"
 )
 jobs_list=()
-for lp_seeds in "0.2:$SEEDS" "0:$CONTROL_SEEDS" "0.5:$CONTROL_SEEDS"; do
+for lp_seeds in "0.2:$SEEDS" "0.5:$CONTROL_SEEDS" "0:$CONTROL_SEEDS"; do
   lp=${lp_seeds%%:*}
   for seed in ${lp_seeds#*:}; do for m in "${methods[@]}"; do
     jobs_list+=("$seed:${m%%:*}-lp$lp:${m#*:} --set length_penalty=$lp")
@@ -31,6 +34,7 @@ for lp_seeds in "0.2:$SEEDS" "0:$CONTROL_SEEDS" "0.5:$CONTROL_SEEDS"; do
 done
 if [ -n "${DRY_RUN:-}" ]; then  # list the run ids, run nothing
   for j in "${jobs_list[@]}"; do rest=${j#*:}; echo "${rest%%:*}-s${j%%:*}"; done
+  echo forms.jsonl
   exit 0
 fi
 mkdir -p "$OUT"
@@ -53,7 +57,13 @@ for ((i = 0; i < ${#jobs_list[@]}; i += 2)); do
   wait
 done
 date -u +"LENGTH DONE %Y-%m-%dT%H:%M:%SZ"
+if [ ! -f "$OUT/forms.jsonl" ]; then
+  rm -f "$OUT/forms.jsonl.part"
+  "$PY" -m experiments.lm.diagnose forms "${TASK[@]}" --runs "$OUT"/lm-rl/*/ \
+    --out "$OUT/forms.jsonl.part" > "$OUT/forms.log" 2>&1 && mv "$OUT/forms.jsonl.part" "$OUT/forms.jsonl"
+fi
 if [ -n "${KEEP:-}" ]; then
+  mkdir -p "$KEEP" && cp "$OUT/forms.jsonl" "$KEEP/forms.jsonl"
   for d in "$OUT"/lm-rl/*/; do
     "$PY" -m experiments.report.lm_default curate "$d" "$KEEP/$(basename "$d")" --every 25
   done

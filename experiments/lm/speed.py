@@ -10,6 +10,12 @@ overrides (no SFT: speed does not depend on it), and reports medians over the st
 first (which compiles). The ``jnp.dot`` peak is measured in the same process before and after the
 steps; the larger of the two is the peak (so a machine that got busier during the run does not
 flatter the learner's fraction).
+
+With ``--profile`` (XLA:CPU only), the learn phase is also traced alone (``jax.profiler``, one
+event per XLA operation) and its operation time split into matrix products (``dot``), layout
+copies and transposes (``copy``/``transpose`` fusions, which move data without arithmetic) and
+the other fused element-wise work: :func:`learner_op_split`. The shares are of the summed
+operation time, which counts both cores' threads and so exceeds the wall time.
 """
 
 from __future__ import annotations
@@ -43,12 +49,11 @@ def dot_peak(n: int = 2048, repeats: int = 10) -> float:
     return 2 * n**3 / best
 
 
-def measure(
-    mesh: tuple[int, ...], steps: int = 12, sets: tuple[str, ...] = (), **overrides
-) -> dict:
-    """Medians of ``steps`` RL steps (the first left out) of the default config with
-    ``overrides`` (fields) and ``sets`` (``key=value`` as for ``--set``), their time split and
-    the learner's share of the ``jnp.dot`` peak (module doc)."""
+def speed_config(
+    mesh: tuple[int, ...], steps: int, sets: tuple[str, ...] = (), **overrides
+) -> LMConfig:
+    """The measured configuration: the default one (or with ``overrides`` and ``sets``) on
+    ``mesh`` for ``steps`` RL steps in one chunk, no SFT and a token evaluation."""
     cfg = LMConfig(
         mesh=mesh,
         sft_steps=0,
@@ -58,7 +63,79 @@ def measure(
         eval_samples=16,
         **overrides,
     )
-    cfg = apply_overrides(cfg, sets)
+    return apply_overrides(cfg, sets)
+
+
+def op_category(name: str) -> str | None:
+    """The category of one XLA:CPU operation's trace event (``None``: not an operation)."""
+    if name.startswith(("$", "ThunkExecutor", "Slinky", "Pjit", "Thread", "Common", "Wait")):
+        return None
+    if name.startswith("dot"):
+        return "dot"
+    if "copy" in name or "transpose" in name:
+        return "copy"
+    return "other"
+
+
+def learner_op_split(cfg: LMConfig, repeats: int = 5) -> dict[str, float]:
+    """Seconds per learn phase spent in each :func:`op_category`, from a ``jax.profiler`` trace
+    of ``repeats`` learn phases of ``cfg`` (after one that compiles). Needs
+    ``--xla_cpu_enable_xprof_traceme=true`` in ``XLA_FLAGS`` before JAX starts (``main`` sets
+    it)."""
+    import collections
+    import gzip
+    import pathlib
+
+    from experiments.lm import rl
+    from experiments.lm import sharding as lm_sharding
+
+    mesh = lm_sharding.make_mesh(cfg.mesh)
+    tok, graphdef, params = run.build_model(cfg, mesh)
+    ts = run.task_setup(cfg, tok)
+    tx = cfg.optim.make(cfg.steps * cfg.ppo_epochs)
+    state = run.initial_state(cfg, params, tx, mesh)
+    phases = rl.make_phases(
+        graphdef,
+        tx,
+        *ts.train,
+        ts.step,
+        mesh,
+        lm_sharding.shardings_of(state.params),
+        lm_sharding.shardings_of(state.opt_state),
+    )
+    rollout = phases.sample(state.params, jax.random.key(0))
+    scored = phases.score(state.params, state.ref_params, rollout)
+    adv = phases.advantage(scored.rewards)
+    p, o = state.params, state.opt_state
+
+    def learn(p, o):
+        p, o, _ = phases.learn(p, o, rollout, adv, scored.old_logp, scored.ref_logp)
+        return jax.block_until_ready((p, o))
+
+    p, o = learn(p, o)
+    with tempfile.TemporaryDirectory() as logdir:
+        jax.profiler.start_trace(logdir, create_perfetto_trace=True)
+        for _ in range(repeats):
+            p, o = learn(p, o)
+        jax.profiler.stop_trace()
+        (trace,) = pathlib.Path(logdir).rglob("*perfetto_trace.json.gz")
+        events = json.load(gzip.open(trace))
+    events = events["traceEvents"] if isinstance(events, dict) else events
+    split: dict[str, float] = collections.Counter()
+    for e in events:
+        cat = op_category(e.get("name", "")) if e.get("ph") == "X" else None
+        if cat is not None:
+            split[cat] += e.get("dur", 0.0) * 1e-6 / repeats
+    return {k: split.get(k, 0.0) for k in ("dot", "copy", "other")}
+
+
+def measure(
+    mesh: tuple[int, ...], steps: int = 12, sets: tuple[str, ...] = (), **overrides
+) -> dict:
+    """Medians of ``steps`` RL steps (the first left out) of the default config with
+    ``overrides`` (fields) and ``sets`` (``key=value`` as for ``--set``), their time split and
+    the learner's share of the ``jnp.dot`` peak (module doc)."""
+    cfg = speed_config(mesh, steps, sets, **overrides)
     peak_before = dot_peak()
     with tempfile.TemporaryDirectory() as out:
         rows = run.run(cfg, RunWriter("lm-speed", out))
@@ -111,7 +188,13 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument(
         "--set", dest="sets", action="append", default=[], help="LMConfig override key=value"
     )
+    parser.add_argument(
+        "--profile", action="store_true", help="also split the learn phase's op time (XLA:CPU)"
+    )
     args = parser.parse_args(argv)
+    if args.profile:  # before the backend starts
+        flag = "--xla_cpu_enable_xprof_traceme=true"
+        os.environ["XLA_FLAGS"] = f"{os.environ.get('XLA_FLAGS', '')} {flag}".strip()
     mesh = tuple(int(x) for x in args.mesh.split(","))
     writer = RunWriter("lm-speed", args.out, args.run_id) if args.out else None
     if writer is not None:
@@ -120,6 +203,11 @@ def main(argv: list[str] | None = None) -> dict:
             xla_flags=os.environ.get("XLA_FLAGS", ""),
         )
     result = measure(mesh, args.steps, tuple(args.sets))
+    if args.profile:
+        split = learner_op_split(speed_config(mesh, args.steps, tuple(args.sets)))
+        total = sum(split.values())
+        result["learner_op_s"] = split
+        result["learner_op_share"] = {k: v / total for k, v in split.items()}
     print(json.dumps(result, indent=1))
     if writer is not None:
         writer.log({**result, "load_avg_end": load_average()})

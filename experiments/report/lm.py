@@ -426,7 +426,8 @@ def speed_table(folder: pathlib.Path) -> str:
     """Each ``speed/lm-speed/`` run: devices (mesh), the load average at its start and end, the
     median step time and its split, completion tokens/s, the advantage's share of the step, the
     learner's FLOP/s and the ``jnp.dot`` peak in the same process (right after; in newer runs
-    the larger of one before and one after)."""
+    the larger of one before and one after) and, where profiled, the learn phase's operation
+    time split into matrix products, layout copies and other element-wise work."""
     out = []
     for summary in sorted((folder / "speed" / "lm-speed").glob("*/summary.md")):
         run_dir = summary.parent
@@ -449,9 +450,18 @@ def speed_table(folder: pathlib.Path) -> str:
                 "learner GFLOP/s": f"{r['learner_flops_per_s'] / 1e9:.2f}",
                 "dot peak GFLOP/s": f"{r['dot_peak_flops'] / 1e9:.1f}",
                 "learner / peak": f"{100 * r['learner_peak_fraction']:.0f}%",
+                "learner op time: dot / copy / other": _op_share(r),
             }
         )
     return markdown_table(out)
+
+
+def _op_share(row: dict) -> str:
+    """The learn phase's operation-time shares (``speed --profile``), or "not profiled"."""
+    share = row.get("learner_op_share")
+    if share is None:
+        return "not profiled"
+    return " / ".join(f"{100 * share[k]:.0f}%" for k in ("dot", "copy", "other"))
 
 
 def builders(folder: pathlib.Path) -> dict[str, Callable[[], str]]:

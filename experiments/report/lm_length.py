@@ -13,6 +13,7 @@ seed by seed (Student t over the seeds, two-sided p).
 
 from __future__ import annotations
 
+import json
 import pathlib
 import sys
 from collections.abc import Callable
@@ -104,6 +105,34 @@ def curves_table(folder: pathlib.Path) -> str:
     return markdown_table(rows)
 
 
+def forms_table(folder: pathlib.Path) -> str:
+    """Held-out completions split by form (``forms.jsonl`` of ``diagnose forms``: the direct
+    answer, or the scratchpad first), at the SFT start and after each method's last step: each
+    form's share, solve rate and mean length (tokens, EOS included), mean and Student t 95%
+    interval over the seeds (a form's solve rate and length over the seeds where it was
+    sampled at all)."""
+    rows_by = {}
+    for line in (folder / "forms.jsonl").read_text().splitlines():
+        r = json.loads(line)
+        if "form" in r:
+            rows_by.setdefault(r["run"].rpartition("-s")[0] or r["run"], []).append(r)
+    out = []
+    for name, label in {"": "SFT start", **METHODS}.items():
+        rows = rows_by.get(name or "sft", [])
+        if not rows:
+            continue
+        row = {"method": label, "seeds": sum(r["form"] == "direct" for r in rows)}
+        for form in ("direct", "scratchpad"):
+            mine = [r for r in rows if r["form"] == form]
+            for key in ("share", "correct", "length"):
+                x = [r[key] for r in mine if np.isfinite(r[key])]
+                fmt = ".1f" if key == "length" else ".3f"
+                head = {"share": "share", "correct": "solves", "length": "length"}[key]
+                row[f"{form} {head}"] = stats.mean_ci_cell(x, fmt, fmt) if x else "none sampled"
+        out.append(row)
+    return markdown_table(out)
+
+
 def builders(folder: pathlib.Path) -> dict[str, Callable[[], str]]:
     """``{table id: build}`` of the length comparison (``folder``: ``reports/lm``)."""
     d = folder / "length"
@@ -112,6 +141,7 @@ def builders(folder: pathlib.Path) -> dict[str, Callable[[], str]]:
         "length-paired": lambda: paired_table(d),
         "length-curves": lambda: curves_table(d),
         "length-runs": lambda: runs_summary(d, METHODS),
+        "length-forms": lambda: forms_table(d),
     }
 
 
