@@ -3,7 +3,8 @@
 # answers may follow a column-sum scratchpad ("456+789=" -> "1245" or "(15,14,12)1245"), from one
 # cached SFT start (half its answers with the scratchpad, label smoothing 0.3 on the result only),
 # GRPO vs OrderGrad TopM:2@4 with a length penalty of LP x tokens / 16 that enters the ordering:
-# LP = 0.2 on SEEDS seeds, then LP = 0.5 and LP = 0 (the control) on CONTROL_SEEDS seeds; each
+# LP = 0.2 on SEEDS seeds, then LP = 0.5 on CONTROL_SEEDS seeds and LP = 0 (the control, one
+# seed for lack of machine time) on ZERO_SEEDS; each
 # run 300 RL steps of 16 prompts x 16 samples;
 # evaluated on 1024 held-out prompts x 8 samples (pass@k, mean completion length, scratchpad share)
 # every 50 steps, with the same keys for every method of a seed.
@@ -17,6 +18,7 @@ OUT=${OUT:-results/lm-length}
 OGJ=${ORDERGRAD_JAX:-ordergrad-jax}  # the installed command (activate the venv, or set ORDERGRAD_JAX)
 SEEDS=${SEEDS:-"0 1 2 3 4"}
 CONTROL_SEEDS=${CONTROL_SEEDS:-"0 1 2"}
+ZERO_SEEDS=${ZERO_SEEDS:-"0"}
 PY=${PYTHON:-python}
 TASK=(--set digits=3 --set scratchpad=0.5 --set num_heldout=1024 --set eval_prompts=1024
       --set eval_samples=8 --set pass_ks=1,2,4,8 --set steps=300 --set num_chunks=6
@@ -26,7 +28,7 @@ methods=(
   "top2at4:--set estimator.name=ordergrad --set k=4 --set objective=TopM:2"
 )
 jobs_list=()
-for lp_seeds in "0.2:$SEEDS" "0.5:$CONTROL_SEEDS" "0:$CONTROL_SEEDS"; do
+for lp_seeds in "0.2:$SEEDS" "0.5:$CONTROL_SEEDS" "0:$ZERO_SEEDS"; do
   lp=${lp_seeds%%:*}
   for seed in ${lp_seeds#*:}; do for m in "${methods[@]}"; do
     jobs_list+=("$seed:${m%%:*}-lp$lp:${m#*:} --set length_penalty=$lp")

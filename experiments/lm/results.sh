@@ -1,14 +1,14 @@
 #!/usr/bin/env bash
 # The runs behind reports/lm/RESULTS.md, one section at a time.
 # Usage: bash experiments/lm/results.sh SECTION [OUT]
-#   SECTION: default | study | grid | lr | learning | speed   (OUT: default results/lm)
+#   SECTION: default | study | length | grid | lr | learning | speed   (OUT: default results/lm)
 # Every `ordergrad-jax run lm-rl` writes OUT/<section>/lm-rl/<run-id>/; KEEP=reports/lm copies each
 # run's small files where the document's tables read them (`ordergrad-jax report lm` rebuilds
 # them). DRY_RUN=1 lists the run ids of a section (run folders, or diagnose output files) and runs
 # nothing. Wall time of each section on the project's 2-core CPU: default ~25 min, study ~65 min,
-# grid ~11 min, lr ~3 min, learning ~30 min, speed ~1 min.
+# length ~75 min, grid ~11 min, lr ~3 min, learning ~30 min, speed ~5 min.
 set -euo pipefail
-SECTION=${1:?default|study|grid|lr|learning|speed}
+SECTION=${1:?default|study|length|grid|lr|learning|speed}
 OUT=${2:-results/lm}
 OGJ=${ORDERGRAD_JAX:-ordergrad-jax}  # the installed command (activate the venv, or set ORDERGRAD_JAX)
 PY=${PYTHON:-python}
@@ -76,6 +76,10 @@ study)  # "The pass@k study": experiments/lm/study.sh (11 methods x 5 seeds, two
   if [[ -n ${DRY_RUN:-} ]]; then DRY_RUN=1 bash experiments/lm/study.sh; exit 0; fi
   OUT="$DIR" KEEP=${KEEP:+$KEEP/study} bash experiments/lm/study.sh
   ;;
+length)  # "Length": experiments/lm/length.sh (GRPO vs TopM:2@4 with/without a length penalty)
+  if [[ -n ${DRY_RUN:-} ]]; then DRY_RUN=1 bash experiments/lm/length.sh; exit 0; fi
+  OUT="$DIR" KEEP=${KEEP:+$KEEP/length} bash experiments/lm/length.sh
+  ;;
 grid)  # "The 50-step grid": experiments/lm/grid.sh (6 methods x 3 seeds from the old start)
   if [[ -n ${DRY_RUN:-} ]]; then DRY_RUN=1 bash experiments/lm/grid.sh; exit 0; fi
   OUT="$DIR" KEEP=${KEEP:+$KEEP/grid} bash experiments/lm/grid.sh
@@ -105,16 +109,35 @@ learning)  # "Why RL did not learn from the old start": the diagnose measurement
   run rloo-lr2e-5-600 --seed 0 "${OLD[@]}" --set estimator.name=rloo --set lr=2e-5 \
     --set steps=600 --set num_chunks=6
   ;;
-speed)  # "Speed": the step-time split on 1 device and on 8 simulated devices (4 x 2 mesh)
-  if [[ -n ${DRY_RUN:-} ]]; then printf '%s\n' 1dev-1x1 8dev-4x2; exit 0; fi
+speed)  # "Speed": the step-time split on 1 device and on 8 simulated devices (4 x 2 mesh) at the
+  # default size; at the pass@k study's size (3-digit addition) three repeats on 1 device, then 2
+  # devices (one per core, data parallel) and 8 (4 x 2); each also splits the learn phase's
+  # operation time (--profile); then 3 repeats on 1 device with XLA:CPU's YNNPACK fusions
+  if [[ -n ${DRY_RUN:-} ]]; then
+    printf '%s\n' 1dev-1x1 8dev-4x2 study-1dev-r1 study-1dev-r2 study-1dev-r3 study-2dev-2x1 \
+      study-8dev-4x2 study-1dev-ynn-r1 study-1dev-ynn-r2 study-1dev-ynn-r3
+    exit 0
+  fi
   dest=${KEEP:+$KEEP/speed}
   dest=${dest:-$DIR}
-  "$PY" -m experiments.lm.speed --mesh 1,1 --out "$dest" --run-id 1dev-1x1
-  XLA_FLAGS=--xla_force_host_platform_device_count=8 \
-    "$PY" -m experiments.lm.speed --mesh 4,2 --out "$dest" --run-id 8dev-4x2
+  speed() {  # speed DEVICES MESH RUN-ID [--set ...]
+    local n=$1 mesh=$2 id=$3; shift 3
+    XLA_FLAGS="--xla_force_host_platform_device_count=$n ${EXTRA_XLA_FLAGS:-}" \
+      "$PY" -m experiments.lm.speed --mesh "$mesh" --out "$dest" --run-id "$id" --profile "$@"
+  }
+  speed 1 1,1 1dev-1x1
+  speed 8 4,2 8dev-4x2
+  for r in 1 2 3; do speed 1 1,1 "study-1dev-r$r" --set digits=3; done
+  speed 2 2,1 study-2dev-2x1 --set digits=3
+  speed 8 4,2 study-8dev-4x2 --set digits=3
+  # XLA:CPU's YNNPACK fusion of matrix products with element-wise work (experimental flag)
+  for r in 1 2 3; do
+    EXTRA_XLA_FLAGS=--xla_cpu_experimental_ynn_fusion_type=dot,eltwise \
+      speed 1 1,1 "study-1dev-ynn-r$r" --set digits=3
+  done
   ;;
 *)
-  echo "unknown section $SECTION: default|study|grid|lr|learning|speed" >&2
+  echo "unknown section $SECTION: default|study|length|grid|lr|learning|speed" >&2
   exit 2
   ;;
 esac

@@ -82,6 +82,9 @@ def paired_table(folder: pathlib.Path) -> str:
         for key, fmt in MEASURES.items():
             x = np.array([_value(all_runs[a][s], key) for s in shared])
             y = np.array([_value(all_runs[b][s], key) for s in shared])
+            if len(shared) == 1:
+                row[f"{key} difference"] = f"{(x - y)[0]:{fmt}} (1 seed)"
+                continue
             if np.ptp(x - y) == 0:  # e.g. no scratchpad left on either side: no t statistic
                 row[f"{key} difference"] = f"{(x - y)[0]:{fmt}} on every seed"
                 continue
