@@ -115,6 +115,7 @@ def test_sft_learns_both_forms_in_the_given_proportion():
     assert abs(p_open.mean() - 0.3) < 0.06
 
 
+@pytest.mark.training  # an SFT warm start and two diagnose setups: run once, in float32
 def test_diagnose_forms_split_the_evaluation_exactly():
     """``diagnose forms`` splits the held-out evaluation's samples (same key) by form: the shares
     sum to 1 and the share-weighted solve rates and lengths give back pass@1 and the length."""
