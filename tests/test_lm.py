@@ -241,8 +241,43 @@ def test_train_step_alone(tiny):
     assert float(metrics["kl"]) > 0  # the second step's policy differs from the reference
 
 
+def test_learn_cpu_fusions_change_the_kernels_not_the_values(tiny):
+    """The learn phase compiled with XLA:CPU's YNNPACK fusions (the default on CPU) runs fused
+    kernels and gives the loss, gradient norm and updated parameters of XLA's default kernels
+    (to float tolerance); without fusions it is compiled with no options."""
+    graphdef, params = tiny
+    cfg = dataclasses.replace(
+        QUICK, groups=GroupsConfig(2, 8), length_penalty=0.5, ppo_epochs=2, kl_coef=0.1
+    )
+    task = tasks.ArithmeticTask(digits=1, num_train=32, num_heldout=4)
+    prompts, answers = task.arrays("train", TOK)
+    mesh = lm_sharding.make_mesh((1, 1), jax.devices()[:1])
+    tx = cfg.optim.make(cfg.steps)
+    outs, texts = [], []
+    for fusions in (("dot", "eltwise"), ()):
+        c = dataclasses.replace(cfg, learn_cpu_fusions=fusions)
+        setup = run.setup(c, TOK, max_len=answers.shape[1] + 1)
+        state = run.initial_state(c, jax.tree.map(jnp.copy, params), tx, mesh)
+        phases = rl.make_phases(graphdef, tx, prompts, answers, setup, mesh, None, None)
+        rollout = phases.sample(state.params, jax.random.key(1))
+        scored = phases.score(state.params, state.ref_params, rollout)
+        args = (rollout, phases.advantage(scored.rewards), scored.old_logp, scored.ref_logp)
+        texts.append(phases.learn.lower(state.params, state.opt_state, *args).compile().as_text())
+        outs.append(_plain(phases.learn(state.params, state.opt_state, *args)))
+    options = rl.learn_compiler_options(("dot", "eltwise"))
+    if jax.default_backend() == "cpu" and options is not None and not X64:
+        assert "__ynn_fusion" in texts[0] and "__ynn_fusion" not in texts[1]
+    assert rl.learn_compiler_options(()) is None
+    for fused, plain in zip(*outs, strict=True):
+        np.testing.assert_allclose(fused, plain, rtol=1e-5, atol=1e-6)
+
+
 def test_config_validation():
     run.validate(QUICK, 1)
+    with pytest.raises(ValueError, match="learn_cpu_fusions"):
+        run.validate(dataclasses.replace(QUICK, learn_cpu_fusions=("matmul",)), 1)
+    with pytest.raises(ValueError, match="allowed"):
+        rl.learn_compiler_options(("dot", "matmul"))
     with pytest.raises(ValueError, match="multiples of the data-parallel size"):
         run.validate(dataclasses.replace(QUICK, groups=GroupsConfig(3, 8)), 2)
     with pytest.raises(ValueError, match="pass_ks"):

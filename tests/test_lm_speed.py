@@ -20,6 +20,7 @@ def test_op_category_names_xla_cpu_operations():
     assert op_category("copy_bitcast_fusion.9") == "copy"
     assert op_category("transpose.3") == "copy"
     assert op_category("add_divide_fusion.1") == "other"
+    assert op_category("ynn_fusion.12") == "fused"
     for not_an_op in (
         "ThunkExecutor::Execute",
         "$api.py:3102 block_until_ready",
@@ -45,6 +46,6 @@ def test_speed_writes_its_run_and_splits_the_learner(tmp_path):
     assert row["step_s"] >= row["learn_s"] > 0
     assert row["dot_peak_flops"] == max(row["dot_peak_before_flops"], row["dot_peak_after_flops"])
     share = row["learner_op_share"]
-    assert set(share) == {"dot", "copy", "other"}
-    assert sum(share.values()) == pytest.approx(1.0) and share["dot"] > 0.05
+    assert set(share) == {"dot", "fused", "copy", "other"}
+    assert sum(share.values()) == pytest.approx(1.0) and share["dot"] + share["fused"] > 0.05
     assert all(v > 0 for v in row["learner_op_s"].values() if v)

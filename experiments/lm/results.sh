@@ -112,17 +112,18 @@ learning)  # "Why RL did not learn from the old start": the diagnose measurement
 speed)  # "Speed": the step-time split on 1 device and on 8 simulated devices (4 x 2 mesh) at the
   # default size; at the pass@k study's size (3-digit addition) three repeats on 1 device, then 2
   # devices (one per core, data parallel) and 8 (4 x 2); each also splits the learn phase's
-  # operation time (--profile); then 3 repeats on 1 device with XLA:CPU's YNNPACK fusions
+  # operation time (--profile); then 3 repeats on 1 device without the learn phase's YNNPACK
+  # fusions (learn_cpu_fusions, on by default on CPU): XLA:CPU's default kernels
   if [[ -n ${DRY_RUN:-} ]]; then
     printf '%s\n' 1dev-1x1 8dev-4x2 study-1dev-r1 study-1dev-r2 study-1dev-r3 study-2dev-2x1 \
-      study-8dev-4x2 study-1dev-ynn-r1 study-1dev-ynn-r2 study-1dev-ynn-r3
+      study-8dev-4x2 study-1dev-nofusion-r1 study-1dev-nofusion-r2 study-1dev-nofusion-r3
     exit 0
   fi
   dest=${KEEP:+$KEEP/speed}
   dest=${dest:-$DIR}
   speed() {  # speed DEVICES MESH RUN-ID [--set ...]
     local n=$1 mesh=$2 id=$3; shift 3
-    XLA_FLAGS="--xla_force_host_platform_device_count=$n ${EXTRA_XLA_FLAGS:-}" \
+    XLA_FLAGS="--xla_force_host_platform_device_count=$n" \
       "$PY" -m experiments.lm.speed --mesh "$mesh" --out "$dest" --run-id "$id" --profile "$@"
   }
   speed 1 1,1 1dev-1x1
@@ -130,10 +131,8 @@ speed)  # "Speed": the step-time split on 1 device and on 8 simulated devices (4
   for r in 1 2 3; do speed 1 1,1 "study-1dev-r$r" --set digits=3; done
   speed 2 2,1 study-2dev-2x1 --set digits=3
   speed 8 4,2 study-8dev-4x2 --set digits=3
-  # XLA:CPU's YNNPACK fusion of matrix products with element-wise work (experimental flag)
   for r in 1 2 3; do
-    EXTRA_XLA_FLAGS=--xla_cpu_experimental_ynn_fusion_type=dot,eltwise \
-      speed 1 1,1 "study-1dev-ynn-r$r" --set digits=3
+    speed 1 1,1 "study-1dev-nofusion-r$r" --set digits=3 --set learn_cpu_fusions=
   done
   ;;
 *)

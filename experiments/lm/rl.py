@@ -18,7 +18,8 @@ flows on device):
    p(y_i)`` per group, divided by the constant ``Lc``) and ``c`` the estimator's gradient scale
    from its spec (``og.estimators.spec(name).gradient_scale``: ``K`` for OrderGrad and MaxPO,
    ``N`` for PKPO and CVaR-PG, 1 for the mean-baseline family; ``docs/maths.md``). KL is the k3
-   estimate to the reference policy.
+   estimate to the reference policy. On XLA:CPU the learn phase is compiled
+   with YNNPACK library fusions (``LMConfig.learn_cpu_fusions``, :func:`learn_compiler_options`).
 
 Rows are prompt-major (each group contiguous) and sharded over the data axes; see
 ``sharding.py``.
@@ -35,7 +36,9 @@ pool, which every process holds.)
 from __future__ import annotations
 
 import dataclasses
+import functools
 import time
+import warnings
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
@@ -165,6 +168,35 @@ def surrogate_loss(
     return loss, aux
 
 
+CPU_FUSIONS = ("dot", "eltwise", "reduce")
+"""The YNNPACK fusion kinds XLA:CPU offers (``LIBRARY_FUSION_TYPE_<KIND>``)."""
+
+
+@functools.cache
+def learn_compiler_options(fusions: tuple[str, ...]) -> dict[str, str] | None:
+    """The learn phase's XLA compile options: on the CPU backend, YNNPACK library ``fusions``
+    (``LMConfig.learn_cpu_fusions``); ``None`` (XLA's defaults) on other backends, for no
+    fusions, with ``jax_enable_x64`` (jaxlib 0.9.2's YNNPACK fusions crash the process on
+    float64 products), or when this jaxlib rejects the option (then with a warning).
+
+    Raises ``ValueError`` for a kind outside :data:`CPU_FUSIONS`."""
+    fusions = tuple(f.strip().lower() for f in fusions if f.strip())
+    unknown = sorted(set(fusions) - set(CPU_FUSIONS))
+    if unknown:
+        raise ValueError(f"learn_cpu_fusions: unknown {unknown}; allowed: {list(CPU_FUSIONS)}")
+    if not fusions or jax.default_backend() != "cpu" or jax.config.jax_enable_x64:
+        return None
+    value = ",".join(f"LIBRARY_FUSION_TYPE_{f.upper()}" for f in fusions)
+    options = {"xla_cpu_experimental_ynn_fusion_type": value}
+    try:  # an XLA that lacks the option (or the kind) says so when compiling
+        jax.jit(lambda x: x + 1).lower(jnp.zeros(())).compile(compiler_options=options)
+    except (jax.errors.JaxRuntimeError, ValueError) as err:
+        msg = f"XLA:CPU fusions {fusions} unavailable, using XLA's defaults: {err}"
+        warnings.warn(msg, stacklevel=2)
+        return None
+    return options
+
+
 def make_phases(
     graphdef, tx, pool_prompts, pool_answers, s: StepSetup, mesh, param_sh, opt_sh=None
 ) -> Phases:
@@ -261,6 +293,7 @@ def make_phases(
         in_shardings=(param_sh, opt_sh, roll_sh, rows, rows, rows),
         out_shardings=(param_sh, opt_sh, rep),
         donate_argnums=(0, 1),
+        compiler_options=learn_compiler_options(s.config.learn_cpu_fusions),
     )
     advantage_j = lm_sharding.advantage_step(s.estimator.advantages, mesh)
     return Phases(sample, score_j, advantage_j, learn_j)

@@ -52,6 +52,11 @@ def validate(cfg: LMConfig, data_parallel: int) -> None:
         )
     if any(k < 1 or k > cfg.eval_samples for k in cfg.pass_ks):
         raise ValueError(f"pass_ks {cfg.pass_ks} must lie in 1..eval_samples={cfg.eval_samples}")
+    unknown = sorted(set(cfg.learn_cpu_fusions) - set(rl.CPU_FUSIONS) - {""})
+    if unknown:
+        raise ValueError(
+            f"learn_cpu_fusions: unknown {unknown}; allowed: {list(rl.CPU_FUSIONS)} (or none)"
+        )
 
 
 def build_model(cfg: LMConfig, mesh):
@@ -192,6 +197,23 @@ def task_setup(cfg: LMConfig, tok) -> TaskSetup:
     return TaskSetup(task, (train_p, train_a), held, step, scratchpad)
 
 
+def rl_start(cfg: LMConfig, graphdef, params, ts: TaskSetup, mesh) -> tuple[rl.RLState, rl.Phases]:
+    """The RL state starting from ``params`` (:func:`initial_state`, Adam over ``steps x
+    ppo_epochs`` updates) and the step's jitted phases on ``mesh`` (:func:`rl.make_phases`)."""
+    tx = cfg.optim.make(cfg.steps * cfg.ppo_epochs)
+    state = initial_state(cfg, params, tx, mesh)
+    phases = rl.make_phases(
+        graphdef,
+        tx,
+        *ts.train,
+        ts.step,
+        mesh,
+        lm_sharding.shardings_of(state.params),
+        lm_sharding.shardings_of(state.opt_state),
+    )
+    return state, phases
+
+
 def learner_flops(cfg: LMConfig, graphdef, params, seq_len: int) -> float:
     """FLOPs of one learn phase (``3 x`` forward FLOPs per token x tokens x ``ppo_epochs``)."""
     flops_tok = lm_model.flops_per_token(params, seq_len, graphdef_config(graphdef, params))
@@ -272,13 +294,8 @@ def run(cfg: LMConfig, writer: RunWriter, progress: Callable | None = None) -> l
     )
     tok, graphdef, params = build_model(cfg, mesh)
     ts = task_setup(cfg, tok)
-    (train_p, train_a), (held_p, held_a), s, scratchpad = (
-        ts.train,
-        ts.heldout,
-        ts.step,
-        ts.scratchpad,
-    )
-    evaluate = rl.make_evaluate(graphdef, held_p, held_a, s, cfg.eval_samples, cfg.pass_ks, mesh)
+    s = ts.step
+    evaluate = rl.make_evaluate(graphdef, *ts.heldout, s, cfg.eval_samples, cfg.pass_ks, mesh)
     eval_key = jax.random.key(cfg.seed + 1_000_003)
 
     ckpt = Checkpointer(writer.path / "checkpoints")
@@ -286,31 +303,12 @@ def run(cfg: LMConfig, writer: RunWriter, progress: Callable | None = None) -> l
     ckpt.close()
     if not resuming:
         params, row = sft_row(
-            cfg,
-            graphdef,
-            params,
-            (train_p, train_a),
-            tok.pad_id,
-            evaluate,
-            eval_key,
-            mesh,
-            scratchpad,
+            cfg, graphdef, params, ts.train, tok.pad_id, evaluate, eval_key, mesh, ts.scratchpad
         )
         writer.log([row])
 
-    tx = cfg.optim.make(cfg.steps * cfg.ppo_epochs)
-    state = initial_state(cfg, params, tx, mesh)
-    phases = rl.make_phases(
-        graphdef,
-        tx,
-        train_p,
-        train_a,
-        s,
-        mesh,
-        lm_sharding.shardings_of(state.params),
-        lm_sharding.shardings_of(state.opt_state),
-    )
-    flops = learner_flops(cfg, graphdef, state.params, train_p.shape[1] + s.max_len)
+    state, phases = rl_start(cfg, graphdef, params, ts, mesh)
+    flops = learner_flops(cfg, graphdef, state.params, ts.train[0].shape[1] + s.max_len)
     chunk = make_chunk(cfg, phases, evaluate, eval_key, flops)
     train_in_chunks(state, chunk, cfg.num_chunks, writer, lambda c, st, rows: rows, progress)
     rows = writer.metrics

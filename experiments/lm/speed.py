@@ -12,9 +12,10 @@ steps; the larger of the two is the peak (so a machine that got busier during th
 flatter the learner's fraction).
 
 With ``--profile`` (XLA:CPU only), the learn phase is also traced alone (``jax.profiler``, one
-event per XLA operation) and its operation time split into matrix products (``dot``), layout
-copies and transposes (``copy``/``transpose`` fusions, which move data without arithmetic) and
-the other fused element-wise work: :func:`learner_op_split`. The shares are of the summed
+event per XLA operation) and its operation time split into matrix products (``dot``), YNNPACK
+library fusions (``fused``, with the default ``learn_cpu_fusions``), layout copies and transposes
+(``copy``/``transpose`` fusions, which move data without arithmetic) and the other fused
+element-wise work: :func:`learner_op_split`. The shares are of the summed
 operation time, which counts both cores' threads and so exceeds the wall time.
 """
 
@@ -66,12 +67,20 @@ def speed_config(
     return apply_overrides(cfg, sets)
 
 
+OP_CATEGORIES = ("dot", "fused", "copy", "other")
+
+
 def op_category(name: str) -> str | None:
-    """The category of one XLA:CPU operation's trace event (``None``: not an operation)."""
+    """The category of one XLA:CPU operation's trace event (``None``: not an operation): a
+    matrix product (``dot``), a YNNPACK library fusion (``fused``: products with their
+    element-wise neighbours, or element-wise chains; ``LMConfig.learn_cpu_fusions``), a layout
+    copy or transpose (``copy``) or other (fused) element-wise work."""
     if name.startswith(("$", "ThunkExecutor", "Slinky", "Pjit", "Thread", "Common", "Wait")):
         return None
     if name.startswith("dot"):
         return "dot"
+    if name.startswith("ynn_fusion"):  # LMConfig.learn_cpu_fusions
+        return "fused"
     if "copy" in name or "transpose" in name:
         return "copy"
     return "other"
@@ -86,23 +95,11 @@ def learner_op_split(cfg: LMConfig, repeats: int = 5) -> dict[str, float]:
     import gzip
     import pathlib
 
-    from experiments.lm import rl
     from experiments.lm import sharding as lm_sharding
 
     mesh = lm_sharding.make_mesh(cfg.mesh)
     tok, graphdef, params = run.build_model(cfg, mesh)
-    ts = run.task_setup(cfg, tok)
-    tx = cfg.optim.make(cfg.steps * cfg.ppo_epochs)
-    state = run.initial_state(cfg, params, tx, mesh)
-    phases = rl.make_phases(
-        graphdef,
-        tx,
-        *ts.train,
-        ts.step,
-        mesh,
-        lm_sharding.shardings_of(state.params),
-        lm_sharding.shardings_of(state.opt_state),
-    )
+    state, phases = run.rl_start(cfg, graphdef, params, run.task_setup(cfg, tok), mesh)
     rollout = phases.sample(state.params, jax.random.key(0))
     scored = phases.score(state.params, state.ref_params, rollout)
     adv = phases.advantage(scored.rewards)
@@ -126,7 +123,7 @@ def learner_op_split(cfg: LMConfig, repeats: int = 5) -> dict[str, float]:
         cat = op_category(e.get("name", "")) if e.get("ph") == "X" else None
         if cat is not None:
             split[cat] += e.get("dur", 0.0) * 1e-6 / repeats
-    return {k: split.get(k, 0.0) for k in ("dot", "copy", "other")}
+    return {k: split.get(k, 0.0) for k in OP_CATEGORIES}
 
 
 def measure(
@@ -167,6 +164,7 @@ def measure(
             "digits": cfg.digits,
             **dataclasses.asdict(cfg.groups),
             **{k: getattr(cfg.model, k) for k in ("num_layers", "embed_dim", "hidden_dim")},
+            "learn_cpu_fusions": [f for f in cfg.learn_cpu_fusions if f],
         },
     }
 

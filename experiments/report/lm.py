@@ -450,7 +450,7 @@ def speed_table(folder: pathlib.Path) -> str:
                 "learner GFLOP/s": f"{r['learner_flops_per_s'] / 1e9:.2f}",
                 "dot peak GFLOP/s": f"{r['dot_peak_flops'] / 1e9:.1f}",
                 "learner / peak": f"{100 * r['learner_peak_fraction']:.0f}%",
-                "learner op time: dot / copy / other": _op_share(r),
+                "learner op time: dot / YNN fused / copy / other": _op_share(r),
             }
         )
     return markdown_table(out)
@@ -461,7 +461,8 @@ def _op_share(row: dict) -> str:
     share = row.get("learner_op_share")
     if share is None:
         return "not profiled"
-    return " / ".join(f"{100 * share[k]:.0f}%" for k in ("dot", "copy", "other"))
+    cats = ("dot", "fused", "copy", "other")  # speed.OP_CATEGORIES
+    return " / ".join(f"{100 * share.get(k, 0.0):.0f}%" for k in cats)
 
 
 def builders(folder: pathlib.Path) -> dict[str, Callable[[], str]]:
