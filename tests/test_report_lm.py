@@ -135,7 +135,7 @@ def test_lr_and_speed_tables_match_the_raw_rows():
         assert speed[run][1].startswith(str(row["devices"]))
         ops = row["learner_op_s"]
         assert speed[run][-1] == " / ".join(
-            f"{100 * ops[k] / sum(ops.values()):.0f}%" for k in ("dot", "copy", "other")
+            f"{100 * ops[k] / sum(ops.values()):.0f}%" for k in ("dot", "fused", "copy", "other")
         )
 
 
@@ -374,3 +374,29 @@ def test_length_tables_from_hand_made_runs(tmp_path):
     top = forms["OrderGrad TopM:2@4, penalty 0.2"]
     assert top[1] == "3" and top[5] == cell(share) and top[6] == cell(solves)
     assert forms["GRPO, penalty 0.2"][3:5] == ["none sampled", "none sampled"]
+
+
+def test_fused_table_pairs_the_fused_runs_with_the_default_kernel_runs(tmp_path):
+    """The fused-learner table: each method's fused and default-kernel final pass@1 over the
+    shared seeds, their paired difference and p (scipy), the smallest fused gain and the step
+    by which every fused seed gained 0.25 (here the only evaluation, step 300)."""
+    from experiments.report import lm_default
+
+    fused, plain = [0.62, 0.58, 0.66], [0.60, 0.61, 0.63]
+    for seed in range(3):
+        sft = {1: 0.30, 16: 0.9}
+        _study_run(tmp_path, "grpo-fused", seed, sft, {1: fused[seed], 16: 0.95})
+        _study_run(tmp_path, "grpo", seed, sft, {1: plain[seed], 16: 0.95})
+    _study_run(tmp_path, "rloo", 0, sft, {1: 0.5, 16: 0.9})  # no fused twin: no row
+
+    def cell(x):
+        x = np.asarray(x)
+        half = scipy_stats.t.ppf(0.975, len(x) - 1) * x.std(ddof=1) / np.sqrt(len(x))
+        return f"{x.mean():.3f} ± {half:.3f}"
+
+    lines = lm_default.fused_table(tmp_path).splitlines()[2:]
+    assert len(lines) == 1
+    row = [c.strip() for c in lines[0].strip("|").split(" | ")]
+    assert row[:5] == ["GRPO", "3", cell(fused), cell(plain), cell(np.subtract(fused, plain))]
+    assert f"{scipy_stats.ttest_rel(fused, plain).pvalue:.2f}" in row[5]
+    assert row[6:] == ["0.280", "300"]

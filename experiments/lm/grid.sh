@@ -7,7 +7,8 @@ OGJ=${ORDERGRAD_JAX:-ordergrad-jax}  # the installed command (activate the venv,
 mkdir -p "$OUT"
 # The grid's settings: the old SFT start (1000 steps, no label smoothing), 50 RL steps at Adam 1e-4
 # in 2 chunks (the lm-rl defaults changed since: reports/lm/RESULTS.md, "The default setting").
-OLD=(--set sft_steps=1000 --set sft_smoothing=0 --set lr=1e-4 --set steps=50 --set num_chunks=2)
+OLD=(--set sft_steps=1000 --set sft_smoothing=0 --set lr=1e-4 --set steps=50 --set num_chunks=2
+      --set learn_cpu_fusions=)  # made with XLA:CPU's default learn kernels (results.sh NOFUSE)
 methods=(
   "grpo:--set estimator.name=grpo"
   "rloo:--set estimator.name=rloo"

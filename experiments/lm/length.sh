@@ -22,7 +22,8 @@ ZERO_SEEDS=${ZERO_SEEDS:-"0"}
 PY=${PYTHON:-python}
 TASK=(--set digits=3 --set scratchpad=0.5 --set num_heldout=1024 --set eval_prompts=1024
       --set eval_samples=8 --set pass_ks=1,2,4,8 --set steps=300 --set num_chunks=6
-      --set sft_cache="$OUT/sft")
+      --set sft_cache="$OUT/sft"
+      --set learn_cpu_fusions=)  # made with XLA:CPU's default learn kernels (results.sh NOFUSE)
 methods=(
   "grpo:--set estimator.name=grpo"
   "top2at4:--set estimator.name=ordergrad --set k=4 --set objective=TopM:2"

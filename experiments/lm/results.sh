@@ -14,8 +14,12 @@ OGJ=${ORDERGRAD_JAX:-ordergrad-jax}  # the installed command (activate the venv,
 PY=${PYTHON:-python}
 KEEP=${KEEP:-}
 DIR="$OUT/$SECTION"
+# Every run committed before 2026-12-02 was made with XLA:CPU's default kernels in the learn
+# phase; NOFUSE keeps them reproducible to the bit (the fused learner, now the default
+# learn_cpu_fusions, gives the same values to float rounding, which sampling then amplifies).
+NOFUSE=(--set learn_cpu_fusions=)
 # The old SFT start (1000 steps, no label smoothing): the grid, lr and learning sections.
-OLD=(--set sft_steps=1000 --set sft_smoothing=0 --set sft_cache="$OUT/sft-old")
+OLD=(--set sft_steps=1000 --set sft_smoothing=0 --set sft_cache="$OUT/sft-old" "${NOFUSE[@]}")
 
 run() {  # run ID --set ... ; skips a finished run, resumes an unfinished one
   local id=$1; shift
@@ -46,11 +50,12 @@ diagnose() {  # diagnose FILE MODE ARGS... : appends MODE's JSON lines to FILE (
 
 case $SECTION in
 default)  # "The default setting": the starts, the controlled trial, 3 seeds x 3 methods, a long run
-  common=(--set sft_cache="$OUT/sft")
+  # (all with XLA's default kernels), then the same 3 x 3 runs with the fused learner (the default)
+  common=(--set sft_cache="$OUT/sft" "${NOFUSE[@]}")
   diagnose starts.jsonl sharpen --set estimator.name=grpo "${OLD[@]}" --scales 2,3,10
   diagnose starts.jsonl sharpen --set estimator.name=grpo "${common[@]}" --scales 2,3,10
   diagnose starts.jsonl sharpen --set estimator.name=grpo --set sft_steps=2000 \
-    --set sft_smoothing=0 --set sft_cache="$OUT/sft-clean" --scales 2,3,10
+    --set sft_smoothing=0 --set sft_cache="$OUT/sft-clean" "${NOFUSE[@]}" --scales 2,3,10
   diagnose trial-smoothed-start.jsonl trial --set estimator.name=grpo "${common[@]}" \
     --opt adam:lr=1e-4 --steps 300 --eval-every 50
   for lever in "--set num_groups=64 --set group_size=4 --opt adam:lr=2e-5 --opt adam:lr=6e-5" \
@@ -71,6 +76,11 @@ default)  # "The default setting": the starts, the controlled trial, 3 seeds x 3
   done
   EVERY=10 run long-grpo-1500 --seed 0 "${common[@]}" --set estimator.name=grpo \
     --set steps=1500 --set num_chunks=15
+  for seed in 0 1 2; do
+    run "grpo-fused-s$seed" --seed $seed --set sft_cache="$OUT/sft" --set estimator.name=grpo
+    run "top2at4-fused-s$seed" --seed $seed --set sft_cache="$OUT/sft"
+    run "rloo-fused-s$seed" --seed $seed --set sft_cache="$OUT/sft" --set estimator.name=rloo
+  done
   ;;
 study)  # "The pass@k study": experiments/lm/study.sh (11 methods x 5 seeds, two runs at a time)
   if [[ -n ${DRY_RUN:-} ]]; then DRY_RUN=1 bash experiments/lm/study.sh; exit 0; fi

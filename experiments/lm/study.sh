@@ -11,7 +11,8 @@ OGJ=${ORDERGRAD_JAX:-ordergrad-jax}  # the installed command (activate the venv,
 SEEDS=${SEEDS:-"0 1 2 3 4"}
 PY=${PYTHON:-python}
 TASK=(--set digits=3 --set num_heldout=1024 --set eval_prompts=1024 --set eval_samples=32
-      --set pass_ks=1,2,4,8,16,32 --set steps=300 --set num_chunks=3 --set sft_cache="$OUT/sft")
+      --set pass_ks=1,2,4,8,16,32 --set steps=300 --set num_chunks=3 --set sft_cache="$OUT/sft"
+      --set learn_cpu_fusions=)  # made with XLA:CPU's default learn kernels (results.sh NOFUSE)
 methods=(
   "grpo:--set estimator.name=grpo"
   "rloo:--set estimator.name=rloo"
