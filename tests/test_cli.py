@@ -124,13 +124,13 @@ def test_cache_dir_setting(monkeypatch, tmp_path):
     [
         "transform",
         pytest.param("control", marks=pytest.mark.training),
-        pytest.param("brax", marks=pytest.mark.training),
         pytest.param("accelerator", marks=pytest.mark.training),
     ],
 )
 def test_bench_quick_exits_0_and_writes_json(tmp_path, name):
     """`ordergrad-jax bench NAME --quick --out DIR` for every registered benchmark: exit 0, the
-    config and one JSON row per measurement under DIR/NAME/<run-id>/, the table in summary.md."""
+    config and one JSON row per measurement under DIR/NAME/<run-id>/, the table in summary.md.
+    (``brax``'s quick bench runs once in CI, in tests/test_report_brax.py, with these checks.)"""
     from experiments import registry
 
     assert name in registry.bench_names()

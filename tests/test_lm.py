@@ -245,6 +245,9 @@ def test_learn_cpu_fusions_change_the_kernels_not_the_values(tiny):
     """The learn phase compiled with XLA:CPU's YNNPACK fusions (the default on CPU) runs fused
     kernels and gives the loss, gradient norm and updated parameters of XLA's default kernels
     (to float tolerance); without fusions it is compiled with no options."""
+    if X64:  # off under x64 (jaxlib 0.9.2's YNNPACK fusions crash on float64 products)
+        assert rl.learn_compiler_options(("dot", "eltwise")) is None
+        return
     graphdef, params = tiny
     cfg = dataclasses.replace(
         QUICK, groups=GroupsConfig(2, 8), length_penalty=0.5, ppo_epochs=2, kl_coef=0.1
@@ -265,7 +268,7 @@ def test_learn_cpu_fusions_change_the_kernels_not_the_values(tiny):
         texts.append(phases.learn.lower(state.params, state.opt_state, *args).compile().as_text())
         outs.append(_plain(phases.learn(state.params, state.opt_state, *args)))
     options = rl.learn_compiler_options(("dot", "eltwise"))
-    if jax.default_backend() == "cpu" and options is not None and not X64:
+    if jax.default_backend() == "cpu" and options is not None:
         assert "__ynn_fusion" in texts[0] and "__ynn_fusion" not in texts[1]
     assert rl.learn_compiler_options(()) is None
     for fused, plain in zip(*outs, strict=True):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -80,32 +82,41 @@ def test_rp_gradient_matches_brute_force(n, rng):
             assert_close(og.lstat_weights_by_item(x, k, objective), want)
 
 
+@functools.partial(jax.jit, static_argnums=(1, 2))
+def _oracle_outputs(x: jax.Array, k: int, objective: str | tuple[float, ...], rows: jax.Array):
+    """Every batch transform of one oracle case, in one compiled program (one compilation per
+    case keeps this test's hundreds of shapes affordable)."""
+    n = x.shape[0]
+    obj = objective if isinstance(objective, str) else jnp.asarray(objective, x.dtype)
+    got = {
+        "orderstats": og.orderstats(x, k),
+        "inclusion": og.orderstats_inclusion(x, k)[rows],
+        "lstat": og.lstat(x, k, obj),
+        "lstat_inclusion": og.lstat_inclusion(x, k, obj),
+        "lstat_weight_by_rank": og.lstat_weights_by_rank(n, k, obj),
+    }
+    if k < n:
+        got |= {
+            "leave_one_out": og.orderstats_leave_one_out(x, k)[rows],
+            "advantage": og.orderstats_advantage(x, k)[rows],
+            "lstat_leave_one_out": og.lstat_leave_one_out(x, k, obj),
+            "lstat_advantage": og.lstat_advantage(x, k, obj),
+        }
+    return got
+
+
 def test_oracle_batch_cases(oracle):
     checked = 0
     for case in oracle["cases"]:
         if case["kind"] != "batch" or SKIP_TAGS & set(case["tags"]):
             continue
         x = np.asarray(case["rewards"])
-        n, k, rows = x.size, case["K"], np.asarray(case["matrix_rows"])
+        k, rows = case["K"], np.asarray(case["matrix_rows"])
         objective = case["objective"]
         if not isinstance(objective, str):
-            objective = np.asarray(objective)[::-1]
+            objective = tuple(np.asarray(objective, np.float64)[::-1].tolist())
         scale = np.abs(x).max()
-        xj = jnp.asarray(x, FLOAT)
-        got = {
-            "orderstats": og.orderstats(xj, k),
-            "inclusion": og.orderstats_inclusion(xj, k)[rows],
-            "lstat": og.lstat(xj, k, objective),
-            "lstat_inclusion": og.lstat_inclusion(xj, k, objective),
-            "lstat_weight_by_rank": og.lstat_weights_by_rank(n, k, objective),
-        }
-        if k < n:
-            got |= {
-                "leave_one_out": og.orderstats_leave_one_out(xj, k)[rows],
-                "advantage": og.orderstats_advantage(xj, k)[rows],
-                "lstat_leave_one_out": og.lstat_leave_one_out(xj, k, objective),
-                "lstat_advantage": og.lstat_advantage(xj, k, objective),
-            }
+        got = _oracle_outputs(jnp.asarray(x, FLOAT), k, objective, jnp.asarray(rows))
         for name, value in got.items():
             want = np.asarray(case[name])
             # float32 keeps ~1e-5 of the reward scale; the issue's float64 bound is 1e-9.

@@ -13,6 +13,7 @@ def test_notebook_is_paired(name):
     nbh.assert_paired(name)
 
 
+@pytest.mark.training
 @pytest.mark.parametrize("name", ["variance"])
 def test_notebook_executes(name, tmp_path, monkeypatch):
     env = {"ORDERGRAD_NOTEBOOK_OUT": str(tmp_path), "ORDERGRAD_RESULTS": None}

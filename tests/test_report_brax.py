@@ -257,6 +257,11 @@ def test_report_rebuilds_the_document_from_new_bench_and_variance_runs(tmp_path)
     ):
         proc = _ordergrad_jax(*args)
         assert proc.returncode == 0, proc.stderr[-3000:]
+        if args[0] == "bench":  # the CLI contract of tests/test_cli.py's bench test, for brax
+            bench = folder / "bench" / "brax" / "quick"
+            assert proc.stdout.count(str(bench)) == 1
+            assert json.loads((bench / "config.json").read_text())["config"]
+            assert (bench / "summary.md").read_text().count("|") > 4
 
     proc = _ordergrad_jax("report", "brax", "--check", "--root", str(tmp_path))
     assert proc.returncode == 1 and "['variance', 'bench']" in proc.stderr, proc.stderr[-3000:]
