@@ -1,5 +1,8 @@
 """One folder per run: ``results/NAME/<run-id>/`` with config, metrics, figures and a summary.
 
+:class:`RunWriter` writes a run folder and :class:`Run` / :func:`find_runs` read it back: no
+other module parses ``config.json`` or ``metrics.jsonl`` by hand (STYLE.md 19).
+
 Every file is written atomically (temporary file + rename), so a crashed run never leaves a
 half-written file that a reader could take for complete; ``summary.md`` is written last.
 ``config.json`` carries the run's provenance (``experiments.common.provenance``): git commit and
@@ -14,7 +17,9 @@ import dataclasses
 import datetime
 import json
 import os
+import functools
 import pathlib
+from collections.abc import Iterator
 from typing import Any
 
 from experiments.common import provenance
@@ -114,6 +119,142 @@ class RunWriter:
         if not self.primary:
             return self.path / "summary.md"
         return write_text_atomic(self.path / "summary.md", markdown)
+
+
+METRICS_FILES = ("metrics.jsonl", "curve.jsonl")
+"""The metric rows of a run folder: ``metrics.jsonl`` as written, or ``curve.jsonl`` (the rows a
+curated copy in ``reports/`` keeps)."""
+
+
+def read_jsonl(path: str | os.PathLike) -> list[dict[str, Any]]:
+    """The JSON objects of a JSON-lines file, one per non-empty line."""
+    text = pathlib.Path(path).read_text()
+    return [json.loads(line) for line in text.splitlines() if line.strip()]
+
+
+def row_kind(row: dict[str, Any]) -> str | None:
+    """A metric row's kind: its ``kind`` field (control: ``train``/``eval``/``speed``) or its
+    ``phase`` field (LM: ``sft``/``rl``); ``None`` for rows with neither (one kind per run)."""
+    return row.get("kind", row.get("phase"))
+
+
+def is_evaluation(row: dict[str, Any]) -> bool:
+    """Whether a metric row holds an evaluation: kind ``eval`` (control trainers) or held-out
+    ``heldout_*`` values (the LM trainer's evaluation steps)."""
+    return row_kind(row) == "eval" or any(k.startswith("heldout_") for k in row)
+
+
+@dataclasses.dataclass(frozen=True)
+class Run:
+    """A run folder as :class:`RunWriter` wrote it (or a curated copy of one), read lazily.
+
+    Attributes:
+      path: the run folder.
+    """
+
+    path: pathlib.Path
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "path", pathlib.Path(self.path))
+
+    @property
+    def name(self) -> str:
+        """The run id (the folder's name)."""
+        return self.path.name
+
+    @functools.cached_property
+    def record(self) -> dict[str, Any]:
+        """``config.json`` whole: ``config``, the extras the run wrote beside it (``seed``, ...)
+        and ``provenance``; ``{}`` where the folder has none."""
+        path = self.path / "config.json"
+        return json.loads(path.read_text()) if path.exists() else {}
+
+    @property
+    def config(self) -> dict[str, Any]:
+        """The run's config (``config.json["config"]``, JSON types)."""
+        return self.record.get("config", {})
+
+    @property
+    def provenance(self) -> dict[str, Any]:
+        """Where and when it ran (``experiments.common.provenance``); ``{}`` if not recorded."""
+        return self.record.get("provenance", {})
+
+    @property
+    def finished(self) -> bool:
+        """Whether the run wrote its summary (written last: its presence means done)."""
+        return (self.path / "summary.md").exists()
+
+    @property
+    def summary(self) -> str:
+        """``summary.md``'s text (``FileNotFoundError`` for an unfinished run)."""
+        return (self.path / "summary.md").read_text()
+
+    @functools.cached_property
+    def metrics(self) -> list[dict[str, Any]]:
+        """Every metric row, in the order written (``metrics.jsonl``, else ``curve.jsonl``);
+        ``[]`` where the run has logged none."""
+        for name in METRICS_FILES:
+            if (self.path / name).exists():
+                return read_jsonl(self.path / name)
+        return []
+
+    def rows(self, kind: str | None = None) -> list[dict[str, Any]]:
+        """The metric rows of one kind (see :func:`row_kind`), or all of them."""
+        if kind is None:
+            return list(self.metrics)
+        return [row for row in self.metrics if row_kind(row) == kind]
+
+    @property
+    def evaluations(self) -> list[dict[str, Any]]:
+        """The rows that hold an evaluation (see :func:`is_evaluation`), in order."""
+        return [row for row in self.metrics if is_evaluation(row)]
+
+    @property
+    def wall_s(self) -> float | None:
+        """Seconds from the start to the end of the last session (``None`` before the end)."""
+        prov = self.provenance
+        if "end_utc" not in prov or "start_utc" not in prov:
+            return None
+        end = datetime.datetime.fromisoformat(prov["end_utc"])
+        return (end - datetime.datetime.fromisoformat(prov["start_utc"])).total_seconds()
+
+    def json(self, name: str) -> Any:
+        """Another JSON file the run wrote beside its metrics (e.g. ``final_returns.json``)."""
+        return json.loads((self.path / name).read_text())
+
+
+def is_run(path: str | os.PathLike) -> bool:
+    """Whether ``path`` is a run folder (it holds ``config.json``)."""
+    return (pathlib.Path(path) / "config.json").is_file()
+
+
+def find_runs(
+    folder: str | os.PathLike, pattern: str = "*", finished: bool | None = True
+) -> list[Run]:
+    """The run folders at any depth under ``folder`` (itself included) whose name matches the
+    glob ``pattern``, sorted by path.
+
+    Args:
+      folder: where to look (``FileNotFoundError`` if it does not exist).
+      pattern: a glob on the run id (the folder's name).
+      finished: ``True`` (default) keeps the finished runs, ``False`` the unfinished ones,
+        ``None`` both.
+    """
+    folder = pathlib.Path(folder)
+    if not folder.is_dir():
+        raise FileNotFoundError(f"no run folder {str(folder)!r}")
+    found = [Run(path) for path in _run_folders(folder) if path.match(pattern)]
+    if finished is not None:
+        found = [run for run in found if run.finished == finished]
+    return sorted(found, key=lambda run: run.path)
+
+
+def _run_folders(folder: pathlib.Path) -> Iterator[pathlib.Path]:
+    if is_run(folder):
+        yield folder
+        return  # a run's own sub-folders (checkpoints) are not runs
+    for child in sorted(p for p in folder.iterdir() if p.is_dir()):
+        yield from _run_folders(child)
 
 
 def to_builtin(value: Any) -> Any:

@@ -1,0 +1,1 @@
+"""The lm sweeps (declared by issue 23's work in progress)."""
