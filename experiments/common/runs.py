@@ -15,9 +15,9 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
+import functools
 import json
 import os
-import functools
 import pathlib
 from collections.abc import Iterator
 from typing import Any
