@@ -82,15 +82,20 @@ def report(
         pathlib.Path | None,
         tyro.conf.arg(help="the repository root (default: found above the working directory)"),
     ] = None,
+    figures: Annotated[
+        bool, tyro.conf.arg(help="also redraw the document's figures from its committed data")
+    ] = False,
 ) -> None:
     """Rebuild the tables of a results document (reports/NAME/RESULTS.md) from its committed data;
-    with --check, exit 1 when a committed table differs. NAME: brax, control, lm, variance,
-    transform, envs."""
+    with --check, exit 1 when a committed table differs; with --figures, also redraw its figures.
+    NAME: brax, control, lm, variance, transform, envs."""
     from experiments import report as report_module
 
     if name not in report_module.DOCUMENTS:
         raise UsageError(f"no results document {name!r}; known: {sorted(report_module.DOCUMENTS)}")
     report_module.report(name, check=check, root=root)
+    if figures:
+        report_module.draw_figures(name, root=root)
 
 
 def list_experiments() -> None:

@@ -1,9 +1,13 @@
-"""``ordergrad-jax report NAME [--check]``: the tables of a results document, from its data.
+"""``ordergrad-jax report NAME [--check] [--figures]``: a results document's tables and figures,
+from its data.
 
 Each document of ``reports/`` marks its generated tables (see :mod:`experiments.report.markers`);
 ``report NAME`` rebuilds them in place from the data committed beside the document, ``--check``
-only compares and fails naming each table that differs. Documents whose runs were not kept have
-no builder yet: ``report`` says so and checks nothing (``reports/README.md`` lists them).
+only compares and fails naming each table that differs. ``--figures`` also redraws the
+document's figures from the same data (:func:`draw_figures`). Documents whose runs were not kept
+have no builder yet: ``report`` says so and checks nothing (``reports/README.md`` lists them).
+Every cross-run table and figure of the project is built here, one module (or package) per
+document, reading run folders through :mod:`experiments.common.runs`.
 """
 
 from __future__ import annotations
@@ -25,11 +29,15 @@ class Document:
     (``tables(folder) -> {id: build}``, ``folder`` being the document's own folder), or ``None``
     when no data backs it yet; ``also``: other files (paths under the root) whose marked tables
     the same builders make (a short copy of a table in the README). Each table must be marked in
-    one of the files at least."""
+    one of the files at least; ``figures``: the builder of its figures (below)."""
 
     path: str
     tables: Callable[[pathlib.Path], dict[str, Callable[[], str]]] | None = None
     also: tuple[str, ...] = ()
+    figures: Callable[[pathlib.Path], list[pathlib.Path]] | None = None
+    """``figures(folder) -> paths``: redraws the document's figures from the data in ``folder``
+    (the document's own folder) into that folder, and returns the paths it wrote (write them
+    with :func:`experiments.report.figures.save_png`); ``None``: the document has no figures."""
 
 
 def _brax_tables(folder: pathlib.Path) -> dict[str, Callable[[], str]]:
@@ -42,6 +50,24 @@ def _control_tables(folder: pathlib.Path) -> dict[str, Callable[[], str]]:
     from experiments.report import control
 
     return control.builders(folder)
+
+
+def _brax_figures(folder: pathlib.Path) -> list[pathlib.Path]:
+    from experiments.report import brax
+
+    return brax.draw_figures(folder)
+
+
+def _control_figures(folder: pathlib.Path) -> list[pathlib.Path]:
+    from experiments.report import control
+
+    return control.draw_figures(folder)
+
+
+def _variance_figures(folder: pathlib.Path) -> list[pathlib.Path]:
+    from experiments.report import variance
+
+    return variance.draw_figures(folder)
 
 
 def _lm_tables(folder: pathlib.Path) -> dict[str, Callable[[], str]]:
@@ -69,10 +95,10 @@ def _envs_tables(folder: pathlib.Path) -> dict[str, Callable[[], str]]:
 
 
 DOCUMENTS = {
-    "brax": Document("reports/brax/RESULTS.md", _brax_tables),
-    "control": Document("reports/control/RESULTS.md", _control_tables),
+    "brax": Document("reports/brax/RESULTS.md", _brax_tables, figures=_brax_figures),
+    "control": Document("reports/control/RESULTS.md", _control_tables, figures=_control_figures),
     "lm": Document("reports/lm/RESULTS.md", _lm_tables),
-    "variance": Document("reports/variance/RESULTS.md", _variance_tables),
+    "variance": Document("reports/variance/RESULTS.md", _variance_tables, figures=_variance_figures),
     "transform": Document("reports/transform/RESULTS.md", _transform_tables, also=("README.md",)),
     "envs": Document("envs/README.md", _envs_tables),
 }
@@ -146,3 +172,30 @@ def report(name: str, check: bool = False, root: str | os.PathLike | None = None
             write_text_atomic(base / rel, new)
     print(f"{files}: rebuilt {len(tables) - len(missing)} tables; changed: {where or 'none'}")
     return changed
+
+
+def draw_figures(name: str, root: str | os.PathLike | None = None) -> list[pathlib.Path]:
+    """Redraws the figures of document ``name`` from the data committed beside it (its
+    ``Document.figures`` builder, in the document's folder under the repository root
+    :func:`repo_root`) and prints each path written.
+
+    Returns:
+      the paths written (``[]`` for a document without figures, which says so).
+
+    Raises:
+      KeyError: no document ``name``.
+    """
+    if name not in DOCUMENTS:
+        raise KeyError(f"no results document {name!r}; known: {sorted(DOCUMENTS)}")
+    doc = DOCUMENTS[name]
+    if doc.figures is None:
+        print(f"{doc.path}: no figures drawn from data; nothing to draw")
+        return []
+    from experiments.report.figures import use_agg
+
+    use_agg()
+    base = repo_root(root)
+    written = doc.figures((base / doc.path).parent)
+    for path in written:
+        print(f"wrote {path}")
+    return written
