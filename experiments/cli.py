@@ -113,6 +113,36 @@ def list_experiments() -> None:
     print("benchmarks (ordergrad-jax bench NAME [--quick]):")
     for name in registry.bench_names():
         print(f"  {name}: {registry.describe_bench(name)}")
+    from experiments import sweeps
+
+    print("sweeps (ordergrad-jax sweep NAME [--dry-run] [--jobs J] [--keep DIR]):")
+    for name in sweeps.names():
+        sweep = sweeps.get(name)
+        print(f"  {name}: {sweep.description} ({len(sweep.runs)} runs)")
+
+
+def sweep(
+    name: tyro.conf.Positional[str],
+    dry_run: Annotated[
+        bool, tyro.conf.arg(help="print the run ids, one a line; run nothing")
+    ] = False,
+    jobs: Annotated[int, tyro.conf.arg(help="runs at a time")] = 1,
+    keep: Annotated[
+        pathlib.Path | None, tyro.conf.arg(help="keep each finished run in DIR/<id>/")
+    ] = None,
+    out: Annotated[
+        pathlib.Path | None, tyro.conf.arg(help="the runs' root folder (default results/NAME)")
+    ] = None,
+) -> None:
+    """Run a study (a sweep: experiments/sweeps/): each unfinished run as its own process, J at a
+    time; finished runs are skipped, unfinished ones resume by their run id; exit 1 naming the
+    failed runs and their logs."""
+    from experiments import sweeps
+    from experiments.sweeps import runner
+
+    if name not in sweeps.names():
+        raise UsageError(f"no sweep {name!r}; known: {', '.join(sweeps.names())}")
+    runner.main(name, dry_run=dry_run, jobs=jobs, keep=keep, out=out)
 
 
 def run(
@@ -211,7 +241,14 @@ def main(args: typing.Sequence[str] | None = None) -> int:
     try:
         load_plugins(os.environ.get(PLUGINS_ENV, ""))
         tyro.extras.subcommand_cli_from_dict(
-            {"list": list_experiments, "run": run, "bench": bench, "report": report, "demo": demo},
+            {
+                "list": list_experiments,
+                "run": run,
+                "bench": bench,
+                "sweep": sweep,
+                "report": report,
+                "demo": demo,
+            },
             description="ordergrad-jax: OrderGrad estimators, experiments and benchmarks",
             args=args,
         )

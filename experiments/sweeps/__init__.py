@@ -41,7 +41,10 @@ class RunSpec:
       seed: the run's seed (``--seed``), or ``None`` for the config's.
       env: extra environment variables of the run's process (e.g. ``XLA_FLAGS``).
       stage: runs of a lower stage finish before a higher stage starts (a shared SFT cache).
-      keep: whether ``--keep`` copies this run (a cache-filling run may be made and not kept).
+      keep: how ``--keep`` keeps this run: ``True``, the sweep's keep; ``False``, not at all (a
+        cache-filling run may be made and not kept); a function, this run's own keep.
+      kept_as: the run's name in ``--keep DIR`` (default: its id), e.g. ``starts.jsonl`` for a
+        diagnostic whose rows several runs append to one file.
     """
 
     id: str
@@ -50,7 +53,13 @@ class RunSpec:
     seed: int | None = None
     env: Mapping[str, str] = dataclasses.field(default_factory=dict)
     stage: int = 0
-    keep: bool = True
+    keep: bool | Keep = True
+    kept_as: str | None = None
+
+    @property
+    def kept_name(self) -> str:
+        """The run's name in ``--keep DIR``."""
+        return self.kept_as or self.id
 
 
 @dataclasses.dataclass(frozen=True)
@@ -63,7 +72,9 @@ class Sweep:
       runs: the runs, in the order they start.
       pins: overrides every run of the sweep shares (before its own).
       labels: method id -> the label the report shows (method ids are run-id prefixes).
-      keep: how a finished run is copied into ``--keep DIR`` (``None``: the whole small files).
+      keep: how a finished run is copied into ``--keep DIR`` (``None``:
+        :func:`experiments.sweeps.keep.small_files`, its config, metrics, summary and other small
+        files).
       document: where the committed runs live, relative to the repository root
         (``reports/<document>/<section>``), so a test can hold the declaration against them.
     """
@@ -81,6 +92,10 @@ class Sweep:
         duplicated = sorted({i for i in ids if ids.count(i) > 1})
         if duplicated:
             raise ValueError(f"sweep {self.name!r}: run ids used twice: {duplicated}")
+
+    def kept(self) -> list[str]:
+        """The names ``--keep DIR`` holds after the sweep (its document folder's entries)."""
+        return list(dict.fromkeys(run.kept_name for run in self.runs if run.keep is not False))
 
     def overrides(self, run: RunSpec, out: str | pathlib.Path) -> tuple[str, ...]:
         """The run's overrides after the sweep's pins, with ``{out}`` filled in."""
