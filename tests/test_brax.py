@@ -186,10 +186,10 @@ def test_rp_and_lr_estimate_the_same_gradient(learn_std):
 
 
 def test_pathwise_make_train_is_a_common_trainer():
-    """``make_train`` returns the control trainers' ``common.Trainer``: the whole run of one seed
-    is ``train(key)`` under one jit, metrics ``[chunks, iterations]``;
-    the policy of the final state samples actions inside the env's box."""
-    from experiments.control.common import Trainer
+    """``make_train`` returns the shared ``experiments.common.trainer.Trainer`` (as the control
+    trainers do): the whole run of one seed is ``train(key)`` under one jit, metrics
+    ``[chunks, iterations]``; the policy of the final state samples actions inside the env's box."""
+    from experiments.common.trainer import Trainer
 
     cfg = dataclasses.replace(pwc.QUICK, gradient="lr")
     trainer = pwt.make_train(cfg)

@@ -22,7 +22,8 @@ import pytest
 
 import ordergrad_jax as og
 from experiments.common.config import EstimatorConfig, GroupsConfig, OptimConfig
-from experiments.control import common, group_pg, networks, ppo
+from experiments.common.trainer import global_norm, split_module
+from experiments.control import group_pg, networks, ppo
 from experiments.control.config import QUICK, ControlConfig
 from experiments.control.run import make_train
 
@@ -41,7 +42,7 @@ def _tiny_batch(G=2, N=5, T=4, obs_dim=3, num_actions=3, seed=0):
     mask = jnp.arange(T) < lengths[..., None]
     returns = jax.random.normal(k_ret, (G, N))
     info = {"obs_dim": obs_dim, "discrete": True, "num_actions": num_actions}
-    module, params = common.split_module(networks.make_policy(info, (8,), jax.random.key(1)))
+    module, params = split_module(networks.make_policy(info, (8,), jax.random.key(1)))
     return module, params, _Episodes(obs, actions, mask), returns
 
 
@@ -187,7 +188,7 @@ def test_group_pg_gradient_is_c_over_n_sum_for_every_estimator(name):
             want = jax.tree.map(lambda w, s, weight=weight: w + weight * s, want, score)
     for a, b in zip(jax.tree.leaves(got), jax.tree.leaves(want), strict=True):
         np.testing.assert_allclose(np.asarray(a), -np.asarray(b), rtol=2e-4, atol=1e-6)
-    assert float(common.global_norm(got)) > 0
+    assert float(global_norm(got)) > 0
 
 
 @pytest.mark.training

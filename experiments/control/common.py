@@ -1,16 +1,15 @@
-"""Pieces shared by the group-PG and PPO trainers: the env, the policy split, the budget."""
+"""Pieces shared by the group-PG and PPO trainers: the env, the policy's split, the budget.
+(The parts the pathwise trainer shares too, ``Trainer`` and ``split_module``, are in
+``experiments.common.trainer``.)"""
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Callable
-from typing import Any, NamedTuple
+from typing import Any
 
 import jax
-import jax.numpy as jnp
-import optax
-from flax import nnx
 
+from experiments.common.trainer import Module, split_module
 from experiments.control import networks
 from experiments.control.config import ControlConfig
 
@@ -20,58 +19,6 @@ def make_env(config: ControlConfig) -> tuple[Any, Any]:
     import envs
 
     return envs.make(config.env, **envs.parse_params(config.env_params))
-
-
-class Module(NamedTuple):
-    """A flax nnx module split for functional use: ``merge(params)`` rebuilds it."""
-
-    graphdef: Any
-    rest: Any  # non-trainable variables (e.g. the action scale), constant
-
-    def merge(self, params: Any) -> nnx.Module:
-        return nnx.merge(self.graphdef, params, self.rest)
-
-
-def split_module(module: nnx.Module) -> tuple[Module, Any]:
-    """``(Module, params)``: trainable ``nnx.Param`` leaves apart from the rest."""
-    graphdef, params, rest = nnx.split(module, nnx.Param, ...)
-    return Module(graphdef, rest), params
-
-
-def global_norm(tree: Any) -> jax.Array:
-    return optax.tree.norm(tree)
-
-
-def masked_mean(x: jax.Array, mask: jax.Array) -> jax.Array:
-    mask = mask.astype(x.dtype)
-    return jnp.sum(x * mask) / jnp.maximum(jnp.sum(mask), 1)
-
-
-@dataclasses.dataclass(frozen=True)
-class Trainer:
-    """What ``make_train`` builds (static; the state is a pytree).
-
-    Attributes:
-      init: ``key -> state`` (one seed).
-      chunk: ``state -> (state, metrics)``: ``iterations_per_chunk`` iterations (``lax.scan``);
-        ``metrics`` leaves have a leading ``[iterations_per_chunk]`` axis.
-      policy: ``state -> policy module`` (for evaluation).
-      iterations_per_chunk, num_chunks, steps_per_iteration: the budget, in env steps
-        ``num_chunks * iterations_per_chunk * steps_per_iteration``.
-    """
-
-    init: Callable[[jax.Array], Any]
-    chunk: Callable[[Any], tuple[Any, dict[str, jax.Array]]]
-    policy: Callable[[Any], nnx.Module]
-    iterations_per_chunk: int
-    num_chunks: int
-    steps_per_iteration: int
-    env: Any
-    env_params: Any
-
-    def train(self, key: jax.Array) -> tuple[Any, dict[str, jax.Array]]:
-        """The whole run for one seed, ``key -> (state, metrics [num_chunks, iterations])``."""
-        return jax.lax.scan(lambda s, _: self.chunk(s), self.init(key), length=self.num_chunks)
 
 
 def iterations(config: ControlConfig, steps_per_iteration: int) -> tuple[int, int]:

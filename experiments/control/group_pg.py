@@ -25,6 +25,7 @@ import optax
 
 import ordergrad_jax as og
 from experiments.common.config import ResolvedEstimator
+from experiments.common.trainer import Trainer, global_norm, masked_mean
 from experiments.control import common
 from experiments.control.config import ControlConfig
 
@@ -62,7 +63,7 @@ def policy_loss(
         surrogate = big_a * logp
     else:
         surrogate = og.estimators.clipped_surrogate(logp, old_logp, big_a, clip_eps)
-    entropy = common.masked_mean(policy.entropy(episodes.obs), episodes.mask)
+    entropy = masked_mean(policy.entropy(episodes.obs), episodes.mask)
     loss = -jnp.sum(surrogate * mask) / adv.shape[0] - entropy_coef * entropy
     return loss, entropy
 
@@ -123,8 +124,8 @@ class GroupPGState(NamedTuple):
     iteration: jax.Array
 
 
-def make_group_pg(config: ControlConfig) -> common.Trainer:
-    """The group-PG :class:`~experiments.control.common.Trainer` of ``config``."""
+def make_group_pg(config: ControlConfig) -> Trainer:
+    """The group-PG :class:`~experiments.common.trainer.Trainer` of ``config``."""
     from envs.rollout import group_rollout
 
     if config.update not in ("lr", "clip"):
@@ -195,7 +196,7 @@ def make_group_pg(config: ControlConfig) -> common.Trainer:
             return (optax.apply_updates(params, updates), opt_state), (
                 loss,
                 entropy,
-                common.global_norm(grads),
+                global_norm(grads),
             )
 
         (params, opt_state), (loss, entropy, grad_norm) = jax.lax.scan(
@@ -220,7 +221,7 @@ def make_group_pg(config: ControlConfig) -> common.Trainer:
     def chunk(state: GroupPGState):
         return jax.lax.scan(iteration, state, length=per_chunk)
 
-    return common.Trainer(
+    return Trainer(
         init=init,
         chunk=chunk,
         policy=lambda state: module.merge(state.params),

@@ -13,6 +13,7 @@ import jax.numpy as jnp
 import optax
 
 import ordergrad_jax as og
+from experiments.common.trainer import Trainer, split_module
 from experiments.control import common, networks
 from experiments.control.config import ControlConfig
 
@@ -78,8 +79,8 @@ class Transition(NamedTuple):
     done: jax.Array
 
 
-def make_ppo(config: ControlConfig) -> common.Trainer:
-    """The PPO :class:`~experiments.control.common.Trainer` of ``config``."""
+def make_ppo(config: ControlConfig) -> Trainer:
+    """The PPO :class:`~experiments.common.trainer.Trainer` of ``config``."""
     for name in ("num_envs", "ppo_steps", "update_epochs", "num_minibatches"):
         if getattr(config, name) < 1:
             raise ValueError(f"{name} must be >= 1; got {getattr(config, name)}")
@@ -97,7 +98,7 @@ def make_ppo(config: ControlConfig) -> common.Trainer:
     env, env_params = common.make_env(config)
     info = networks.space_info(env, env_params)
     policy_mod, init_policy = common.policy_module(config, env, env_params)
-    value_mod, _ = common.split_module(
+    value_mod, _ = split_module(
         networks.ValueNet(info["obs_dim"], config.hidden, rngs=networks.nnx.Rngs(0))
     )
     E, T = config.num_envs, config.ppo_steps
@@ -109,7 +110,7 @@ def make_ppo(config: ControlConfig) -> common.Trainer:
     def init(key: jax.Array) -> PPOState:
         k_pi, k_v, k_env, k_train = jax.random.split(key, 4)
         value = networks.ValueNet(info["obs_dim"], config.hidden, rngs=networks.nnx.Rngs(k_v))
-        params = {"policy": init_policy(k_pi), "value": common.split_module(value)[1]}
+        params = {"policy": init_policy(k_pi), "value": split_module(value)[1]}
         obs, env_state = jax.vmap(env.reset, in_axes=(0, None))(
             jax.random.split(k_env, E), env_params
         )
@@ -211,7 +212,7 @@ def make_ppo(config: ControlConfig) -> common.Trainer:
     def chunk(state: PPOState):
         return jax.lax.scan(iteration, state, length=per_chunk)
 
-    return common.Trainer(
+    return Trainer(
         init=init,
         chunk=chunk,
         policy=lambda state: policy_mod.merge(state.params["policy"]),

@@ -17,13 +17,14 @@ from experiments.common import stats
 from experiments.common.checkpoint import train_in_chunks
 from experiments.common.io import write_json_atomic
 from experiments.common.runs import RunWriter, markdown_table
-from experiments.control import common, evaluate, plots
+from experiments.common.trainer import Trainer
+from experiments.control import evaluate, plots
 from experiments.control.config import ControlConfig
 
 Rows = list[dict]
 
 
-def make_train(config: ControlConfig) -> common.Trainer:
+def make_train(config: ControlConfig) -> Trainer:
     """The trainer of ``config.algo``: ``trainer.init(key)``, ``trainer.chunk(state)`` and the
     whole run ``trainer.train(key) -> (state, metrics)`` (jit it; ``vmap`` it over seeds)."""
     if config.algo == "group_pg":

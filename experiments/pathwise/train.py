@@ -1,4 +1,4 @@
-"""The pathwise trainer: ``make_train(config) -> common.Trainer`` (PureJaxRL style).
+"""The pathwise trainer: ``make_train(config) -> Trainer`` (PureJaxRL style).
 
 For each of G start states, N rollouts of ``num_steps`` steps with different reparameterised action
 noise (:mod:`experiments.pathwise.networks`) and the environment's own reparameterised noise (e.g.
@@ -38,7 +38,7 @@ import optax
 import envs
 import ordergrad_jax as og
 from envs.rollout import Episodes, group_rollout
-from experiments.control.common import Module, Trainer, split_module
+from experiments.common.trainer import Module, Trainer, split_module
 from experiments.pathwise import networks
 from experiments.pathwise.config import PathwiseConfig, check
 
