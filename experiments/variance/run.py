@@ -177,12 +177,14 @@ def study_snr(cfg: VarianceConfig, key: jax.Array) -> Rows:
 
 
 def study_runtime(cfg: VarianceConfig, key: jax.Array) -> Rows:
-    """6. The transform benchmark (`ordergrad-jax bench transform`)."""
+    """6. The transform timing of `ordergrad-jax bench transform` (its full or quick settings)."""
     del key
-    from experiments.bench import transform
+    from experiments.common import timing
 
-    bench = transform.QUICK if cfg.runtime_quick else transform.TransformBenchConfig()
-    return [{"study": "runtime", **row} for row in transform.run_shapes(bench)]
+    settings = (
+        timing.QUICK_TRANSFORM_TIMING if cfg.runtime_quick else timing.TransformTimingConfig()
+    )
+    return [{"study": "runtime", **row} for row in timing.time_transforms(settings)]
 
 
 def study_zoo(cfg: VarianceConfig, key: jax.Array) -> Rows:
