@@ -75,8 +75,9 @@ class Sweep:
       keep: how a finished run is copied into ``--keep DIR`` (``None``:
         :func:`experiments.sweeps.keep.small_files`, its config, metrics, summary and other small
         files).
-      document: where the committed runs live, relative to the repository root
-        (``reports/<document>/<section>``), so a test can hold the declaration against them.
+      documents: the folders where its kept runs are committed, relative to the repository
+        root (``reports/<document>/<section>``; several where a document splits one sweep's
+        runs), so a test can hold the declaration against them; ``()`` where none is committed.
     """
 
     name: str
@@ -85,7 +86,7 @@ class Sweep:
     pins: tuple[str, ...] = ()
     labels: Mapping[str, str] = dataclasses.field(default_factory=dict)
     keep: Keep | None = None
-    document: str | None = None
+    documents: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         ids = [run.id for run in self.runs]

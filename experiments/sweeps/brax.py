@@ -1,1 +1,128 @@
-"""The brax sweeps (declared by issue 23's work in progress)."""
+"""The brax sweeps: the runs behind reports/brax/RESULTS.md (the spring backend): the control
+trainers on brax tasks (``brax``), the pathwise trainer against LR (``brax-rp``), the gradient
+variance study (``brax-variance``) and the benchmark against brax's own trainers
+(``brax-bench``)."""
+
+from __future__ import annotations
+
+from experiments.sweeps import RunSpec, Sweep, register
+from experiments.sweeps.control import control, sets
+
+BRAX_TASKS = (
+    ("inverted_pendulum", 128, 1_000_000),
+    ("reacher", 100, 3_000_000),
+    ("hopper", 200, 3_000_000),
+    ("hopper-push", 200, 3_000_000),
+)
+"""(task, episode length, env steps per seed); ``-push``: the task with random pushes."""
+
+
+def _brax() -> tuple[RunSpec, ...]:
+    runs = []
+    for name, length, steps in BRAX_TASKS:
+        task = name.removesuffix("-push")
+        ep = f"backend=spring,episode_length={length}"
+        if name.endswith("-push"):
+            ep += ",push_prob=0.1,push_size=2.0"
+        common = (
+            f"env=brax/{task} env_params={ep} num_steps={length} total_env_steps={steps}"
+            " num_chunks=10 eval_k=4"
+        )
+        pg = f"{common} num_groups=8 group_size=8 lr=3e-3 update=clip k=4"
+        runs += [
+            control(f"brax-{name}-og_mean", pg, "objective=Mean"),
+            control(f"brax-{name}-og_ltm", pg, "objective=LowerTailMean:0.25"),
+        ]
+        if task == "hopper":  # the objective schedule is reported on hopper only
+            runs.append(
+                control(
+                    f"brax-{name}-og_ltm_warm",
+                    pg,
+                    "objective=LowerTailMean:0.25 warm_start_frac=0.5 warm_start_objective=Mean",
+                )
+            )
+        runs += [
+            control(f"brax-{name}-og_remax", pg, "objective=ReMax"),
+            control(
+                f"brax-{name}-ppo",
+                common,
+                f"algo=ppo num_envs=16 ppo_steps={length} lr=3e-4 update_epochs=4",
+            ),
+        ]
+    return tuple(runs)
+
+
+def rp(run_id: str, *parts: str) -> RunSpec:
+    """A run of ``ordergrad-jax run brax-rp`` (the sweep's pins first)."""
+    return RunSpec(run_id, "brax-rp", sets(" ".join(parts)))
+
+
+def _brax_rp() -> tuple[RunSpec, ...]:
+    ip = "iterations=120 num_chunks=6"
+    push = "env_params=reward=smooth,push_prob=0.2,push_size=2.0"
+    ltm = "objective=LowerTailMean:0.25"
+    runs = [
+        rp("ip-spring-rp-Mean", ip),
+        rp("ip-spring-rp-LowerTailMean_0_25", ip, ltm),
+        rp("ip-spring-lr-Mean", ip, "gradient=lr"),
+        rp("ip-spring-lr-LowerTailMean_0_25", ip, "gradient=lr", ltm),
+        rp("ip-spring-push-rp-Mean", ip, push),
+        rp("ip-spring-push-rp-LowerTailMean_0_25", ip, push, ltm),
+    ]
+    for task in ("reacher", "hopper"):
+        t = f"env=brax/{task} env_params=backend=spring iterations=60 num_chunks=3"
+        runs += [
+            rp(f"{task}-spring-lr-Mean", t, "gradient=lr"),
+            rp(f"{task}-spring-rp-Mean", t),
+            rp(f"{task}-spring-rp-trunc16-Mean", t, "truncate=16 lr=1e-3"),
+        ]
+    reacher = (
+        "env=brax/reacher env_params=backend=spring iterations=60 num_chunks=3 truncate=16"
+        " learn_std=True"
+    )
+    runs += [
+        rp("reacher-spring-rp-trunc16-learnstd-Mean", reacher, "lr=1e-3"),
+        rp("reacher-spring-rp-trunc16-std0.1-Mean", reacher, "action_std=0.1"),
+    ]
+    return tuple(runs)
+
+
+BRAX = register(
+    Sweep(
+        "brax",
+        "brax (spring): the control trainers, order-statistic objectives vs the mean vs PPO "
+        "(section 2)",
+        _brax(),
+        documents=("reports/brax/control",),
+    )
+)
+BRAX_RP = register(
+    Sweep(
+        "brax-rp",
+        "brax (spring): the pathwise trainer (RP) and LR on the same rollouts, 3 seeds vmapped "
+        "(section 3)",
+        _brax_rp(),
+        pins=sets("num_seeds=3 num_groups=16 group_size=8 num_steps=64 eval_groups=128"),
+        documents=("reports/brax/brax-rp",),
+    )
+)
+BRAX_VARIANCE = register(
+    Sweep(
+        "brax-variance",
+        "brax: RP vs LR gradient variance and SNR at equal sample budget (section 4; the "
+        "committed study is reports/brax/variance/rows.json, written before run folders)",
+        (RunSpec("variance", "brax-variance"),),
+    )
+)
+BRAX_BENCH = register(
+    Sweep(
+        "brax-bench",
+        "brax: our RP and LR trainers vs brax's PPO and APG, one process each (section 5; the "
+        "committed benchmarks are reports/brax/bench/*.json, written before run folders)",
+        tuple(
+            RunSpec(task, "bench:brax", sets(f"task={task}"))
+            for task in ("inverted_pendulum", "reacher", "hopper")
+        ),
+        pins=sets("budget=524288 trainers=ours_rp,brax_apg,ours_group_pg,brax_ppo,ours_ppo"),
+    )
+)
