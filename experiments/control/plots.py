@@ -1,29 +1,16 @@
-"""Figures of the control benchmark: learning curves against env steps and the final return
-distributions (histograms with the lower tail visible), from metric rows and evaluation returns."""
+"""Figures of a control run: learning curves against env steps and the final return distributions
+(histograms with the lower tail visible), from metric rows and evaluation returns. The trainer
+draws them for its own run; ``experiments.report.control`` draws them across runs (the rows and
+returns of several runs together)."""
 
 from __future__ import annotations
 
-import json
-import pathlib
 from typing import Any
 
 import matplotlib.pyplot as plt
 import numpy as np
 
 Rows = list[dict]
-
-
-def load_run(run_dir: str | pathlib.Path) -> tuple[Rows, dict[str, np.ndarray]]:
-    """``(metric rows, {method: final returns [seeds, episodes]})`` of a run folder."""
-    run_dir = pathlib.Path(run_dir)
-    with (run_dir / "metrics.jsonl").open() as f:
-        rows = [json.loads(line) for line in f if line.strip()]
-    returns = {}
-    path = run_dir / "final_returns.json"
-    if path.exists():
-        data = json.loads(path.read_text())
-        returns[data["method"]] = np.asarray(data["returns"], np.float64)
-    return rows, returns
 
 
 def learning_curves(rows: Rows, metric: str = "return_mean", ax: Any = None) -> Any:

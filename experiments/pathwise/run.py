@@ -4,7 +4,6 @@
 
 from __future__ import annotations
 
-import json
 import pathlib
 from collections.abc import Callable
 from typing import Any
@@ -17,7 +16,7 @@ import ordergrad_jax as og
 from experiments.common import stats
 from experiments.common.checkpoint import train_in_chunks
 from experiments.common.io import write_text_atomic
-from experiments.common.runs import RunWriter, markdown_table
+from experiments.common.runs import Run, RunWriter
 from experiments.pathwise.config import PathwiseConfig
 from experiments.pathwise.train import evaluate, make_train
 
@@ -135,13 +134,11 @@ def rewrite_summary(run_dir: str | pathlib.Path) -> pathlib.Path:
       FileNotFoundError: the folder has no ``summary.md``: an unfinished run, which a summary
         would mark as finished.
     """
-    run_dir = pathlib.Path(run_dir)
-    path = run_dir / "summary.md"
-    if not path.exists():
+    run = Run(run_dir)
+    path = run.path / "summary.md"
+    if not run.finished:
         raise FileNotFoundError(f"{path}: not a finished run (no summary.md); nothing rewritten")
-    config = json.loads((run_dir / "config.json").read_text())["config"]
-    rows = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
-    return write_text_atomic(path, summary(config, rows))
+    return write_text_atomic(path, summary(run.config, run.metrics))
 
 
 def run_shape(config: dict[str, Any]) -> dict[str, Any]:
@@ -187,28 +184,3 @@ def run_settings(config: dict[str, Any]) -> dict[str, Any]:
         "push_prob": float(params.get("push_prob", 0)),
         "push_size": float(params.get("push_size", 0)),
     }
-
-
-def runs_table(run_dirs: list[Any]) -> str:
-    """Markdown table of finished ``brax-rp`` run folders, one row each: the settings that differ
-    between runs and the final evaluation (mean over seeds ± Student t 95% CI, n - 1 df), steady
-    env-steps/s."""
-    out = []
-    for d in map(pathlib.Path, run_dirs):
-        if not (d / "summary.md").exists():
-            continue
-        config = json.loads((d / "config.json").read_text())["config"]
-        rows = [json.loads(line) for line in (d / "metrics.jsonl").read_text().splitlines()]
-        final = [r for r in rows if r["env_steps"] == max(r["env_steps"] for r in rows)]
-        steady = [r["env_steps_per_s"] for r in rows if not r.get("first_in_process")]
-        settings = run_settings(config)
-        row = {"run": d.name}
-        row |= {key: settings[key] for key in ("gradient", "objective", "truncate", "lr", "std")}
-        row["push"] = f"{settings['push_prob']:g} x {settings['push_size']:g}"
-        row["seeds"] = len(final)
-        row["env_steps"] = final[0]["env_steps"]
-        for key in ("eval_mean_length", "eval_mean", "eval_cvar_0.1", f"eval_max@{config['k']}"):
-            row[key.removeprefix("eval_")] = mean_se([r[key] for r in final])
-        row["env_steps_per_s"] = f"{np.median(steady) if steady else float('nan'):.3g}"
-        out.append(row)
-    return markdown_table(out) if out else "no finished runs\n"

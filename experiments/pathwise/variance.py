@@ -10,9 +10,10 @@ and a bias check (the largest |mean_RP - mean_LR| coordinate in standard errors)
 
 Objectives share one compile per (task, gradient): the rank weights are a traced argument.
 Writes ``metrics.jsonl`` (one row per task, objective and gradient), ``summary.md`` (the table)
-and the figure ``rp_vs_lr.png``/``.pdf``. ``ordergrad-jax report brax`` builds section 4 of
-``reports/brax/RESULTS.md`` from the rows of such a run folder in ``reports/brax/brax-variance/``
-(layout in ``experiments/report/brax.py``).
+and the figure ``rp_vs_lr.png``/``.pdf``: one run is one study, so its table and figure are the
+run's own. ``ordergrad-jax report brax [--figures]`` builds section 4 of
+``reports/brax/RESULTS.md`` (and redraws its figure) from the rows of such a run folder in
+``reports/brax/brax-variance/`` (layout in ``experiments/report/brax.py``).
 """
 
 from __future__ import annotations
@@ -181,7 +182,9 @@ def figure(rows: list[dict]):
 
 
 def table(rows: list[dict]) -> str:
-    """Markdown table of the rows."""
+    """The study's table, one row per (task, objective, gradient): the run's ``summary.md``, and
+    section 4 of ``reports/brax/RESULTS.md`` for the committed study (``ordergrad-jax report
+    brax`` shows the study's own table, so the two agree by construction)."""
     cols = [
         "task",
         "objective",

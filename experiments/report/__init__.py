@@ -98,7 +98,9 @@ DOCUMENTS = {
     "brax": Document("reports/brax/RESULTS.md", _brax_tables, figures=_brax_figures),
     "control": Document("reports/control/RESULTS.md", _control_tables, figures=_control_figures),
     "lm": Document("reports/lm/RESULTS.md", _lm_tables),
-    "variance": Document("reports/variance/RESULTS.md", _variance_tables, figures=_variance_figures),
+    "variance": Document(
+        "reports/variance/RESULTS.md", _variance_tables, figures=_variance_figures
+    ),
     "transform": Document("reports/transform/RESULTS.md", _transform_tables, also=("README.md",)),
     "envs": Document("envs/README.md", _envs_tables),
 }

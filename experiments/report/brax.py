@@ -6,15 +6,17 @@ writes with ``OUT=reports/brax`` (a run folder is ``config.json`` with provenanc
 and is left out):
 
 * ``control/<run-id>/``: runs of ``ordergrad-jax run control`` on brax tasks (``results.sh brax``),
-  named ``brax-<task>[-push]-<method>``; one table per task (``experiments.control.aggregate``).
+  named ``brax-<task>[-push]-<method>``; one table per task (``experiments.report.control.table``).
 * ``brax-rp/<run-id>/``: runs of ``ordergrad-jax run brax-rp`` (``results.sh brax-rp``); the
   inverted_pendulum runs (``ip-*``) and the reacher/hopper runs in separate tables
-  (``experiments.pathwise.run.runs_table``), and the inverted_pendulum learning curves.
-* the RP vs LR variance study (``experiments.pathwise.variance.table``), one study: either the run
-  folder ``brax-variance/<run-id>/`` of ``ordergrad-jax run brax-variance --out reports/brax``
-  (``results.sh brax-variance``: run id ``variance``; its rows in ``metrics.jsonl``), or
-  ``variance/rows.json``, the study committed before run folders (``{"config", "rows"}``, the rows
-  naming the gradient ``estimator``).
+  (:func:`rp_runs_table`), and the inverted_pendulum learning curves.
+* the RP vs LR variance study (the study's own table and figure,
+  ``experiments.pathwise.variance.table``/``figure``), one study: either the run folder
+  ``brax-variance/<run-id>/`` of ``ordergrad-jax run brax-variance --out reports/brax``
+  (``results.sh brax-variance``: run id ``variance``; its rows in ``metrics.jsonl``, its figure
+  ``rp_vs_lr.png`` beside them), or ``variance/rows.json``, the study committed before run
+  folders (``{"config", "rows"}``, the rows naming the gradient ``estimator``; its figure
+  ``variance/rp_vs_lr.png``). ``ordergrad-jax report brax --figures`` redraws that figure.
 * the benchmarks against brax's own agents, one table row per trainer run of every benchmark run:
   the run folders ``bench/brax/<run-id>/`` of ``ordergrad-jax bench brax --out reports/brax/bench``
   (``results.sh brax-bench``: run id the task), and ``bench/*.json``, the benchmarks committed
@@ -27,52 +29,87 @@ from __future__ import annotations
 import json
 import pathlib
 from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
 from experiments.common import stats
-from experiments.common.runs import markdown_table
+from experiments.common.runs import Run, find_runs, markdown_table
 
 CONTROL_TASKS = ("inverted_pendulum", "reacher", "hopper", "hopper-push")
 
 
-def _control_runs(folder: pathlib.Path, task: str) -> list[pathlib.Path]:
-    """The control run folders of one task (``brax-hopper-*`` without ``brax-hopper-push-*``)."""
-    return sorted(
-        d for d in (folder / "control").glob("*/") if d.name.rsplit("-", 1)[0] == f"brax-{task}"
-    )
+def _runs(folder: pathlib.Path, finished: bool | None = None) -> list[Run]:
+    """The run folders under ``folder`` by name (``[]`` where it does not exist)."""
+    return find_runs(folder, finished=finished) if folder.is_dir() else []
+
+
+def _control_runs(folder: pathlib.Path, task: str) -> list[Run]:
+    """The control runs of one task (``brax-hopper-*`` without ``brax-hopper-push-*``)."""
+    return [
+        run for run in _runs(folder / "control") if run.name.rsplit("-", 1)[0] == f"brax-{task}"
+    ]
 
 
 def control_table(folder: pathlib.Path, task: str) -> str:
-    """The group-PG and PPO runs of one task: ``aggregate.table`` (mean ± 95% CI over seeds)."""
-    from experiments.control import aggregate
+    """The group-PG and PPO runs of one task: ``experiments.report.control.table`` (mean ± 95% CI
+    over seeds)."""
+    from experiments.report import control
 
-    return aggregate.table(_control_runs(folder, task))
+    return control.table(_control_runs(folder, task))
 
 
-def _rp_runs(folder: pathlib.Path, inverted_pendulum: bool) -> list[pathlib.Path]:
-    runs = sorted(d for d in (folder / "brax-rp").glob("*/") if (d / "config.json").exists())
-    return [d for d in runs if d.name.startswith("ip-") == inverted_pendulum]
+def _rp_runs(folder: pathlib.Path, inverted_pendulum: bool) -> list[Run]:
+    runs = _runs(folder / "brax-rp")
+    return [run for run in runs if run.name.startswith("ip-") == inverted_pendulum]
+
+
+def rp_runs_table(runs: list[Run]) -> str:
+    """Markdown table of the finished ``brax-rp`` runs, one row each: the settings that differ
+    between runs and the final evaluation (mean over seeds ± Student t 95% CI, n - 1 df), steady
+    env-steps/s (the median over the chunks that were not the first of their process)."""
+    from experiments.pathwise.run import run_settings
+
+    out = []
+    for run in runs:
+        if not run.finished:
+            continue
+        rows = run.metrics
+        final = [r for r in rows if r["env_steps"] == max(r["env_steps"] for r in rows)]
+        steady = [r["env_steps_per_s"] for r in rows if not r.get("first_in_process")]
+        settings = run_settings(run.config)
+        row: dict[str, Any] = {"run": run.name}
+        row |= {key: settings[key] for key in ("gradient", "objective", "truncate", "lr", "std")}
+        row["push"] = f"{settings['push_prob']:g} x {settings['push_size']:g}"
+        row["seeds"] = len(final)
+        row["env_steps"] = final[0]["env_steps"]
+        for key in (
+            "eval_mean_length",
+            "eval_mean",
+            "eval_cvar_0.1",
+            f"eval_max@{run.config['k']}",
+        ):
+            row[key.removeprefix("eval_")] = stats.mean_ci_cell([r[key] for r in final])
+        row["env_steps_per_s"] = f"{np.median(steady) if steady else float('nan'):.3g}"
+        out.append(row)
+    return markdown_table(out) if out else "no finished runs\n"
 
 
 def rp_table(folder: pathlib.Path, inverted_pendulum: bool) -> str:
-    """The RP/LR runs: ``experiments.pathwise.run.runs_table`` (final evaluation, mean ± Student t
-    95% CI over seeds)."""
-    from experiments.pathwise import run
-
-    return run.runs_table(_rp_runs(folder, inverted_pendulum))
+    """The RP/LR runs: :func:`rp_runs_table` (final evaluation, mean ± Student t 95% CI over
+    seeds)."""
+    return rp_runs_table(_rp_runs(folder, inverted_pendulum))
 
 
 def rp_curves_table(folder: pathlib.Path) -> str:
     """Learning curves of the inverted_pendulum runs: at each evaluation, the mean over seeds of
     the episode length (L) and of CVaR_0.1 of the return (C); columns in thousands of env steps."""
     rows, steps = [], set()
-    for d in _rp_runs(folder, inverted_pendulum=True):
-        if not (d / "summary.md").exists():
+    for run in _rp_runs(folder, inverted_pendulum=True):
+        if not run.finished:
             continue
-        metrics = [json.loads(line) for line in (d / "metrics.jsonl").read_text().splitlines()]
-        evals = [r for r in metrics if "eval_mean_length" in r]
-        row = {"run": d.name}
+        evals = [r for r in run.metrics if "eval_mean_length" in r]
+        row = {"run": run.name}
         for s in sorted({r["env_steps"] for r in evals}):
             at = [r for r in evals if r["env_steps"] == s]
             length = np.mean([r["eval_mean_length"] for r in at])
@@ -84,54 +121,69 @@ def rp_curves_table(folder: pathlib.Path) -> str:
     return markdown_table(rows, columns)
 
 
-def _jsonl(path: pathlib.Path) -> list[dict]:
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+LEGACY_VARIANCE = "variance/rows.json"
+FIGURE = "rp_vs_lr.png"
 
 
-def _finished_runs(folder: pathlib.Path) -> list[pathlib.Path]:
-    """The run folders under ``folder`` that hold a ``summary.md`` (finished runs), by name."""
-    return sorted(d for d in folder.glob("*/") if (d / "summary.md").exists())
-
-
-def variance_rows(folder: pathlib.Path) -> list[dict]:
-    """The rows of the one variance study in ``folder``: a finished ``brax-variance/<run-id>/``
-    run's ``metrics.jsonl``, or the ``rows`` of ``variance/rows.json``.
+def variance_study(folder: pathlib.Path) -> tuple[pathlib.Path | None, list[dict]]:
+    """``(its folder, its rows)`` of the one variance study in ``folder``: a finished
+    ``brax-variance/<run-id>/`` run (its metric rows), or ``variance/rows.json`` (its ``rows``);
+    ``(None, [])`` where there is none.
 
     Raises:
       ValueError: more than one study (the document shows one; keep the one it reports).
     """
-    studies = {
-        str(d.relative_to(folder)): d / "metrics.jsonl"
-        for d in _finished_runs(folder / "brax-variance")
+    studies: dict[str, tuple[pathlib.Path, Callable[[], list[dict]]]] = {
+        str(run.path.relative_to(folder)): (run.path, lambda run=run: run.metrics)
+        for run in _runs(folder / "brax-variance", finished=True)
     }
-    legacy = folder / "variance" / "rows.json"
+    legacy = folder / LEGACY_VARIANCE
     if legacy.exists():
-        studies["variance/rows.json"] = legacy
+        studies[LEGACY_VARIANCE] = (legacy.parent, lambda: json.loads(legacy.read_text())["rows"])
     if len(studies) > 1:
         raise ValueError(
             f"{folder} holds {len(studies)} variance studies {sorted(studies)}; the document "
             "shows one: keep the one it reports"
         )
     if not studies:
-        return []
-    (path,) = studies.values()
-    return json.loads(path.read_text())["rows"] if path.suffix == ".json" else _jsonl(path)
+        return None, []
+    ((where, rows),) = studies.values()
+    return where, rows()
+
+
+def variance_rows(folder: pathlib.Path) -> list[dict]:
+    """The rows of the one variance study in ``folder`` (:func:`variance_study`)."""
+    return variance_study(folder)[1]
 
 
 def variance_table(folder: pathlib.Path) -> str:
-    """The RP vs LR variance study: ``experiments.pathwise.variance.table`` of
-    :func:`variance_rows`."""
+    """The RP vs LR variance study: its own table (``experiments.pathwise.variance.table``, the
+    run's summary) of :func:`variance_rows`."""
     from experiments.pathwise import variance
 
     return variance.table(variance_rows(folder))
 
 
+def draw_figures(folder: pathlib.Path) -> list[pathlib.Path]:
+    """Redraws the variance study's figure (``experiments.pathwise.variance.figure``, as the run
+    draws it) as ``rp_vs_lr.png`` in the study's folder (:func:`variance_study`); returns the
+    paths written (none without a study)."""
+    from experiments.pathwise import variance
+    from experiments.report.figures import save_png
+
+    where, rows = variance_study(folder)
+    if where is None:
+        print(f"{folder}: no variance study; no figure to draw")
+        return []
+    return [save_png(variance.figure(rows), where / FIGURE)]
+
+
 def bench_runs(folder: pathlib.Path) -> list[tuple[str, list[dict]]]:
     """``(name, rows)`` of every benchmark under ``folder / "bench"``, by name: each finished run
-    folder ``bench/brax/<run-id>/`` (its ``metrics.jsonl``: one row per trainer run) and each
+    folder ``bench/brax/<run-id>/`` (its metric rows: one per trainer run) and each
     ``bench/*.json`` file (its ``rows``)."""
     bench = folder / "bench"
-    runs = [(d.name, _jsonl(d / "metrics.jsonl")) for d in _finished_runs(bench / "brax")]
+    runs = [(run.name, run.metrics) for run in _runs(bench / "brax", finished=True)]
     runs += [(p.stem, json.loads(p.read_text())["rows"]) for p in bench.glob("*.json")]
     return sorted(runs, key=lambda run: run[0])
 
@@ -211,11 +263,11 @@ COMPARISONS = (
 )
 
 
-def per_seed(run_dir: pathlib.Path, stat: str) -> list[float]:
+def per_seed(run: Run, stat: str) -> list[float]:
     """The final evaluation's ``stat``, one value per seed: a control run's ``eval`` rows, or a
     ``brax-rp`` run's rows of its last evaluation (the largest ``env_steps``)."""
-    rows = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
-    evals = [r for r in rows if r.get("kind") == "eval"]
+    rows = run.metrics
+    evals = run.rows("eval")
     if not evals:
         last = max(r["env_steps"] for r in rows)
         evals = [r for r in rows if r["env_steps"] == last]
@@ -230,7 +282,7 @@ def comparisons_table(folder: pathlib.Path) -> str:
     and for 80% power (``stats.seeds_to_resolve``)."""
     rows = []
     for sub, a, b, stat in COMPARISONS:
-        x, y = per_seed(folder / sub / a, stat), per_seed(folder / sub / b, stat)
+        x, y = per_seed(Run(folder / sub / a), stat), per_seed(Run(folder / sub / b), stat)
         test = stats.welch_test(x, y)
         need = "-"
         if test.p_value >= 0.05:

@@ -1,4 +1,6 @@
-"""The tables of ``reports/control/RESULTS.md``, built from the run data committed beside it.
+"""The tables and figures of ``reports/control/RESULTS.md``, built from the run data committed
+beside it, and the cross-run tables and figures of any control runs (:func:`table`,
+:func:`env_figures`: ``ordergrad-jax report brax`` and the notebooks use them too).
 
 Each committed run is a folder ``reports/control/<set>/<run-id>/`` with its ``config.json``
 (the config and provenance), ``metrics.jsonl`` (the per-seed training rows and final evaluation
@@ -6,18 +8,20 @@ rows) and ``summary.md``; ``experiments/control/results.sh SECTION`` makes exact
 A table is either one row per run (:func:`runs_table`: mean ± Student t 95% interval over the
 seeds, n - 1 df, the ``seeds`` column is n) or paired-by-seed differences between two runs of a
 set (:func:`paired_table`), the runs named by the part of the run id after its first ``-``.
+The figures (:data:`FIGURES`, ``ordergrad-jax report control --figures``) are the learning
+curves and return histograms of chosen runs of a set, one pair per env.
 """
 
 from __future__ import annotations
 
-import json
 import pathlib
 from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
 from experiments.common import stats
-from experiments.common.runs import markdown_table
+from experiments.common.runs import Run, find_runs, markdown_table
 
 DCP10 = "disturbed-cartpole-10seeds"
 RG10 = "riskygrid-10seeds"
@@ -78,25 +82,48 @@ PAIRS = {
 GOALS = {RG10: 12.0}
 
 
-def _runs(folder: pathlib.Path, name: str) -> list[pathlib.Path]:
-    return sorted(d for d in (folder / name).glob("*/") if (d / "config.json").exists())
+def _runs(folder: pathlib.Path, name: str) -> list[Run]:
+    """Every run folder of set ``name`` (finished or not), by name; ``[]`` for no such set."""
+    return find_runs(folder / name, finished=None) if (folder / name).is_dir() else []
 
 
-def runs_table(folder: pathlib.Path, name: str) -> str:
-    """One row per run of set ``name``: its run id, then ``experiments.control.aggregate``'s
-    row (mean ± Student t 95% interval over the seeds of each evaluation statistic)."""
-    from experiments.control import aggregate
+def run_row(run: Run) -> dict[str, Any]:
+    """The summary row of one control run: env, method, seeds, env steps per seed, each final
+    evaluation statistic (mean ± Student t 95% interval over the seeds, n - 1 df:
+    ``stats.mean_ci_cell``), the training diagnostics of the last chunk (entropy, advantage std,
+    fraction of zero advantages; means over seeds) and the steady env-steps/s."""
+    evals, train = run.rows("eval"), run.rows("train")
+    out: dict[str, Any] = {"env": run.config["env"], "method": evals[0]["method"] if evals else "?"}
+    out["seeds"] = len(evals)
+    out["env_steps"] = max((r["env_steps"] for r in train), default=0)
+    skip = {"kind", "method", "seed", "episodes", "std"}
+    for stat in [c for c in (evals[0] if evals else {}) if c not in skip]:
+        out[stat] = stats.mean_ci_cell([r[stat] for r in evals])
+    last = [r for r in train if r["env_steps"] == out["env_steps"]]
+    for diag in ("entropy", "adv_std", "zero_adv_frac"):
+        if last and diag in last[0]:
+            out[diag] = float(np.mean([r[diag] for r in last]))
+    speed = run.rows("speed")
+    if speed:
+        out["env_steps_per_s"] = float(speed[0]["env_steps_per_s"])
+    return out
 
-    rows = [{"run": d.name, **aggregate.run_row(d)} for d in _runs(folder, name)]
+
+def _table(rows: list[dict[str, Any]]) -> str:
     columns: list[str] = []
     for row in rows:
         columns += [c for c in row if c not in columns]
     return markdown_table(rows, columns, floatfmt=".3g")
 
 
-def _evals(run_dir: pathlib.Path) -> list[dict]:
-    rows = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
-    return [r for r in rows if r.get("kind") == "eval"]
+def table(runs: list[Run]) -> str:
+    """A markdown table of :func:`run_row` for every finished run of ``runs``, in order."""
+    return _table([run_row(run) for run in runs if run.finished])
+
+
+def runs_table(folder: pathlib.Path, name: str) -> str:
+    """One row per run of set ``name``: its run id, then :func:`run_row`."""
+    return _table([{"run": run.name, **run_row(run)} for run in _runs(folder, name)])
 
 
 def paired_table(folder: pathlib.Path, name: str, stat: str = "cvar_0.1") -> str:
@@ -116,14 +143,14 @@ def paired_table(folder: pathlib.Path, name: str, stat: str = "cvar_0.1") -> str
       ValueError: a run of ``PAIRS[name]`` is not committed, or two runs do not have the same
         seeds.
     """
-    runs = {d.name.split("-", 1)[-1]: d for d in _runs(folder, name)}
+    runs = {run.name.split("-", 1)[-1]: run for run in _runs(folder, name)}
     missing = sorted({r for pair in PAIRS[name] for r in pair[:2]} - set(runs))
     if missing:
         raise ValueError(f"{name}: no committed run(s) {missing} for the paired table")
     rows = []
     for a, b, *which in PAIRS[name]:
         stat_ab = which[0] if which else stat
-        ev_a, ev_b = _evals(runs[a]), _evals(runs[b])
+        ev_a, ev_b = runs[a].rows("eval"), runs[b].rows("eval")
         x = {r["seed"]: float(r[stat_ab]) for r in ev_a}
         y = {r["seed"]: float(r[stat_ab]) for r in ev_b}
         if sorted(x) != sorted(y):
@@ -246,10 +273,77 @@ def speed_table(folder: pathlib.Path) -> str:
     (``speed/<run-id>/metrics.jsonl``: one row per trainer, best of the run's repeats; one
     measurement, so no interval)."""
     (run,) = _runs(folder, "speed")
-    rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
-    rows = [r for r in rows if "trainer" in r]
+    rows = [r for r in run.metrics if "trainer" in r]
     columns = ["trainer", "env_steps", "seconds", "env_steps_per_s", "vs_rloo", "compile_s"]
     return markdown_table(rows, columns, floatfmt=".4g")
+
+
+def final_returns(run: Run) -> dict[str, np.ndarray]:
+    """``{method: final evaluation returns [seeds, episodes]}`` of a control run (its
+    ``final_returns.json``); ``{}`` where the run folder does not hold them."""
+    if not (run.path / "final_returns.json").exists():
+        return {}
+    data = run.json("final_returns.json")
+    return {data["method"]: np.asarray(data["returns"], np.float64)}
+
+
+def env_figures(runs: list[Run]) -> dict[str, Any]:
+    """The learning curves and final-return histograms of the finished ``runs``, all methods of
+    an env in one figure: ``{"<env>_curves": Figure, "<env>_returns": Figure}`` per env, in the
+    order of ``runs`` (the legend's order); no ``_returns`` figure for an env none of whose runs
+    holds its ``final_returns.json``."""
+    from experiments.control import plots
+
+    by_env: dict[str, tuple[list[dict], dict[str, np.ndarray]]] = {}
+    for run in runs:
+        if not run.finished:
+            continue
+        rows, returns = by_env.setdefault(run.config["env"], ([], {}))
+        rows.extend(run.metrics)
+        returns.update(final_returns(run))
+    out = {}
+    for env, (rows, returns) in by_env.items():
+        out[f"{env}_curves"] = plots.learning_curves(rows)
+        if returns:
+            out[f"{env}_returns"] = plots.return_histograms(returns)
+    for stem, fig in out.items():
+        fig.axes[0].set_title(stem.rsplit("_", 1)[0])
+    return out
+
+
+# The document's figures: {env: (set, the runs drawn, by run-id suffix, in legend order)}, each
+# drawn as figures/<env>_curves.png and figures/<env>_returns.png.
+FIGURES = {
+    "DisturbedCartPole-v0": (DCP10, ("rloo", "og_ltm", "cvar_pg", "og_botm", "ppo")),
+    "RiskyGrid-v0": (RG10, ("rloo", "ppo", "og_ltm", "og_ltm_warm30", "og_ltm_warm30_ent30")),
+}
+
+
+def draw_figures(folder: pathlib.Path) -> list[pathlib.Path]:
+    """Redraws :data:`FIGURES` into ``folder / "figures"`` from the committed runs (PNG, 110 dpi)
+    and returns the paths written. A return histogram needs its runs' ``final_returns.json``: where
+    none of them is committed, the figure is left as it is and a line says so.
+
+    Raises:
+      ValueError: a run of :data:`FIGURES` is not committed.
+    """
+    from experiments.report.figures import save_png
+
+    written = []
+    for env, (name, ids) in FIGURES.items():
+        runs = {run.name.split("-", 1)[-1]: run for run in _runs(folder, name)}
+        missing = [i for i in ids if i not in runs]
+        if missing:
+            raise ValueError(f"{name}: no committed run(s) {missing} for the {env} figures")
+        figures = env_figures([runs[i] for i in ids])
+        for stem, fig in figures.items():
+            written.append(save_png(fig, folder / "figures" / f"{stem}.png", dpi=110))
+        if f"{env}_returns" not in figures:
+            print(
+                f"figures/{env}_returns.png: not redrawn: the runs' final_returns.json (the "
+                "evaluation returns) is not committed"
+            )
+    return written
 
 
 def builders(folder: pathlib.Path) -> dict[str, Callable[[], str]]:

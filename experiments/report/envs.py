@@ -9,11 +9,10 @@ folders hold no data files.)
 
 from __future__ import annotations
 
-import json
 import pathlib
 from collections.abc import Callable
 
-from experiments.common.runs import markdown_table
+from experiments.common.runs import Run, markdown_table
 from experiments.report.provenance import run_record
 
 RUN = "return-table"
@@ -21,18 +20,17 @@ RUN = "return-table"
 
 def task_rows(folder: pathlib.Path) -> dict[str, list[dict]]:
     """``{task: rows}`` of the committed run, tasks in the run's order."""
-    rows = [json.loads(line) for line in (folder / RUN / "metrics.jsonl").read_text().splitlines()]
     tasks: dict[str, list[dict]] = {}
-    for row in rows:
+    for row in Run(folder / RUN).metrics:
         tasks.setdefault(row["task"], []).append(row)
     return tasks
 
 
 def run_table(folder: pathlib.Path) -> str:
     """The run's settings (episodes per policy, seed, bootstrap resamples) and provenance."""
-    config = json.loads((folder / RUN / "config.json").read_text())["config"]
-    settings = {k: str(config[k]) for k in ("episodes", "seed", "bootstrap")}
-    return markdown_table([{**settings, **run_record(folder / RUN)}])
+    run = Run(folder / RUN)
+    settings = {k: str(run.config[k]) for k in ("episodes", "seed", "bootstrap")}
+    return markdown_table([{**settings, **run_record(run)}])
 
 
 def builders(folder: pathlib.Path) -> dict[str, Callable[[], str]]:

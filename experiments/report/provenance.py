@@ -4,20 +4,23 @@ load (``config.json["provenance"]``, written by ``experiments.common.runs.RunWri
 from __future__ import annotations
 
 import datetime
-import json
-import pathlib
+import os
+
+from experiments.common.runs import Run
 
 
-def run_record(run_dir: pathlib.Path) -> dict[str, str]:
-    """``{column: cell}``: the run id (folder name), UTC start, wall time (end - start, seconds),
-    the 1/5/15-minute load averages at the start, the commit (12 digits, ``+dirty`` when tracked
-    files differed from it), the jax version and the device kind and count."""
-    prov = json.loads((run_dir / "config.json").read_text())["provenance"]
+def run_record(run: Run | str | os.PathLike) -> dict[str, str]:
+    """``{column: cell}`` of a run (or run folder): the run id (folder name), UTC start, wall
+    time (end - start, seconds), the 1/5/15-minute load averages at the start, the commit (12
+    digits, ``+dirty`` when tracked files differed from it), the jax version and the device kind
+    and count."""
+    run = run if isinstance(run, Run) else Run(run)
+    prov = run.provenance
     start = datetime.datetime.fromisoformat(prov["start_utc"])
     wall = (datetime.datetime.fromisoformat(prov["end_utc"]) - start).total_seconds()
     dirty = {True: "+dirty", False: "", None: " (dirty unknown)"}[prov.get("git_dirty")]
     return {
-        "run": run_dir.name,
+        "run": run.name,
         "start (UTC)": start.strftime("%Y-%m-%d %H:%M:%S"),
         "wall s": f"{wall:.0f}",
         "load at start (1, 5, 15 min)": ", ".join(f"{x:.2f}" for x in prov["load_avg_start"]),

@@ -17,20 +17,16 @@ import json
 import pathlib
 from collections.abc import Callable
 
-from experiments.common.runs import markdown_table
+from experiments.common.runs import Run, find_runs, markdown_table
 from experiments.report.provenance import run_record
 
 README_RUN = "transform-cpu-1"
 H100 = "transform_h100.json"
 
 
-def cpu_runs(folder: pathlib.Path) -> list[pathlib.Path]:
-    """The committed bench runs ``transform-cpu-*`` (each with a ``config.json``), in order."""
-    return sorted(d for d in folder.glob("transform-cpu-*/") if (d / "config.json").exists())
-
-
-def _rows(run_dir: pathlib.Path) -> list[dict]:
-    return [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+def cpu_runs(folder: pathlib.Path) -> list[Run]:
+    """The committed bench runs ``transform-cpu-*`` (finished or not), in order."""
+    return find_runs(folder, "transform-cpu-*", finished=None)
 
 
 def readme_table(folder: pathlib.Path) -> str:
@@ -47,7 +43,7 @@ def readme_table(folder: pathlib.Path) -> str:
             "path": r["path"],
             "ordergrad / floor": f"{r['ordergrad_over_floor']:.2f}",
         }
-        for r in _rows(folder / README_RUN)
+        for r in Run(folder / README_RUN).metrics
     ]
     return markdown_table(rows)
 
@@ -61,15 +57,15 @@ def all_runs_table(folder: pathlib.Path) -> str:
     """Every shape of every CPU run, grouped by shape: the automatic path, both forced paths
     (pairwise only for N <= 64), and the ratios ordergrad / floor and pairwise / sort."""
     rows = []
-    for run_dir in cpu_runs(folder):
-        for r in _rows(run_dir):
+    for run in cpu_runs(folder):
+        for r in run.metrics:
             pairwise = r.get("pairwise_us")
             rows.append(
                 {
                     "groups": r["groups"],
                     "N": r["N"],
                     "K": r["K"],
-                    "run": run_dir.name,
+                    "run": run.name,
                     "floor": f"{r['floor_us']:.0f}",
                     "GRPO": f"{r['grpo_us']:.0f}",
                     "ordergrad": f"{r['ordergrad_us']:.0f}",
