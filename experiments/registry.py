@@ -67,6 +67,11 @@ _EXPERIMENTS: dict[str, Entry] = {
         "experiments.pathwise.variance",
         "RPVarianceConfig",
     ),
+    "return-table": Entry(
+        "return distributions of the risk-sensitive tasks under hand-written policies",
+        "experiments.control.return_table",
+        "ReturnTableConfig",
+    ),
 }
 
 _BENCHES: dict[str, Entry] = {

@@ -290,7 +290,7 @@ def test_cart_edge_has_higher_mean_and_lower_cvar():
 
 
 def test_return_table_summary_and_policies():
-    from envs import return_table
+    from experiments.control import return_table
 
     r = np.arange(1.0, 101.0)  # CVaR_0.1 of 1..100: the mean of the 10 smallest
     s = return_table.summarize(r, np.random.default_rng(0), boot=20)
@@ -301,6 +301,25 @@ def test_return_table_summary_and_policies():
     assert labels[0] == "ledge (row 1)" and len(labels) == 4
     with pytest.raises(ValueError, match="no hand-written policies"):
         return_table.policies("CartPole-v1", CARTPOLE, CARTPOLE.default_params)
+
+
+def test_return_table_is_a_registered_run(tmp_path, capsys):
+    """`ordergrad-jax run return-table` writes one run folder: the config, one row per policy,
+    the task's table as its summary; bad settings exit 1 naming the field."""
+    from experiments import cli
+    from experiments.common.runs import Run
+    from experiments.control.return_table import task_table
+
+    args = ["run", "return-table", "--out", str(tmp_path), "--run-id", "t"]
+    sets = ["--set", "episodes=20", "--set", "bootstrap=5", "--set", "tasks=RiskyGrid-v0"]
+    assert cli.main([*args, *sets]) == 0
+    run = Run(tmp_path / "return-table" / "t")
+    assert run.config["episodes"] == 20 and run.config["tasks"] == ["RiskyGrid-v0"]
+    rows = run.metrics
+    assert rows[0]["policy"] == "ledge (row 1)" and len(rows) == 4
+    assert task_table(rows) in (run.path / "summary.md").read_text()
+    assert cli.main(["run", "return-table", "--out", str(tmp_path), "--set", "episodes=5"]) == 1
+    assert "episodes must be >= 10" in capsys.readouterr().err
 
 
 def test_rollout_pathwise_gradient_matches_finite_difference():

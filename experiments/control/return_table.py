@@ -1,19 +1,19 @@
-"""The return distributions of the risk-sensitive tasks under hand-written policies.
+"""The return distributions of the risk-sensitive control tasks under hand-written policies.
 
-``python -m envs.return_table [--episodes 10000] [--seed 0] [--out results] [--run-id ID]``
-samples ``--episodes`` i.i.d. episodes (``group_rollout`` with one group, independent starts) per
-policy and prints a markdown table per task: mean (+- standard error), CVaR_0.1
-(``og.metrics.cvar``, +- bootstrap standard error), median, the fraction of episodes that ended by
-termination, and the mean length. It writes one run folder ``OUT/envs/<run-id>/``: ``config.json``
-(the settings and the provenance: commit, package versions, UTC start and end, load average),
-``metrics.jsonl`` (one row per task and policy) and ``summary.md`` (the tables). The tables of
-``envs/README.md`` are built from the run committed in ``reports/envs/`` by ``ordergrad-jax report
-envs``, with :func:`task_table`.
+``ordergrad-jax run return-table [--quick] [--seed 0] [--set episodes=10000] [--set tasks=...]
+[--out results] [--run-id ID]`` samples ``episodes`` i.i.d. episodes (``group_rollout`` with one
+group, independent starts) per policy and prints a markdown table per task: mean (+- standard
+error), CVaR_0.1 (``og.metrics.cvar``, +- bootstrap standard error), median, the fraction of
+episodes that ended by termination, and the mean length. Its run folder
+``OUT/return-table/<run-id>/`` holds ``config.json`` (the settings and the provenance: commit,
+package versions, UTC start and end, load average), ``metrics.jsonl`` (one row per task and
+policy) and ``summary.md`` (the tables). The tables of ``envs/README.md`` are built from the run
+committed in ``reports/envs/`` by ``ordergrad-jax report envs``, with :func:`task_table`.
+(A study of the envs, so it lives here and ``envs/`` imports nothing from ``experiments/``.)
 """
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 from collections.abc import Callable
 
@@ -26,6 +26,7 @@ import ordergrad_jax as og
 from envs.disturbed import hold_policy
 from envs.risky_grid import route_policy
 from envs.rollout import group_rollout
+from experiments.common.runs import RunWriter
 
 TASKS = ("RiskyGrid-v0", "DisturbedCartPole-v0")
 
@@ -40,6 +41,10 @@ class ReturnTableConfig:
     tasks: tuple[str, ...] = TASKS
     bootstrap: int = 200
     """Bootstrap resamples for the standard error of CVaR_0.1."""
+
+
+QUICK = ReturnTableConfig(episodes=200, bootstrap=20)
+"""A smoke size (seconds on a CPU)."""
 
 
 def _uniform_discrete(num_actions: int) -> Callable:
@@ -127,12 +132,27 @@ def task_table(rows: list[dict]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def run(config: ReturnTableConfig, writer) -> list[dict]:
-    """Every task's rows, logged through ``writer`` (an ``experiments.common.runs.RunWriter``):
+def check(config: ReturnTableConfig) -> None:
+    """``ValueError`` naming what is wrong: too few episodes, too few resamples, a task without
+    hand-written policies."""
+    if config.episodes < 10:
+        raise ValueError(f"episodes must be >= 10; got {config.episodes}")
+    if config.bootstrap < 2:
+        raise ValueError(f"bootstrap must be >= 2; got {config.bootstrap}")
+    unknown = [name for name in config.tasks if name not in TASKS]
+    if unknown or not config.tasks:
+        raise ValueError(f"tasks must be among {list(TASKS)}; got {list(config.tasks)}")
+
+
+def run(
+    config: ReturnTableConfig, writer: RunWriter, progress: Callable | None = None
+) -> list[dict]:
+    """Every task's rows, logged through ``writer``:
     config with provenance first, the rows as each task finishes, the tables last."""
+    check(config)
     writer.write_config(config)
     rows, summary = [], []
-    for name in config.tasks:
+    for name in (progress or iter)(list(config.tasks)):
         task = task_rows(name, config.episodes, config.seed, config.bootstrap)
         writer.log(task)
         rows += task
@@ -141,25 +161,3 @@ def run(config: ReturnTableConfig, writer) -> list[dict]:
         print(summary[-2] + "\n\n" + summary[-1])
     writer.write_summary("\n".join(summary))
     return rows
-
-
-def main(argv: list[str] | None = None) -> None:
-    from experiments.common.runs import RunWriter
-
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--episodes", type=int, default=ReturnTableConfig.episodes)
-    parser.add_argument("--seed", type=int, default=ReturnTableConfig.seed)
-    parser.add_argument("--task", choices=TASKS, action="append", help="default: all")
-    parser.add_argument("--out", default="results", help="root of the run folder (OUT/envs/ID)")
-    parser.add_argument("--run-id", default=None, help="default: the UTC time")
-    args = parser.parse_args(argv)
-    if args.episodes < 10:
-        parser.error(f"--episodes must be >= 10; got {args.episodes}")
-    config = ReturnTableConfig(args.episodes, args.seed, tuple(args.task or TASKS))
-    writer = RunWriter("envs", root=args.out, run_id=args.run_id)
-    run(config, writer)
-    print(f"results in {writer.path}")
-
-
-if __name__ == "__main__":
-    main()
