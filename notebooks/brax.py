@@ -32,7 +32,6 @@
 # A missing part is skipped; with no RP runs at all the notebook runs `brax-rp --quick`.
 
 # %%
-import json
 import os
 import pathlib
 import tempfile
@@ -42,10 +41,12 @@ import numpy as np
 from IPython.display import Markdown, display
 
 from experiments.bench import brax as brax_bench
-from experiments.control import aggregate, evaluate, plots
+from experiments.common.runs import Run, find_runs
+from experiments.control import evaluate, plots
 from experiments.pathwise import run as pathwise
 from experiments.pathwise import variance as brax_variance
 from experiments.report import brax as report_brax
+from experiments.report import control as report_control
 
 
 def repo_root() -> pathlib.Path:
@@ -85,15 +86,15 @@ else:
 # (mean over seeds, 95% Student-t interval), each from 1,000 evaluation episodes per seed.
 
 # %%
-control = sorted(p.parent for p in (root / "control").glob("*/summary.md"))
+control = find_runs(root / "control") if (root / "control").is_dir() else []
 if control:
-    display(Markdown(aggregate.table(control)))
-    tasks: dict[str, list[pathlib.Path]] = {}
-    for d in control:
-        tasks.setdefault(d.name.rsplit("-", 1)[0], []).append(d)
+    display(Markdown(report_control.table(control)))
+    tasks: dict[str, list[Run]] = {}
+    for run in control:
+        tasks.setdefault(run.name.rsplit("-", 1)[0], []).append(run)
     fig, axes = plt.subplots(len(tasks), 2, figsize=(13, 3.8 * len(tasks)), squeeze=False)
-    for (task, dirs), (ax_curve, ax_bar) in zip(tasks.items(), axes, strict=True):
-        rows = [r for d in dirs for r in plots.load_run(d)[0]]
+    for (task, task_runs), (ax_curve, ax_bar) in zip(tasks.items(), axes, strict=True):
+        rows = [r for run in task_runs for r in run.metrics]
         plots.learning_curves(rows, ax=ax_curve)
         ax_curve.set_title(task)
         evals = [r for r in rows if r.get("kind") == "eval"]
@@ -124,7 +125,7 @@ else:
 # and CVaR_0.1, against env steps.
 
 # %%
-runs = sorted((root / "brax-rp").glob("*/metrics.jsonl"))
+runs = find_runs(root / "brax-rp", finished=None) if (root / "brax-rp").is_dir() else []
 if not runs:
     from experiments import registry
     from experiments.common.runs import RunWriter
@@ -133,15 +134,15 @@ if not runs:
     experiment = registry.get("brax-rp")
     writer = RunWriter("brax-rp", out)
     experiment.run(experiment.quick, writer)
-    runs = [writer.path / "metrics.jsonl"]
+    runs = [Run(writer.path)]
 
 
-display(Markdown(pathwise.runs_table([p.parent for p in runs])))
+display(Markdown(report_brax.rp_runs_table(runs)))
 
 
-def curves(path: pathlib.Path) -> tuple[str, dict]:
-    rows = [json.loads(line) for line in path.read_text().splitlines()]
-    cfg = pathwise.run_settings(json.loads((path.parent / "config.json").read_text())["config"])
+def curves(run: Run) -> tuple[str, dict]:
+    rows = run.metrics
+    cfg = pathwise.run_settings(run.config)
     label = f"{cfg['gradient']} {cfg['objective']}"
     steps = sorted({r["env_steps"] for r in rows})
     out = {}
@@ -155,16 +156,16 @@ def curves(path: pathlib.Path) -> tuple[str, dict]:
     return label, out
 
 
-by_task: dict[str, list[pathlib.Path]] = {}
-for path in runs:
-    cfg = pathwise.run_settings(json.loads((path.parent / "config.json").read_text())["config"])
+by_task: dict[str, list[Run]] = {}
+for run in runs:
+    cfg = pathwise.run_settings(run.config)
     push = f", push {cfg['push_prob']:g} x {cfg['push_size']:g}" if cfg["push_prob"] else ""
-    by_task.setdefault(f"{cfg['env']} ({cfg['backend']}{push})", []).append(path)
+    by_task.setdefault(f"{cfg['env']} ({cfg['backend']}{push})", []).append(run)
 metrics = ("eval_mean", "eval_cvar_0.1", "eval_mean_length")
 fig, axes = plt.subplots(len(by_task), 3, figsize=(14, 3.6 * len(by_task)), squeeze=False)
-for (task, paths), row in zip(by_task.items(), axes, strict=True):
-    for path in paths:
-        label, data = curves(path)
+for (task, task_runs), row in zip(by_task.items(), axes, strict=True):
+    for run in task_runs:
+        label, data = curves(run)
         for ax, metric in zip(row, metrics, strict=True):
             x, m, h = data[metric]
             ax.plot(x, m, label=label)

@@ -25,7 +25,6 @@
 
 # %%
 import os
-import pathlib
 import tempfile
 
 import matplotlib.pyplot as plt
@@ -34,23 +33,22 @@ from IPython.display import Markdown, display
 
 from experiments import registry
 from experiments.common.config import apply_overrides
-from experiments.common.runs import RunWriter
-from experiments.control import aggregate, plots
+from experiments.common.runs import Run, RunWriter, find_runs
+from experiments.report import control as report
 
 results = os.environ.get("ORDERGRAD_RESULTS")
 if results:
-    root = pathlib.Path(results)
-    run_dirs = [root] if (root / "metrics.jsonl").exists() else sorted(root.glob("*/"))
+    runs = find_runs(results)  # one run folder, or a folder of run folders
 else:
     experiment = registry.get("control")
     out = os.environ.get("ORDERGRAD_NOTEBOOK_OUT") or tempfile.mkdtemp(prefix="ordergrad-")
-    run_dirs = []
+    runs = []
     for name, overrides in {"og-ltm": ["objective=LowerTailMean:0.25", "k=4"]}.items():
         writer = RunWriter("control", out, f"notebook-{name}")
         experiment.run(apply_overrides(experiment.quick, overrides), writer)
-        run_dirs.append(writer.path)
-run_dirs = [d for d in run_dirs if (d / "summary.md").exists()]
-print(f"{len(run_dirs)} finished runs:", *[d.name for d in run_dirs], sep="\n  ")
+        runs.append(Run(writer.path))
+runs = [run for run in runs if run.finished]
+print(f"{len(runs)} finished runs:", *[run.name for run in runs], sep="\n  ")
 
 # %% [markdown]
 # ## Final policies
@@ -62,7 +60,7 @@ print(f"{len(run_dirs)} finished runs:", *[d.name for d in run_dirs], sep="\n  "
 # advantages) and the steady training speed (env steps per second over all seeds).
 
 # %%
-display(Markdown(aggregate.table(run_dirs)))
+display(Markdown(report.table(runs)))
 
 # %% [markdown]
 # ## Learning curves
@@ -70,14 +68,10 @@ display(Markdown(aggregate.table(run_dirs)))
 # seeds; band: the range of seeds), one panel per task.
 
 # %%
-runs = [plots.load_run(d) for d in run_dirs]
-envs_of = [aggregate.run_row(d)["env"] for d in run_dirs]
-for env in dict.fromkeys(envs_of):
-    rows = [r for (rs, _), e in zip(runs, envs_of, strict=True) if e == env for r in rs]
-    fig = plots.learning_curves(rows)
-    fig.axes[0].set_title(env)
-    display(fig)
-    plt.close(fig)
+figures = report.env_figures(runs)  # {"<env>_curves": figure, "<env>_returns": figure} per env
+for stem in [s for s in figures if s.endswith("_curves")]:
+    display(figures[stem])
+    plt.close(figures[stem])
 
 # %% [markdown]
 # ## Return distributions of the final policies
@@ -85,15 +79,10 @@ for env in dict.fromkeys(envs_of):
 # episodes of the lower tail stay visible; the dashed lines mark each method's CVaR_0.1.
 
 # %%
-for env in dict.fromkeys(envs_of):
-    returns = {}
-    for (_, ret), e in zip(runs, envs_of, strict=True):
-        if e == env:
-            returns.update(ret)
-    fig = plots.return_histograms(returns)
-    fig.axes[0].set_title(env)
-    display(fig)
-    plt.close(fig)
-    for method, values in returns.items():
+for stem in [s for s in figures if s.endswith("_returns")]:
+    display(figures[stem])
+    plt.close(figures[stem])
+for run in runs:
+    for method, values in report.final_returns(run).items():
         q = np.quantile(np.ravel(values), [0.01, 0.1, 0.5, 0.9])
-        print(f"{env} {method}: quantiles 1/10/50/90% = {np.round(q, 2)}")
+        print(f"{run.config['env']} {method}: quantiles 1/10/50/90% = {np.round(q, 2)}")

@@ -29,7 +29,7 @@ import tempfile
 from IPython.display import Markdown, display
 
 from experiments import registry
-from experiments.common.runs import RunWriter
+from experiments.common.runs import Run, RunWriter
 from experiments.variance import plots
 
 results = os.environ.get("ORDERGRAD_RESULTS")
@@ -41,7 +41,7 @@ else:
     writer = RunWriter("variance", out)
     experiment.run(experiment.quick, writer)
     run_dir = writer.path
-rows = plots.load_rows(run_dir)
+rows = Run(run_dir).metrics
 print(f"{len(rows)} metric rows from {run_dir}")
 
 # %% [markdown]

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from experiments import cli, registry
-from experiments.common.runs import RunWriter
+from experiments.common.runs import Run, RunWriter
 from experiments.variance import config, plots, studies
 from experiments.variance import run as variance_run
 
@@ -43,7 +43,7 @@ def test_run_writes_a_complete_folder(tmp_path):
     path = tmp_path / "variance" / "r1"
     saved = json.loads((path / "config.json").read_text())["config"]
     assert saved["studies"] == ["unbiasedness", "lr_vs_exact"] and saved["lr_batches"] == 500
-    rows = plots.load_rows(path)
+    rows = Run(path).metrics
     assert {r["study"] for r in rows} == {"unbiasedness", "unbiasedness_slope", "lr_vs_exact"}
     for stem in ("unbiasedness", "lr_vs_exact"):
         assert (path / f"{stem}.png").stat().st_size > 0 and (path / f"{stem}.pdf").exists()

@@ -1,9 +1,9 @@
-"""Figures of the variance study, drawn from metric rows (a run's ``metrics.jsonl``)."""
+"""Figures of the variance study, drawn from one run's metric rows (``Run(path).metrics`` of
+:mod:`experiments.common.runs`): the run draws them, and ``ordergrad-jax report variance
+--figures`` redraws the document's from the committed run."""
 
 from __future__ import annotations
 
-import json
-import pathlib
 from collections import defaultdict
 
 import matplotlib.pyplot as plt
@@ -11,12 +11,6 @@ import numpy as np
 from matplotlib.patches import Patch
 
 Rows = list[dict]
-
-
-def load_rows(run_dir: str | pathlib.Path) -> Rows:
-    """The metric rows of a finished run folder (``results/variance/<run-id>``)."""
-    with (pathlib.Path(run_dir) / "metrics.jsonl").open() as f:
-        return [json.loads(line) for line in f if line.strip()]
 
 
 _COLORS: dict[str, str] = {}
