@@ -49,6 +49,26 @@ DEFAULT_PARAMS = {
 }
 BINARY = {"passk_chen"}
 
+# (name, params, display label, short label): the display labels are those of the committed
+# results documents (reports/lm, reports/variance), the short ones the method column of the LM
+# grid tables.
+LABELS = [
+    ("ordergrad", {"k": 4, "objective": "TopM:2"}, "OrderGrad TopM:2@4", "ordergrad TopM:2@4"),
+    ("ordergrad", {"k": 8, "objective": "ReMax"}, "OrderGrad ReMax@8", "ordergrad ReMax@8"),
+    ("maxpo", {"k": 4}, "MaxPO@4", "maxpo@4"),
+    ("reinforce", {}, "REINFORCE", "reinforce"),
+    ("rloo", {}, "RLOO", "rloo"),
+    ("grpo", {}, "GRPO", "grpo"),
+    ("grpo", {"eps": 0.5}, "GRPO", "grpo"),
+    ("dr_grpo", {}, "Dr.GRPO", "dr_grpo"),
+    ("pkpo", {"k": 4}, "PKPO@4", "pkpo@4"),
+    ("pkpo", {"k": 4, "variant": "s"}, "PKPO@4 s", "pkpo@4"),
+    ("pkpo", {"k": 4, "variant": "s_loo-1"}, "PKPO@4", "pkpo@4"),
+    ("passk_chen", {"k": 4}, "Chen pass@4", "passk_chen@4"),
+    ("passk_chen", {"k": 4, "normalize": False}, "Chen pass@4 (numerator)", "passk_chen@4"),
+    ("cvar_pg", {"alpha": 0.25}, "CVaR-PG alpha=0.25", "cvar_pg"),
+]
+
 
 @pytest.mark.parametrize(("name", "params", "want"), SCALES)
 def test_gradient_scale_is_the_papers(name, params, want):
@@ -60,6 +80,39 @@ def test_gradient_scale_is_the_papers(name, params, want):
 
 def test_every_estimator_has_a_scale_test():
     assert {name for name, *_ in SCALES} == set(est.available()) == set(DEFAULT_PARAMS)
+    assert {name for name, *_ in LABELS} == set(est.available())
+
+
+@pytest.mark.parametrize(("name", "params", "label", "short"), LABELS)
+def test_labels_are_the_results_documents(name, params, label, short):
+    spec = est.spec(name)
+    assert spec.label(**params) == label
+    assert spec.short_label(**params) == short
+
+
+def test_labels_read_a_run_configs_estimator_part():
+    """Names the estimator does not take are ignored, so a run config's ``estimator`` dict (with
+    ``name``, ``objective``, ``k``, ``options``) goes in whole; the short label reads only
+    ``objective`` and ``k``."""
+    config = {"name": "grpo", "objective": "Mean", "k": 4, "options": []}
+    assert est.spec("grpo").label(**config) == "GRPO"
+    assert est.spec("grpo").short_label(**config) == "grpo"
+    config = {"name": "maxpo", "objective": "Mean", "k": 4, "options": []}
+    assert est.spec("MaxPO").label(**config) == "MaxPO@4"
+    config = {"name": "cvar_pg", "objective": "Mean", "k": 4, "options": ["alpha=0.1"]}
+    assert est.spec("cvar").short_label(**config) == "cvar_pg"
+    with pytest.raises(ValueError, match=r"missing parameter.*'alpha'"):
+        est.spec("cvar").label(**config)  # options are not parsed
+    with pytest.raises(ValueError, match=r"missing parameter.*'k'"):
+        est.spec("maxpo").short_label()
+    with pytest.raises(ValueError, match="unknown objective preset"):
+        est.spec("ordergrad").label(k=4, objective="Nope")
+
+
+def test_only_passk_chen_needs_binary_rewards():
+    assert {name for name in est.available() if est.spec(name).binary_rewards} == BINARY
+    for name in est.available():
+        assert isinstance(est.spec(name).binary_rewards, bool)
 
 
 def test_spec_fields():
@@ -122,6 +175,8 @@ def test_register_a_user_estimator_and_read_it_back():
         spec = est.spec("centred_twice_alias")
         assert spec.name == name and spec.fn is centred and spec.params == ("factor",)
         assert spec.zero_sum is True
+        assert spec.binary_rewards is False  # the defaults
+        assert spec.label() == spec.short_label() == name
         assert spec.gradient_scale(N) == 0.5
         assert spec.gradient_scale(N, factor=4.0) == 0.25
         x = jnp.asarray([[1.0, 2.0, 6.0]], FLOAT)
@@ -137,7 +192,14 @@ def test_register_as_a_decorator():
     name = "test_api_decorated"
     try:
 
-        @est.register(name, params=("k",), gradient_scale=lambda n, *, k: float(k), zero_sum=False)
+        @est.register(
+            name,
+            params=("k",),
+            gradient_scale=lambda n, *, k: float(k),
+            zero_sum=False,
+            binary_rewards=True,
+            label="Top-{k} indicator",
+        )
         def top_k_indicator(rewards, mask=None, *, k):
             x = jnp.asarray(rewards)
             return (x >= jnp.sort(x, axis=-1)[..., -k, None]).astype(x.dtype)
@@ -145,6 +207,9 @@ def test_register_as_a_decorator():
         assert callable(top_k_indicator) and top_k_indicator.__name__ == "top_k_indicator"
         assert est.spec(name).fn is top_k_indicator
         assert est.spec(name).gradient_scale(N, k=2) == 2.0
+        assert est.spec(name).binary_rewards is True
+        assert est.spec(name).label(k=2) == "Top-2 indicator"
+        assert est.spec(name).short_label(k=2) == f"{name}@2"
         x = jnp.asarray([0.1, 3.0, -1.0, 2.0], FLOAT)
         assert_close(est.get(name, k=2)(x), [0.0, 1.0, 0.0, 1.0])
         with pytest.raises(ValueError, match=r"missing parameter.*'k'"):
@@ -153,6 +218,36 @@ def test_register_as_a_decorator():
             est.spec(name).gradient_scale(N)
     finally:
         _unregister(name)
+
+
+def test_register_default_and_callable_labels():
+    name = "Test_API_Labelled"
+    key = name.lower()
+
+    def weighted(rewards, mask=None, *, k, objective, scale=1.0):
+        return og.lstat_advantage(rewards, k, objective, mask=mask) * scale
+
+    try:
+        est.register(name, weighted, params=("k", "objective", "scale"), gradient_scale=1.0,
+                     zero_sum=True)  # fmt: skip
+        spec = est.spec(name)
+        assert spec.label(k=3, objective="TopM:2") == "Test_API_Labelled TopM:2@3"
+        assert spec.short_label(k=3, objective="TopM:2") == f"{key} TopM:2@3"
+    finally:
+        _unregister(key)
+    try:
+        est.register(
+            name,
+            weighted,
+            params=("k", "objective", "scale"),
+            gradient_scale=1.0,
+            zero_sum=True,
+            label=lambda *, k, objective, scale: f"W {objective} x{scale}@{k}",
+        )
+        assert est.spec(name).label(k=3, objective="Mean") == "W Mean x1.0@3"
+        assert est.spec(name).label(k=3, objective="Mean", scale=2) == "W Mean x2@3"
+    finally:
+        _unregister(key)
 
 
 def _unregister(name: str) -> None:
@@ -185,6 +280,18 @@ def test_registry_bad_input():
         est.register("new_one", est.rloo, params=("eps",), gradient_scale=1.0, zero_sum=True)
     with pytest.raises(TypeError, match="gradient_scale must be a float or a callable"):
         est.register("new_one", est.rloo, params=(), gradient_scale="N", zero_sum=True)
+    with pytest.raises(TypeError, match="binary_rewards must be True or False"):
+        est.register("new_one", est.rloo, params=(), gradient_scale=1.0, zero_sum=True,
+                     binary_rewards="yes")  # fmt: skip
+    with pytest.raises(ValueError, match=r"label 'New@\{k\}' names \['k'\]; its fields must be"):
+        est.register("new_one", est.rloo, params=(), gradient_scale=1.0, zero_sum=True,
+                     label="New@{k}")  # fmt: skip
+    with pytest.raises(ValueError, match="is not a format string"):
+        est.register("new_one", est.rloo, params=(), gradient_scale=1.0, zero_sum=True,
+                     label="New@{")  # fmt: skip
+    with pytest.raises(TypeError, match="label must be a format string"):
+        est.register("new_one", est.rloo, params=(), gradient_scale=1.0, zero_sum=True,
+                     label=3)  # fmt: skip
     assert "new_one" not in est.available()
     spec = est.spec("ordergrad")
     with pytest.raises(ValueError, match=r"missing parameter.*'objective'"):

@@ -11,11 +11,14 @@ from the current policy; PPO clipping, KL terms, std-normalisation or off-policy
 The estimator zoo puts OrderGrad beside the estimators it is compared with, behind one signature:
 ``get(name, **params)`` returns ``fn(rewards (..., N), mask=None) -> (..., N)``, and
 :func:`available` lists the names: ``ordergrad``, ``reinforce``, ``rloo``, ``grpo``, ``dr_grpo``,
-``pkpo``, ``maxpo``, ``passk_chen``, ``cvar_pg``. :func:`spec` gives what a trainer needs to know
-about one (its parameters, the gradient scale ``c`` of ``g = (c/N) sum_i a_i grad log p(x_i)``,
-whether its advantages sum to zero over a group), and :func:`register` adds one::
+``pkpo``, ``maxpo``, ``passk_chen``, ``cvar_pg``. :func:`spec` gives what a trainer, a study or a
+report needs to know about one (its parameters, the gradient scale ``c`` of
+``g = (c/N) sum_i a_i grad log p(x_i)``, whether its advantages sum to zero over a group, whether
+it needs binary rewards, its label ``spec.label(**params)``, e.g. ``"MaxPO@4"``), and
+:func:`register` adds one::
 
-    @og.estimators.register("centred", params=(), gradient_scale=1.0, zero_sum=True)
+    @og.estimators.register("centred", params=(), gradient_scale=1.0, zero_sum=True,
+                            label="Centred")
     def centred(rewards, mask=None):
         return rewards - rewards.mean(-1, keepdims=True)
 

@@ -51,6 +51,7 @@ def _cvar_pg_kernel(x: jax.Array, mask: jax.Array | None, alpha: float) -> jax.A
     params=("alpha",),
     gradient_scale=group_size_scale,
     zero_sum=False,
+    label="CVaR-PG alpha={alpha}",
     aliases=("cvar",),
     description="CVaR-PG (R_i - VaR) 1{R_i <= VaR} / (alpha N) (param alpha)",
     validate=_params,

@@ -46,6 +46,7 @@ def _mean_baseline_kernel(
     params=(),
     gradient_scale=1.0,
     zero_sum=False,
+    label="REINFORCE",
     aliases=("mean",),
     description="raw reward r_i (no baseline)",
 )
@@ -75,6 +76,7 @@ def reinforce(rewards: ArrayLike, mask: ArrayLike | None = None) -> jax.Array:
     params=(),
     gradient_scale=1.0,
     zero_sum=True,
+    label="RLOO",
     description="leave-one-out baseline N/(N-1) (r_i - mean)",
 )
 def rloo(rewards: ArrayLike, mask: ArrayLike | None = None) -> jax.Array:
@@ -109,6 +111,7 @@ def _grpo_params(eps: float) -> dict[str, float]:
     params=("eps",),
     gradient_scale=1.0,
     zero_sum=True,
+    label="GRPO",
     description="(r_i - mean) / (population std + eps)",
     validate=_grpo_params,
 )
@@ -143,6 +146,7 @@ def grpo(rewards: ArrayLike, mask: ArrayLike | None = None, *, eps: float = 1e-6
     params=(),
     gradient_scale=1.0,
     zero_sum=True,
+    label="Dr.GRPO",
     aliases=("drgrpo",),
     description="r_i - mean (Dr. GRPO)",
 )

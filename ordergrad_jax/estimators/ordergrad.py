@@ -27,6 +27,7 @@ def _params(k: Any, objective: Any, method: Any) -> dict[str, Any]:
     params=("k", "objective", "method"),
     gradient_scale=subset_size_scale,
     zero_sum=True,
+    label="OrderGrad {objective}@{k}",
     description="OrderGrad L-statistic advantages alpha.(q_i - loo_i) (params k, objective)",
     validate=_params,
 )

@@ -78,6 +78,16 @@ def _passk_chen_scale(n: int, *, k: int, normalize: bool) -> float:
     return k * n / (n - k)
 
 
+def _pkpo_label(*, k: int, variant: str) -> str:
+    """``PKPO@4`` for the default variant, ``PKPO@4 s_loo`` for the others."""
+    return f"PKPO@{k}" if variant == "s_loo_minus_one" else f"PKPO@{k} {variant}"
+
+
+def _passk_chen_label(*, k: int, normalize: bool) -> str:
+    """``Chen pass@4``; ``Chen pass@4 (numerator)`` for ``normalize=False``."""
+    return f"Chen pass@{k}" if normalize else f"Chen pass@{k} (numerator)"
+
+
 # PKPO tables: at sorted position t (1-based) of a group of n,
 # y_t = sum_{m<t} below_m x_(m) + own_t x_(t) + sum_{m>t} above_m x_(m).
 
@@ -220,6 +230,7 @@ def _passk_chen_kernel(x: jax.Array, mask: jax.Array | None, k: int, normalize: 
     params=("k", "variant"),
     gradient_scale=group_size_scale,
     zero_sum=False,
+    label=_pkpo_label,
     description="PKPO max@k / pass@k rewards, variant s | s_loo | s_loo_minus_one (param k)",
     validate=_pkpo_params,
 )
@@ -290,6 +301,7 @@ def pkpo(
     params=("k",),
     gradient_scale=subset_size_scale,
     zero_sum=True,
+    label="MaxPO@{k}",
     description="MaxPO max@k advantages with the Leave-Two-Out baseline, O(N^2) (param k)",
     validate=_k_params,
 )
@@ -354,6 +366,8 @@ def _check_binary(x: jax.Array, mask: jax.Array | None, where: str) -> None:
     params=("k", "normalize"),
     gradient_scale=_passk_chen_scale,
     zero_sum=True,
+    binary_rewards=True,
+    label=_passk_chen_label,
     aliases=("passk", "pass_k_chen"),
     description="Chen et al. analytic pass@k advantage, binary rewards (param k)",
     validate=_passk_chen_params,

@@ -2,8 +2,9 @@
 
 A consumer looks an estimator up by name and reads what it needs from its :class:`EstimatorSpec`
 (maths.md §5): the advantage function, the names of its parameters, the gradient scale ``c`` of
-the paper's convention ``g = (c/N) sum_i a_i grad log p(x_i)``, and whether the advantages of a
-full group sum to zero. It keeps no table of its own.
+the paper's convention ``g = (c/N) sum_i a_i grad log p(x_i)``, whether the advantages of a
+full group sum to zero, whether it needs binary 0/1 rewards, and its display label for given
+parameters (``"MaxPO@4"``). It keeps no table of its own.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import inspect
 import math
+import string
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar, overload
 
@@ -23,6 +25,7 @@ __all__ = ["EstimatorSpec", "available", "get", "register", "spec"]
 
 AdvantageFn = Callable[..., jax.Array]
 ScaleFn = Callable[..., float]
+LabelFn = Callable[..., str]
 F = TypeVar("F", bound=AdvantageFn)
 
 
@@ -38,6 +41,11 @@ class EstimatorSpec:
       description: one line, as :func:`available` lists it.
       aliases: other accepted spellings (normalised: lower case, ``_`` for ``-``, ``.``, space).
       defaults: the parameters that have a default, with it (read from ``fn``'s signature).
+      binary_rewards: whether it needs binary 0/1 rewards (pass@k-Chen): a trainer must feed it
+        success indicators, and a study runs it on 0/1 rewards only.
+
+    :meth:`label` and :meth:`short_label` name the estimator with given parameters (tables,
+    legends); :meth:`gradient_scale` gives ``c``; :meth:`bind` checks the parameters.
     """
 
     name: str
@@ -47,8 +55,10 @@ class EstimatorSpec:
     description: str = ""
     aliases: tuple[str, ...] = ()
     defaults: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+    binary_rewards: bool = False
     scale: float | ScaleFn = dataclasses.field(default=1.0, repr=False)
     validate: Callable[..., dict[str, Any]] | None = dataclasses.field(default=None, repr=False)
+    label_format: str | LabelFn | None = dataclasses.field(default=None, repr=False)
 
     def bind(self, **params: Any) -> dict[str, Any]:
         """All of the estimator's parameters, checked, with defaults filled in.
@@ -90,6 +100,48 @@ class EstimatorSpec:
             raise ValueError(f"{self.name}: the gradient scale for N={n}, {bound} is not finite")
         return value
 
+    def label(self, **params: Any) -> str:
+        """The display label of the estimator with ``params``: ``"GRPO"``, ``"MaxPO@4"``,
+        ``"OrderGrad TopM:2@4"``, ``"Chen pass@4"``, ``"CVaR-PG alpha=0.25"``.
+
+        Registered beside the estimator (``register(..., label=...)``); the default is the name
+        as registered, then `` {objective}`` and ``@{k}`` where the estimator takes them.
+
+        Args:
+          **params: the estimator's parameters (checked and completed as by :meth:`bind`).
+            Names it does not take are ignored, so a run config's estimator part can be passed
+            whole (``spec.label(**config["estimator"])``; an ``options`` list in it is not
+            parsed).
+
+        Returns:
+          The label, a one-line string.
+        """
+        bound = self.bind(**{p: v for p, v in params.items() if p in self.params})
+        fmt = self.label_format or _default_label(self.name, self.params)
+        text = fmt(**bound) if callable(fmt) else fmt.format(**bound)
+        if not isinstance(text, str) or not text or "\n" in text:
+            raise ValueError(f"{self.name}: its label must be a one-line string; got {text!r}")
+        return text
+
+    def short_label(self, **params: Any) -> str:
+        """The label built from the canonical name: ``"grpo"``, ``"maxpo@4"``,
+        ``"ordergrad TopM:2@4"`` (the method column of run tables; the same for every spec).
+
+        ``name``, then `` {objective}`` and ``@{k}`` where the estimator takes them. Only those
+        two of ``params`` are read (others, and names it does not take, are ignored).
+
+        Raises:
+          ValueError: the estimator takes ``objective`` or ``k`` and ``params`` has no value
+            for it (nor a default).
+        """
+        fields = [p for p in ("objective", "k") if p in self.params]
+        values = {p: params.get(p, self.defaults.get(p)) for p in fields}
+        missing = [p for p, v in values.items() if v is None]
+        if missing:
+            names = ", ".join(map(repr, missing))
+            raise ValueError(f"missing parameter(s) {names}; {self._usage()}")
+        return _default_label(self.name, self.params).format(**values)
+
     def _usage(self) -> str:
         if not self.params:
             return f"estimator {self.name!r} takes no parameters"
@@ -103,6 +155,36 @@ _ALIASES: dict[str, str] = {}  # normalised alias -> canonical name
 
 def _normalise(name: str) -> str:
     return name.strip().lower().replace("-", "_").replace(".", "_").replace(" ", "_")
+
+
+def _default_label(name: str, params: tuple[str, ...]) -> str:
+    """``name``, then `` {objective}`` and ``@{k}`` where ``params`` has them (a format string)."""
+    text = name.strip().replace("{", "{{").replace("}", "}}")
+    text += " {objective}" if "objective" in params else ""
+    return text + ("@{k}" if "k" in params else "")
+
+
+def _check_label(name: str, label: Any, params: tuple[str, ...]) -> None:
+    """``label`` is None, a callable, or a format string whose fields are parameters."""
+    if label is None or callable(label):
+        return
+    if not isinstance(label, str) or not label.strip():
+        raise TypeError(
+            f"register({name!r}): label must be a format string such as 'MyPG@{{k}}' or a "
+            f"callable label(**params) -> str; got {label!r}"
+        )
+    try:
+        fields = [f for _, f, _, _ in string.Formatter().parse(label) if f is not None]
+    except ValueError as err:
+        raise ValueError(
+            f"register({name!r}): label {label!r} is not a format string: {err}"
+        ) from None
+    unknown = [f for f in fields if not f or f.split(".")[0].split("[")[0] not in params]
+    if unknown:
+        raise ValueError(
+            f"register({name!r}): label {label!r} names {unknown}; its fields must be "
+            f"parameters of the estimator {list(params)}"
+        )
 
 
 def _keyword_params(fn: AdvantageFn, name: str, params: tuple[str, ...]) -> dict[str, Any]:
@@ -141,6 +223,8 @@ def register(
     params: tuple[str, ...],
     gradient_scale: float | ScaleFn,
     zero_sum: bool,
+    binary_rewards: bool = False,
+    label: str | LabelFn | None = None,
     aliases: tuple[str, ...] = (),
     description: str = "",
     validate: Callable[..., dict[str, Any]] | None = None,
@@ -155,6 +239,8 @@ def register(
     params: tuple[str, ...],
     gradient_scale: float | ScaleFn,
     zero_sum: bool,
+    binary_rewards: bool = False,
+    label: str | LabelFn | None = None,
     aliases: tuple[str, ...] = (),
     description: str = "",
     validate: Callable[..., dict[str, Any]] | None = None,
@@ -168,6 +254,8 @@ def register(
     params: tuple[str, ...],
     gradient_scale: float | ScaleFn,
     zero_sum: bool,
+    binary_rewards: bool = False,
+    label: str | LabelFn | None = None,
     aliases: tuple[str, ...] = (),
     description: str = "",
     validate: Callable[..., dict[str, Any]] | None = None,
@@ -185,6 +273,12 @@ def register(
       gradient_scale: ``c`` in ``g = (c/N) sum_i a_i grad log p(x_i)``: a float, or
         ``scale(n, **params) -> float`` called with the group size and all bound parameters.
       zero_sum: whether the advantages of a full group sum to zero.
+      binary_rewards: whether it needs binary 0/1 rewards (default False). A trainer then
+        refuses other rewards, and the variance zoo runs it on its 0/1-reward bandit only.
+      label: its display label for given parameters (:meth:`EstimatorSpec.label`): a format
+        string of its parameters (``"MaxPO@{k}"``), or ``label(**params) -> str`` called with
+        all bound parameters. Default: ``name``, then `` {objective}`` and ``@{k}`` where it
+        takes them (``"my_pg@4"``).
       aliases: other names for it.
       description: one line for :func:`available`.
       validate: optional ``validate(**params) -> params``, run by :func:`get` on the bound
@@ -194,10 +288,11 @@ def register(
       ``fn`` (so that the decorator leaves the function as it is).
 
     Raises:
-      ValueError: the name or an alias is taken, or ``params`` does not match ``fn``.
+      ValueError: the name or an alias is taken, ``params`` does not match ``fn``, or
+        ``label`` names a field that is not a parameter.
 
     Example:
-      >>> @register("centred", params=(), gradient_scale=1.0, zero_sum=True)
+      >>> @register("centred", params=(), gradient_scale=1.0, zero_sum=True, label="Centred")
       ... def centred(rewards, mask=None):
       ...     return rewards - rewards.mean(-1, keepdims=True)
     """
@@ -208,6 +303,8 @@ def register(
             params=params,
             gradient_scale=gradient_scale,
             zero_sum=zero_sum,
+            binary_rewards=binary_rewards,
+            label=label,
             aliases=aliases,
             description=description,
             validate=validate,
@@ -223,12 +320,17 @@ def register(
             f"register({name!r}): gradient_scale must be a float or a callable "
             f"scale(n, **params); got {gradient_scale!r}"
         )
+    if not isinstance(binary_rewards, bool):
+        raise TypeError(
+            f"register({name!r}): binary_rewards must be True or False; got {binary_rewards!r}"
+        )
+    params = tuple(params)
+    _check_label(name, label, params)
     key = _normalise(name)
     keys = [key, *(_normalise(a) for a in aliases)]
     taken = [k for k in keys if k in _REGISTRY or k in _ALIASES]
     if taken:
         raise ValueError(f"estimator name(s) {taken} already registered")
-    params = tuple(params)
     defaults = _keyword_params(fn, name, params)
     _REGISTRY[key] = EstimatorSpec(
         name=key,
@@ -238,8 +340,10 @@ def register(
         description=description,
         aliases=tuple(keys[1:]),
         defaults=defaults,
+        binary_rewards=binary_rewards,
         scale=gradient_scale,
         validate=validate,
+        label_format=_default_label(name, params) if label is None else label,
     )
     for alias in keys[1:]:
         _ALIASES[alias] = key
