@@ -67,6 +67,11 @@ _EXPERIMENTS: dict[str, Entry] = {
         "experiments.pathwise.variance",
         "RPVarianceConfig",
     ),
+    "lm-diagnose": Entry(
+        "LM diagnostics from one SFT start: gradient SNR, line search, sharpening, trials, forms",
+        "experiments.lm.diagnose",
+        "DiagnoseConfig",
+    ),
     "return-table": Entry(
         "return distributions of the risk-sensitive tasks under hand-written policies",
         "experiments.control.return_table",
@@ -94,6 +99,11 @@ _BENCHES: dict[str, Entry] = {
         "this machine's devices: matmul peak, transform, control env-steps/s, LM step, brax",
         "experiments.bench.accelerator",
         "AcceleratorBenchConfig",
+    ),
+    "lm-speed": Entry(
+        "the lm-rl step: tokens/s, time split, learner FLOP/s vs the dot peak (--set profile=True)",
+        "experiments.bench.lm_speed",
+        "LMSpeedBenchConfig",
     ),
 }
 

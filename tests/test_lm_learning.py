@@ -134,3 +134,32 @@ def test_grpo_sharpens_a_start_that_knows_the_answers():
     assert start < 0.6 and sharp > start + 0.25, (start, sharp)
     rows = diagnose.trial(bench, "adam:lr=1e-3", steps=40, eval_every=40)
     assert rows[-1]["pass@1"] > start + 0.15, (start, rows[-1])
+
+
+def test_update_rules_and_settings_of_the_header():
+    """``opts`` split at each ``RULE:`` (a command-line tuple splits at every comma), and the
+    header's ``set``: the ``lm`` part's differences from the defaults as ``--set`` items."""
+    from experiments.common.config import apply_overrides
+
+    items = ("adam:lr=1e-4", "embed=0", "sgd:lr=0.01", "ngd:lr=0.003")
+    assert diagnose.update_rules(items) == ["adam:lr=1e-4,embed=0", "sgd:lr=0.01", "ngd:lr=0.003"]
+    sets = ["estimator.name=grpo", "sft_steps=1000", "sft_smoothing=0", "num_groups=64"]
+    cfg = apply_overrides(diagnose.DiagnoseConfig(), [*sets, "learn_cpu_fusions=", "mode=trial"])
+    assert cfg.mode == "trial" and cfg.lm.groups.num_groups == 64
+    assert sorted(diagnose.settings(cfg.lm)) == sorted([*sets, "learn_cpu_fusions="])
+
+
+def test_diagnose_writes_a_run_folder(tmp_path):
+    """``run lm-diagnose --quick`` (sharpen): the header row, then one row per scale, in a run
+    folder with its config and summary."""
+    from experiments.common.runs import Run, RunWriter
+
+    writer = RunWriter("lm-diagnose", tmp_path, "q")
+    diagnose.run(diagnose.QUICK, writer, None)
+    run = Run(writer.path)
+    assert run.finished and run.config["mode"] == "sharpen"
+    head, *rows = run.metrics
+    assert head["mode"] == "sharpen" and isinstance(head["set"], list) and "pass@1" in head["sft"]
+    assert [r["logit_scale"] for r in rows] == list(diagnose.QUICK.scales)
+    with pytest.raises(ValueError, match="unknown diagnose mode"):
+        diagnose.measure(dataclasses.replace(diagnose.QUICK, mode="nope"), print)

@@ -10,9 +10,10 @@ measurement with its ``part``; ``summary.md``, a table per part):
 * ``transform``: the transform bench (:mod:`experiments.bench.transform`) at the README's shapes;
 * ``control``: group-PG (OrderGrad, RLOO) and PPO env-steps/s on CartPole at 2048 parallel
   episodes (PureJaxRL's regime; :mod:`experiments.bench.control`);
-* ``lm``: the LM loop's step time, tokens/s and learner FLOP/s (``experiments.lm.speed``), as a
-  fraction of the bf16 and f32 matmul peaks, at the CPU study size and at a larger model
-  (d = 1024, 8 layers; the loop computes in float32 at the task's sequence length);
+* ``lm``: the LM loop's step time, tokens/s and learner FLOP/s
+  (:mod:`experiments.bench.lm_speed`), as a fraction of the bf16 and f32 matmul peaks, at the
+  CPU study size and at a larger model (d = 1024, 8 layers; the loop computes in float32 at the
+  task's sequence length);
 * ``brax``: group-PG and RP env-steps/s on brax hopper (:mod:`experiments.bench.brax`).
 
 A part whose packages are missing on the machine (gymnax for ``control``, brax, tunix for ``lm``)
@@ -130,7 +131,7 @@ def control_rows(config: AcceleratorBenchConfig, peaks: dict[str, float]) -> lis
 
 def lm_rows(config: AcceleratorBenchConfig, peaks: dict[str, float]) -> list[dict]:
     """Step time, tokens/s, learner FLOP/s of each LM size, and its fraction of each peak."""
-    from experiments.lm import speed
+    from experiments.bench import lm_speed
 
     if not peaks:
         matmul_rows(config, peaks)
@@ -139,7 +140,7 @@ def lm_rows(config: AcceleratorBenchConfig, peaks: dict[str, float]) -> list[dic
     rows = []
     for size in config.lm_sizes:
         model = dataclasses.replace(TinyQwen3(), **LM_SIZES[size])
-        result = speed.measure((1, 1), config.lm_steps, model=model)
+        result = lm_speed.measure(lm_speed.speed_config(steps=config.lm_steps, model=model))
         row = {"size": size, **result}
         for dtype, peak in peaks.items():
             row[f"learner_fraction_of_{dtype}_peak"] = result["learner_flops_per_s"] / peak

@@ -158,14 +158,15 @@ def leaf_paths(config: Any, prefix: str = "") -> dict[str, Any]:
 
 
 def resolve_key(config: Any, key: str) -> str:
-    """The dotted path of ``key``: itself if it is a path, else the one leaf with that name.
+    """The dotted path of ``key``: itself if it is a path, else the one leaf whose path ends with
+    it (``num_groups``, or ``estimator.name`` in a config that nests the part one level deeper).
 
     Raises ``ValueError`` naming the allowed keys when ``key`` is unknown or ambiguous.
     """
     paths = leaf_paths(config)
     if key in paths:
         return key
-    matches = [path for path in paths if path.rsplit(".", 1)[-1] == key]
+    matches = [path for path in paths if path.endswith("." + key)]
     if len(matches) == 1:
         return matches[0]
     if matches:

@@ -1,35 +1,37 @@
 """Why the LM RL loop does or does not learn: measurements from one fixed SFT start.
 
-``python -m experiments.lm.diagnose MODE [--set key=value ...]`` (the ``--set`` keys of
-``ordergrad-jax run lm-rl``; ``--set sft_cache=DIR`` shares the warm start between calls):
+``ordergrad-jax run lm-diagnose --set mode=MODE [--set key=value ...]`` (:class:`DiagnoseConfig`:
+the mode's options and the ``lm-rl`` config as its ``lm`` part, whose keys ``--set`` takes bare or
+dotted as for ``run lm-rl``; ``--set sft_cache=DIR`` shares the warm start between calls):
 
-- ``grads``: the surrogate's gradient on ``--batches`` independent batches (``P x N`` each) at
+- ``grads``: the surrogate's gradient on ``batches`` independent batches (``P x N`` each) at
   the SFT parameters: each parameter group's share of the squared norm (of one batch's gradient
   and of the mean), and the mean cosine between the gradients of two independent batches (the
   per-step signal-to-noise: a batch gradient is signal + noise with ``cos ~ |signal|^2 /
   |batch gradient|^2``), overall and per group; also the cosine of Adam's first step
   (``sign(g)``) with the leave-one-out mean gradient.
 - ``line``: held-out pass@1 and the policy's KL to the SFT start after moving the parameters a
-  fixed L2 distance along a direction (the mean gradient, its part on one group, Adam's first
-  step, a random direction): the curvature of the objective and of the policy along each.
-- ``sharpen``: held-out pass@1 with all logits multiplied by ``--scales`` (the final RMSNorm
+  fixed L2 distance (``distances``, both signs) along a direction (the mean gradient, its part on
+  one group, Adam's first step, a random direction): the curvature of the objective and of the
+  policy along each.
+- ``sharpen``: held-out pass@1 with all logits multiplied by ``scales`` (the final RMSNorm
   scale): how much sharpening alone (a lower temperature) would give.
-- ``trial``: short RL runs from the SFT start with the update rules of ``--opt`` (see
-  :func:`make_tx`), the held-out pass@1 / pass@16 (one fixed evaluation key) and KL to the SFT
-  start every ``--eval-every`` steps.
+- ``trial``: short RL runs of ``trial_steps`` from the SFT start with each update rule of
+  ``opts`` (see :func:`make_tx`), the held-out pass@1 / pass@16 (one fixed evaluation key) and KL
+  to the SFT start every ``eval_every`` steps.
 - ``forms`` (the scratchpad task, ``--set scratchpad=...``): held-out completions split by form,
   direct answer or scratchpad first: each form's share, solve rate and mean length, at the SFT
-  start and at the last checkpoint of each ``--runs`` folder (``lm-rl`` runs of the same task).
+  start and at the last checkpoint of each of ``runs`` (``lm-rl`` run folders of the same task).
 
-Every mode prints JSON lines (and appends them to ``--out`` if given).
+Every mode writes its rows to the run folder's ``metrics.jsonl`` (and prints them): first a header
+``{"mode", "set", "sft"}`` (``set``: the ``lm`` part's differences from the ``lm-rl`` defaults as
+``key=value``; ``sft``: the start's evaluation), then one row per measurement.
 """
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import json
-import sys
 import time
 from typing import Any
 
@@ -38,10 +40,13 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from experiments.common.config import apply_overrides
+from experiments.common.config import leaf_paths
+from experiments.common.runs import RunWriter, markdown_table
 from experiments.lm import model as lm_model
-from experiments.lm import rl, run, sampling, tasks
+from experiments.lm import rl, sampling, tasks
+from experiments.lm import run as lm_run
 from experiments.lm import sharding as lm_sharding
+from experiments.lm.config import QUICK as LM_QUICK
 from experiments.lm.config import LMConfig
 
 GROUPS = ("embed", "norm", "attn", "mlp")
@@ -79,12 +84,12 @@ class Bench:
 
 def prepare(cfg: LMConfig) -> Bench:
     mesh = lm_sharding.make_mesh(cfg.mesh)
-    tok, graphdef, params = run.build_model(cfg, mesh)
-    ts = run.task_setup(cfg, tok)
+    tok, graphdef, params = lm_run.build_model(cfg, mesh)
+    ts = lm_run.task_setup(cfg, tok)
     (held_p, held_a), s = ts.heldout, ts.step
     evaluate = rl.make_evaluate(graphdef, held_p, held_a, s, cfg.eval_samples, cfg.pass_ks, mesh)
     eval_key = jax.random.key(cfg.seed + 1_000_003)
-    params, row = run.sft_row(
+    params, row = lm_run.sft_row(
         cfg, graphdef, params, ts.train, tok.pad_id, evaluate, eval_key, mesh, ts.scratchpad
     )
     kl = make_kl_to(graphdef, params, held_p, s, samples=4, key=jax.random.key(7))
@@ -186,7 +191,7 @@ def make_phases(bench: Bench, tx, state: rl.RLState) -> rl.Phases:
 def batch_gradients(bench: Bench, key, num_batches: int) -> list:
     """The surrogate's gradient at the SFT params on ``num_batches`` independent batches."""
     tx = optax.identity()
-    state = run.initial_state(bench.cfg, bench.params, tx, bench.mesh)
+    state = lm_run.initial_state(bench.cfg, bench.params, tx, bench.mesh)
     phases = make_phases(bench, tx, state)
     s = bench.setup
 
@@ -326,7 +331,7 @@ def forms(bench: Bench, run_dirs: list[str]) -> list[dict]:
     key = jax.random.fold_in(bench.eval_key, 0)
     targets = [("sft", bench.params)]
     tx = bench.cfg.optim.make(bench.cfg.steps * bench.cfg.ppo_epochs)
-    like = run.initial_state(bench.cfg, bench.params, tx, bench.mesh)
+    like = lm_run.initial_state(bench.cfg, bench.params, tx, bench.mesh)
     for d in run_dirs:
         ckpt = Checkpointer(f"{d}/checkpoints")
         state, _ = ckpt.restore(like)
@@ -344,7 +349,7 @@ def trial(bench: Bench, spec: str, steps: int, eval_every: int) -> list[dict]:
     """``steps`` RL steps from the SFT start with the update rule ``spec``; evaluation rows."""
     tx = make_tx(spec, steps)
     # a copy: the learn phase donates the state's params
-    state = run.initial_state(bench.cfg, jax.tree.map(jnp.copy, bench.params), tx, bench.mesh)
+    state = lm_run.initial_state(bench.cfg, jax.tree.map(jnp.copy, bench.params), tx, bench.mesh)
     phases = make_phases(bench, tx, state)
     rows = [{"opt": spec, "step": 0, **evaluate_at(bench, state.params)}]
     print(json.dumps(rows[-1]), flush=True)
@@ -363,48 +368,132 @@ def trial(bench: Bench, spec: str, steps: int, eval_every: int) -> list[dict]:
     return rows
 
 
-def main(argv=None) -> None:
-    ap = argparse.ArgumentParser(prog="python -m experiments.lm.diagnose", description=__doc__)
-    ap.add_argument("mode", choices=("grads", "line", "sharpen", "trial", "forms"))
-    ap.add_argument("--set", dest="overrides", action="append", default=[])
-    ap.add_argument("--batches", type=int, default=8)
-    ap.add_argument("--distances", default="0.005,0.015,0.05")
-    ap.add_argument("--scales", default="1.25,1.5,2,3")
-    ap.add_argument("--opt", action="append", default=[], help="update rule(s) for trial")
-    ap.add_argument("--steps", type=int, default=40)
-    ap.add_argument("--eval-every", type=int, default=10)
-    ap.add_argument("--runs", nargs="*", default=[], help="lm-rl run folders for forms")
-    ap.add_argument("--out", default="")
-    args = ap.parse_args(argv)
-    cfg = apply_overrides(LMConfig(), args.overrides)
+MODES = ("grads", "line", "sharpen", "trial", "forms")
+
+
+@dataclasses.dataclass(frozen=True)
+class DiagnoseConfig:
+    """One diagnostic measurement (module doc) from the SFT start of ``lm``."""
+
+    mode: str = "sharpen"
+    """``grads``, ``line``, ``sharpen``, ``trial`` or ``forms``."""
+    batches: int = 8
+    """grads, line: independent batches of the gradient."""
+    distances: tuple[float, ...] = (0.005, 0.015, 0.05)
+    """line: L2 distances moved along each direction (each also negated)."""
+    scales: tuple[float, ...] = (1.25, 1.5, 2.0, 3.0)
+    """sharpen: logit multipliers."""
+    opts: tuple[str, ...] = ("adam:lr=1e-4",)
+    """trial: update rules (:func:`make_tx`), one trial each; on the command line a comma starts
+    the next rule only before ``RULE:`` (``opts=adam:lr=1e-4,embed=0,sgd:lr=0.01``)."""
+    trial_steps: int = 40
+    """trial: RL steps of each trial."""
+    eval_every: int = 10
+    """trial: steps between evaluations."""
+    runs: tuple[str, ...] = ()
+    """forms: ``lm-rl`` run folders (their last checkpoints)."""
+    lm: LMConfig = dataclasses.field(default_factory=LMConfig)
+    """The SFT start and the RL step measured (``run lm-rl``'s config)."""
+
+
+QUICK = DiagnoseConfig(mode="sharpen", scales=(2.0,), lm=LM_QUICK)
+"""The smoke size: ``lm-rl``'s quick start, one sharpening scale."""
+
+
+def update_rules(items: tuple[str, ...]) -> list[str]:
+    """``opts`` as rules: an item without ``RULE:`` continues the rule before it (a command-line
+    tuple splits ``adam:lr=1e-4,embed=0`` at its comma)."""
+    rules: list[str] = []
+    for item in items:
+        if rules and ":" not in item.partition("=")[0]:
+            rules[-1] += "," + item
+        else:
+            rules.append(item)
+    return rules
+
+
+GENERIC_KEYS = ("name", "options")
+"""Leaf names the header writes dotted (``estimator.name``) although they are unique."""
+
+
+def _format(value) -> str:
+    if isinstance(value, tuple | list):
+        return ",".join(_format(v) for v in value)
+    if isinstance(value, float):
+        return f"{value:g}"
+    return str(value)
+
+
+def settings(cfg: LMConfig, base: LMConfig | None = None) -> list[str]:
+    """``cfg``'s differences from ``base`` (the defaults) as ``--set`` items, keyed by the bare
+    leaf name where it names one leaf (``num_groups=64``, ``sft_steps=1000``), else the path."""
+    base = base or LMConfig()
+    paths = list(leaf_paths(cfg))
+    names = [p.rsplit(".", 1)[-1] for p in paths]
+    out = []
+    for path, name in zip(paths, names, strict=True):
+        value, default = _leaf(cfg, path), _leaf(base, path)
+        if value != default:
+            bare = names.count(name) == 1 and name not in GENERIC_KEYS
+            out.append(f"{name if bare else path}={_format(value)}")
+    return out
+
+
+def _leaf(config, path: str):
+    for part in path.split("."):
+        config = getattr(config, part)
+    return config
+
+
+def _shown(rows: list[dict]) -> list[dict]:
+    for row in rows:
+        print(json.dumps(row), flush=True)
+    return rows
+
+
+def measure(config: DiagnoseConfig, emit) -> None:
+    """Runs ``config``'s mode; ``emit(rows)`` gets each batch of rows as it is measured."""
+    if config.mode not in MODES:
+        raise ValueError(f"unknown diagnose mode {config.mode!r}; modes: {', '.join(MODES)}")
+    if config.mode == "forms" and not config.runs:
+        raise ValueError("forms needs runs=RUN_FOLDER,... (lm-rl runs of the same task)")
+    cfg = config.lm
     bench = prepare(cfg)
-    head = {"mode": args.mode, "set": args.overrides, "sft": evaluate_at(bench, bench.params)}
-    print(json.dumps(head), flush=True)
-    rows: list[dict] = [head]
+    emit(
+        _shown(
+            [{"mode": config.mode, "set": settings(cfg), "sft": evaluate_at(bench, bench.params)}]
+        )
+    )
     key = jax.random.key(cfg.seed + 12345)
-    if args.mode in ("grads", "line"):
-        grads = batch_gradients(bench, key, args.batches)
-        rows.append(gradient_report(grads))
-        print(json.dumps(rows[-1]), flush=True)
-        if args.mode == "line":
-            dist = [float(x) for x in args.distances.split(",")]
-            rows += line_search(bench, grads, [-d for d in dist[::-1]] + dist, key)
-    elif args.mode == "sharpen":
-        for scale in [float(x) for x in args.scales.split(",")]:
-            rows.append(
-                {"logit_scale": scale, **evaluate_at(bench, sharpened(bench.params, scale))}
-            )
-            print(json.dumps(rows[-1]), flush=True)
-    elif args.mode == "forms":
-        rows += forms(bench, args.runs)
+    if config.mode in ("grads", "line"):
+        grads = batch_gradients(bench, key, config.batches)
+        emit(_shown([gradient_report(grads)]))
+        if config.mode == "line":
+            dist = list(config.distances)
+            emit(line_search(bench, grads, [-d for d in dist[::-1]] + dist, key))
+    elif config.mode == "sharpen":
+        for scale in config.scales:
+            row = {"logit_scale": scale, **evaluate_at(bench, sharpened(bench.params, scale))}
+            emit(_shown([row]))
+    elif config.mode == "forms":
+        emit(forms(bench, list(config.runs)))
     else:
-        for spec in args.opt or ["adam:lr=1e-4"]:
-            rows += trial(bench, spec, args.steps, args.eval_every)
-    if args.out:
-        with open(args.out, "a") as f:
-            for r in rows:
-                f.write(json.dumps(r) + "\n")
+        for spec in update_rules(config.opts):
+            emit(trial(bench, spec, config.trial_steps, config.eval_every))
 
 
-if __name__ == "__main__":
-    main(sys.argv[1:])
+def run(config: DiagnoseConfig, writer: RunWriter, progress=None) -> list[dict]:
+    """``ordergrad-jax run lm-diagnose``: :func:`measure` into ``writer``'s run folder (every row
+    in ``metrics.jsonl``, in order; ``summary.md``: the rows as tables)."""
+    del progress
+    writer.write_config(config)
+    measure(config, writer.log)
+    rows = writer.metrics
+    flat = [{k: v for k, v in r.items() if not isinstance(v, dict | list)} for r in rows[1:]]
+    head = rows[0]
+    summary = [f"# lm-diagnose {head['mode']}", "", f"settings: {' '.join(head['set']) or '-'}"]
+    summary += ["", "SFT start: " + ", ".join(f"{k} {v:.4g}" for k, v in head["sft"].items())]
+    if flat:
+        summary += ["", markdown_table(flat, floatfmt=".4g")]
+    writer.write_summary("\n".join(summary) + "\n")
+    return rows

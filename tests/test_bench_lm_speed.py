@@ -1,4 +1,5 @@
-"""experiments/lm/speed.py: the measurement's run folder and the learner's op-time split."""
+"""experiments/bench/lm_speed.py (``bench lm-speed``): the measurement's run folder and the
+learner's op-time split."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import sys
 
 import pytest
 
-from experiments.lm.speed import op_category
+from experiments.bench.lm_speed import TRACEME, op_category
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 
@@ -34,9 +35,10 @@ def test_speed_writes_its_run_and_splits_the_learner(tmp_path):
     """A 3-step measurement with --profile: the run folder's one row, its shares in [0, 1], the
     op-time split's shares summing to 1 with matrix products in it, and the learner's FLOP/s
     equal to the formula's FLOPs over the learn time."""
-    env = {**os.environ, "XLA_FLAGS": "", "JAX_ENABLE_X64": "0"}
-    cmd = [sys.executable, "-m", "experiments.lm.speed", "--steps", "3", "--profile"]
-    cmd += ["--out", str(tmp_path), "--run-id", "t", "--set", "num_groups=4"]
+    env = {**os.environ, "XLA_FLAGS": TRACEME, "JAX_ENABLE_X64": "0"}
+    cmd = [str(pathlib.Path(sys.executable).parent / "ordergrad-jax"), "bench", "lm-speed"]
+    cmd += ["--out", str(tmp_path), "--run-id", "t", "--set", "steps=3", "--set", "num_groups=4"]
+    cmd += ["--set", "profile=True"]
     subprocess.run(cmd, cwd=ROOT, env=env, check=True, capture_output=True, text=True)
     run = tmp_path / "lm-speed" / "t"
     (row,) = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
@@ -49,3 +51,13 @@ def test_speed_writes_its_run_and_splits_the_learner(tmp_path):
     assert set(share) == {"dot", "fused", "copy", "other"}
     assert sum(share.values()) == pytest.approx(1.0) and share["dot"] + share["fused"] > 0.05
     assert all(v > 0 for v in row["learner_op_s"].values() if v)
+
+
+def test_profile_needs_the_traceme_flag(tmp_path, monkeypatch):
+    """profile=True without the XLA flag at the process start: one line saying what to set."""
+    from experiments.bench import lm_speed
+    from experiments.common.runs import RunWriter
+
+    monkeypatch.setenv("XLA_FLAGS", "")
+    with pytest.raises(ValueError, match="XLA_FLAGS"):
+        lm_speed.run(lm_speed.LMSpeedBenchConfig(profile=True), RunWriter("lm-speed", tmp_path))
