@@ -19,7 +19,6 @@ import ordergrad_jax as og
 from envs.brax_env import BraxEnv, brax_task, make_brax
 from experiments.common.config import GroupsConfig
 from experiments.pathwise import config as pwc
-from experiments.pathwise import run as pwr
 from experiments.pathwise import train as pwt
 
 TASK = "inverted_pendulum"
@@ -321,51 +320,6 @@ def test_notebook_executes(tmp_path, monkeypatch):
     notebook = nbh.execute("brax", nbh.NOTEBOOKS, monkeypatch, env, timeout=600)
     images = nbh.image_count(notebook)
     assert images >= 2
-
-
-EVAL_KEYS = ("eval_mean_length", "eval_mean", "eval_cvar_0.1", "eval_max@4")
-
-
-def test_runs_table_reports_the_final_chunk_over_seeds(tmp_path):
-    """pathwise.runs_table: the final chunk's evaluation as mean +- Student t 95% CI (checked
-    by hand for two seeds), the steady speed from chunks that were not first in their process,
-    and unfinished runs (no summary.md) left out."""
-    cfg = dataclasses.asdict(dataclasses.replace(pwc.PathwiseConfig(), truncate=16))
-    # a run folder written before the shared config parts (curated results in reports/brax)
-    old = {"estimator": "lr", "objective": "Mean", "truncate": 16, "learning_rate": 1e-3}
-    old |= {"action_std": 0.3, "push_prob": 0.2, "push_size": 2.0, "k": 4, "backend": "spring"}
-    old["env"] = "brax/inverted_pendulum"
-    for name, finished, config in (
-        ("done", True, cfg),
-        ("running", False, cfg),
-        ("old", True, old),
-    ):
-        d = tmp_path / name
-        d.mkdir()
-        (d / "config.json").write_text(json.dumps({"config": config}))
-        rows = []
-        for steps, first, speed in ((10, True, 1.0), (20, False, 5.0)):
-            for seed, value in ((0, 1.0 * steps), (1, 3.0 * steps)):
-                rows.append(
-                    {
-                        "seed": seed,
-                        "env_steps": steps,
-                        "first_in_process": first,
-                        "env_steps_per_s": speed,
-                        **dict.fromkeys(EVAL_KEYS, value),
-                    }
-                )
-        (d / "metrics.jsonl").write_text("\n".join(json.dumps(r) for r in rows))
-        if finished:
-            (d / "summary.md").write_text("# done\n")
-    table = pwr.runs_table([tmp_path / "done", tmp_path / "running", tmp_path / "old"])
-    lines = table.strip().splitlines()
-    assert len(lines) == 4 and "running" not in table
-    assert lines[0].startswith("| run | gradient | objective | truncate | lr | std | push |")
-    assert lines[3].startswith("| old | lr | Mean | 16 | 0.001 | 0.3 | 0.2 x 2 |")
-    # final chunk (20 steps): values 20 and 60 -> mean 40, t_{0.975,1} std(ddof=1) / sqrt(2)
-    # = 12.706 * 20 = 254
-    assert "| 40 ± 2.5e+02 |" in lines[2] and "| 16 |" in lines[2] and lines[2].endswith("| 5 |")
 
 
 def test_brax_agent_that_fails_to_import_is_a_row_with_the_error(monkeypatch, capsys):

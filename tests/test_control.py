@@ -383,3 +383,49 @@ def test_route_mixture_objectives_match_brute_force():
     for alpha in (0.02, 0.1, 0.25, 1.0):
         want = np.sort(grid)[: round(alpha * grid.size)].mean()
         assert report.discrete_cvar(values, probs, alpha) == pytest.approx(want, rel=1e-9)
+
+
+def test_report_table_and_figures_across_control_runs(tmp_path):
+    """report.control.table: one row per finished run (mean ± Student t 95% interval over the
+    seeds, the last chunk's diagnostics, the speed row); env_figures: curves and, where a run
+    holds its final_returns.json, return histograms, one pair per env."""
+    from scipy import stats as scipy_stats
+
+    from experiments.common.runs import find_runs
+    from experiments.report import control as report
+
+    for name, method, values, finished in (
+        ("a", "rloo", (1.0, 3.0), True),
+        ("b", "ppo", (2.0, 2.0), True),
+        ("c", "ppo", (0.0, 0.0), False),
+    ):
+        d = tmp_path / name
+        d.mkdir()
+        (d / "config.json").write_text(json.dumps({"config": {"env": "CartPole-v1"}}))
+        rows = [
+            {"kind": "train", "method": method, "seed": s, "env_steps": n, "return_mean": v * n}
+            | {"entropy": 0.5}
+            for n in (10, 20)
+            for s, v in enumerate(values)
+        ]
+        rows += [
+            {"kind": "eval", "method": method, "seed": s, "episodes": 4, "mean": v, "std": 1.0}
+            for s, v in enumerate(values)
+        ]
+        rows.append({"kind": "speed", "env_steps_per_s": 123.0})
+        (d / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+        if finished:
+            (d / "summary.md").write_text("# done\n")
+    (tmp_path / "a" / "final_returns.json").write_text(
+        json.dumps({"method": "rloo", "returns": [[1.0, 2.0], [3.0, 4.0]]})
+    )
+    runs = find_runs(tmp_path, finished=None)
+    lines = report.table(runs).strip().splitlines()
+    assert lines[0] == "| env | method | seeds | env_steps | mean | entropy | env_steps_per_s |"
+    half = scipy_stats.t.ppf(0.975, 1) * np.std([1.0, 3.0], ddof=1) / np.sqrt(2)
+    assert lines[2].startswith(f"| CartPole-v1 | rloo | 2 | 20 | 2 ± {half:.2g} | 0.5 | 123 |")
+    assert len(lines) == 4  # the unfinished run is left out
+    figures = report.env_figures(runs)
+    assert sorted(figures) == ["CartPole-v1_curves", "CartPole-v1_returns"]
+    assert figures["CartPole-v1_curves"].axes[0].get_title() == "CartPole-v1"
+    assert report.final_returns(runs[1]) == {}

@@ -131,6 +131,50 @@ def test_report_check_fails_naming_an_edited_table_and_report_restores_it(tmp_pa
     assert doc.read_text() == original
 
 
+# The figures each document's `report NAME --figures` redraws from its committed data.
+REDRAWN = {
+    "control": ("figures/DisturbedCartPole-v0_curves.png", "figures/RiskyGrid-v0_curves.png"),
+    "brax": ("variance/rp_vs_lr.png",),
+    "variance": ("figures/snr.png",),
+}
+
+
+@pytest.mark.parametrize("name", sorted(REDRAWN))
+def test_report_figures_redraws_the_committed_figures(name, tmp_path):
+    """The installed `ordergrad-jax report NAME --figures` redraws the document's figures into a
+    copy of its folder, from the data committed there: the same image size and (up to font
+    rendering) the same pixels as the committed PNGs; the tables still match."""
+    mpimg = pytest.importorskip("matplotlib.image")
+    np = pytest.importorskip("numpy")
+    folder = tmp_path / "reports" / name
+    shutil.copytree(ROOT / "reports" / name, folder)
+    (tmp_path / "pyproject.toml").write_text("")
+    for relative in REDRAWN[name]:
+        (folder / relative).unlink()
+    proc = _report(name, "--check", "--figures", "--root", str(tmp_path))
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "tables match their data" in proc.stdout
+    for relative in REDRAWN[name]:
+        assert f"wrote {folder / relative}" in proc.stdout, proc.stdout
+        redrawn = mpimg.imread(folder / relative)
+        committed = mpimg.imread(ROOT / "reports" / name / relative)
+        assert redrawn.shape == committed.shape, relative
+        assert np.mean(np.abs(redrawn - committed)) < 0.01, relative
+    if name == "control":  # the return histograms need final_returns.json, not committed
+        assert proc.stdout.count("not redrawn") == 2
+
+
+def test_report_figures_of_a_document_without_figures_says_so(tmp_path, capsys):
+    from experiments import report
+
+    (tmp_path / "reports").mkdir()
+    (tmp_path / "pyproject.toml").write_text("")
+    assert report.draw_figures("transform", root=tmp_path) == []
+    assert "no figures" in capsys.readouterr().out
+    with pytest.raises(KeyError, match="known"):
+        report.draw_figures("nope", root=tmp_path)
+
+
 def test_report_unknown_document_is_bad_usage():
     proc = _report("nope", "--check")
     assert proc.returncode == 2 and "known:" in proc.stderr
