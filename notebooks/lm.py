@@ -30,9 +30,10 @@ import tempfile
 from IPython.display import Markdown, display
 
 from experiments import registry
-from experiments.common.runs import RunWriter, markdown_table
-from experiments.lm import plots
-from experiments.report import lm_length, lm_study, repo_root
+from experiments.common.runs import RunWriter
+from experiments.report import repo_root
+from experiments.report.lm import grid, length, study
+from experiments.report.lm.runs import method_runs, start
 
 results = os.environ.get("ORDERGRAD_LM_RESULTS")
 if results:
@@ -41,25 +42,26 @@ else:
     folder = pathlib.Path(tempfile.mkdtemp(prefix="ordergrad-lm-"))
     experiment = registry.get("lm-rl")
     experiment.run(experiment.quick, RunWriter("lm-rl", folder))
-runs = plots.load_runs(folder)
-ks = [k for k in (1, 2, 4, 8, 16, 32) if f"pass@{k}" in runs[0][2][0]]
-print(f"{len(runs)} runs from {folder}: {sorted({r[0] for r in runs})}")
+runs = method_runs(folder)
+first = start(next(iter(runs.values()))[0])
+ks = [k for k in (1, 2, 4, 8, 16, 32) if f"pass@{k}" in first]
+print(f"{sum(map(len, runs.values()))} runs from {folder}: {list(runs)}")
 
 # %% [markdown]
 # ## Held-out pass@k after RL (mean ± Student t 95% interval over seeds)
 
 # %%
-display(Markdown(markdown_table(plots.results_table(runs, ks))))
+display(Markdown(grid.grid_table(folder, ks)))
 
 # %% [markdown]
 # ## pass@k curves and training curves
 # Left: held-out pass@k against k for each method (the dashed line is the SFT start). Below:
-# train reward, token entropy and held-out pass@1 over RL steps (seed 0 of each method).
+# train reward, token entropy and held-out pass@1 over RL steps (the first seed of each method).
 
 # %%
-figs = plots.compare_figures(runs, ks)
-display(figs["passk_compare"])
-display(figs["training_compare"])
+figs = grid.compare_figures(folder, ks)
+display(figs["lm_passk_compare"])
+display(figs["lm_training_compare"])
 
 # %% [markdown]
 # ## The pass@k study (committed data)
@@ -68,12 +70,12 @@ display(figs["training_compare"])
 # (reports/lm/RESULTS.md). Left: pass@k against k; right: each method minus GRPO, paired by seed.
 
 # %%
-study = repo_root() / "reports" / "lm" / "study"
-if lm_study.runs(study):
-    display(Markdown(lm_study.passk_table(study)))
-    display(lm_study.draw_figure(study))
+study_runs = repo_root() / "reports" / "lm" / "study"
+if study.runs(study_runs):
+    display(Markdown(study.passk_table(study_runs)))
+    display(study.draw_figure(study_runs))
 else:
-    print(f"no study runs in {study}")
+    print(f"no study runs in {study_runs}")
 
 # %% [markdown]
 # ## Length: OrderGrad TopM:2@4 vs GRPO with a length penalty (committed data)
@@ -83,9 +85,9 @@ else:
 # steps; thin lines are single seeds (reports/lm/RESULTS.md, "Length").
 
 # %%
-length = repo_root() / "reports" / "lm" / "length"
-if lm_study.runs(length, lm_length.METHODS):
-    display(Markdown(lm_length.final_table(length)))
-    display(lm_length.draw_figure(length))
+length_runs = repo_root() / "reports" / "lm" / "length"
+if length.runs(length_runs):
+    display(Markdown(length.final_table(length_runs)))
+    display(length.draw_figure(length_runs))
 else:
-    print(f"no length runs in {length}")
+    print(f"no length runs in {length_runs}")

@@ -12,6 +12,7 @@ import subprocess
 import sys
 
 import numpy as np
+import pytest
 from scipy import stats as scipy_stats
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
@@ -62,6 +63,30 @@ def test_check_fails_naming_an_edited_table(tmp_path):
     proc = _report("--root", str(tmp_path))
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert doc.read_text() == text
+
+
+def test_figures_redraw_from_the_committed_data(tmp_path):
+    """`report lm --figures` redraws the five figures of reports/lm/figures/ from the committed
+    runs alone (a copy of reports/lm as the root), the same bytes on a second redraw, the same
+    image size and (up to font rendering) the same pixels as the committed PNGs."""
+    import matplotlib.image as mpimg
+
+    shutil.copytree(LM, tmp_path / "reports" / "lm")
+    (tmp_path / "pyproject.toml").write_text("")
+    figures = tmp_path / "reports" / "lm" / "figures"
+    shutil.rmtree(figures)
+    proc = _report("--figures", "--root", str(tmp_path))
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    stems = {"default", "study_passk", "length", "lm_passk_compare", "lm_training_compare"}
+    assert {p.stem for p in figures.glob("*.png")} == stems
+    assert {p.stem for p in (LM / "figures").glob("*.png")} == stems
+    first = {p.name: p.read_bytes() for p in figures.glob("*.png")}
+    assert _report("--figures", "--root", str(tmp_path)).returncode == 0
+    assert {p.name: p.read_bytes() for p in figures.glob("*.png")} == first
+    for stem in stems:
+        drawn, committed = (mpimg.imread(f / f"{stem}.png") for f in (figures, LM / "figures"))
+        assert drawn.shape == committed.shape, stem
+        assert np.mean(np.abs(drawn - committed)) < 0.01, stem
 
 
 def test_grid_table_is_the_runs_final_evaluations_with_a_t_interval():
@@ -176,7 +201,8 @@ def test_default_runs_cells_from_the_raw_curves():
 
 
 def test_curate_keeps_the_evaluations_and_thins_the_steps(tmp_path):
-    from experiments.report import lm_default
+    from experiments.common.runs import Run
+    from experiments.lm.curate import curate
 
     src = tmp_path / "run"
     src.mkdir()
@@ -188,13 +214,16 @@ def test_curate_keeps_the_evaluations_and_thins_the_steps(tmp_path):
     ]
     rows[-1]["heldout_pass@1"] = 0.25
     (src / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
-    lm_default.curate(src, tmp_path / "out", every=2)
+    assert curate(Run(src), tmp_path / "out", every=2) == tmp_path / "out"
     got = [json.loads(x) for x in (tmp_path / "out" / "curve.jsonl").read_text().splitlines()]
     assert [(r["phase"], r["step"]) for r in got] == [("sft", 0), ("rl", 2), ("rl", 3)]
     assert got[0] == {"phase": "sft", "step": 0, "pass@1": 0.123457, "anything": 1}
     assert got[1] == {"phase": "rl", "step": 2, "reward": 0.5}  # adv_std is not kept
     assert got[2]["heldout_pass@1"] == 0.25
     assert (tmp_path / "out" / "summary.md").read_text() == "# s\n"
+    (src / "summary.md").unlink()
+    with pytest.raises(ValueError, match="not finished"):
+        curate(Run(src), tmp_path / "again")
 
 
 def _study_run(folder: pathlib.Path, name: str, seed: int, sft: dict, end: dict) -> None:
@@ -224,7 +253,7 @@ def _study_run(folder: pathlib.Path, name: str, seed: int, sft: dict, end: dict)
 def test_study_tables_from_hand_made_runs(tmp_path):
     """pass@k cells, paired differences to GRPO and RL-minus-SFT cells, computed here with scipy
     from the values written into three seeds of two methods; lengths are tokens per sample."""
-    from experiments.report import lm_study
+    from experiments.report.lm import study as lm_study
 
     ks = lm_study.KS
     grpo = [0.30, 0.34, 0.32]
@@ -300,7 +329,7 @@ def _length_run(folder: pathlib.Path, name: str, seed: int, sft: dict, evals: di
 def test_length_tables_from_hand_made_runs(tmp_path):
     """The length comparison's cells (final means, OrderGrad minus GRPO paired by seed, the
     curves) computed here with scipy from the values written into three seeds."""
-    from experiments.report import lm_length
+    from experiments.report.lm import length as lm_length
 
     sft = {"pass@1": 0.13, "pass@8": 0.6, "length": 10.5, "scratchpad": 0.5}
     grpo_len, top_len = [8.0, 9.0, 7.5], [6.0, 5.5, 7.0]
@@ -380,7 +409,7 @@ def test_fused_table_pairs_the_fused_runs_with_the_default_kernel_runs(tmp_path)
     """The fused-learner table: each method's fused and default-kernel final pass@1 over the
     shared seeds, their paired difference and p (scipy), the smallest fused gain and the step
     by which every fused seed gained 0.25 (here the only evaluation, step 300)."""
-    from experiments.report import lm_default
+    from experiments.report.lm import default as lm_default
 
     fused, plain = [0.62, 0.58, 0.66], [0.60, 0.61, 0.63]
     for seed in range(3):

@@ -76,6 +76,12 @@ def _lm_tables(folder: pathlib.Path) -> dict[str, Callable[[], str]]:
     return lm.builders(folder)
 
 
+def _lm_figures(folder: pathlib.Path) -> list[pathlib.Path]:
+    from experiments.report import lm
+
+    return lm.draw_figures(folder)
+
+
 def _variance_tables(folder: pathlib.Path) -> dict[str, Callable[[], str]]:
     from experiments.report import variance
 
@@ -97,7 +103,7 @@ def _envs_tables(folder: pathlib.Path) -> dict[str, Callable[[], str]]:
 DOCUMENTS = {
     "brax": Document("reports/brax/RESULTS.md", _brax_tables, figures=_brax_figures),
     "control": Document("reports/control/RESULTS.md", _control_tables, figures=_control_figures),
-    "lm": Document("reports/lm/RESULTS.md", _lm_tables),
+    "lm": Document("reports/lm/RESULTS.md", _lm_tables, figures=_lm_figures),
     "variance": Document(
         "reports/variance/RESULTS.md", _variance_tables, figures=_variance_figures
     ),
