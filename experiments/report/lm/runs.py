@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+import ordergrad_jax as og
 from experiments.common import stats
 from experiments.common.runs import Run, find_runs, markdown_table
 from experiments.report.provenance import run_record
@@ -27,17 +28,15 @@ KS = (1, 2, 4, 8, 16)
 
 
 def method_label(config: dict[str, Any]) -> str:
-    """``grpo``, ``rloo``, ``maxpo@4``, ``ordergrad TopM:2@4``: a run's method from its config.
+    """``grpo``, ``rloo``, ``maxpo@4``, ``ordergrad TopM:2@4``: a run's method from its config,
+    the estimator spec's :meth:`~ordergrad_jax.estimators.EstimatorSpec.short_label`.
 
     Reads the nested ``estimator`` part, or the flat fields of runs made before it."""
     est = config["estimator"]
     if not isinstance(est, dict):
         est = {"name": est, "objective": config.get("objective"), "k": config.get("k")}
-    if est["name"] == "ordergrad":
-        return f"ordergrad {est['objective']}@{est['k']}"
-    if est["name"] in ("maxpo", "pkpo", "passk_chen"):
-        return f"{est['name']}@{est['k']}"
-    return est["name"]
+    params = {k: v for k, v in est.items() if v is not None}
+    return og.estimators.spec(est["name"]).short_label(**params)
 
 
 def seeded_runs(folder: pathlib.Path, methods: Mapping[str, str]) -> dict[str, dict[int, Run]]:
