@@ -147,6 +147,16 @@ def _lookup(kind: str, table: dict[str, Entry], name: str) -> Experiment:
     return _load(kind, name, table[name])
 
 
+def register(name: str, entry: Entry, bench: bool = False) -> None:
+    """Adds an experiment (or, with ``bench``, a benchmark) for ``run NAME`` / ``bench NAME``: a
+    plugin module (``ORDERGRAD_JAX_PLUGINS``) calls it on import. ``ValueError`` if the name is
+    taken."""
+    table = _BENCHES if bench else _EXPERIMENTS
+    if name in table and table[name] != entry:
+        raise ValueError(f"{'benchmark' if bench else 'experiment'} {name!r} is already registered")
+    table[name] = entry
+
+
 def names() -> list[str]:
     """The registered experiment names."""
     return list(_EXPERIMENTS)

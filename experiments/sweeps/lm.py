@@ -17,6 +17,8 @@ from __future__ import annotations
 import dataclasses
 import functools
 
+import ordergrad_jax as og
+from experiments.lm.config import LMConfig
 from experiments.lm.curate import curate
 from experiments.sweeps import RunSpec, Sweep, register
 from experiments.sweeps import keep as keeps
@@ -34,22 +36,6 @@ DEFAULT = f"sft_cache={{out}}/sft {NOFUSE}"
 GRPO = "estimator.name=grpo"
 RLOO = "estimator.name=rloo"
 TOP2AT4 = "estimator.name=ordergrad k=4 objective=TopM:2"
-
-LABELS = {
-    "grpo": "GRPO",
-    "rloo": "RLOO",
-    "drgrpo": "Dr.GRPO",
-    "maxpo4": "MaxPO@4",
-    "top1at4": "OrderGrad TopM:1@4",
-    "top2at4": "OrderGrad TopM:2@4",
-    "top3at4": "OrderGrad TopM:3@4",
-    "remax8": "OrderGrad ReMax@8",
-    "pkpo4": "PKPO@4",
-    "chen4": "Chen pass@4",
-    "bot2at4": "OrderGrad BotM:2@4",
-    "pass8": "OrderGrad ReMax@8",
-}
-"""Method id (run-id prefix) -> label, for every LM sweep."""
 
 STUDY_METHODS = {
     "grpo": GRPO,
@@ -80,12 +66,30 @@ LENGTH_METHODS = {"grpo": GRPO, "top2at4": TOP2AT4}
 LENGTH_ARMS = ((0.2, (0, 1, 2, 3, 4)), (0.5, (0, 1, 2)), (0, (0,)))
 """(length penalty, seeds): the penalty 0.2 on 5 seeds, then 0.5 on 3, and no penalty (the
 control, one seed for lack of machine time)."""
+
+
+def label(method: str) -> str:
+    """The display label of a method given by its overrides (``"estimator.name=maxpo k=4"``;
+    unset fields as ``lm-rl``'s defaults), from its estimator's spec (``og.estimators``)."""
+    est = LMConfig().estimator
+    kv = dict(item.split("=", 1) for item in method.split())
+    params = {"k": int(kv.get("k", est.k)), "objective": kv.get("objective", est.objective)}
+    return og.estimators.spec(kv.get("estimator.name", est.name)).label(**params)
+
+
+def labels(methods: dict[str, str]) -> dict[str, str]:
+    """Method id -> label, in the methods' (table) order."""
+    return {m: label(overrides) for m, overrides in methods.items()}
+
+
+DEFAULT_METHODS = {"grpo": GRPO, "rloo": RLOO, "top2at4": ""}
+"""The default setting's methods (``top2at4``: the default estimator)."""
 LENGTH_LABELS = {
-    f"{m}-lp{lp}": f"{LABELS[m]}, {f'penalty {lp}' if lp else 'no penalty'}"
-    for lp, _ in LENGTH_ARMS
-    for m in LENGTH_METHODS
+    f"{m}-lp{lp}": f"{label(o)}, {f'penalty {lp}' if lp else 'no penalty'}"
+    for lp in (0.2, 0, 0.5)  # the table's order
+    for m, o in LENGTH_METHODS.items()
 }
-"""The length comparison's arms (run-id prefix) -> label."""
+"""The length comparison's arms (run-id prefix) -> label, in table order."""
 
 
 def lm_rl(run_id: str, *parts: str, seed: int | None = None, **fields) -> RunSpec:
@@ -291,7 +295,7 @@ DEFAULT_SWEEP = register(
         "GRPO/RLOO/TopM:2@4 x 3 seeds with XLA's default kernels and with the fused learner, a "
         "1,500-step run",
         _default(),
-        labels={m: LABELS[m] for m in ("grpo", "rloo", "top2at4")},
+        labels=labels(DEFAULT_METHODS),
         documents=("reports/lm/default",),
     )
 )
@@ -302,7 +306,7 @@ STUDY = register(
         "start (run with --jobs 2)",
         tuple(_sft_and_runs(STUDY_METHODS, [(s, "", "") for s in range(5)], False, curated(25))),
         pins=sets(STUDY_TASK),
-        labels={m: LABELS[m] for m in STUDY_METHODS},
+        labels=labels(STUDY_METHODS),
         documents=("reports/lm/study",),
     )
 )
@@ -330,7 +334,7 @@ GRID = register(
             )
         ),
         pins=sets(GRID_SETTINGS),
-        labels={m: LABELS[m] for m in GRID_METHODS},
+        labels=labels(GRID_METHODS),
         keep=keeps.files("config.json", "metrics.jsonl", "summary.md"),
         documents=("reports/lm/grid",),
     )
