@@ -340,31 +340,6 @@ def test_linear_entropy_schedule_decays_the_bonus_to_zero_and_enters_the_gradien
     assert label(success) == "ordergrad[Mean,K=4,on success,entropy 2 linear]"
 
 
-@pytest.mark.parametrize(
-    ("section", "sets"),
-    [
-        ("risk", ("disturbed-cartpole-10seeds", "riskygrid-10seeds")),
-        ("sparse", ("sparse",)),
-        ("classic", ("classic",)),
-        ("speed", ("speed",)),
-    ],
-)
-def test_results_script_section_makes_exactly_the_committed_runs(section, sets, tmp_path):
-    """results.sh SECTION makes the runs whose data reports/control/SET/ holds: no more, no
-    fewer."""
-    root = pathlib.Path(__file__).resolve().parents[1]
-    proc = subprocess.run(
-        ["bash", str(root / "experiments" / "control" / "results.sh"), section, str(tmp_path)],
-        env={**os.environ, "DRY_RUN": "1"},
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    reports = root / "reports" / "control"
-    committed = sorted(p.name for s in sets for p in (reports / s).iterdir() if p.is_dir())
-    assert sorted(proc.stdout.split()) == committed
-
-
 def test_route_mixture_objectives_match_brute_force():
     """The exact order-statistic expectations of the RiskyGrid route-mixture table against an
     enumeration of every ordered sample, and CVaR against its definition on a fine grid."""

@@ -290,28 +290,6 @@ def test_study_tables_from_hand_made_runs(tmp_path):
     assert summary[0] == "6" and summary[3] == "90 / 90" and summary[5] == "0123456789ab"
 
 
-def test_results_script_makes_exactly_the_committed_runs():
-    """experiments/lm/results.sh SECTION (DRY_RUN) lists the run folders and diagnose files that
-    reports/lm/SECTION holds: no more, no fewer."""
-    script = ROOT / "experiments" / "lm" / "results.sh"
-    where = {"speed": LM / "speed" / "lm-speed"}
-    for section in ("default", "lr", "learning", "grid", "speed", "study", "length"):
-        folder = where.get(section, LM / section)
-        if section in ("study", "length") and not folder.is_dir():
-            continue
-        proc = subprocess.run(
-            ["bash", str(script), section],
-            cwd=ROOT,
-            env={**os.environ, "DRY_RUN": "1"},
-            capture_output=True,
-            text=True,
-            check=True,
-        )
-        listed = set(proc.stdout.split())
-        committed = {p.name for p in folder.iterdir()}
-        assert listed == committed, (section, listed ^ committed)
-
-
 def _length_run(folder: pathlib.Path, name: str, seed: int, sft: dict, evals: dict) -> None:
     """A hand-made curated length run: the SFT row and one held-out evaluation per step of
     ``evals`` (``{step: {"pass@1": ..., "length": ..., ...}}``)."""

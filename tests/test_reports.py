@@ -213,21 +213,6 @@ def test_select_columns_and_bad_markers():
         markers.blocks("<!-- table:t -->\n| a |\n")
 
 
-@pytest.mark.parametrize(("section", "folder"), [("brax", "control"), ("brax-rp", "brax-rp")])
-def test_results_script_makes_exactly_the_committed_runs(section, folder, tmp_path):
-    """results.sh SECTION makes the runs whose data reports/brax holds: no more, no fewer."""
-    script = ROOT / "experiments" / "control" / "results.sh"
-    proc = subprocess.run(
-        ["bash", str(script), section, str(tmp_path)],
-        env={**os.environ, "DRY_RUN": "1"},
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    committed = sorted(p.name for p in (ROOT / "reports" / "brax" / folder).iterdir() if p.is_dir())
-    assert sorted(proc.stdout.split()) == committed
-
-
 def test_ci_checks_every_document():
     """.ci/run runs `report NAME --check` for every document the report command knows."""
     from experiments.report import DOCUMENTS
