@@ -1,5 +1,7 @@
 """The estimator zoo (maths.md §5): each estimator against its definition by brute force, the
-identities between them, unbiasedness where the paper claims it, masks and bad input.
+identities between them, unbiasedness where the paper claims it, masks and bad input; and the
+consumers that read the specs (the variance study of the zoo, the control trainer) taking a user's
+estimator with no other edit.
 
 References are written here from the definitions: k-subsets of a small group are enumerated with
 itertools. Monte Carlo checks use fixed seeds and 4-standard-error bounds with a power check, as in
@@ -8,6 +10,7 @@ test_estimators.py.
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import math
 
@@ -559,3 +562,69 @@ def test_bad_input_errors():
             fn(jnp.zeros((2, 8), FLOAT), jnp.ones((8,), bool))
         with pytest.raises(TypeError, match="mask must be boolean"):
             fn(jnp.zeros((2, 8), FLOAT), jnp.ones((2, 8), jnp.int32))
+
+
+# ---------------------------------------------------------------------------------------------
+# Consumers read the spec: the study of the zoo (experiments/variance/zoo.py) and the control
+# trainer take a user's estimator with no other edit.
+
+
+def test_binary_rewards_is_the_specs():
+    for name, _, _, _, binary in CASES:
+        assert est.spec(name).binary_rewards is binary, name
+
+
+@pytest.fixture
+def user_binary_estimator(monkeypatch):
+    """A user's estimator on 0/1 rewards with its own label, registered for one test only."""
+    from ordergrad_jax.estimators import registry
+
+    # the registry has no public unregister: the test restores its tables
+    monkeypatch.setattr(registry, "_REGISTRY", dict(registry._REGISTRY))
+    monkeypatch.setattr(registry, "_ALIASES", dict(registry._ALIASES))
+
+    @est.register(
+        "test_zoo_successes",
+        params=("k",),
+        gradient_scale=lambda n, *, k: float(k),
+        zero_sum=True,
+        binary_rewards=True,
+        label="Successes@{k}",
+    )
+    def successes(rewards, mask=None, *, k):
+        x = jnp.asarray(rewards)
+        return x - jnp.mean(x, axis=-1, keepdims=True)
+
+    return "test_zoo_successes"
+
+
+def test_a_user_estimator_shows_up_in_the_variance_zoo(user_binary_estimator):
+    from experiments.variance import zoo
+    from experiments.variance.config import QUICK as VARIANCE_QUICK
+
+    n, k = 16, 4
+    rows = {m.label: m for m in zoo.methods(n, k)}
+    user = rows["Successes@4"]
+    assert user.name == user_binary_estimator and user.params == {"k": k}
+    assert user.binary is True and user.scale == k / n and user.target == "mean"
+    # the built-ins read their scale c/N and binary flag from their specs too
+    assert rows["Chen pass@k"].binary and rows["Chen pass@k"].scale == 1 / n  # c = 1 (maths §5)
+    assert rows["Chen pass@k (numerator)"].scale == pytest.approx(k / (n - k), rel=1e-15)
+    assert rows["GRPO"].scale == 1 / n and not rows["GRPO"].binary
+    assert rows["PKPO s"].scale == 1.0 and rows["OrderGrad ReMax"].scale == k / n
+
+    cfg = dataclasses.replace(VARIANCE_QUICK, zoo_batches=200)
+    got = [r for r in zoo.run(cfg, jax.random.key(0)) if r["method"] == "Successes@4"]
+    assert [r["bandit"] for r in got] == ["binary"]  # its spec says 0/1 rewards only
+    assert np.isfinite(got[0]["rel_bias"]) and got[0]["rel_var"] > 0
+
+
+def test_a_binary_user_estimator_needs_success_rewards_in_group_pg(user_binary_estimator):
+    from experiments.control.config import QUICK as CONTROL_QUICK
+    from experiments.control.run import make_train
+
+    estimator = dataclasses.replace(CONTROL_QUICK.estimator, name=user_binary_estimator)
+    config = dataclasses.replace(CONTROL_QUICK, estimator=estimator)
+    with pytest.raises(ValueError, match=f"{user_binary_estimator} needs binary rewards"):
+        make_train(config)
+    make_train(dataclasses.replace(config, train_reward="success", success_return=100.0))

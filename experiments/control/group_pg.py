@@ -72,21 +72,27 @@ def advantage_fn(
     config: ControlConfig, estimator: ResolvedEstimator, num_iterations: int
 ) -> Callable[[jax.Array, jax.Array], jax.Array]:
     """``(iteration, rewards [G, N]) -> advantages [G, N]`` of ``estimator``; with
-    ``warm_start_frac > 0`` (ordergrad only) the OrderGrad advantage of ``warm_start_objective``
-    for iterations ``< round(warm_start_frac * num_iterations)``, then of the estimator's
-    objective. Both have the gradient scale K, so the switch changes only the rank weights."""
+    ``warm_start_frac > 0`` the estimator with ``objective=warm_start_objective`` for iterations
+    ``< round(warm_start_frac * num_iterations)``, then with its own objective. It needs an
+    estimator whose spec takes an ``objective`` (ordergrad) and whose gradient scale does not
+    depend on it (ordergrad's is K), so the switch changes only the rank weights."""
     if not 0.0 <= config.warm_start_frac <= 1.0:
         raise ValueError(f"warm_start_frac must be in [0, 1]; got {config.warm_start_frac}")
     if config.warm_start_frac == 0.0:
         return lambda iteration, rewards: estimator.advantages(rewards)
-    if estimator.name != "ordergrad":
+    spec = og.estimators.spec(estimator.name)
+    if "objective" not in spec.params:
         raise ValueError(
-            f"warm_start_frac needs estimator=ordergrad (a schedule of rank weights); "
-            f"got {config.estimator.name!r}"
+            f"warm_start_frac needs estimator=ordergrad or another estimator that takes an "
+            f"objective (a schedule of rank weights); got {config.estimator.name!r}"
         )
-    warm = og.estimators.get(
-        "ordergrad", **{**estimator.params, "objective": config.warm_start_objective}
-    )
+    warm_params = {**estimator.params, "objective": config.warm_start_objective}
+    warm = og.estimators.get(spec.name, **warm_params)
+    if spec.gradient_scale(config.groups.group_size, **warm_params) != estimator.scale:
+        raise ValueError(
+            f"warm_start_frac: {spec.name}'s gradient scale changes with its objective, so a "
+            f"warm start would change more than the rank weights"
+        )
     switch = round(config.warm_start_frac * num_iterations)
 
     def advantages(iteration: jax.Array, rewards: jax.Array) -> jax.Array:
@@ -142,9 +148,9 @@ def make_group_pg(config: ControlConfig) -> Trainer:
     if config.train_reward == "success" and config.success_return is None:
         raise ValueError("train_reward='success' needs success_return (the success threshold)")
     estimator = config.estimator.resolve(config.groups.group_size)
-    if estimator.name == "passk_chen" and config.train_reward != "success":
+    if config.estimator.spec().binary_rewards and config.train_reward != "success":
         raise ValueError(
-            "passk_chen needs binary rewards: set train_reward=success and success_return"
+            f"{estimator.name} needs binary rewards: set train_reward=success and success_return"
         )
 
     def train_rewards(returns: jax.Array) -> jax.Array:
