@@ -17,7 +17,7 @@
 # # LM RL fine-tuning with OrderGrad: pass@k and training curves
 #
 # Reads a folder of `lm-rl` runs (`ordergrad-jax run lm-rl ...`, one run folder each, e.g. the
-# grid of `experiments/lm/grid.sh` under `results/lm-grid/lm-rl`, or a curated folder such as
+# grid of `ordergrad-jax sweep lm-grid` under `results/lm-grid/lm-rl`, or a curated folder such as
 # `reports/lm/study`): set `ORDERGRAD_LM_RESULTS` to it. Without it, the notebook runs the quick
 # configuration (a tiny SFT + RL on CPU, well under a minute) into a temporary folder. The last
 # section draws the pass@k study from the data committed in `reports/lm/study/`.
@@ -65,9 +65,10 @@ display(figs["lm_training_compare"])
 
 # %% [markdown]
 # ## The pass@k study (committed data)
-# `experiments/lm/study.sh`: 3-digit addition, 11 methods x 5 seeds from one SFT start, held-out
-# pass@k on 1024 prompts x 32 samples with the same evaluation keys for every method of a seed
-# (reports/lm/RESULTS.md). Left: pass@k against k; right: each method minus GRPO, paired by seed.
+# `ordergrad-jax sweep lm-study`: 3-digit addition, 11 methods x 5 seeds from one SFT start,
+# held-out pass@k on 1024 prompts x 32 samples with the same evaluation keys for every method of a
+# seed (reports/lm/RESULTS.md). Left: pass@k against k; right: each method minus GRPO, paired by
+# seed.
 
 # %%
 study_runs = repo_root() / "reports" / "lm" / "study"
@@ -79,7 +80,7 @@ else:
 
 # %% [markdown]
 # ## Length: OrderGrad TopM:2@4 vs GRPO with a length penalty (committed data)
-# `experiments/lm/length.sh`: 3-digit addition whose answer may follow a column-sum scratchpad
+# `ordergrad-jax sweep lm-length`: 3-digit addition whose answer may follow a column-sum scratchpad
 # (4-5 or 11-15 tokens), reward = correct - penalty x tokens / 16 with penalty 0.2 (solid), 0.5
 # (dashed) or none (dotted). Held-out pass@1 (left) and mean completion length (right) over RL
 # steps; thin lines are single seeds (reports/lm/RESULTS.md, "Length").
