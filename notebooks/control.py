@@ -68,10 +68,9 @@ display(Markdown(report.table(runs)))
 # seeds; band: the range of seeds), one panel per task.
 
 # %%
-figures = report.env_figures(runs)  # {"<env>_curves": figure, "<env>_returns": figure} per env
-for stem in [s for s in figures if s.endswith("_curves")]:
-    display(figures[stem])
-    plt.close(figures[stem])
+for fig in report.env_figures(runs, which=("curves",)).values():  # one figure per env
+    display(fig)
+    plt.close(fig)
 
 # %% [markdown]
 # ## Return distributions of the final policies
@@ -79,9 +78,9 @@ for stem in [s for s in figures if s.endswith("_curves")]:
 # episodes of the lower tail stay visible; the dashed lines mark each method's CVaR_0.1.
 
 # %%
-for stem in [s for s in figures if s.endswith("_returns")]:
-    display(figures[stem])
-    plt.close(figures[stem])
+for fig in report.env_figures(runs, which=("returns",)).values():
+    display(fig)
+    plt.close(fig)
 for run in runs:
     for method, values in report.final_returns(run).items():
         q = np.quantile(np.ravel(values), [0.01, 0.1, 0.5, 0.9])

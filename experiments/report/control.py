@@ -287,11 +287,11 @@ def final_returns(run: Run) -> dict[str, np.ndarray]:
     return {data["method"]: np.asarray(data["returns"], np.float64)}
 
 
-def env_figures(runs: list[Run]) -> dict[str, Any]:
+def env_figures(runs: list[Run], which: tuple[str, ...] = ("curves", "returns")) -> dict[str, Any]:
     """The learning curves and final-return histograms of the finished ``runs``, all methods of
     an env in one figure: ``{"<env>_curves": Figure, "<env>_returns": Figure}`` per env, in the
-    order of ``runs`` (the legend's order); no ``_returns`` figure for an env none of whose runs
-    holds its ``final_returns.json``."""
+    order of ``runs`` (the legend's order); only the kinds in ``which``; no ``_returns`` figure
+    for an env none of whose runs holds its ``final_returns.json``."""
     from experiments.control import plots
 
     by_env: dict[str, tuple[list[dict], dict[str, np.ndarray]]] = {}
@@ -303,8 +303,9 @@ def env_figures(runs: list[Run]) -> dict[str, Any]:
         returns.update(final_returns(run))
     out = {}
     for env, (rows, returns) in by_env.items():
-        out[f"{env}_curves"] = plots.learning_curves(rows)
-        if returns:
+        if "curves" in which:
+            out[f"{env}_curves"] = plots.learning_curves(rows)
+        if returns and "returns" in which:
             out[f"{env}_returns"] = plots.return_histograms(returns)
     for stem, fig in out.items():
         fig.axes[0].set_title(stem.rsplit("_", 1)[0])
