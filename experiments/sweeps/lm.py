@@ -29,7 +29,7 @@ NOFUSE = "learn_cpu_fusions="
 OLD_START = "sft_steps=1000 sft_smoothing=0"
 """The old SFT start (1000 steps, no label smoothing): the grid, lr and learning sections."""
 OLD = f"{OLD_START} sft_cache={{out}}/sft-old {NOFUSE}"
-"""The old start from its cache, with the default kernels (results.sh's pin)."""
+"""The old start from its cache, with the default kernels (the pin the old run scripts repeated)."""
 DEFAULT = f"sft_cache={{out}}/sft {NOFUSE}"
 """The default start from its cache, with the default kernels."""
 
