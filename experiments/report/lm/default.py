@@ -23,6 +23,7 @@ from typing import Any
 
 import numpy as np
 
+from experiments import sweeps
 from experiments.common import stats
 from experiments.common.runs import Run, find_runs, markdown_table, read_jsonl
 from experiments.report.lm.runs import (
@@ -35,8 +36,10 @@ from experiments.report.lm.runs import (
     versus_table,
 )
 
-METHODS = ("grpo", "rloo", "top2at4")
-LABELS = {"grpo": "GRPO", "rloo": "RLOO", "top2at4": "OrderGrad TopM:2@4"}
+LABELS = sweeps.get("lm-default").labels
+"""Run-name prefix -> label, in table order (the default setting's methods, as its sweep declares
+them)."""
+METHODS = tuple(LABELS)
 GAIN = 0.25
 """Issue 14's goal: held-out pass@1 at least this much above the SFT start."""
 

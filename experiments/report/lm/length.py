@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from experiments import sweeps
 from experiments.common import stats
 from experiments.common.runs import Run, markdown_table, read_jsonl
 from experiments.report.lm.runs import (
@@ -28,15 +29,9 @@ from experiments.report.lm.runs import (
     seeded_runs,
 )
 
-METHODS = {
-    "grpo-lp0.2": "GRPO, penalty 0.2",
-    "top2at4-lp0.2": "OrderGrad TopM:2@4, penalty 0.2",
-    "grpo-lp0": "GRPO, no penalty",
-    "top2at4-lp0": "OrderGrad TopM:2@4, no penalty",
-    "grpo-lp0.5": "GRPO, penalty 0.5",
-    "top2at4-lp0.5": "OrderGrad TopM:2@4, penalty 0.5",
-}
-"""Run-name prefix -> label, in table order (the length comparison's runs)."""
+METHODS = sweeps.get("lm-length").labels
+"""Run-name prefix -> label, in table order (the length comparison's arms, as its sweep
+declares them)."""
 PAIRS = (
     ("top2at4-lp0.2", "grpo-lp0.2"),
     ("top2at4-lp0", "grpo-lp0"),

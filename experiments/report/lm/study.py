@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from experiments import sweeps
 from experiments.common import stats
 from experiments.common.runs import Run, markdown_table
 from experiments.report.lm.runs import (
@@ -29,20 +30,8 @@ from experiments.report.lm.runs import (
 )
 
 KS = (1, 2, 4, 8, 16, 32)
-METHODS = {
-    "grpo": "GRPO",
-    "rloo": "RLOO",
-    "drgrpo": "Dr.GRPO",
-    "maxpo4": "MaxPO@4",
-    "top1at4": "OrderGrad TopM:1@4",
-    "top2at4": "OrderGrad TopM:2@4",
-    "top3at4": "OrderGrad TopM:3@4",
-    "remax8": "OrderGrad ReMax@8",
-    "pkpo4": "PKPO@4",
-    "chen4": "Chen pass@4",
-    "bot2at4": "OrderGrad BotM:2@4",
-}
-"""Run-name prefix -> label, in table order (the study's methods)."""
+METHODS = sweeps.get("lm-study").labels
+"""Run-name prefix -> label, in table order (the study's methods, as its sweep declares them)."""
 BASE = "grpo"
 
 
