@@ -20,9 +20,9 @@ import functools
 import ordergrad_jax as og
 from experiments.lm.config import LMConfig
 from experiments.lm.curate import curate
-from experiments.sweeps import RunSpec, Sweep, register
 from experiments.sweeps import keep as keeps
 from experiments.sweeps.control import sets
+from experiments.sweeps.spec import RunSpec, Sweep, register
 
 NOFUSE = "learn_cpu_fusions="
 """XLA:CPU's default learn kernels (the runs made before the fused learner became the default)."""

@@ -20,8 +20,8 @@ import sys
 import time
 
 from experiments.common.runs import Run
-from experiments.sweeps import RunSpec, Sweep
 from experiments.sweeps import keep as keeps
+from experiments.sweeps.spec import RunSpec, Sweep
 
 BENCH = "bench:"
 
