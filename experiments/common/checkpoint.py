@@ -29,7 +29,7 @@ import jax
 import numpy as np
 import orbax.checkpoint as ocp
 
-from experiments.common.runs import RunWriter, to_builtin
+from experiments.common.runs import Run, RunWriter, to_builtin
 
 PyTree = Any
 
@@ -148,8 +148,8 @@ class Checkpointer:
 def _config_of(writer: RunWriter) -> Any:
     if writer.config is not None:  # every process has it; only process 0 has the file
         return writer.config
-    path = writer.path / "config.json"
-    return json.loads(path.read_text()).get("config") if path.exists() else None
+    run = Run(writer.path)
+    return run.config if "config" in run.record else None
 
 
 def _computed(config: Any) -> Any:
