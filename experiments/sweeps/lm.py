@@ -110,6 +110,10 @@ def diagnose(run_id: str, file: str, *parts: str, stage: int = 1) -> RunSpec:
     )
 
 
+AS_WRITTEN = keeps.files("config.json", "metrics.jsonl", "summary.md")
+"""Keeps a run's files as written (the grid's and the learning-rate runs' tables read them)."""
+
+
 def curated(every: int = 1):
     """Keeps an lm-rl run cut to ``curve.jsonl`` (every ``every``-th RL step)."""
     return functools.partial(curate, every=every)
@@ -330,12 +334,12 @@ GRID = register(
                 GRID_METHODS,
                 [(s, "", "") for s in range(3)],
                 True,
-                keeps.files("config.json", "metrics.jsonl", "summary.md"),
+                AS_WRITTEN,
             )
         ),
         pins=sets(GRID_SETTINGS),
         labels=labels(GRID_METHODS),
-        keep=keeps.files("config.json", "metrics.jsonl", "summary.md"),
+        keep=AS_WRITTEN,
         documents=("reports/lm/grid",),
     )
 )
@@ -344,7 +348,7 @@ LR = register(
         "lm-lr",
         "learning rate before the grid: GRPO and RLOO at Adam 1e-3 and 3e-4 from the old start",
         _lr(),
-        keep=keeps.files("config.json", "metrics.jsonl", "summary.md"),
+        keep=AS_WRITTEN,
         documents=("reports/lm/lr",),
     )
 )
