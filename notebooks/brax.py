@@ -23,9 +23,9 @@
 #
 # * `brax-variance/<run-id>/` or (older) `variance/rows.json`: the rows of
 #   `ordergrad-jax run brax-variance`
-# * `control/<run-id>/`: `bash experiments/control/results.sh brax OUT` (the group-PG and PPO
+# * `control/<run-id>/`: `ordergrad-jax sweep brax --out OUT` (the group-PG and PPO
 #   trainers of `ordergrad-jax run control`; copy `OUT/control/brax-*` here)
-# * `brax-rp/<run-id>/{config.json,metrics.jsonl}`: `bash experiments/control/results.sh brax-rp`
+# * `brax-rp/<run-id>/{config.json,metrics.jsonl}`: `ordergrad-jax sweep brax-rp`
 #   (`ordergrad-jax run brax-rp --out ... --run-id ...`)
 # * `bench/brax/<run-id>/` or (older) `bench/*.json`: `ordergrad-jax bench brax --out ...` runs
 #

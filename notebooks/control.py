@@ -20,8 +20,9 @@
 # `og.estimators` (OrderGrad with any L-statistic objective and K, RLOO, CVaR-PG, ...), beside
 # PPO. This notebook either loads results (set `ORDERGRAD_RESULTS` to one run folder such as
 # `results/control/<run-id>`, or to a folder of run folders such as `results/control`, e.g. the
-# runs of `bash experiments/control/results.sh risk`), or runs the quick configuration of
-# `ordergrad-jax run control` (OrderGrad's lower-tail objective on CartPole; seconds).
+# runs of `ordergrad-jax sweep control-risk` in `results/control-risk/control`), or runs the quick
+# configuration of `ordergrad-jax run control` (OrderGrad's lower-tail objective on CartPole;
+# seconds).
 
 # %%
 import os

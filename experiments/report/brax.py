@@ -1,25 +1,25 @@
 """The tables of ``reports/brax/RESULTS.md``, built from the data committed beside it.
 
-The folder's layout (``reports/brax/``) is what ``experiments/control/results.sh SECTION OUT``
-writes with ``OUT=reports/brax`` (a run folder is ``config.json`` with provenance,
-``metrics.jsonl`` rows and ``summary.md``, written last: a folder without it is an unfinished run
-and is left out):
+The folder's layout (``reports/brax/``) is what the brax sweeps (``experiments/sweeps/brax.py``)
+write with ``ordergrad-jax sweep NAME --out reports/brax`` (a run folder is ``config.json`` with
+provenance, ``metrics.jsonl`` rows and ``summary.md``, written last: a folder without it is an
+unfinished run and is left out):
 
-* ``control/<run-id>/``: runs of ``ordergrad-jax run control`` on brax tasks (``results.sh brax``),
+* ``control/<run-id>/``: runs of ``ordergrad-jax run control`` on brax tasks (``sweep brax``),
   named ``brax-<task>[-push]-<method>``; one table per task (``experiments.report.control.table``).
-* ``brax-rp/<run-id>/``: runs of ``ordergrad-jax run brax-rp`` (``results.sh brax-rp``); the
+* ``brax-rp/<run-id>/``: runs of ``ordergrad-jax run brax-rp`` (``sweep brax-rp``); the
   inverted_pendulum runs (``ip-*``) and the reacher/hopper runs in separate tables
   (:func:`rp_runs_table`), and the inverted_pendulum learning curves.
 * the RP vs LR variance study (the study's own table and figure,
   ``experiments.pathwise.variance.table``/``figure``), one study: either the run folder
   ``brax-variance/<run-id>/`` of ``ordergrad-jax run brax-variance --out reports/brax``
-  (``results.sh brax-variance``: run id ``variance``; its rows in ``metrics.jsonl``, its figure
+  (``sweep brax-variance``: run id ``variance``; its rows in ``metrics.jsonl``, its figure
   ``rp_vs_lr.png`` beside them), or ``variance/rows.json``, the study committed before run
   folders (``{"config", "rows"}``, the rows naming the gradient ``estimator``; its figure
   ``variance/rp_vs_lr.png``). ``ordergrad-jax report brax --figures`` redraws that figure.
 * the benchmarks against brax's own agents, one table row per trainer run of every benchmark run:
   the run folders ``bench/brax/<run-id>/`` of ``ordergrad-jax bench brax --out reports/brax/bench``
-  (``results.sh brax-bench``: run id the task), and ``bench/*.json``, the benchmarks committed
+  (``sweep brax-bench``: run id the task), and ``bench/*.json``, the benchmarks committed
   before run folders (``{"config", "device", "rows"}``); a benchmark is named by its run id or
   file stem, and listed in that order.
 """

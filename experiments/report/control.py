@@ -4,7 +4,8 @@ beside it, and the cross-run tables and figures of any control runs (:func:`tabl
 
 Each committed run is a folder ``reports/control/<set>/<run-id>/`` with its ``config.json``
 (the config and provenance), ``metrics.jsonl`` (the per-seed training rows and final evaluation
-rows) and ``summary.md``; ``experiments/control/results.sh SECTION`` makes exactly these runs.
+rows) and ``summary.md``; the control sweeps (``experiments/sweeps/control.py``,
+``ordergrad-jax sweep control-{risk,sparse,classic,speed}``) make exactly these runs.
 A table is either one row per run (:func:`runs_table`: mean ± Student t 95% interval over the
 seeds, n - 1 df, the ``seeds`` column is n) or paired-by-seed differences between two runs of a
 set (:func:`paired_table`), the runs named by the part of the run id after its first ``-``.
@@ -26,10 +27,10 @@ from experiments.common.runs import Run, find_runs, markdown_table
 DCP10 = "disturbed-cartpole-10seeds"
 RG10 = "riskygrid-10seeds"
 SETS = {
-    DCP10: "DisturbedCartPole-v0, 10 seeds per method (results.sh risk)",
-    RG10: "RiskyGrid-v0, 10 seeds per method (results.sh risk)",
-    "sparse": "MountainCarContinuous-v0, 5 seeds per method (results.sh sparse)",
-    "classic": "CartPole, Acrobot, Pendulum, 5 seeds per method (results.sh classic)",
+    DCP10: "DisturbedCartPole-v0, 10 seeds per method (sweep control-risk)",
+    RG10: "RiskyGrid-v0, 10 seeds per method (sweep control-risk)",
+    "sparse": "MountainCarContinuous-v0, 5 seeds per method (sweep control-sparse)",
+    "classic": "CartPole, Acrobot, Pendulum, 5 seeds per method (sweep control-classic)",
 }
 # (run A, run B[, statistic]) of each paired table, by run-id suffix; the statistic defaults to
 # the paired table's (CVaR_0.1).
