@@ -303,6 +303,7 @@ def test_return_table_summary_and_policies():
         return_table.policies("CartPole-v1", CARTPOLE, CARTPOLE.default_params)
 
 
+@pytest.mark.training  # an end-to-end run: once, in the float32 pass
 def test_return_table_is_a_registered_run(tmp_path, capsys):
     """`ordergrad-jax run return-table` writes one run folder: the config, one row per policy,
     the task's table as its summary; bad settings exit 1 naming the field."""

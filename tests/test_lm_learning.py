@@ -149,6 +149,7 @@ def test_update_rules_and_settings_of_the_header():
     assert sorted(diagnose.settings(cfg.lm)) == sorted([*sets, "learn_cpu_fusions="])
 
 
+@pytest.mark.training  # an end-to-end run: once, in the float32 pass
 def test_diagnose_writes_a_run_folder(tmp_path):
     """``run lm-diagnose --quick`` (sharpen): the header row, then one row per scale, in a run
     folder with its config and summary."""

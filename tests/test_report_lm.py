@@ -65,6 +65,7 @@ def test_check_fails_naming_an_edited_table(tmp_path):
     assert doc.read_text() == text
 
 
+@pytest.mark.training  # an end-to-end run: once, in the float32 pass
 def test_figures_redraw_from_the_committed_data(tmp_path):
     """`report lm --figures` redraws the five figures of reports/lm/figures/ from the committed
     runs alone (a copy of reports/lm as the root), the same bytes on a second redraw, the same

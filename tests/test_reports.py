@@ -139,6 +139,7 @@ REDRAWN = {
 }
 
 
+@pytest.mark.training  # an end-to-end run: once, in the float32 pass
 @pytest.mark.parametrize("name", sorted(REDRAWN))
 def test_report_figures_redraws_the_committed_figures(name, tmp_path):
     """The installed `ordergrad-jax report NAME --figures` redraws the document's figures into a

@@ -188,6 +188,7 @@ def _sweep(args, tmp_path, fail=False):
     )
 
 
+@pytest.mark.training  # an end-to-end run: once, in the float32 pass
 def test_runner_end_to_end(tmp_path):
     """Two jobs, two stages; a failing run exits 1 naming it and its log; the next call skips
     the finished runs and resumes the failed one by its run id; --keep copies the kept runs'
