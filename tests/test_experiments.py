@@ -112,10 +112,10 @@ def test_zoo_figure_has_a_colour_legend_of_targets():
     _assert_labelled({"zoo": fig})
 
 
-@pytest.mark.parametrize("name", ["control", "lm-rl"])
+@pytest.mark.parametrize("name", ["control", "lm-rl", "brax-rp"])
 def test_every_trainer_config_field_is_a_set_key(name):
-    """Every leaf of the control and LM configs (nested parts included) has a unique bare name,
-    and ``--set bare=value`` / ``--set dotted.path=value`` parse back to the field's value."""
+    """Every leaf of the control, LM and pathwise configs (nested parts included) has a unique
+    bare name, and ``--set bare=value`` / ``--set dotted.path=value`` parse back to the field's value."""
     from experiments.common.config import leaf_paths, resolve_key
 
     quick = registry.get(name).quick
@@ -148,3 +148,39 @@ def test_bool_set_values_in_any_case(text, want):
     assert cli.apply_overrides(LMConfig(), (f"multihost={text}",)).cluster.multihost is want
     with pytest.raises(ValueError, match="not a valid multihost"):
         cli.apply_overrides(LMConfig(), ("multihost=maybe",))
+
+
+@pytest.mark.parametrize("spi", [1, 3, 64, 8192])
+@pytest.mark.parametrize("chunks", [1, 2, 7, 10])
+def test_budget_iterations_fill_the_budget_in_whole_chunks(spi, chunks):
+    """``BudgetConfig.iterations``: equal chunks of whole iterations that fit in ``total`` (the
+    largest such count), and at least one iteration per chunk when the budget is smaller."""
+    from experiments.common.config import BudgetConfig
+
+    for total in (0, 1, spi - 1, spi, 5 * spi + 1, 97 * spi, 1_000_003):
+        per_chunk, n = BudgetConfig(total, chunks).iterations(spi)
+        assert n == chunks and per_chunk >= 1
+        if total >= chunks * spi:  # fits, and one more iteration per chunk would not
+            assert per_chunk * chunks * spi <= total < (per_chunk + 1) * chunks * spi
+        else:
+            assert per_chunk == 1
+    assert BudgetConfig(16_000, 2).iterations(2 * 8 * 100) == (5, 2)  # control's QUICK
+    with pytest.raises(ValueError, match="num_chunks"):
+        BudgetConfig(100, 0).iterations(spi)
+
+
+@pytest.mark.parametrize(
+    ("name", "old", "new"),
+    [
+        ("control", "total_env_steps", "budget.total"),
+        ("brax-rp", "iterations", "budget.total"),
+        ("lm-rl", "steps", "budget.total"),
+    ],
+)
+def test_old_budget_names_say_the_new_one(name, old, new):
+    """One budget name: the old ``--set`` names of each trainer raise one line naming it."""
+    quick = registry.get(name).quick
+    with pytest.raises(ValueError, match=f"{old}.*renamed.*{new}") as err:
+        cli.apply_overrides(quick, (f"{old}=10",))
+    assert "\n" not in str(err.value)
+    assert cli.apply_overrides(quick, (f"{new}=10",)).budget.total == 10

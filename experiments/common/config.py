@@ -1,8 +1,9 @@
 """Config parts every trainer shares, and ``--set`` overrides of (nested) config fields.
 
 A trainer's config is a frozen dataclass that holds these parts as fields (``optim``,
-``groups``, ``estimator``) next to its own fields, so one concept has one name everywhere:
-``optim.lr``, ``optim.grad_clip``, ``groups.num_groups``, ``estimator.name``, ...
+``groups``, ``estimator``, ``budget``) next to its own fields, so one concept has one name
+everywhere: ``optim.lr``, ``optim.grad_clip``, ``groups.num_groups``, ``estimator.name``,
+``budget.total``, ``budget.num_chunks``, ...
 
 ``--set`` takes a dotted path (``--set optim.lr=1e-3``) or, where it is unambiguous, the bare
 field name (``--set lr=1e-3``): see :func:`apply_overrides`.
@@ -137,6 +138,50 @@ class ResolvedEstimator:
         return f"{self.name}[{','.join(parts)}]" if parts else self.name
 
 
+@dataclasses.dataclass(frozen=True)
+class BudgetConfig:
+    """The training budget: ``total`` in the trainer's unit, run in ``num_chunks`` jitted chunks
+    with a checkpoint (and, where the trainer evaluates as it goes, an evaluation) after each.
+
+    The unit is the trainer's: environment steps for the control and pathwise trainers (all
+    seeds' samples count once: the budget of one seed), RL steps (updates) for ``lm-rl``.
+    """
+
+    total: int
+    num_chunks: int = 10
+
+    def iterations(self, steps_per_iteration: int) -> tuple[int, int]:
+        """``(iterations_per_chunk, num_chunks)`` of a trainer whose iteration takes
+        ``steps_per_iteration`` of the budget's unit: ``total // steps_per_iteration``
+        iterations rounded down to a multiple of ``num_chunks``, at least one per chunk.
+        Raises ``ValueError`` for a non-positive size."""
+        if self.num_chunks < 1 or steps_per_iteration < 1:
+            raise ValueError(
+                f"budget.num_chunks and the steps per iteration must be >= 1; got "
+                f"{self.num_chunks} and {steps_per_iteration}"
+            )
+        total = max(self.total // steps_per_iteration, self.num_chunks)
+        return max(total // self.num_chunks, 1), self.num_chunks
+
+
+RENAMED: dict[str, str] = {
+    "total_env_steps": "budget.total (environment steps)",
+    "iterations": (
+        "budget.total (environment steps: iterations x num_groups x group_size x num_steps)"
+    ),
+    "steps": "budget.total (RL steps)",
+    "steps_per_chunk": "control.budget.total (environment steps)",
+    "control_steps_per_chunk": "control.budget.total (environment steps)",
+    "budget": "budget.total",
+    "brax_budget": "brax.budget.total",
+    "objective": "estimator.objective",
+    "k": "estimator.k",
+}
+"""``--set`` names of earlier versions -> what replaced them (one vocabulary: the budget is
+``budget.total`` everywhere). :func:`resolve_key` names the replacement when an old name is no
+longer a field of the config."""
+
+
 def _literal(text: str) -> Any:
     """``text`` as a Python literal (number, bool, None) where it is one, else the string."""
     try:
@@ -161,7 +206,8 @@ def resolve_key(config: Any, key: str) -> str:
     """The dotted path of ``key``: itself if it is a path, else the one leaf whose path ends with
     it (``num_groups``, or ``estimator.name`` in a config that nests the part one level deeper).
 
-    Raises ``ValueError`` naming the allowed keys when ``key`` is unknown or ambiguous.
+    Raises ``ValueError`` naming the allowed keys when ``key`` is unknown or ambiguous, and the
+    new name when ``key`` is a name of :data:`RENAMED` that is no longer a field.
     """
     paths = leaf_paths(config)
     if key in paths:
@@ -171,6 +217,8 @@ def resolve_key(config: Any, key: str) -> str:
         return matches[0]
     if matches:
         raise ValueError(f"--set key {key!r} is ambiguous: use one of {sorted(matches)}")
+    if key in RENAMED:
+        raise ValueError(f"--set key {key!r} was renamed: use {RENAMED[key]}")
     raise ValueError(f"--set takes key=value with a key among {sorted(paths)}; got {key!r}")
 
 
