@@ -115,7 +115,8 @@ def test_zoo_figure_has_a_colour_legend_of_targets():
 @pytest.mark.parametrize("name", ["control", "lm-rl", "brax-rp"])
 def test_every_trainer_config_field_is_a_set_key(name):
     """Every leaf of the control, LM and pathwise configs (nested parts included) has a unique
-    bare name, and ``--set bare=value`` / ``--set dotted.path=value`` parse back to the field's value."""
+    bare name, and ``--set bare=value`` / ``--set dotted.path=value`` parse back to the field's
+    value."""
     from experiments.common.config import leaf_paths, resolve_key
 
     quick = registry.get(name).quick
