@@ -77,10 +77,10 @@ def clipped_surrogate(
       logp_old: log-probabilities under the behaviour policy (no gradient is stopped here).
       advantages: the advantages ``A`` (treated as constants by the caller).
       clip_eps: the clip range ``eps >= 0`` (a scalar; may be traced).
-      All four broadcast against each other.
 
     Returns:
-      The broadcast shape of the inputs.
+      The elementwise surrogate, of the broadcast shape of the four inputs (they broadcast
+      against each other).
 
     References:
       Schulman et al., "Proximal Policy Optimization Algorithms", arXiv 1707.06347, eq. (7).
