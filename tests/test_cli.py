@@ -191,7 +191,7 @@ def test_a_user_estimator_in_a_plugin_module_trains_with_no_other_edit(tmp_path)
     estimator, and the installed command's control trainer uses it by name."""
     (tmp_path / "my_estimators.py").write_text(PLUGIN)
     env = {**os.environ, "ORDERGRAD_JAX_PLUGINS": "my_estimators", "PYTHONPATH": str(tmp_path)}
-    sets = ["estimator.name=plugin_median_baseline", "total_env_steps=3200", "num_chunks=1"]
+    sets = ["estimator.name=plugin_median_baseline", "budget.total=3200", "budget.num_chunks=1"]
     args = ["run", "control", "--quick", "--out", str(tmp_path), "--run-id", "plug"]
     proc = _cli(*args, *[a for s in sets for a in ("--set", s)], env=env)
     assert proc.returncode == 0, proc.stderr[-3000:]

@@ -21,7 +21,7 @@ import numpy as np
 import pytest
 
 import ordergrad_jax as og
-from experiments.common.config import EstimatorConfig, GroupsConfig, OptimConfig
+from experiments.common.config import BudgetConfig, EstimatorConfig, GroupsConfig, OptimConfig
 from experiments.common.trainer import global_norm, split_module
 from experiments.control import group_pg, networks, ppo
 from experiments.control.config import QUICK, ControlConfig
@@ -131,6 +131,17 @@ def test_bad_config_is_refused_with_a_clear_message():
         make_train(dataclasses.replace(QUICK, algo="ppo", num_envs=3, ppo_steps=5))
 
 
+def test_an_old_budget_name_is_refused_naming_the_new_one():
+    """``--set total_env_steps=...`` (the budget's old name) is a usage error (exit 2) of one
+    line that names ``budget.total``; nothing runs."""
+    exe = str(pathlib.Path(sys.executable).with_name("ordergrad-jax"))  # this venv's entry point
+    cmd = [exe, "run", "control", "--set", "total_env_steps=1000"]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2, (proc.returncode, proc.stderr[-2000:])
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and "budget.total" in lines[0], proc.stderr[-2000:]
+
+
 def _with(config: ControlConfig, **fields) -> ControlConfig:
     """``config`` with leaf fields replaced by their bare names (``k=2``, ``lr=1e-2``, ...)."""
     from experiments.common.config import apply_overrides
@@ -141,7 +152,9 @@ def _with(config: ControlConfig, **fields) -> ControlConfig:
     return apply_overrides(config, items)
 
 
-TINY = _with(QUICK, num_groups=2, group_size=4, k=2, num_steps=20, hidden=(8,), total_env_steps=320)
+TINY = _with(
+    QUICK, num_groups=2, group_size=4, k=2, num_steps=20, hidden=(8,), **{"budget.total": 320}
+)
 
 
 @pytest.mark.parametrize("name", sorted(og.estimators.available()))
@@ -201,16 +214,14 @@ def test_smoke_run_on_cartpole_learns(algo):
             groups=GroupsConfig(4, 8),
             num_steps=100,
             optim=OptimConfig(lr=1e-2, grad_clip=0.5, adam_eps=1e-5),
-            total_env_steps=128_000,
-            num_chunks=1,
+            budget=BudgetConfig(128_000, 1),
         )
     else:
         config = ControlConfig(
             algo="ppo",
             optim=OptimConfig(lr=2.5e-3, grad_clip=0.5, adam_eps=1e-5),
             entropy_coef=0.01,
-            total_env_steps=40_000,
-            num_chunks=1,
+            budget=BudgetConfig(40_000, 1),
         )
     trainer = make_train(config)
     _, metrics = jax.jit(trainer.train)(jax.random.key(0))
@@ -231,8 +242,8 @@ def test_sigkilled_run_resumes_to_the_uninterrupted_metrics(tmp_path):
     same --run-id: its metrics (train rows and the final evaluation) equal an uninterrupted run's,
     bitwise on CPU (same programs on the same restored state and keys)."""
     exe = str(pathlib.Path(sys.executable).with_name("ordergrad-jax"))  # this venv's entry point
-    sets = ["num_groups=4", "group_size=8", "num_steps=100", "total_env_steps=96000"]
-    sets += ["num_chunks=6", "eval_episodes=1000"]
+    sets = ["num_groups=4", "group_size=8", "num_steps=100", "budget.total=96000"]
+    sets += ["budget.num_chunks=6", "eval_episodes=1000"]
     base = [exe, "run", "control", "--quick", "--out", str(tmp_path)]
     base += [x for s in sets for x in ("--set", s)]
     env = {**os.environ, "JAX_ENABLE_X64": "0"}

@@ -34,8 +34,10 @@ import jax.numpy as jnp
 import numpy as np
 
 from experiments.bench import control, transform
-from experiments.common.config import GroupsConfig
+from experiments.common.config import BudgetConfig, GroupsConfig
 from experiments.common.runs import RunWriter, markdown_table
+from experiments.control.config import ControlConfig
+from experiments.lm.config import LMConfig
 
 LM_SIZES = {
     "study": {},
@@ -45,6 +47,48 @@ LM_SIZES = {
 """``model`` overrides of each LM size (``study``: the CPU study's ``TinyQwen3``)."""
 
 
+def _default_control() -> ControlConfig:
+    """The timed control run: the control bench's (OrderGrad lower tail, K=4, CartPole, one
+    seed) at 2048 parallel episodes (group-PG: 256 groups x 8; PPO: 2048 envs), 8.192M env
+    steps in one chunk."""
+    return dataclasses.replace(
+        control.ControlBenchConfig().control,
+        groups=GroupsConfig(num_groups=256, group_size=8),
+        num_steps=500,
+        num_envs=2048,
+        budget=BudgetConfig(8_192_000, 1),
+    )
+
+
+def _default_lm() -> LMConfig | None:
+    """The LM speed bench's measured config (:func:`experiments.bench.lm_speed.speed_config`)
+    with 8 RL steps; ``lm_rows`` replaces its ``model`` by each size of :data:`LM_SIZES`.
+    None where the LM packages (tunix) are missing: the lm part then reports the import error."""
+    try:
+        from experiments.bench import lm_speed
+    except ImportError:
+        return None
+    base = lm_speed.speed_config()
+    return dataclasses.replace(base, budget=dataclasses.replace(base.budget, total=8))
+
+
+def _default_brax() -> Any:
+    """The brax bench's config (:class:`experiments.bench.brax.BraxBenchConfig`) on hopper:
+    256 x 8 episodes of 64 steps, 4.19M env steps in 3 chunks, 64 evaluation episodes. None where
+    its packages (flax, gymnax) are missing: the brax part then reports the import error."""
+    try:
+        from experiments.bench.brax import BraxBenchConfig
+    except ImportError:
+        return None
+    return BraxBenchConfig(
+        task="hopper",
+        num_steps=64,
+        groups=GroupsConfig(num_groups=256, group_size=8),
+        budget=BudgetConfig(4_194_304, 3),
+        eval_episodes=64,
+    )
+
+
 @dataclasses.dataclass(frozen=True)
 class AcceleratorBenchConfig:
     parts: tuple[str, ...] = ("matmul", "transform", "control", "lm", "brax")
@@ -52,21 +96,23 @@ class AcceleratorBenchConfig:
     repeats: int = 5
     """Timing rounds (best kept) of the matmul, transform and control parts."""
     transform_shapes: tuple[tuple[int, int, int], ...] = transform.FULL_SHAPES
-    control_groups: GroupsConfig = dataclasses.field(
-        default_factory=lambda: GroupsConfig(num_groups=256, group_size=8)
-    )
-    """group-PG: ``num_groups * group_size`` parallel episodes (2048)."""
-    control_num_steps: int = 500
-    ppo_num_envs: int = 2048
-    control_steps_per_chunk: int = 8_192_000
+    control: ControlConfig = dataclasses.field(default_factory=_default_control)
+    """The control part's trainer config (the OrderGrad case of :mod:`experiments.bench.control`;
+    group-PG runs ``groups.num_groups * groups.group_size`` parallel episodes, PPO
+    ``num_envs``; ``budget.total`` env steps timed per trainer, in one chunk)."""
     lm_sizes: tuple[str, ...] = ("study", "large")
-    lm_steps: int = 8
-    brax_task: str = "hopper"
-    brax_groups: GroupsConfig = dataclasses.field(
-        default_factory=lambda: GroupsConfig(num_groups=256, group_size=8)
-    )
-    brax_num_steps: int = 64
-    brax_budget: int = 4_194_304
+    lm: LMConfig | None = dataclasses.field(default_factory=_default_lm)
+    """The LM part's config (``budget.total`` RL steps); each size replaces its ``model``."""
+    brax: Any = dataclasses.field(default_factory=_default_brax)
+    """The brax part's :class:`experiments.bench.brax.BraxBenchConfig` (our RP trainers and
+    group-PG on ``brax.task``); typed ``Any`` so that this module imports without brax's
+    packages."""
+
+
+def _quick_lm() -> LMConfig | None:
+    """:func:`_default_lm` with 3 RL steps."""
+    lm = _default_lm()
+    return lm and dataclasses.replace(lm, budget=dataclasses.replace(lm.budget, total=3))
 
 
 QUICK = AcceleratorBenchConfig(
@@ -74,12 +120,15 @@ QUICK = AcceleratorBenchConfig(
     matmul_n=256,
     repeats=2,
     transform_shapes=((64, 16, 4), (4, 1024, 64)),
-    control_groups=GroupsConfig(num_groups=8, group_size=8),
-    control_num_steps=100,
-    ppo_num_envs=64,
-    control_steps_per_chunk=25_600,
+    control=dataclasses.replace(
+        _default_control(),
+        groups=GroupsConfig(num_groups=8, group_size=8),
+        num_steps=100,
+        num_envs=64,
+        budget=BudgetConfig(25_600, 1),
+    ),
     lm_sizes=("study",),
-    lm_steps=3,
+    lm=_quick_lm(),
 )
 """CPU smoke size (CI)."""
 
@@ -113,18 +162,12 @@ def transform_rows(config: AcceleratorBenchConfig, peaks: dict[str, float]) -> l
 
 
 def control_rows(config: AcceleratorBenchConfig, peaks: dict[str, float]) -> list[dict]:
-    bench = control.ControlBenchConfig(
-        steps_per_chunk=config.control_steps_per_chunk,
-        repeats=config.repeats,
-        groups=config.control_groups,
-        num_steps=config.control_num_steps,
-        ppo_num_envs=config.ppo_num_envs,
-    )
-    groups = config.control_groups
+    bench = control.ControlBenchConfig(control=config.control, repeats=config.repeats)
+    groups = config.control.groups
     return [
         {**row, "parallel_episodes": groups.num_groups * groups.group_size}
         if row["trainer"].startswith("group_pg")
-        else {**row, "parallel_episodes": config.ppo_num_envs}
+        else {**row, "parallel_episodes": config.control.num_envs}
         for row in control.measure(control.cases(bench), bench.repeats)
     ]
 
@@ -135,12 +178,10 @@ def lm_rows(config: AcceleratorBenchConfig, peaks: dict[str, float]) -> list[dic
 
     if not peaks:
         matmul_rows(config, peaks)
-    from experiments.lm.config import TinyQwen3
-
     rows = []
     for size in config.lm_sizes:
-        model = dataclasses.replace(TinyQwen3(), **LM_SIZES[size])
-        result = lm_speed.measure(lm_speed.speed_config(steps=config.lm_steps, model=model))
+        model = dataclasses.replace(config.lm.model, **LM_SIZES[size])
+        result = lm_speed.measure(dataclasses.replace(config.lm, model=model))
         row = {"size": size, **result}
         for dtype, peak in peaks.items():
             row[f"learner_fraction_of_{dtype}_peak"] = result["learner_flops_per_s"] / peak
@@ -151,15 +192,7 @@ def lm_rows(config: AcceleratorBenchConfig, peaks: dict[str, float]) -> list[dic
 def brax_rows(config: AcceleratorBenchConfig, peaks: dict[str, float]) -> list[dict]:
     from experiments.bench import brax
 
-    bench = brax.BraxBenchConfig(
-        task=config.brax_task,
-        num_steps=config.brax_num_steps,
-        groups=config.brax_groups,
-        budget=config.brax_budget,
-        num_chunks=3,
-        eval_episodes=64,
-    )
-    return [*brax.ours_rp(bench), brax.ours_lr("ours_group_pg", bench)]
+    return [*brax.ours_rp(config.brax), brax.ours_lr("ours_group_pg", config.brax)]
 
 
 PART_ROWS = {

@@ -14,52 +14,50 @@ from typing import Any
 
 import jax
 
-from experiments.common.config import EstimatorConfig, GroupsConfig
+from experiments.common.config import BudgetConfig, EstimatorConfig, GroupsConfig
 from experiments.common.runs import RunWriter, markdown_table
 from experiments.control.config import ControlConfig
 
 
+def _default_control() -> ControlConfig:
+    """The timed group-PG run: CartPole, one seed, 4 x 8 episodes of at most 500 steps, the
+    OrderGrad lower-tail advantage, 500k env steps in one chunk (PPO keeps the config's
+    4 envs x 128 steps)."""
+    return ControlConfig(
+        env="CartPole-v1",
+        num_seeds=1,
+        groups=GroupsConfig(num_groups=4, group_size=8),
+        num_steps=500,
+        estimator=EstimatorConfig(name="ordergrad", objective="LowerTailMean:0.25", k=4),
+        budget=BudgetConfig(500_000, 1),
+    )
+
+
 @dataclasses.dataclass(frozen=True)
 class ControlBenchConfig:
-    env: str = "CartPole-v1"
-    steps_per_chunk: int = 500_000
-    """Env steps timed per measurement (per trainer)."""
+    control: ControlConfig = dataclasses.field(default_factory=_default_control)
+    """The trainer config timed (the OrderGrad case; the RLOO and PPO cases are built from it):
+    ``control.budget.total`` env steps are timed per measurement (per trainer), in one chunk
+    (``control.budget.num_chunks`` should stay 1)."""
     repeats: int = 3
-    objective: str = "LowerTailMean:0.25"
-    k: int = 4
-    groups: GroupsConfig = dataclasses.field(
-        default_factory=lambda: GroupsConfig(num_groups=4, group_size=8)
-    )
-    num_steps: int = 500
-    ppo_num_envs: int = 4
-    ppo_steps: int = 128
 
 
-QUICK = ControlBenchConfig(steps_per_chunk=64_000, repeats=2)
+QUICK = ControlBenchConfig(
+    control=dataclasses.replace(_default_control(), budget=BudgetConfig(64_000, 1)), repeats=2
+)
 
 
 def cases(config: ControlBenchConfig) -> dict[str, ControlConfig]:
-    """The three trainers, by name."""
-    base = ControlConfig(
-        env=config.env,
-        num_seeds=1,
-        groups=config.groups,
-        num_steps=config.num_steps,
-        estimator=EstimatorConfig(name="ordergrad", objective=config.objective, k=config.k),
-        total_env_steps=config.steps_per_chunk,
-        num_chunks=1,
-    )
+    """The three trainers, by name: ``config.control`` (OrderGrad), the same with the RLOO
+    advantage, and PPO (lr 2.5e-4, entropy 0.01) on ``control.num_envs`` x ``control.ppo_steps``."""
+    base = config.control
+    est = base.estimator
     ppo_optim = dataclasses.replace(base.optim, lr=2.5e-4)
     return {
-        f"group_pg ordergrad {config.objective} K={config.k}": base,
+        f"group_pg ordergrad {est.objective} K={est.k}": base,
         "group_pg rloo": dataclasses.replace(base, estimator=EstimatorConfig(name="rloo")),
-        f"ppo ({config.ppo_num_envs} envs x {config.ppo_steps} steps)": dataclasses.replace(
-            base,
-            algo="ppo",
-            num_envs=config.ppo_num_envs,
-            ppo_steps=config.ppo_steps,
-            optim=ppo_optim,
-            entropy_coef=0.01,
+        f"ppo ({base.num_envs} envs x {base.ppo_steps} steps)": dataclasses.replace(
+            base, algo="ppo", optim=ppo_optim, entropy_coef=0.01
         ),
     }
 
@@ -115,5 +113,5 @@ def run(config: ControlBenchConfig, writer: RunWriter, progress: Any = None) -> 
     )
     print(text)
     writer.log(rows)
-    writer.write_summary(f"# Training speed: {config.env}, one process\n\n{text}")
+    writer.write_summary(f"# Training speed: {config.control.env}, one process\n\n{text}")
     return rows

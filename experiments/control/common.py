@@ -1,4 +1,5 @@
-"""Pieces shared by the group-PG and PPO trainers: the env, the policy's split, the budget.
+"""Pieces shared by the group-PG and PPO trainers: the env and the policy's split (the budget's
+rounding to iterations is ``BudgetConfig.iterations``).
 (The parts the pathwise trainer shares too, ``Trainer`` and ``split_module``, are in
 ``experiments.common.trainer``.)"""
 
@@ -19,14 +20,6 @@ def make_env(config: ControlConfig) -> tuple[Any, Any]:
     import envs
 
     return envs.make(config.env, **envs.parse_params(config.env_params))
-
-
-def iterations(config: ControlConfig, steps_per_iteration: int) -> tuple[int, int]:
-    """``(iterations_per_chunk, num_chunks)`` covering at least one iteration per chunk."""
-    if config.num_chunks < 1:
-        raise ValueError(f"num_chunks must be >= 1; got {config.num_chunks}")
-    total = max(config.total_env_steps // steps_per_iteration, config.num_chunks)
-    return max(total // config.num_chunks, 1), config.num_chunks
 
 
 def policy_module(config: ControlConfig, env: Any, env_params: Any) -> tuple[Module, Callable]:

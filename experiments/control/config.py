@@ -1,15 +1,16 @@
 """Configuration of the control benchmark (typed; ``--set key=value`` overrides any field).
 
-The optimiser, the groups and the estimator are the shared parts of
+The optimiser, the groups, the estimator and the budget are the shared parts of
 ``experiments/common/config.py`` (``--set optim.lr=1e-3``, ``--set group_size=16``,
-``--set estimator.name=rloo``, ``--set estimator.options=alpha=0.25``).
+``--set estimator.name=rloo``, ``--set estimator.options=alpha=0.25``,
+``--set budget.total=1000000``: environment steps per seed).
 """
 
 from __future__ import annotations
 
 import dataclasses
 
-from experiments.common.config import EstimatorConfig, GroupsConfig, OptimConfig
+from experiments.common.config import BudgetConfig, EstimatorConfig, GroupsConfig, OptimConfig
 
 
 @dataclasses.dataclass(frozen=True)
@@ -68,8 +69,12 @@ class ControlConfig:
     gae_lambda: float = 0.95
     vf_coef: float = 0.5
     # budget and logging
-    total_env_steps: int = 500_000
-    num_chunks: int = 10
+    budget: BudgetConfig = dataclasses.field(
+        default_factory=lambda: BudgetConfig(total=500_000, num_chunks=10)
+    )
+    """``budget.total``: environment steps per seed (each seed's samples count once), rounded
+    down to whole iterations (at least one per chunk); ``budget.num_chunks`` jitted chunks with a
+    checkpoint after each."""
     num_seeds: int = 5
     # evaluation of the final policies
     eval_episodes: int = 1000
@@ -84,8 +89,7 @@ class ControlConfig:
 QUICK = ControlConfig(
     groups=GroupsConfig(num_groups=2, group_size=8),
     num_steps=100,
-    total_env_steps=16_000,
-    num_chunks=2,
+    budget=BudgetConfig(16_000, 2),
     num_seeds=2,
     eval_episodes=1000,
 )

@@ -161,7 +161,7 @@ def make_group_pg(config: ControlConfig) -> Trainer:
     module, init_params = common.policy_module(config, env, env_params)
     G, N, T = config.groups.num_groups, config.groups.group_size, config.num_steps
     steps = G * N * T
-    per_chunk, num_chunks = common.iterations(config, steps)
+    per_chunk, num_chunks = config.budget.iterations(steps)
     epochs = config.update_epochs if config.update == "clip" else 1
     tx = config.optim.make(per_chunk * num_chunks * epochs)
     advantages = advantage_fn(config, estimator, per_chunk * num_chunks)

@@ -102,7 +102,7 @@ def make_ppo(config: ControlConfig) -> Trainer:
         networks.ValueNet(info["obs_dim"], config.hidden, rngs=networks.nnx.Rngs(0))
     )
     E, T = config.num_envs, config.ppo_steps
-    per_chunk, num_chunks = common.iterations(config, batch)
+    per_chunk, num_chunks = config.budget.iterations(batch)
     tx = config.optim.make(per_chunk * num_chunks * config.update_epochs * config.num_minibatches)
     mb_size = batch // config.num_minibatches
     step_env = jax.vmap(env.step, in_axes=(0, 0, 0, None))

@@ -28,7 +28,7 @@ PPO_CLASSIC = "algo=ppo lr=2.5e-4 schedule=linear entropy_coef=0.01"
 def _classic() -> tuple[RunSpec, ...]:
     runs = []
     for env in ("CartPole-v1", "Acrobot-v1"):
-        common = f"env={env} num_steps=500 total_env_steps=1000000 num_chunks=10"
+        common = f"env={env} num_steps=500 budget.total=1000000 budget.num_chunks=10"
         pg = f"{common} num_groups=4 group_size=8"
         runs += [
             control(f"classic-{env}-og_mean", pg, "objective=Mean k=4"),
@@ -38,7 +38,7 @@ def _classic() -> tuple[RunSpec, ...]:
             control(f"classic-{env}-ppo", common, PPO_CLASSIC),
         ]
     env = "Pendulum-v1"
-    common = f"env={env} num_steps=200 total_env_steps=2000000 num_chunks=10"
+    common = f"env={env} num_steps=200 budget.total=2000000 budget.num_chunks=10"
     pg = f"{common} num_groups=8 group_size=8 lr=1e-3"
     runs += [
         control(f"classic-{env}-og_mean", pg, "objective=Mean k=4"),
@@ -56,7 +56,7 @@ def _classic() -> tuple[RunSpec, ...]:
 
 def _sparse() -> tuple[RunSpec, ...]:
     common = (
-        "env=MountainCarContinuous-v0 num_steps=999 total_env_steps=2000000 num_chunks=10"
+        "env=MountainCarContinuous-v0 num_steps=999 budget.total=2000000 budget.num_chunks=10"
         " success_return=50 eval_k=8 init_log_std=0.0"
     )
     pg = f"{common} num_groups=2 group_size=16"
@@ -76,7 +76,9 @@ def _risk() -> tuple[RunSpec, ...]:
         ("dcp10", "DisturbedCartPole-v0", 200),
         ("rg10", "RiskyGrid-v0", 30),
     ):
-        common = f"env={env} num_steps={steps} total_env_steps=1000000 num_chunks=10 num_seeds=10"
+        common = (
+            f"env={env} num_steps={steps} budget.total=1000000 budget.num_chunks=10 num_seeds=10"
+        )
         runs += [
             control(f"{prefix}-og_ltm", common, pg, ltm),
             control(f"{prefix}-og_botm", common, pg, "objective=BotM:1 k=4"),
