@@ -17,7 +17,7 @@ import pytest
 import envs
 import ordergrad_jax as og
 from envs.brax_env import BraxEnv, brax_task, make_brax
-from experiments.common.config import GroupsConfig
+from experiments.common.config import BudgetConfig, EstimatorConfig, GroupsConfig, apply_overrides
 from experiments.pathwise import config as pwc
 from experiments.pathwise import train as pwt
 
@@ -57,11 +57,56 @@ def test_registered_and_bad_input():
         pwt.make_env(dataclasses.replace(pwc.QUICK, env="CartPole-v1"))
     n = pwc.QUICK.groups.group_size
     with pytest.raises(ValueError, match="k must be"):
-        pwt.make_train(dataclasses.replace(pwc.QUICK, gradient="lr", k=n))
+        lr_k_n = dataclasses.replace(pwc.QUICK, gradient="lr", estimator=EstimatorConfig(k=n))
+        pwt.make_train(lr_k_n)
     with pytest.raises(ValueError, match="gradient must be"):
         pwt.make_train(dataclasses.replace(pwc.QUICK, gradient="score"))
-    with pytest.raises(ValueError, match="multiple of num_chunks"):
-        pwt.make_train(dataclasses.replace(pwc.QUICK, iterations=5))
+    with pytest.raises(ValueError, match=r"budget\.num_chunks must be >= 1"):
+        pwt.make_train(dataclasses.replace(pwc.QUICK, budget=BudgetConfig(512, 0)))
+
+
+@pytest.mark.parametrize("name", ["rloo", "grpo", "maxpo"])
+def test_pathwise_refuses_an_estimator_other_than_ordergrad(name):
+    """The pathwise trainer differentiates ``og.lstat``: only ``estimator.name=ordergrad`` (or
+    an alias of it) is allowed, and the error says so."""
+    config = apply_overrides(pwc.QUICK, (f"estimator.name={name}",))
+    with pytest.raises(ValueError, match=r"estimator\.name must be 'ordergrad'"):
+        pwc.check(config)
+    pwc.check(pwc.QUICK)
+
+
+def test_pathwise_budget_is_env_steps():
+    """``budget.total`` counts environment steps (iterations x num_groups x group_size x
+    num_steps): QUICK is 4 iterations in 2 chunks, the default 200 in 10; the bare names of the
+    estimator's fields still resolve."""
+    quick = pwc.QUICK
+    assert quick.budget.iterations(pwc.steps_per_iteration(quick)) == (2, 2)
+    default = pwc.PathwiseConfig()
+    assert default.budget.iterations(pwc.steps_per_iteration(default)) == (20, 10)
+    changed = apply_overrides(quick, ("objective=ReMax", "k=3"))
+    assert (changed.estimator.objective, changed.estimator.k) == ("ReMax", 3)
+
+
+def test_old_set_names_of_brax_rp_name_the_new_ones(tmp_path):
+    """`--set iterations=10` (and `num_chunks`'s old sibling names) through the installed entry
+    point: exit 2 with one line naming budget.total, no traceback."""
+    import os
+    import subprocess
+    import sys
+
+    entry = pathlib.Path(sys.executable).with_name("ordergrad-jax")
+    args = [str(entry), "run", "brax-rp", "--quick", "--out", str(tmp_path)]
+    env = {**os.environ, "ORDERGRAD_JAX_CACHE": "0"}
+    proc = subprocess.run(
+        [*args, "--set", "iterations=10"], capture_output=True, text=True, timeout=300, env=env
+    )
+    assert proc.returncode != 0
+    err = proc.stderr.strip()
+    assert "Traceback" not in err and len(err.splitlines()) == 1, err
+    assert "'iterations' was renamed" in err and "budget.total" in err
+    assert not (tmp_path / "brax-rp").exists() or not any((tmp_path / "brax-rp").iterdir())
+    with pytest.raises(ValueError, match=r"was renamed: use budget\.total"):
+        apply_overrides(pwc.QUICK, ("iterations=10",))
 
 
 def test_step_contract_matches_brax_and_auto_resets(pendulum):
@@ -106,16 +151,16 @@ def test_push_frequency_and_size(pendulum):
     assert np.ptp(cart_velocity[pushed]) > 0.0
 
 
-def _linear_cfg(num_groups=3, **kw):
+def _linear_cfg(num_groups=3, objective="Mean", **kw):
     base = dict(
         env="Pendulum-v1",
         groups=GroupsConfig(num_groups=num_groups, group_size=4),
-        k=2,
         num_steps=6,
         hidden=(),
         action_std=0.5,
     )
-    return dataclasses.replace(pwc.QUICK, **{**base, **kw})
+    config = dataclasses.replace(pwc.QUICK, **{**base, **kw})
+    return dataclasses.replace(config, estimator=EstimatorConfig(objective=objective, k=2))
 
 
 def _grad_setup(cfg, seed=0):
@@ -141,7 +186,7 @@ def test_rp_gradient_matches_finite_differences(learn_std):
     def value(t):
         policy = module.merge(t)
         episodes = pwt.rollout(cfg, policy, env, params, key, cfg.groups.num_groups, True)
-        return jnp.mean(og.lstat(episodes.returns, cfg.k, cfg.objective))
+        return jnp.mean(og.lstat(episodes.returns, cfg.estimator.k, cfg.estimator.objective))
 
     leaves, treedef = jax.tree.flatten(theta)
     direction = jax.tree.unflatten(
@@ -193,13 +238,14 @@ def test_pathwise_make_train_is_a_common_trainer():
     cfg = dataclasses.replace(pwc.QUICK, gradient="lr")
     trainer = pwt.make_train(cfg)
     assert isinstance(trainer, Trainer)
-    per_chunk = cfg.iterations // cfg.num_chunks
-    assert (trainer.iterations_per_chunk, trainer.num_chunks) == (per_chunk, cfg.num_chunks)
+    iterations = cfg.budget.total // (4 * 4 * cfg.num_steps)
+    per_chunk = iterations // cfg.budget.num_chunks
+    assert (trainer.iterations_per_chunk, trainer.num_chunks) == (per_chunk, cfg.budget.num_chunks)
     assert trainer.steps_per_iteration == 4 * 4 * cfg.num_steps
     state, metrics = jax.jit(trainer.train)(jax.random.key(0))
-    assert metrics["grad_norm"].shape == (cfg.num_chunks, per_chunk)
+    assert metrics["grad_norm"].shape == (cfg.budget.num_chunks, per_chunk)
     assert np.all(np.isfinite(np.asarray(metrics["train_mean"])))
-    assert int(state.iteration) == cfg.iterations
+    assert int(state.iteration) == iterations == 4
     policy = trainer.policy(state)
     action, logp = policy.sample(jax.random.key(1), jnp.ones((3,)))
     assert action.shape == (1,) and np.all(np.abs(np.asarray(action)) <= 2.0)
@@ -216,9 +262,10 @@ def test_brax_rp_quick_run_and_resume(tmp_path):
     quick = pwc.QUICK
     path = run("brax-rp", quick=True, out=tmp_path, run_id="r1")
     rows = [json.loads(line) for line in (path / "metrics.jsonl").read_text().splitlines()]
-    assert len(rows) == quick.num_chunks * quick.num_seeds
+    assert len(rows) == quick.budget.num_chunks * quick.num_seeds
     assert {r["seed"] for r in rows} == {0, 1}
-    assert rows[-1]["env_steps"] == quick.iterations * 4 * 4 * quick.num_steps
+    assert rows[-1]["env_steps"] == quick.budget.total == 4 * 4 * 4 * quick.num_steps
+    assert rows[-1]["iteration"] == 4
     for key in ("eval_mean", "eval_cvar_0.1", "grad_norm", "env_steps_per_s"):
         assert np.isfinite(rows[-1][key])
     # Pendulum pays between -16.3 (upside down at full speed and torque) and 0 per step
@@ -265,9 +312,10 @@ def test_control_trainers_run_on_a_brax_task_with_pushes(tmp_path, algo):
         "--set", "env=brax/inverted_pendulum",
         "--set", f"env_params=backend=spring,episode_length={t},push_prob=0.2,push_size=1.0",
         "--set", f"algo={algo}", "--set", f"num_steps={t}", "--set", f"ppo_steps={t}",
-        "--set", "num_groups=2", "--set", "group_size=4", "--set", "objective=LowerTailMean:0.5",
-        "--set", "k=2", "--set", "update=clip", "--set", "total_env_steps=1024",
-        "--set", "num_chunks=2", "--set", "num_seeds=2", "--set", "eval_episodes=16",
+        "--set", "num_groups=2", "--set", "group_size=4",
+        "--set", "estimator.objective=LowerTailMean:0.5", "--set", "estimator.k=2",
+        "--set", "update=clip", "--set", "budget.total=1024",
+        "--set", "budget.num_chunks=2", "--set", "num_seeds=2", "--set", "eval_episodes=16",
         "--set", "eval_k=4",
     ]  # fmt: skip
     env = {**os.environ, "ORDERGRAD_JAX_CACHE": "0"}

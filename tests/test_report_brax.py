@@ -17,6 +17,7 @@ import numpy as np
 import pytest
 from scipy import stats as scipy_stats
 
+from experiments.common.config import BudgetConfig, EstimatorConfig
 from experiments.common.runs import Run
 from experiments.pathwise import config as pwc
 from experiments.pathwise import run as pwr
@@ -151,10 +152,9 @@ def test_rp_tables_and_summary_of_a_run_folder(tmp_path):
         dataclasses.replace(
             pwc.PathwiseConfig(),
             env_params=("backend=spring", "reward=smooth"),
-            objective="LowerTailMean:0.25",
+            estimator=EstimatorConfig(objective="LowerTailMean:0.25", k=4),
             num_seeds=3,
-            iterations=4,
-            num_chunks=2,
+            budget=BudgetConfig(total=4 * 16 * 8 * 64, num_chunks=2),
         )
     )
     config = json.loads(json.dumps(config))  # tuples -> lists, as config.json holds them
@@ -306,6 +306,9 @@ def test_rp_runs_table_reports_the_final_chunk_over_seeds(tmp_path):
     by hand for two seeds), the steady speed from chunks that were not first in their process,
     and unfinished runs (no summary.md) left out."""
     cfg = dataclasses.asdict(dataclasses.replace(pwc.PathwiseConfig(), truncate=16))
+    # a run folder written before the budget and estimator parts: objective and k top-level
+    mid = {key: value for key, value in cfg.items() if key not in ("estimator", "budget")}
+    mid |= {"objective": "ReMax", "k": 4, "iterations": 200, "num_chunks": 10}
     # a run folder written before the shared config parts (curated results in reports/brax)
     old = {"estimator": "lr", "objective": "Mean", "truncate": 16, "learning_rate": 1e-3}
     old |= {"action_std": 0.3, "push_prob": 0.2, "push_size": 2.0, "k": 4, "backend": "spring"}
@@ -313,6 +316,7 @@ def test_rp_runs_table_reports_the_final_chunk_over_seeds(tmp_path):
     for name, finished, config in (
         ("done", True, cfg),
         ("running", False, cfg),
+        ("mid", True, mid),
         ("old", True, old),
     ):
         d = tmp_path / name
@@ -333,11 +337,13 @@ def test_rp_runs_table_reports_the_final_chunk_over_seeds(tmp_path):
         (d / "metrics.jsonl").write_text("\n".join(json.dumps(r) for r in rows))
         if finished:
             (d / "summary.md").write_text("# done\n")
-    table = brax.rp_runs_table([Run(tmp_path / name) for name in ("done", "running", "old")])
+    names = ("done", "running", "mid", "old")
+    table = brax.rp_runs_table([Run(tmp_path / name) for name in names])
     lines = table.strip().splitlines()
-    assert len(lines) == 4 and "running" not in table
+    assert len(lines) == 5 and "running" not in table
     assert lines[0].startswith("| run | gradient | objective | truncate | lr | std | push |")
-    assert lines[3].startswith("| old | lr | Mean | 16 | 0.001 | 0.3 | 0.2 x 2 |")
+    assert lines[3].startswith("| mid | rp | ReMax | 16 | 0.003 | 0.3 | 0 x 0 |")
+    assert lines[4].startswith("| old | lr | Mean | 16 | 0.001 | 0.3 | 0.2 x 2 |")
     # final chunk (20 steps): values 20 and 60 -> mean 40, t_{0.975,1} std(ddof=1) / sqrt(2)
     # = 12.706 * 20 = 254
     assert "| 40 ± 2.5e+02 |" in lines[2] and "| 16 |" in lines[2] and lines[2].endswith("| 5 |")

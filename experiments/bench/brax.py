@@ -1,16 +1,23 @@
 """Ours vs brax's own agents on one brax task: same backend, batch and env-step budget, one process.
 
 Trainers (all on ``brax/<task>``, backend ``backend``, ``num_groups * group_size`` parallel
-episodes of ``num_steps`` steps, ``budget`` env steps each):
+episodes of ``num_steps`` steps, ``budget.total`` env steps each in ``budget.num_chunks`` chunks):
 
 * ``brax_ppo`` -- ``brax.training.agents.ppo.train`` (brax's defaults otherwise);
 * ``brax_apg`` -- ``brax.training.agents.apg.train`` (analytic policy gradient through the same
   simulator; on inverted_pendulum it gets the smooth reward of ``envs.brax_env``, since the
   native constant reward has a zero pathwise gradient);
-* ``ours_rp`` -- the pathwise trainer (:mod:`experiments.pathwise`) with each of
-  ``rp_objectives``, smooth reward on inverted_pendulum;
-* ``ours_group_pg`` / ``ours_ppo`` -- the LR trainers of ``experiments/control`` (RLOO advantage,
-  and PPO + GAE), native reward.
+* ``ours_rp`` -- the pathwise trainer (:mod:`experiments.pathwise`, its settings ``rp``) with
+  each of ``rp_objectives``, smooth reward on inverted_pendulum;
+* ``ours_group_pg`` / ``ours_ppo`` -- the LR trainers of ``experiments/control`` (their settings
+  ``control``: RLOO advantage, and PPO + GAE), native reward.
+
+The bench embeds the configs of the trainers it times (``rp``: a ``PathwiseConfig``, ``control``:
+a ``ControlConfig``; ``--set rp.learn_std=True``, ``--set rp.estimator.k=2``,
+``--set control.optim.lr=1e-3``) and sets their ``env``, ``env_params``, ``groups``,
+``num_steps``, ``budget``, ``seed`` and ``num_seeds`` (1) from its own shared fields, so every
+trainer runs on the same task, batch and budget: those fields of ``rp`` and ``control`` are
+ignored (``rp.estimator.objective`` too: ``rp_objectives`` gives one run per objective).
 
 brax's agents run only where brax's training code imports and runs on the installed jax (it
 breaks on jax >= 0.10): otherwise their row carries an ``error`` and the bench goes on. The quick
@@ -22,7 +29,7 @@ evaluated the same way, ``eval_episodes`` stochastic episodes of ``num_steps`` s
 ``envs.brax_env`` with the task's *native* reward (for inverted_pendulum: steps balanced), as
 mean, CVaR_0.1 and median.
 
-Run: ``ordergrad-jax bench brax [--quick] [--out DIR] [--set task=hopper --set budget=524288
+Run: ``ordergrad-jax bench brax [--quick] [--out DIR] [--set task=hopper --set budget.total=524288
 --set trainers=ours_rp,brax_apg]``. The run folder (``metrics.jsonl``: one row per trainer run) is
 a benchmark of ``reports/brax/RESULTS.md`` section 5 once it lies in ``reports/brax/bench/brax/``
 (``ordergrad-jax report brax``; layout in ``experiments/report/brax.py``).
@@ -43,12 +50,17 @@ import jax.numpy as jnp
 import ordergrad_jax as og
 from envs.brax_env import SMOOTH_REWARDS, brax_task, make_brax
 from envs.rollout import group_rollout
-from experiments.common.config import EstimatorConfig, GroupsConfig
+from experiments.common.config import BudgetConfig, EstimatorConfig, GroupsConfig
 from experiments.common.runs import RunWriter, markdown_table
+from experiments.control.config import ControlConfig
+from experiments.pathwise.config import PathwiseConfig
 
 
 @dataclasses.dataclass(frozen=True)
 class BraxBenchConfig:
+    """The settings every trainer shares, and each of our trainers' own (``rp``, ``control``;
+    the bench sets their shared fields: see the module docstring)."""
+
     task: str = "inverted_pendulum"
     backend: str = "spring"
     num_steps: int = 64
@@ -57,26 +69,36 @@ class BraxBenchConfig:
         default_factory=lambda: GroupsConfig(num_groups=16, group_size=8)
     )
     """``num_groups * group_size`` parallel episodes for every trainer."""
-    budget: int = 1_048_576
-    """Env steps per trainer."""
-    num_chunks: int = 4
+    budget: BudgetConfig = dataclasses.field(
+        default_factory=lambda: BudgetConfig(total=1_048_576, num_chunks=4)
+    )
+    """``budget.total``: env steps per trainer (ours round it down to whole iterations, at least
+    one per chunk), in ``budget.num_chunks`` chunks (brax's agents: ``num_chunks + 1``
+    evaluations)."""
     trainers: tuple[str, ...] = ("brax_ppo", "brax_apg", "ours_rp", "ours_group_pg", "ours_ppo")
     rp_objectives: tuple[str, ...] = ("Mean",)
-    rp_learn_std: bool = False
-    """Our RP policy learns its action std (brax APG's policy does); else a fixed 0.3."""
-    k: int = 4
+    """One ``ours_rp`` run per objective (its ``rp.estimator.objective``)."""
     eval_episodes: int = 1024
     seed: int = 0
+    rp: PathwiseConfig = dataclasses.field(default_factory=PathwiseConfig)
+    """The RP trainer's own settings (``rp.estimator.k``; ``rp.learn_std``: our RP policy learns
+    its action std, as brax APG's does, else a fixed ``rp.action_std``)."""
+    control: ControlConfig = dataclasses.field(
+        default_factory=lambda: ControlConfig(
+            estimator=EstimatorConfig(name="rloo"), hidden=(32, 32)
+        )
+    )
+    """The group-PG / PPO trainers' own settings (``ours_ppo`` sets ``algo=ppo``, ``num_envs``
+    and ``ppo_steps`` from the shared batch)."""
 
 
 QUICK = BraxBenchConfig(
     num_steps=8,
     groups=GroupsConfig(num_groups=2, group_size=4),
-    budget=256,
-    num_chunks=2,
+    budget=BudgetConfig(total=256, num_chunks=2),
     trainers=("ours_rp", "ours_group_pg"),
-    k=2,
     eval_episodes=16,
+    rp=PathwiseConfig(estimator=EstimatorConfig(name="ordergrad", objective="Mean", k=2)),
 )
 """CI size: our RP and group-PG trainers only, tiny sizes (the time is compilation)."""
 
@@ -121,13 +143,13 @@ def _brax_agent(name: str, config: BraxBenchConfig) -> dict[str, Any]:
 
         make_policy, params, _ = ppo.train(
             environment=brax_task(config.task, config.backend),
-            num_timesteps=config.budget,
+            num_timesteps=config.budget.total,
             num_envs=num_envs,
             episode_length=config.num_steps,
             batch_size=num_envs,
             num_minibatches=max(1, num_envs // 32),
             unroll_length=min(10, config.num_steps),
-            num_evals=config.num_chunks + 1,
+            num_evals=config.budget.num_chunks + 1,
             learning_rate=3e-4,
             num_eval_envs=num_envs,
             seed=config.seed,
@@ -136,14 +158,14 @@ def _brax_agent(name: str, config: BraxBenchConfig) -> dict[str, Any]:
     else:
         from brax.training.agents.apg import train as apg
 
-        updates = max(config.budget // (num_envs * config.num_steps), 1)
+        updates = max(config.budget.total // (num_envs * config.num_steps), 1)
         make_policy, params, _ = apg.train(
             environment=brax_task(config.task, config.backend, _reward(config.task)),
             episode_length=config.num_steps,
             policy_updates=updates,
             horizon_length=config.num_steps,
             num_envs=num_envs,
-            num_evals=config.num_chunks + 1,
+            num_evals=config.budget.num_chunks + 1,
             num_eval_envs=num_envs,
             learning_rate=1e-3,
             seed=config.seed,
@@ -157,7 +179,7 @@ def _brax_agent(name: str, config: BraxBenchConfig) -> dict[str, Any]:
         return inference(obs, jax.random.key_data(key))[0], jnp.zeros(())
 
     if name == "brax_ppo":
-        env_steps = log[-1][1] if log else config.budget
+        env_steps = log[-1][1] if log else config.budget.total
     else:  # apg's progress counts policy updates, each num_envs x horizon_length env steps
         env_steps = updates * num_envs * config.num_steps
     return {
@@ -208,31 +230,52 @@ def _timed_trainer(trainer: Any, seed: int) -> tuple[Any, dict[str, float]]:
     }
 
 
+def rp_config(config: BraxBenchConfig, objective: str) -> PathwiseConfig:
+    """``config.rp`` with the shared fields set: the task (smooth reward where one is defined),
+    the batch, the budget, the seed (one seed), and ``objective``."""
+    return dataclasses.replace(
+        config.rp,
+        env=f"brax/{config.task}",
+        env_params=(f"backend={config.backend}", f"reward={_reward(config.task)}"),
+        estimator=dataclasses.replace(config.rp.estimator, objective=objective),
+        groups=config.groups,
+        num_steps=config.num_steps,
+        budget=config.budget,
+        seed=config.seed,
+        num_seeds=1,
+    )
+
+
+def control_config(name: str, config: BraxBenchConfig) -> ControlConfig:
+    """``config.control`` with the shared fields set (the task with its native reward, the
+    batch, the budget, the seed, one seed); ``ours_ppo``: PPO over the same parallel episodes."""
+    control = dataclasses.replace(
+        config.control,
+        env=f"brax/{config.task}",
+        env_params=(f"backend={config.backend}", f"episode_length={config.num_steps}"),
+        seed=config.seed,
+        num_seeds=1,
+        groups=config.groups,
+        num_steps=config.num_steps,
+        budget=config.budget,
+    )
+    if name == "ours_ppo":
+        num_envs = config.groups.num_groups * config.groups.group_size
+        control = dataclasses.replace(
+            control, algo="ppo", num_envs=num_envs, ppo_steps=config.num_steps
+        )
+    return control
+
+
 def ours_rp(config: BraxBenchConfig) -> list[dict[str, Any]]:
-    """The pathwise trainer, one row per objective of ``rp_objectives``."""
-    from experiments.pathwise.config import PathwiseConfig
+    """The pathwise trainer (:func:`rp_config`), one row per objective of ``rp_objectives``."""
     from experiments.pathwise.train import make_train
 
-    groups = config.groups
-    per_iteration = groups.num_groups * groups.group_size * config.num_steps
-    iterations = max(config.budget // per_iteration // config.num_chunks, 1) * config.num_chunks
     rows = []
     for objective in config.rp_objectives:
-        pcfg = PathwiseConfig(
-            env=f"brax/{config.task}",
-            env_params=(f"backend={config.backend}", f"reward={_reward(config.task)}"),
-            objective=objective,
-            k=config.k,
-            groups=groups,
-            num_steps=config.num_steps,
-            iterations=iterations,
-            num_chunks=config.num_chunks,
-            seed=config.seed,
-            learn_std=config.rp_learn_std,
-        )
-        trainer = make_train(pcfg)
+        trainer = make_train(rp_config(config, objective))
         state, timing = _timed_trainer(trainer, config.seed)
-        std = ", learned std" if config.rp_learn_std else ""
+        std = ", learned std" if config.rp.learn_std else ""
         rows.append(
             {
                 "trainer": f"ours_rp[{objective}{std}]",
@@ -244,28 +287,11 @@ def ours_rp(config: BraxBenchConfig) -> list[dict[str, Any]]:
 
 
 def ours_lr(name: str, config: BraxBenchConfig) -> dict[str, Any]:
-    """The control trainers: group-PG with the RLOO advantage (``ours_group_pg``) or PPO."""
-    from experiments.control.config import ControlConfig
+    """The control trainers (:func:`control_config`): group-PG with the RLOO advantage
+    (``ours_group_pg``) or PPO (``ours_ppo``)."""
     from experiments.control.run import make_train
 
-    control = ControlConfig(
-        env=f"brax/{config.task}",
-        env_params=(f"backend={config.backend}", f"episode_length={config.num_steps}"),
-        seed=config.seed,
-        num_seeds=1,
-        groups=config.groups,
-        num_steps=config.num_steps,
-        estimator=EstimatorConfig(name="rloo"),
-        total_env_steps=config.budget,
-        num_chunks=config.num_chunks,
-        hidden=(32, 32),
-    )
-    if name == "ours_ppo":
-        num_envs = config.groups.num_groups * config.groups.group_size
-        control = dataclasses.replace(
-            control, algo="ppo", num_envs=num_envs, ppo_steps=config.num_steps
-        )
-    trainer = make_train(control)
+    trainer = make_train(control_config(name, config))
     state, timing = _timed_trainer(trainer, config.seed)
     policy = trainer.policy(state)
     return {"trainer": name, **timing, **evaluate(policy.sample, config, _eval_key(config))}
@@ -322,6 +348,6 @@ def run(config: BraxBenchConfig, writer: RunWriter, progress: Any = None) -> lis
     writer.log(rows)
     writer.write_summary(
         f"# brax/{config.task} ({config.backend}): ours vs brax's agents, "
-        f"{config.budget} env steps each\n\n{text}"
+        f"{config.budget.total} env steps each\n\n{text}"
     )
     return rows

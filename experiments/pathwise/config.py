@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from experiments.common.config import GroupsConfig, OptimConfig
+from experiments.common.config import BudgetConfig, EstimatorConfig, GroupsConfig, OptimConfig
 
 GRADIENTS = ("rp", "lr")
 
@@ -14,9 +14,10 @@ class PathwiseConfig:
     """One training run (``num_seeds`` seeds vmapped in one jit), evaluated after each chunk.
 
     Each iteration samples ``groups.num_groups`` start states x ``groups.group_size`` rollouts of
-    ``num_steps`` steps and ascends ``mean_g og.lstat(R[g, :], k, objective)`` by its ``gradient``:
-    ``rp`` through the policy and the dynamics, ``lr`` through the log-probabilities of the same
-    rollouts (``og.lr_loss``).
+    ``num_steps`` steps and ascends ``mean_g og.lstat(R[g, :], k, objective)`` (``k`` and
+    ``objective`` of ``estimator``, which must be ``ordergrad``: the trainer differentiates
+    ``og.lstat``) by its ``gradient``: ``rp`` through the policy and the dynamics, ``lr`` through
+    the log-probabilities of the same rollouts (``og.lr_loss``).
     """
 
     seed: int = 0
@@ -29,9 +30,11 @@ class PathwiseConfig:
     ``push_prob=0.2``, ``push_size=2.0``, ``noise_scale=0.1`` (the brax risk variant)."""
     gradient: str = "rp"
     """``rp`` (through the simulator) or ``lr`` (likelihood ratio, same rollouts)."""
-    objective: str = "Mean"
-    """The L-statistic objective (``og.lstat`` preset or weights)."""
-    k: int = 4
+    estimator: EstimatorConfig = dataclasses.field(
+        default_factory=lambda: EstimatorConfig(name="ordergrad", objective="Mean", k=4)
+    )
+    """``ordergrad`` only (the trainer differentiates ``og.lstat``): ``estimator.objective`` is the
+    L-statistic objective (``og.lstat`` preset or weights), ``estimator.k`` its ``K``."""
     groups: GroupsConfig = dataclasses.field(
         default_factory=lambda: GroupsConfig(num_groups=16, group_size=8)
     )
@@ -48,10 +51,13 @@ class PathwiseConfig:
     optim: OptimConfig = dataclasses.field(
         default_factory=lambda: OptimConfig(lr=3e-3, grad_clip=1.0)
     )
-    iterations: int = 200
-    num_chunks: int = 10
-    """Jitted chunks of ``iterations / num_chunks`` iterations, a checkpoint and an evaluation
-    after each."""
+    budget: BudgetConfig = dataclasses.field(
+        default_factory=lambda: BudgetConfig(total=200 * 16 * 8 * 64, num_chunks=10)
+    )
+    """``budget.total``: environment steps per seed (iterations x num_groups x group_size x
+    num_steps), rounded down to whole iterations, a multiple of ``budget.num_chunks`` (at least
+    one per chunk): ``budget.num_chunks`` jitted chunks, a checkpoint and an evaluation after each
+    (``BudgetConfig.iterations``)."""
     eval_groups: int = 128
     """Evaluation: ``eval_groups * group_size`` episodes of the stochastic policy per chunk."""
 
@@ -60,46 +66,52 @@ QUICK = PathwiseConfig(
     env="Pendulum-v1",
     env_params=(),
     groups=GroupsConfig(num_groups=4, group_size=4),
-    k=2,
+    estimator=EstimatorConfig(name="ordergrad", objective="Mean", k=2),
     num_steps=8,
-    iterations=4,
-    num_chunks=2,
+    budget=BudgetConfig(total=4 * 4 * 4 * 8, num_chunks=2),
     eval_groups=4,
     hidden=(8,),
     num_seeds=2,
 )
 """CI size: gymnax Pendulum (RP through its dynamics; compiles in seconds, where RP through a brax
 pipeline takes tens of seconds). ``--set env=brax/inverted_pendulum --set env_params=reward=smooth``
-for the brax smoke run."""
+for the brax smoke run. ``budget``: 4 iterations of 4 x 4 episodes of 8 steps."""
+
+
+def steps_per_iteration(config: PathwiseConfig) -> int:
+    """Environment steps of one iteration (one seed): ``num_groups * group_size * num_steps``."""
+    return config.groups.num_groups * config.groups.group_size * config.num_steps
 
 
 def check(config: PathwiseConfig) -> None:
     """Raises ``ValueError`` naming the first invalid field."""
     if config.gradient not in GRADIENTS:
         raise ValueError(f"gradient must be one of {GRADIENTS}; got {config.gradient!r}")
-    n = config.groups.group_size
-    lr = config.gradient == "lr"
-    if not 1 <= config.k <= n - lr:
+    name = config.estimator.spec().name
+    if name != "ordergrad":
         raise ValueError(
-            f"k must be in [1, group_size{' - 1' if lr else ''}] (group_size={n}); got k={config.k}"
+            "estimator.name must be 'ordergrad' (the pathwise trainer differentiates og.lstat; "
+            f"set estimator.objective and estimator.k); got {config.estimator.name!r}"
+        )
+    n, k = config.groups.group_size, config.estimator.k
+    lr = config.gradient == "lr"
+    if not 1 <= k <= n - lr:
+        raise ValueError(
+            f"estimator.k must be in [1, group_size{' - 1' if lr else ''}] (group_size={n}); "
+            f"got k={k}"
         )
     sizes = {
         "num_groups": config.groups.num_groups,
         "group_size": n,
         "num_steps": config.num_steps,
-        "iterations": config.iterations,
-        "num_chunks": config.num_chunks,
+        "budget.total": config.budget.total,
+        "budget.num_chunks": config.budget.num_chunks,
         "eval_groups": config.eval_groups,
         "num_seeds": config.num_seeds,
     }
     for name, value in sizes.items():
         if value < 1:
             raise ValueError(f"{name} must be >= 1; got {value}")
-    if config.iterations % config.num_chunks:
-        raise ValueError(
-            f"iterations ({config.iterations}) must be a multiple of num_chunks "
-            f"({config.num_chunks})"
-        )
     if config.truncate < 0 or config.action_std <= 0:
         raise ValueError(
             f"need truncate >= 0 and action_std > 0; got {config.truncate}, {config.action_std}"

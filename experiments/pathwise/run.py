@@ -52,6 +52,7 @@ def run(config: PathwiseConfig, writer: RunWriter, progress: Callable | None = N
         return state._replace(key=key), metrics
 
     groups = config.groups
+    k, objective = config.estimator.k, config.estimator.objective
     per_chunk = trainer.iterations_per_chunk * trainer.steps_per_iteration
     eval_steps = config.eval_groups * groups.group_size * config.num_steps
 
@@ -67,7 +68,7 @@ def run(config: PathwiseConfig, writer: RunWriter, progress: Callable | None = N
                 "train_objective": float(metrics["train_objective"][i, -1]),
                 "grad_norm": float(np.mean(metrics["grad_norm"][i])),
                 "eval_mean_length": float(np.mean(metrics["eval_length"][i])),
-                **evaluation_row(metrics["eval_returns"][i], config.k, config.objective),
+                **evaluation_row(metrics["eval_returns"][i], k, objective),
                 "env_steps_per_s": work / seconds,
             }
             for i, seed in enumerate(seeds)
@@ -110,7 +111,7 @@ def summary(config: dict[str, Any], rows: list[dict]) -> str:
     params = f" ({', '.join(shape['env_params'])})" if shape["env_params"] else ""
     lines = [
         f"# brax-rp: {settings['env']}{params}, gradient={settings['gradient']}, "
-        f"objective={settings['objective']}, K={config['k']}, G={shape['num_groups']}, "
+        f"objective={settings['objective']}, K={settings['k']}, G={shape['num_groups']}, "
         f"N={shape['group_size']}, num_steps={shape['num_steps']}, "
         f"truncate={settings['truncate']}, lr={settings['lr']:g}, std={settings['std']}, "
         f"seeds={len(final)}",
@@ -164,9 +165,16 @@ def run_shape(config: dict[str, Any]) -> dict[str, Any]:
 
 def run_settings(config: dict[str, Any]) -> dict[str, Any]:
     """The settings of a ``brax-rp`` run from its ``config.json`` ``config``: ``env``,
-    ``backend``, ``gradient``, ``objective``, ``truncate``, ``lr``, ``std`` (a label),
-    ``push_prob``, ``push_size``. Reads the configs written before the shared config parts too
-    (the curated runs in ``reports/brax``: ``estimator``, ``learning_rate``, ``push_prob`` ...)."""
+    ``backend``, ``gradient``, ``objective``, ``k``, ``truncate``, ``lr``, ``std`` (a label),
+    ``push_prob``, ``push_size``. Reads the configs of every version: ``estimator.objective``
+    and ``estimator.k`` (an ``EstimatorConfig``), top-level ``objective`` and ``k`` before it, and
+    those written before the shared config parts (the curated runs in ``reports/brax``:
+    ``estimator`` the gradient, ``learning_rate``, ``push_prob`` ...)."""
+    estimator = config.get("estimator")
+    if isinstance(estimator, dict):
+        objective, k = estimator["objective"], estimator["k"]
+    else:
+        objective, k = config["objective"], config["k"]
     if "gradient" in config:
         params = dict(item.split("=", 1) for item in config["env_params"])
         gradient, lr = config["gradient"], config["optim"]["lr"]
@@ -177,7 +185,8 @@ def run_settings(config: dict[str, Any]) -> dict[str, Any]:
         "env": config["env"],
         "backend": params.get("backend", "spring" if config["env"].startswith("brax/") else ""),
         "gradient": gradient,
-        "objective": config["objective"],
+        "objective": objective,
+        "k": k,
         "truncate": config["truncate"],
         "lr": lr,
         "std": f"{config['action_std']:g}{' learned' if config.get('learn_std') else ''}",

@@ -40,7 +40,7 @@ import ordergrad_jax as og
 from envs.rollout import Episodes, group_rollout
 from experiments.common.trainer import Module, Trainer, split_module
 from experiments.pathwise import networks
-from experiments.pathwise.config import PathwiseConfig, check
+from experiments.pathwise.config import PathwiseConfig, check, steps_per_iteration
 
 
 class TrainState(NamedTuple):
@@ -111,13 +111,14 @@ def rollout(
 def make_objective_grad(
     config: PathwiseConfig, env: Any, env_params: Any, module: Module, gradient: str | None = None
 ) -> Callable[..., tuple[Any, dict[str, jax.Array]]]:
-    """``(params, key, objective=config.objective) -> (grad of J, aux)``: one estimate of the
-    objective's gradient (the ascent direction) from ``num_groups * group_size`` episodes, by
-    ``gradient`` (default ``config.gradient``). ``objective`` may be a ``(K,)`` weight array
+    """``(params, key, objective=config.estimator.objective) -> (grad of J, aux)``: one estimate
+    of the objective's gradient (the ascent direction) from ``num_groups * group_size`` episodes,
+    by ``gradient`` (default ``config.gradient``). ``objective`` may be a ``(K,)`` weight array
     (traced too: a sweep over objectives compiles once). ``aux``: ``returns [G, N]``, ``length
     [G, N]`` (live steps), ``objective`` (the batch L-statistic)."""
     gradient = gradient or config.gradient
     rp = gradient == "rp"
+    k = config.estimator.k
 
     def loss(params, key, objective):
         policy = module.merge(params)
@@ -126,13 +127,13 @@ def make_objective_grad(
         )
         returns = jax.lax.stop_gradient(episodes.returns)
         if rp:
-            value = -jnp.mean(og.lstat(episodes.returns, config.k, objective))
+            value = -jnp.mean(og.lstat(episodes.returns, k, objective))
         else:
-            value = og.lr_loss(episodes.sum_logp, returns, config.k, objective)
-        stat = jnp.mean(og.lstat(returns, config.k, objective))
+            value = og.lr_loss(episodes.sum_logp, returns, k, objective)
+        stat = jnp.mean(og.lstat(returns, k, objective))
         return value, {"returns": returns, "length": episodes.length, "objective": stat}
 
-    def objective_grad(params, key, objective=config.objective):
+    def objective_grad(params, key, objective=config.estimator.objective):
         grads, aux = jax.grad(loss, has_aux=True)(params, key, objective)
         return jax.tree.map(jnp.negative, grads), aux
 
@@ -140,16 +141,18 @@ def make_objective_grad(
 
 
 def make_train(config: PathwiseConfig) -> Trainer:
-    """The trainer of ``config``: ``init(key)`` (one seed), ``chunk(state)`` (``iterations /
-    num_chunks`` iterations under ``lax.scan``; metrics ``train_mean``, ``train_objective``,
-    ``grad_norm`` with a leading iteration axis) and ``policy(state)``; ``vmap`` them over seeds.
+    """The trainer of ``config``: ``init(key)`` (one seed), ``chunk(state)`` (the iterations of
+    one chunk of ``config.budget.iterations(steps_per_iteration)`` under ``lax.scan``; metrics
+    ``train_mean``, ``train_objective``, ``grad_norm`` with a leading iteration axis) and
+    ``policy(state)``; ``vmap`` them over seeds.
     """
     check(config)
     env, env_params = make_env(config)
     module, init_params = policy_module(config, env, env_params)
-    tx = config.optim.make(config.iterations)
+    steps = steps_per_iteration(config)
+    per_chunk, num_chunks = config.budget.iterations(steps)
+    tx = config.optim.make(per_chunk * num_chunks)
     objective_grad = make_objective_grad(config, env, env_params, module)
-    groups = config.groups
 
     def init(key: jax.Array) -> TrainState:
         key_init, key_train = jax.random.split(key)
@@ -170,14 +173,13 @@ def make_train(config: PathwiseConfig) -> Trainer:
         }
         return TrainState(params, opt_state, key, state.iteration + 1), metrics
 
-    per_chunk = config.iterations // config.num_chunks
     return Trainer(
         init=init,
         chunk=lambda state: jax.lax.scan(train_step, state, None, length=per_chunk),
         policy=lambda state: module.merge(state.params),
         iterations_per_chunk=per_chunk,
-        num_chunks=config.num_chunks,
-        steps_per_iteration=groups.num_groups * groups.group_size * config.num_steps,
+        num_chunks=num_chunks,
+        steps_per_iteration=steps,
         env=env,
         env_params=env_params,
     )

@@ -28,7 +28,7 @@ import numpy as np
 
 import ordergrad_jax as og
 from envs.brax_env import SMOOTH_REWARDS
-from experiments.common.config import GroupsConfig
+from experiments.common.config import EstimatorConfig, GroupsConfig
 from experiments.common.runs import RunWriter, markdown_table
 from experiments.pathwise import train
 from experiments.pathwise.config import GRADIENTS, PathwiseConfig
@@ -42,7 +42,10 @@ class RPVarianceConfig:
     backend: str = "spring"
     """brax backend (inverted_pendulum gets the smooth reward: its native one has no RP grad)."""
     objectives: tuple[str, ...] = ("Mean", "LowerTailMean:0.25", "ReMax")
+    """The ordergrad objectives compared (one row each per task and gradient); a study of
+    several objectives, so not one ``EstimatorConfig``."""
     k: int = 4
+    """``K`` of every objective."""
     groups: GroupsConfig = dataclasses.field(
         default_factory=lambda: GroupsConfig(num_groups=8, group_size=8)
     )
@@ -76,7 +79,7 @@ def pathwise_config(config: RPVarianceConfig, task: str) -> PathwiseConfig:
     return PathwiseConfig(
         env=task,
         env_params=env_params,
-        k=config.k,
+        estimator=EstimatorConfig(name="ordergrad", k=config.k),
         groups=config.groups,
         num_steps=config.num_steps,
         action_std=config.action_std,

@@ -87,7 +87,7 @@ def rp_runs_table(runs: list[Run]) -> str:
             "eval_mean_length",
             "eval_mean",
             "eval_cvar_0.1",
-            f"eval_max@{run.config['k']}",
+            f"eval_max@{settings['k']}",  # estimator.k (top-level k in older configs)
         ):
             row[key.removeprefix("eval_")] = stats.mean_ci_cell([r[key] for r in final])
         row["env_steps_per_s"] = f"{np.median(steady) if steady else float('nan'):.3g}"

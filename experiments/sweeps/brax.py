@@ -25,24 +25,25 @@ def _brax() -> tuple[RunSpec, ...]:
         if name.endswith("-push"):
             ep += ",push_prob=0.1,push_size=2.0"
         common = (
-            f"env=brax/{task} env_params={ep} num_steps={length} total_env_steps={steps}"
-            " num_chunks=10 eval_k=4"
+            f"env=brax/{task} env_params={ep} num_steps={length} budget.total={steps}"
+            " budget.num_chunks=10 eval_k=4"
         )
-        pg = f"{common} num_groups=8 group_size=8 lr=3e-3 update=clip k=4"
+        pg = f"{common} num_groups=8 group_size=8 lr=3e-3 update=clip estimator.k=4"
         runs += [
-            control(f"brax-{name}-og_mean", pg, "objective=Mean"),
-            control(f"brax-{name}-og_ltm", pg, "objective=LowerTailMean:0.25"),
+            control(f"brax-{name}-og_mean", pg, "estimator.objective=Mean"),
+            control(f"brax-{name}-og_ltm", pg, "estimator.objective=LowerTailMean:0.25"),
         ]
         if task == "hopper":  # the objective schedule is reported on hopper only
             runs.append(
                 control(
                     f"brax-{name}-og_ltm_warm",
                     pg,
-                    "objective=LowerTailMean:0.25 warm_start_frac=0.5 warm_start_objective=Mean",
+                    "estimator.objective=LowerTailMean:0.25 warm_start_frac=0.5"
+                    " warm_start_objective=Mean",
                 )
             )
         runs += [
-            control(f"brax-{name}-og_remax", pg, "objective=ReMax"),
+            control(f"brax-{name}-og_remax", pg, "estimator.objective=ReMax"),
             control(
                 f"brax-{name}-ppo",
                 common,
@@ -57,10 +58,22 @@ def rp(run_id: str, *parts: str) -> RunSpec:
     return RunSpec(run_id, "brax-rp", sets(" ".join(parts)))
 
 
+RP_SIZES = {"num_groups": 16, "group_size": 8, "num_steps": 64}
+"""The batch of every ``brax-rp`` run (the sweep's pins): 16 start states x 8 rollouts of 64
+steps per iteration."""
+
+
+def rp_budget(iterations: int, num_chunks: int) -> str:
+    """The ``--set`` budget of a ``brax-rp`` run of ``iterations`` iterations of the pinned batch
+    (:data:`RP_SIZES`) in ``num_chunks`` chunks: ``budget.total`` in environment steps."""
+    steps = iterations * RP_SIZES["num_groups"] * RP_SIZES["group_size"] * RP_SIZES["num_steps"]
+    return f"budget.total={steps} budget.num_chunks={num_chunks}"
+
+
 def _brax_rp() -> tuple[RunSpec, ...]:
-    ip = "iterations=120 num_chunks=6"
+    ip = rp_budget(120, 6)
     push = "env_params=reward=smooth,push_prob=0.2,push_size=2.0"
-    ltm = "objective=LowerTailMean:0.25"
+    ltm = "estimator.objective=LowerTailMean:0.25"
     runs = [
         rp("ip-spring-rp-Mean", ip),
         rp("ip-spring-rp-LowerTailMean_0_25", ip, ltm),
@@ -70,15 +83,14 @@ def _brax_rp() -> tuple[RunSpec, ...]:
         rp("ip-spring-push-rp-LowerTailMean_0_25", ip, push, ltm),
     ]
     for task in ("reacher", "hopper"):
-        t = f"env=brax/{task} env_params=backend=spring iterations=60 num_chunks=3"
+        t = f"env=brax/{task} env_params=backend=spring {rp_budget(60, 3)}"
         runs += [
             rp(f"{task}-spring-lr-Mean", t, "gradient=lr"),
             rp(f"{task}-spring-rp-Mean", t),
             rp(f"{task}-spring-rp-trunc16-Mean", t, "truncate=16 lr=1e-3"),
         ]
     reacher = (
-        "env=brax/reacher env_params=backend=spring iterations=60 num_chunks=3 truncate=16"
-        " learn_std=True"
+        f"env=brax/reacher env_params=backend=spring {rp_budget(60, 3)} truncate=16 learn_std=True"
     )
     runs += [
         rp("reacher-spring-rp-trunc16-learnstd-Mean", reacher, "lr=1e-3"),
@@ -102,7 +114,9 @@ BRAX_RP = register(
         "brax (spring): the pathwise trainer (RP) and LR on the same rollouts, 3 seeds vmapped "
         "(section 3)",
         _brax_rp(),
-        pins=sets("num_seeds=3 num_groups=16 group_size=8 num_steps=64 eval_groups=128"),
+        pins=sets(
+            "num_seeds=3 eval_groups=128 " + " ".join(f"{k}={v}" for k, v in RP_SIZES.items())
+        ),
         documents=("reports/brax/brax-rp",),
     )
 )
@@ -123,6 +137,6 @@ BRAX_BENCH = register(
             RunSpec(task, "bench:brax", sets(f"task={task}"))
             for task in ("inverted_pendulum", "reacher", "hopper")
         ),
-        pins=sets("budget=524288 trainers=ours_rp,brax_apg,ours_group_pg,brax_ppo,ours_ppo"),
+        pins=sets("budget.total=524288 trainers=ours_rp,brax_apg,ours_group_pg,brax_ppo,ours_ppo"),
     )
 )
