@@ -174,6 +174,11 @@ RENAMED: dict[str, str] = {
     "control_steps_per_chunk": "control.budget.total (environment steps)",
     "budget": "budget.total",
     "brax_budget": "brax.budget.total",
+    "rp_learn_std": "rp.learn_std",
+    "control_groups": "control.groups",
+    "control_num_steps": "control.num_steps",
+    "ppo_num_envs": "control.num_envs",
+    "lm_steps": "lm.budget.total (RL steps)",
     "objective": "estimator.objective",
     "k": "estimator.k",
 }
