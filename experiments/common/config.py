@@ -175,7 +175,7 @@ RENAMED: dict[str, str] = {
     "budget": "budget.total",
     "brax_budget": "brax.budget.total",
     "rp_learn_std": "rp.learn_std",
-    "control_groups": "control.groups",
+    "control_groups": "control.groups.num_groups and control.groups.group_size",
     "control_num_steps": "control.num_steps",
     "ppo_num_envs": "control.num_envs",
     "lm_steps": "lm.budget.total (RL steps)",
