@@ -423,6 +423,7 @@ def test_public_names_are_pinned(module, names):
 # argument of the wrong type.
 
 
+@pytest.mark.once
 def test_mypy_rejects_a_wrong_argument_type(tmp_path):
     pytest.importorskip("mypy")
     import pathlib

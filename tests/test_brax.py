@@ -277,24 +277,6 @@ def test_brax_rp_quick_run_and_resume(tmp_path):
 
 
 @pytest.mark.training
-def test_brax_variance_quick_run(tmp_path):
-    """`ordergrad-jax run brax-variance --quick`: RP and LR rows for every objective on brax
-    inverted_pendulum with finite variances, the comparison columns, the table and the figure."""
-    from experiments.cli import run
-    from experiments.pathwise import variance
-
-    path = run("brax-variance", quick=True, out=tmp_path, run_id="v")
-    rows = [json.loads(line) for line in (path / "metrics.jsonl").read_text().splitlines()]
-    assert [(r["gradient"], r["objective"]) for r in rows] == [
-        (g, o) for g in ("rp", "lr") for o in variance.QUICK.objectives
-    ]
-    for r in rows:
-        assert r["total_variance"] > 0 and np.isfinite(r["snr"]) and -1 <= r["cosine_rp_lr"] <= 1
-    assert "| gradient |" in (path / "summary.md").read_text()
-    assert (path / "rp_vs_lr.png").exists()
-
-
-@pytest.mark.training
 @pytest.mark.parametrize("algo", ["group_pg", "ppo"])
 def test_control_trainers_run_on_a_brax_task_with_pushes(tmp_path, algo):
     """The installed `ordergrad-jax run control` on brax/inverted_pendulum (spring, the push

@@ -6,9 +6,12 @@ import importlib.metadata
 import pathlib
 import tomllib
 
+import pytest
 import yaml
 
 import ordergrad_jax as og
+
+pytestmark = pytest.mark.once  # neither the dtype nor the jax version changes these
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 

@@ -18,6 +18,8 @@ import pytest
 
 import ordergrad_jax as og
 
+pytestmark = pytest.mark.once  # neither the dtype nor the jax version changes these
+
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 API = ROOT / "docs" / "api"
 DIRECTIVE = re.compile(r"^::: +(?P<identifier>[\w.]+)\s*$", re.MULTILINE)

@@ -18,6 +18,8 @@ import re
 
 import pytest
 
+pytestmark = pytest.mark.once  # neither the dtype nor the jax version changes these
+
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 PACKAGES = ("ordergrad_jax", "envs", "experiments")
 STUDIES = ("control", "pathwise", "lm", "variance")

@@ -5,6 +5,10 @@ from __future__ import annotations
 import pathlib
 import re
 
+import pytest
+
+pytestmark = pytest.mark.once  # neither the dtype nor the jax version changes these
+
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 
 

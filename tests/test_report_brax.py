@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import os
 import pathlib
 import re
@@ -22,6 +23,8 @@ from experiments.common.runs import Run
 from experiments.pathwise import config as pwc
 from experiments.pathwise import run as pwr
 from experiments.report import brax
+
+pytestmark = pytest.mark.once  # neither the dtype nor the jax version changes these
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 ENTRY = pathlib.Path(sys.executable).with_name("ordergrad-jax")
@@ -246,7 +249,8 @@ def test_report_rebuilds_the_document_from_new_bench_and_variance_runs(tmp_path)
     """A copy of reports/brax whose section 4 and 5 data are replaced by quick runs of today's
     `ordergrad-jax bench brax` and `run brax-variance` (written where RESULTS.md says): `report
     brax --check` names exactly those two tables, `report brax` rewrites them from the runs'
-    rows, and the check then passes."""
+    rows, and the check then passes. (These are the quick runs' only tests: each brax compile
+    costs tens of seconds.)"""
     folder = tmp_path / "reports" / "brax"
     shutil.copytree(ROOT / "reports" / "brax", folder)
     (tmp_path / "pyproject.toml").write_text("")
@@ -282,13 +286,22 @@ def test_report_rebuilds_the_document_from_new_bench_and_variance_runs(tmp_path)
             f"{r['env_steps_per_s']:,.0f} |  | {r['wall_s']:.1f} |  | {r['eval_mean']:.2f} | "
             f"{r['eval_cvar_0.1']:.2f} |"
         ) in doc
+    variance_run = folder / "brax-variance" / "variance"
     variance_rows = [
-        json.loads(line)
-        for line in (folder / "brax-variance" / "variance" / "metrics.jsonl")
-        .read_text()
-        .splitlines()
+        json.loads(line) for line in (variance_run / "metrics.jsonl").read_text().splitlines()
     ]
-    assert len(variance_rows) == 4
+    # the quick run itself: RP and LR rows for every objective on brax inverted_pendulum, finite
+    # variances, the comparison columns, its own table and figure
+    from experiments.pathwise import variance
+
+    assert [(r["gradient"], r["objective"]) for r in variance_rows] == [
+        (g, o) for g in ("rp", "lr") for o in variance.QUICK.objectives
+    ]
+    for r in variance_rows:
+        assert r["total_variance"] > 0 and math.isfinite(r["snr"])
+        assert -1 <= r["cosine_rp_lr"] <= 1
+    assert "| gradient |" in (variance_run / "summary.md").read_text()
+    assert (variance_run / "rp_vs_lr.png").exists()
     for r in variance_rows:
         assert (
             f"| {r['task']} | {r['objective']} | {r['gradient']} | {r['total_variance']:.3g} | "

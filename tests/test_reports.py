@@ -11,6 +11,8 @@ import sys
 
 import pytest
 
+pytestmark = pytest.mark.once  # neither the dtype nor the jax version changes these
+
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 CODE_FOLDERS = ("ordergrad_jax", "experiments", "envs")
 DATA_SUFFIXES = {

@@ -8,6 +8,8 @@ import pytest
 
 from experiments.common.runs import Run, RunWriter, find_runs, read_jsonl
 
+pytestmark = pytest.mark.once  # neither the dtype nor the jax version changes these
+
 
 def _write(root, run_id, rows, finish=True, **extra):
     writer = RunWriter("exp", root, run_id)

@@ -5,6 +5,10 @@ from __future__ import annotations
 import pathlib
 import subprocess
 
+import pytest
+
+pytestmark = pytest.mark.once  # neither the dtype nor the jax version changes these
+
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 # Built from pieces so that this file does not match itself.
 FORBIDDEN = ("../" + "shared", "SPEC" + ".md", "shared" + "/oracle")

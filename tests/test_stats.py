@@ -11,6 +11,8 @@ from scipy import stats as scipy_stats
 
 from experiments.common import stats
 
+pytestmark = pytest.mark.once  # neither the dtype nor the jax version changes these
+
 # Two-sided 95% Student t factors from a printed table (t_{0.975, df}).
 T_TABLE = {1: 12.706, 2: 4.303, 4: 2.776, 9: 2.262, 29: 2.045}
 

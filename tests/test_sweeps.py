@@ -132,6 +132,8 @@ import time
 from experiments import registry, sweeps
 from experiments.sweeps import RunSpec, Sweep
 
+pytestmark = pytest.mark.once  # neither the dtype nor the jax version changes these
+
 
 @dataclasses.dataclass(frozen=True)
 class FakeConfig:
