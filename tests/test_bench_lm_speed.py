@@ -37,8 +37,8 @@ def test_speed_writes_its_run_and_splits_the_learner(tmp_path):
     equal to the formula's FLOPs over the learn time."""
     env = {**os.environ, "XLA_FLAGS": TRACEME, "JAX_ENABLE_X64": "0"}
     cmd = [str(pathlib.Path(sys.executable).parent / "ordergrad-jax"), "bench", "lm-speed"]
-    cmd += ["--out", str(tmp_path), "--run-id", "t", "--set", "steps=3", "--set", "num_groups=4"]
-    cmd += ["--set", "profile=True"]
+    cmd += ["--out", str(tmp_path), "--run-id", "t", "--set", "budget.total=3"]
+    cmd += ["--set", "num_groups=4", "--set", "profile=True"]
     subprocess.run(cmd, cwd=ROOT, env=env, check=True, capture_output=True, text=True)
     run = tmp_path / "lm-speed" / "t"
     (row,) = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]

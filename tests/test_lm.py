@@ -12,11 +12,17 @@ import numpy as np
 import pytest
 
 import ordergrad_jax as og
-from experiments.common.config import EstimatorConfig, GroupsConfig, OptimConfig
+from experiments.common.config import (
+    BudgetConfig,
+    EstimatorConfig,
+    GroupsConfig,
+    OptimConfig,
+    apply_overrides,
+)
 from experiments.lm import model as lm_model
 from experiments.lm import rl, run, sampling, tasks
 from experiments.lm import sharding as lm_sharding
-from experiments.lm.config import QUICK
+from experiments.lm.config import QUICK, LMConfig
 from experiments.lm.tokenizer import CharTokenizer
 from tests.conftest import X64
 
@@ -215,7 +221,7 @@ def test_train_step_alone(tiny):
     prompts, answers = task.arrays("train", TOK)
     mesh = lm_sharding.make_mesh((1, 1), jax.devices()[:1])
     setup = run.setup(cfg, TOK, max_len=answers.shape[1] + 1)
-    tx = cfg.optim.make(cfg.steps)
+    tx = cfg.optim.make(cfg.budget.total)
     own = lm_sharding.shard_params(jax.tree.map(jnp.copy, params), mesh)  # learn donates it
     state = run.initial_state(cfg, own, tx, mesh)
     assert isinstance(state, rl.RLState) and state.ref_params is not None
@@ -255,7 +261,7 @@ def test_learn_cpu_fusions_change_the_kernels_not_the_values(tiny):
     task = tasks.ArithmeticTask(digits=1, num_train=32, num_heldout=4)
     prompts, answers = task.arrays("train", TOK)
     mesh = lm_sharding.make_mesh((1, 1), jax.devices()[:1])
-    tx = cfg.optim.make(cfg.steps)
+    tx = cfg.optim.make(cfg.budget.total)
     outs, texts = [], []
     for fusions in (("dot", "eltwise"), ()):
         c = dataclasses.replace(cfg, learn_cpu_fusions=fusions)
@@ -285,10 +291,26 @@ def test_config_validation():
         run.validate(dataclasses.replace(QUICK, groups=GroupsConfig(3, 8)), 2)
     with pytest.raises(ValueError, match="pass_ks"):
         run.validate(dataclasses.replace(QUICK, pass_ks=(1, 64)), 1)
-    with pytest.raises(ValueError, match="num_chunks"):
-        run.validate(dataclasses.replace(QUICK, num_chunks=5), 1)
+    with pytest.raises(ValueError, match=r"budget\.num_chunks \(5\) must be <= budget\.total"):
+        run.validate(dataclasses.replace(QUICK, budget=BudgetConfig(4, 5)), 1)
+    with pytest.raises(ValueError, match=r"budget\.total, budget\.num_chunks"):
+        run.validate(dataclasses.replace(QUICK, budget=BudgetConfig(0, 1)), 1)
     with pytest.raises(ValueError, match="group_size"):
         run.validate(dataclasses.replace(QUICK, groups=GroupsConfig(4, 1)), 1)
+
+
+def test_budget_is_the_one_name_of_the_training_budget():
+    """The RL steps are ``budget.total`` (default 300 in 6 chunks, quick 4 in 2); ``--set
+    budget.total=``/``budget.num_chunks=`` set them (``num_chunks`` bare too), and the old name
+    ``steps`` is refused in one line that names ``budget.total``."""
+    assert LMConfig().budget == BudgetConfig(total=300, num_chunks=6)
+    assert QUICK.budget == BudgetConfig(total=4, num_chunks=2)
+    cfg = apply_overrides(LMConfig(), ["budget.total=10", "num_chunks=2"])
+    assert cfg.budget == BudgetConfig(total=10, num_chunks=2)
+    with pytest.raises(ValueError, match=r"'steps' was renamed: use budget\.total") as err:
+        apply_overrides(LMConfig(), ["steps=10"])
+    assert "\n" not in str(err.value)
+    assert apply_overrides(LMConfig(), ["sft_steps=10"]).sft_steps == 10
 
 
 def test_smoothed_nll_is_cross_entropy_against_the_smoothed_target(rng):

@@ -144,6 +144,7 @@ def test_update_rules_and_settings_of_the_header():
     items = ("adam:lr=1e-4", "embed=0", "sgd:lr=0.01", "ngd:lr=0.003")
     assert diagnose.update_rules(items) == ["adam:lr=1e-4,embed=0", "sgd:lr=0.01", "ngd:lr=0.003"]
     sets = ["estimator.name=grpo", "sft_steps=1000", "sft_smoothing=0", "num_groups=64"]
+    sets += ["budget.total=600", "budget.num_chunks=12"]  # the budget's names: dotted
     cfg = apply_overrides(diagnose.DiagnoseConfig(), [*sets, "learn_cpu_fusions=", "mode=trial"])
     assert cfg.mode == "trial" and cfg.lm.groups.num_groups == 64
     assert sorted(diagnose.settings(cfg.lm)) == sorted([*sets, "learn_cpu_fusions="])

@@ -10,6 +10,7 @@ import pathlib
 import notebook_helpers as nbh
 import pytest
 
+from experiments.common.config import BudgetConfig
 from experiments.common.runs import RunWriter
 from experiments.lm import run
 from experiments.lm.config import QUICK
@@ -40,8 +41,8 @@ def runs(tmp_path_factory):
 
     out = tmp_path_factory.mktemp("lm")
     sets = [
-        "steps=4",
-        "num_chunks=2",
+        "budget.total=4",
+        "budget.num_chunks=2",
         "sft_steps=20",
         "kl_coef=0.05",
         "length_penalty=0.2",
@@ -52,8 +53,7 @@ def runs(tmp_path_factory):
     full_path = out / "lm-rl" / "full"
     cfg = dataclasses.replace(
         QUICK,
-        steps=4,
-        num_chunks=2,
+        budget=BudgetConfig(4, 2),
         sft_steps=20,
         kl_coef=0.05,
         length_penalty=0.2,

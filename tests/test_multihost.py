@@ -34,8 +34,8 @@ ENTRY = pathlib.Path(sys.executable).with_name("ordergrad-jax")
 CONFIG = [
     "--quick",
     *("--set", "mesh=4,2"),
-    *("--set", "steps=3"),
-    *("--set", "num_chunks=3"),
+    *("--set", "budget.total=3"),
+    *("--set", "budget.num_chunks=3"),
     *("--set", "sft_steps=4"),
     *("--set", "length_penalty=0.1"),
 ]

@@ -144,6 +144,19 @@ def test_grid_runs_are_small_and_have_provenance():
         assert (run / "summary.md").is_file()
 
 
+def test_budget_reads_committed_and_new_configs():
+    """A run's RL steps and chunks from its config.json: the flat ``steps``/``num_chunks`` of the
+    committed runs, or the ``budget`` part of an ``LMConfig`` written now (the same numbers)."""
+    import dataclasses
+
+    from experiments.lm.config import LMConfig
+    from experiments.report.lm.runs import budget
+
+    committed = json.loads((LM / "lr" / "grpo-lr1e-3" / "config.json").read_text())["config"]
+    assert "budget" not in committed and budget(committed) == (80, 8)
+    assert budget(dataclasses.asdict(LMConfig())) == (300, 6)
+
+
 def test_lr_and_speed_tables_match_the_raw_rows():
     """The learning-rate cells are the runs' held-out evaluations; the speed table's advantage
     share is the advantage's median time over the step's, recomputed here."""

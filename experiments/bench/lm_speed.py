@@ -6,12 +6,12 @@ peak.
     ordergrad-jax bench lm-speed --set digits=3                    # the pass@k study's size
     XLA_FLAGS=--xla_force_host_platform_device_count=8 ordergrad-jax bench lm-speed --set mesh=4,2
 
-Runs ``lm.steps`` RL steps of :class:`LMSpeedBenchConfig`'s ``lm`` part (the lm-rl defaults
-with no SFT, one chunk and a token evaluation: speed does not depend on the start; ``--set`` takes
-its keys bare, as ``run lm-rl`` does) and reports medians over the steps after the first (which
-compiles). The ``jnp.dot`` peak is measured in the same process before and after the steps; the
-larger of the two is the peak (so a machine that got busier during the run does not flatter the
-learner's fraction).
+Runs ``lm.budget.total`` RL steps of :class:`LMSpeedBenchConfig`'s ``lm`` part (the lm-rl
+defaults with no SFT, one chunk and a token evaluation: speed does not depend on the start;
+``--set`` takes its keys bare or dotted, as ``run lm-rl`` does: ``--set budget.total=3``) and
+reports medians over the steps after the first (which compiles). The ``jnp.dot`` peak is measured
+in the same process before and after the steps; the larger of the two is the peak (so a machine
+that got busier during the run does not flatter the learner's fraction).
 
 With ``profile`` (XLA:CPU only; ``XLA_FLAGS`` must hold ``--xla_cpu_enable_xprof_traceme=true``
 when the process starts), the learn phase is also traced alone (``jax.profiler``, one event per
@@ -39,6 +39,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from experiments.common.config import BudgetConfig
 from experiments.common.runs import RunWriter, markdown_table
 from experiments.lm import run as lm_run
 from experiments.lm.config import LMConfig
@@ -59,8 +60,8 @@ def dot_peak(n: int = 2048, repeats: int = 10) -> float:
 
 def speed_config(**overrides) -> LMConfig:
     """The measured configuration: the lm-rl defaults with no SFT, one chunk and a token
-    evaluation (12 RL steps), with ``overrides`` (fields)."""
-    base = LMConfig(sft_steps=0, steps=12, num_chunks=1, eval_prompts=16, eval_samples=16)
+    evaluation (12 RL steps: ``budget=BudgetConfig(12, 1)``), with ``overrides`` (fields)."""
+    base = LMConfig(sft_steps=0, budget=BudgetConfig(12, 1), eval_prompts=16, eval_samples=16)
     return dataclasses.replace(base, **overrides)
 
 
@@ -70,7 +71,7 @@ TRACEME = "--xla_cpu_enable_xprof_traceme=true"
 
 @dataclasses.dataclass(frozen=True)
 class LMSpeedBenchConfig:
-    """What ``bench lm-speed`` measures: ``lm.steps`` RL steps of ``lm`` on ``lm.mesh``."""
+    """What ``bench lm-speed`` measures: ``lm.budget.total`` RL steps of ``lm`` on ``lm.mesh``."""
 
     lm: LMConfig = dataclasses.field(default_factory=speed_config)
     profile: bool = False
@@ -78,7 +79,9 @@ class LMSpeedBenchConfig:
 
 
 QUICK = LMSpeedBenchConfig(
-    lm=speed_config(steps=3, groups=dataclasses.replace(LMConfig().groups, num_groups=4))
+    lm=speed_config(
+        budget=BudgetConfig(3, 1), groups=dataclasses.replace(LMConfig().groups, num_groups=4)
+    )
 )
 """The smoke size: 3 steps of 4 groups."""
 
@@ -142,8 +145,9 @@ def learner_op_split(cfg: LMConfig, repeats: int = 5) -> dict[str, float]:
 
 
 def measure(cfg: LMConfig) -> dict:
-    """Medians of ``cfg.steps`` RL steps of ``cfg`` (the first left out; see :func:`speed_config`),
-    their time split and the learner's share of the ``jnp.dot`` peak (module doc)."""
+    """Medians of ``cfg.budget.total`` RL steps of ``cfg`` (the first left out; see
+    :func:`speed_config`), their time split and the learner's share of the ``jnp.dot`` peak
+    (module doc)."""
     peak_before = dot_peak()
     with tempfile.TemporaryDirectory() as out:
         rows = lm_run.run(cfg, RunWriter("lm-speed", out))

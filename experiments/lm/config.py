@@ -2,7 +2,8 @@
 
 The model sizes, the optimiser, the groups and the estimator are nested parts
 (``--set model.num_layers=4``, ``--set optim.lr=1e-5``, ``--set num_groups=32``,
-``--set estimator.name=grpo``, ``--set estimator.options=alpha=0.25``), and so is the cluster
+``--set estimator.name=grpo``, ``--set estimator.options=alpha=0.25``), and so are the training
+budget (``--set budget.total=500 --set budget.num_chunks=10``: RL steps) and the cluster
 (``--set coordinator=HOST:PORT``); a bare field name works wherever it names one field
 (``--set lr=1e-5``).
 """
@@ -12,7 +13,7 @@ from __future__ import annotations
 import dataclasses
 
 from experiments.common.cluster import ClusterConfig
-from experiments.common.config import EstimatorConfig, GroupsConfig, OptimConfig
+from experiments.common.config import BudgetConfig, EstimatorConfig, GroupsConfig, OptimConfig
 
 
 @dataclasses.dataclass(frozen=True)
@@ -82,7 +83,12 @@ class LMConfig:
     """Adam 1e-4, global-norm clip 1: from the default start GRPO, RLOO and OrderGrad TopM:2@4
     gain +0.25 held-out pass@1 within 100 steps (reports/lm/RESULTS.md). Not tuned further;
     from the old start 3e-4 and 1e-3 collapsed the policy."""
-    steps: int = 300
+    budget: BudgetConfig = dataclasses.field(
+        default_factory=lambda: BudgetConfig(total=300, num_chunks=6)
+    )
+    """The training budget in RL steps (updates): the ``budget.total`` RL steps run in
+    ``budget.num_chunks`` (<= total) nearly equal chunks, one checkpoint and one held-out
+    evaluation after each."""
     temperature: float = 1.0
     top_p: float = 1.0
     ppo_epochs: int = 1
@@ -100,9 +106,6 @@ class LMConfig:
     length_penalty: float = 0.0
     """Reward -= length_penalty * tokens / max tokens (enters the ordering)."""
     # evaluation and logging
-    num_chunks: int = 6
-    """Checkpoint chunks: the ``steps`` RL steps run in ``num_chunks`` (<= steps) nearly equal
-    chunks, one checkpoint and one held-out evaluation after each."""
     eval_prompts: int = 256
     eval_samples: int = 16
     pass_ks: tuple[int, ...] = (1, 2, 4, 8, 16)
@@ -122,10 +125,9 @@ QUICK = LMConfig(
     model=TinyQwen3(num_layers=1, embed_dim=64, hidden_dim=256, head_dim=16),
     sft_steps=60,
     sft_batch=32,
-    steps=4,
+    budget=BudgetConfig(total=4, num_chunks=2),
     groups=GroupsConfig(num_groups=4, group_size=8),
     optim=OptimConfig(lr=1e-4, grad_clip=1.0),
-    num_chunks=2,
     eval_prompts=16,
     eval_samples=8,
     pass_ks=(1, 2, 4, 8),

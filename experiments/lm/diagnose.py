@@ -330,7 +330,7 @@ def forms(bench: Bench, run_dirs: list[str]) -> list[dict]:
 
     key = jax.random.fold_in(bench.eval_key, 0)
     targets = [("sft", bench.params)]
-    tx = bench.cfg.optim.make(bench.cfg.steps * bench.cfg.ppo_epochs)
+    tx = bench.cfg.optim.make(bench.cfg.budget.total * bench.cfg.ppo_epochs)
     like = lm_run.initial_state(bench.cfg, bench.params, tx, bench.mesh)
     for d in run_dirs:
         ckpt = Checkpointer(f"{d}/checkpoints")
@@ -412,8 +412,9 @@ def update_rules(items: tuple[str, ...]) -> list[str]:
     return rules
 
 
-GENERIC_KEYS = ("name", "options")
-"""Leaf names the header writes dotted (``estimator.name``) although they are unique."""
+GENERIC_KEYS = ("name", "options", "total", "num_chunks")
+"""Leaf names the header writes dotted (``estimator.name``, ``budget.total``) although they are
+unique."""
 
 
 def _format(value) -> str:
@@ -426,7 +427,8 @@ def _format(value) -> str:
 
 def settings(cfg: LMConfig, base: LMConfig | None = None) -> list[str]:
     """``cfg``'s differences from ``base`` (the defaults) as ``--set`` items, keyed by the bare
-    leaf name where it names one leaf (``num_groups=64``, ``sft_steps=1000``), else the path."""
+    leaf name where it names one leaf (``num_groups=64``, ``sft_steps=1000``), else (and for
+    :data:`GENERIC_KEYS`: ``budget.total=600``) the path."""
     base = base or LMConfig()
     paths = list(leaf_paths(cfg))
     names = [p.rsplit(".", 1)[-1] for p in paths]

@@ -2,7 +2,7 @@
 
 ``ordergrad-jax run lm-rl --quick`` runs a tiny end-to-end SFT + RL on CPU; the defaults are the
 CPU study size; ``--set checkpoint_dir=...`` loads a real Qwen3 checkpoint (accelerator job).
-Training runs in ``num_chunks`` chunks of RL steps with a checkpoint after each
+Training runs ``budget.total`` RL steps in ``budget.num_chunks`` chunks with a checkpoint after each
 (``experiments/common/checkpoint.py``): the same ``--run-id`` resumes an interrupted run.
 """
 
@@ -42,10 +42,13 @@ def validate(cfg: LMConfig, data_parallel: int) -> None:
             f"must be multiples of the data-parallel size {data_parallel} (mesh {cfg.mesh}), "
             "so each prompt's group stays on one shard"
         )
-    if cfg.steps < 1 or cfg.num_chunks < 1 or cfg.ppo_epochs < 1:
-        raise ValueError("steps, num_chunks and ppo_epochs must be >= 1")
-    if cfg.num_chunks > cfg.steps:
-        raise ValueError(f"num_chunks ({cfg.num_chunks}) must be <= steps ({cfg.steps})")
+    total, chunks = cfg.budget.total, cfg.budget.num_chunks
+    if total < 1 or chunks < 1 or cfg.ppo_epochs < 1:
+        raise ValueError("budget.total, budget.num_chunks and ppo_epochs must be >= 1")
+    if chunks > total:
+        raise ValueError(
+            f"budget.num_chunks ({chunks}) must be <= budget.total ({total}; RL steps)"
+        )
     if cfg.eval_prompts > cfg.num_heldout:
         raise ValueError(
             f"eval_prompts ({cfg.eval_prompts}) must be <= num_heldout ({cfg.num_heldout})"
@@ -194,9 +197,9 @@ def task_setup(cfg: LMConfig, tok) -> TaskSetup:
 
 
 def rl_start(cfg: LMConfig, graphdef, params, ts: TaskSetup, mesh) -> tuple[rl.RLState, rl.Phases]:
-    """The RL state starting from ``params`` (:func:`initial_state`, Adam over ``steps x
+    """The RL state starting from ``params`` (:func:`initial_state`, Adam over ``budget.total x
     ppo_epochs`` updates) and the step's jitted phases on ``mesh`` (:func:`rl.make_phases`)."""
-    tx = cfg.optim.make(cfg.steps * cfg.ppo_epochs)
+    tx = cfg.optim.make(cfg.budget.total * cfg.ppo_epochs)
     state = initial_state(cfg, params, tx, mesh)
     phases = rl.make_phases(
         graphdef,
@@ -238,9 +241,10 @@ def sft_row(
 
 def make_chunk(cfg: LMConfig, phases: rl.Phases, evaluate, eval_key, flops: float):
     """``chunk(state) -> (state, rows)``: the RL steps up to the chunk's end (chunk ``c`` ends
-    at step ``(c + 1) * steps // num_chunks``), one metric row per step with its time split, and
-    a held-out evaluation after the chunk's last step."""
-    ends = [(c + 1) * cfg.steps // cfg.num_chunks for c in range(cfg.num_chunks)]
+    at step ``(c + 1) * budget.total // budget.num_chunks``), one metric row per step with its
+    time split, and a held-out evaluation after the chunk's last step."""
+    total, chunks = cfg.budget.total, cfg.budget.num_chunks
+    ends = [(c + 1) * total // chunks for c in range(chunks)]
     seconds: dict[str, float] = {}
     step = functools.partial(rl.train_step, rl.timed(phases, seconds), ks=cfg.pass_ks)
 
@@ -268,7 +272,7 @@ def make_chunk(cfg: LMConfig, phases: rl.Phases, evaluate, eval_key, flops: floa
 
 
 def run(cfg: LMConfig, writer: RunWriter, progress: Callable | None = None) -> list[dict]:
-    """SFT warm start, held-out evaluation, then ``steps`` RL steps in checkpointed chunks.
+    """SFT warm start, held-out evaluation, then ``budget.total`` RL steps in checkpointed chunks.
 
     On several processes (``cfg.cluster``, joined by the CLI before any JAX call) every process
     runs this same function on its own devices: the mesh spans all of them, each process builds
@@ -306,7 +310,7 @@ def run(cfg: LMConfig, writer: RunWriter, progress: Callable | None = None) -> l
     state, phases = rl_start(cfg, graphdef, params, ts, mesh)
     flops = learner_flops(cfg, graphdef, state.params, ts.train[0].shape[1] + s.max_len)
     chunk = make_chunk(cfg, phases, evaluate, eval_key, flops)
-    train_in_chunks(state, chunk, cfg.num_chunks, writer, lambda c, st, rows: rows, progress)
+    train_in_chunks(state, chunk, cfg.budget.num_chunks, writer, lambda c, st, rows: rows, progress)
     rows = writer.metrics
     writer.write_summary(summary(cfg, rows, s.estimator.label()))
     write_figures(cfg, writer, rows)
@@ -350,7 +354,7 @@ def summary(cfg: LMConfig, rows: list[dict], method: str) -> str:
         timing = markdown_table([mean])
     p, n = cfg.groups.num_groups, cfg.groups.group_size
     return (
-        f"# lm-rl: {method}, {cfg.steps} steps, P={p} N={n}\n\n"
+        f"# lm-rl: {method}, {cfg.budget.total} steps, P={p} N={n}\n\n"
         f"Held-out pass@k ({cfg.eval_prompts} prompts x {cfg.eval_samples} samples):\n\n"
         f"{markdown_table(table)}\n\nStep time split (s, steady state):\n\n{timing}\n"
     )

@@ -33,6 +33,12 @@ OLD = f"{OLD_START} sft_cache={{out}}/sft-old {NOFUSE}"
 DEFAULT = f"sft_cache={{out}}/sft {NOFUSE}"
 """The default start from its cache, with the default kernels."""
 
+
+def budget(total: int, num_chunks: int) -> str:
+    """The overrides of an lm-rl training budget: ``total`` RL steps in ``num_chunks`` chunks."""
+    return f"budget.total={total} budget.num_chunks={num_chunks}"
+
+
 GRPO = "estimator.name=grpo"
 RLOO = "estimator.name=rloo"
 TOP2AT4 = "estimator.name=ordergrad k=4 objective=TopM:2"
@@ -168,7 +174,7 @@ def _default() -> tuple[RunSpec, ...]:
             "long-grpo-1500",
             DEFAULT,
             GRPO,
-            "steps=1500 num_chunks=15",
+            budget(1500, 15),
             seed=0,
             stage=1,
             keep=curated(10),
@@ -187,8 +193,8 @@ def _lr() -> tuple[RunSpec, ...]:
     runs = []
     for est in ("grpo", "rloo"):
         runs += [
-            lm_rl(f"{est}-lr1e-3", OLD, f"estimator.name={est} lr=1e-3 steps=80 num_chunks=8"),
-            lm_rl(f"{est}-lr3e-4", OLD, f"estimator.name={est} lr=3e-4 steps=60 num_chunks=6"),
+            lm_rl(f"{est}-lr1e-3", OLD, f"estimator.name={est} lr=1e-3", budget(80, 8)),
+            lm_rl(f"{est}-lr3e-4", OLD, f"estimator.name={est} lr=3e-4", budget(60, 6)),
         ]
     # the first run fills the old start's cache before the others read it
     return tuple(dataclasses.replace(r, seed=0, stage=int(i > 0)) for i, r in enumerate(runs))
@@ -223,9 +229,9 @@ def _learning() -> tuple[RunSpec, ...]:
             "opts=adam:lr=1e-4,embed=0,sgd:lr=0.01,ngd:lr=0.003,adam:lr=2e-5",
             "trial_steps=60 eval_every=30",
         ),
-        lm_rl("grpo-lr2e-5-1200", g, "lr=2e-5 steps=1200 num_chunks=12", seed=0, stage=1),
-        lm_rl("top2at4-lr2e-5-600", OLD, "lr=2e-5 steps=600 num_chunks=6", seed=0, stage=1),
-        lm_rl("rloo-lr2e-5-600", OLD, RLOO, "lr=2e-5 steps=600 num_chunks=6", seed=0, stage=1),
+        lm_rl("grpo-lr2e-5-1200", g, "lr=2e-5", budget(1200, 12), seed=0, stage=1),
+        lm_rl("top2at4-lr2e-5-600", OLD, "lr=2e-5", budget(600, 6), seed=0, stage=1),
+        lm_rl("rloo-lr2e-5-600", OLD, RLOO, "lr=2e-5", budget(600, 6), seed=0, stage=1),
     )
 
 
@@ -261,7 +267,7 @@ def _speed() -> tuple[RunSpec, ...]:
 def _sft_and_runs(methods: dict[str, str], seeds_of, keep_sft: bool, keep) -> list[RunSpec]:
     """The SFT start alone first (``sft``, one RL step, filling the shared cache: stage 0),
     then each method x seed (stage 1)."""
-    runs = [lm_rl("sft", "steps=1 num_chunks=1", keep=keep_sft)]
+    runs = [lm_rl("sft", budget(1, 1), keep=keep_sft)]
     for seed, prefix, extra in seeds_of:
         for m, overrides in methods.items():
             runs.append(
@@ -271,14 +277,14 @@ def _sft_and_runs(methods: dict[str, str], seeds_of, keep_sft: bool, keep) -> li
 
 
 STUDY_TASK = (
-    "digits=3 num_heldout=1024 eval_prompts=1024 eval_samples=32 pass_ks=1,2,4,8,16,32 steps=300"
-    f" num_chunks=3 sft_cache={{out}}/sft {NOFUSE}"
+    "digits=3 num_heldout=1024 eval_prompts=1024 eval_samples=32 pass_ks=1,2,4,8,16,32"
+    f" {budget(300, 3)} sft_cache={{out}}/sft {NOFUSE}"
 )
 LENGTH_TASK = (
     "digits=3 scratchpad=0.5 num_heldout=1024 eval_prompts=1024 eval_samples=8 pass_ks=1,2,4,8"
-    f" steps=300 num_chunks=6 sft_cache={{out}}/sft {NOFUSE}"
+    f" {budget(300, 6)} sft_cache={{out}}/sft {NOFUSE}"
 )
-GRID_SETTINGS = f"{OLD_START} lr=1e-4 steps=50 num_chunks=2 {NOFUSE} sft_cache={{out}}/sft"
+GRID_SETTINGS = f"{OLD_START} lr=1e-4 {budget(50, 2)} {NOFUSE} sft_cache={{out}}/sft"
 
 
 def _length() -> tuple[RunSpec, ...]:

@@ -25,6 +25,7 @@ from experiments.common import stats
 from experiments.common.runs import Run, find_runs, markdown_table
 from experiments.report.lm.runs import (
     KS,
+    budget,
     evaluations,
     final,
     method_label,
@@ -135,7 +136,7 @@ def lr_table(folder: pathlib.Path) -> str:
                 "run": f"{run.path.parent.name}/{run.name}",
                 "method": method_label(config),
                 "Adam lr": f"{config['optim']['lr']:.0e}".replace("e-0", "e-"),
-                "steps": config["steps"],
+                "steps": budget(config)[0],
                 "held-out pass@1: SFT, then at steps": f"{evals[0][1]['pass@1']:.3f}; "
                 + ", ".join(f"{step}: {e['pass@1']:.3f}" for step, e in evals[1:]),
                 "train reward, steps 1-10 → last 10": f"{np.mean(rewards[:10]):.3f} → "

@@ -39,6 +39,14 @@ def method_label(config: dict[str, Any]) -> str:
     return og.estimators.spec(est["name"]).short_label(**params)
 
 
+def budget(config: dict[str, Any]) -> tuple[int, int]:
+    """``(total RL steps, chunks)`` of a run from its config: the nested ``budget`` part, or the
+    flat ``steps`` and ``num_chunks`` fields of runs made before it (committed run folders)."""
+    if "budget" in config:
+        return config["budget"]["total"], config["budget"]["num_chunks"]
+    return config["steps"], config["num_chunks"]
+
+
 def seeded_runs(folder: pathlib.Path, methods: Mapping[str, str]) -> dict[str, dict[int, Run]]:
     """``{method: {seed: run}}`` of the finished runs ``<method>-s<seed>`` in ``folder`` whose
     method is a key of ``methods``, in its order (the default runs, the study's, the length
