@@ -36,3 +36,23 @@ def test_license_file_is_the_declared_license():
 def test_readme_says_how_to_cite():
     readme = (ROOT / "README.md").read_text()
     assert "## Citing" in readme and "CITATION.cff" in readme and "2606.06096" in readme
+
+
+def test_package_metadata_types_and_changelog():
+    """The package ships its type hints (PEP 561 ``py.typed`` as package data), says which
+    Pythons it supports in classifiers that match ``requires-python``, links the paper, and the
+    changelog has a section for the released version."""
+    config = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    project = config["project"]
+    assert (ROOT / "ordergrad_jax" / "py.typed").exists()
+    assert "py.typed" in config["tool"]["setuptools"]["package-data"]["ordergrad_jax"]
+    assert "Typing :: Typed" in project["classifiers"]
+    versions = {
+        c.rsplit(":: ", 1)[1]
+        for c in project["classifiers"]
+        if c.startswith("Programming Language :: Python :: 3.")
+    }
+    assert versions == {"3.11", "3.12"} and project["requires-python"] == ">=3.11,<3.13"
+    assert "2606.06096" in project["urls"]["Paper"]
+    changelog = (ROOT / "CHANGELOG.md").read_text()
+    assert f"## [{og.__version__}]" in changelog and "## [Unreleased]" in changelog
