@@ -2,16 +2,21 @@
 
 The advantages are checked against a brute-force U-statistic written here (every K-subset of the
 group), as a pure function and inside tunix's GRPO learner, where they are captured in the
-jitted policy loss itself (what the update used), on a tiny Qwen3 on CPU.
+jitted policy loss itself (what the update used), on a tiny Qwen3 on CPU. The gradient of
+tunix's GRPO loss under :func:`exact_gradient_settings` is checked against ``og.lr_loss``'s.
+The detection of tunix's API (``rl_engine=`` or ``rl_cluster=``; ``use_rollout_logps``) is
+checked on stand-in classes, since only google-tunix 0.1.7 is installable here.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import importlib
+import importlib.metadata
 import itertools
 import subprocess
 import sys
+import warnings
 
 import numpy as np
 import pytest
@@ -233,16 +238,132 @@ def test_core_library_does_not_import_integrations():
 
 
 # ------------------------------------------------------------------------------------------------
+# tunix's API, today (0.1.7) and next (after 0.1.7: rl_engine=, use_rollout_logps), on stand-ins.
+
+
+class _EngineLearner:
+    """Stands in for tunix's head ``GRPOLearner``: ``rl_engine=``; ``rl_cluster=`` deprecated."""
+
+    def __init__(self, rl_engine=None, algo_config=None, reward_fns=None, rl_cluster=None, **kw):
+        if rl_cluster is not None:
+            warnings.warn(
+                "rl_cluster is deprecated; use rl_engine", DeprecationWarning, stacklevel=2
+            )
+        self.engine = rl_engine if rl_engine is not None else rl_cluster
+        self.algo_config, self.reward_fns, self.kwargs = algo_config, reward_fns, kw
+
+
+class _ClusterLearner:
+    """Stands in for tunix 0.1.7's ``GRPOLearner``: ``rl_cluster=`` only."""
+
+    def __init__(self, rl_cluster, algo_config, reward_fns, metric_fns=None):
+        self.engine, self.algo_config, self.reward_fns = rl_cluster, algo_config, reward_fns
+        self.kwargs = {"metric_fns": metric_fns}
+
+
+@dataclasses.dataclass(kw_only=True)
+class _ConfigWithRolloutLogps:
+    beta: float = 0.04
+    num_iterations: int = 1
+    loss_agg_mode: str = "sequence-mean-token-mean"
+    use_rollout_logps: bool = True
+
+
+@dataclasses.dataclass(kw_only=True)
+class _ConfigWithoutRolloutLogps:
+    beta: float = 0.04
+    num_iterations: int = 1
+    loss_agg_mode: str = "sequence-mean-token-mean"
+
+
+@pytest.mark.parametrize(
+    ("learner_cls", "keyword"), [(_EngineLearner, "rl_engine"), (_ClusterLearner, "rl_cluster")]
+)
+def test_make_learner_passes_the_engine_under_the_keyword_the_learner_takes(learner_cls, keyword):
+    assert og_tunix.engine_keyword(learner_cls) == keyword
+    engine, config, reward = object(), object(), lambda prompts, completions, **kw: []
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a deprecated keyword would raise here
+        learner = og_tunix.make_learner(
+            engine, config, reward, learner_cls=learner_cls, metric_fns=None
+        )
+    assert isinstance(learner, learner_cls)
+    assert learner.engine is engine and learner.algo_config is config
+    assert learner.reward_fns is reward and learner.kwargs == {"metric_fns": None}
+    with pytest.warns(DeprecationWarning):  # the stand-in does warn on the old keyword
+        _EngineLearner(rl_cluster=engine, algo_config=config, reward_fns=reward)
+
+
+def test_engine_keyword_of_the_installed_tunix():
+    from tunix.rl.grpo import grpo_learner
+
+    keyword = og_tunix.engine_keyword()
+    assert keyword == og_tunix.engine_keyword(grpo_learner.GRPOLearner)
+    if importlib.metadata.version("google-tunix") == "0.1.7":
+        assert keyword == "rl_cluster"
+
+
+@pytest.mark.parametrize(
+    ("config_cls", "extra"),
+    [(_ConfigWithRolloutLogps, {"use_rollout_logps": False}), (_ConfigWithoutRolloutLogps, {})],
+)
+def test_exact_gradient_settings_name_use_rollout_logps_where_it_exists(config_cls, extra):
+    settings = og_tunix.exact_gradient_settings(config_cls)
+    assert settings == {
+        "beta": 0.0,
+        "num_iterations": 1,
+        "loss_agg_mode": "seq-mean-token-sum",
+        **extra,
+    }
+    config_cls(**settings)  # every setting is a field of the config
+
+
+def test_installed_ordergrad_config_takes_the_exact_settings():
+    from tunix.rl.grpo import grpo_learner
+
+    settings = og_tunix.exact_gradient_settings()
+    assert settings == og_tunix.exact_gradient_settings(grpo_learner.GRPOConfig)
+    config = og_tunix.OrderGradConfig(k=4, objective="TopM:2", num_generations=8, **settings)
+    for name, value in settings.items():
+        assert getattr(config, name) == value
+    fields = {f.name for f in dataclasses.fields(grpo_learner.GRPOConfig)}
+    ours = {f.name for f in dataclasses.fields(og_tunix.OrderGradConfig)}
+    assert ("use_rollout_logps" in settings) == ("use_rollout_logps" in fields)
+    assert ("use_rollout_logps" in ours) == ("use_rollout_logps" in fields)  # none in 0.1.7
+
+
+def test_ordergrad_config_defaults_use_rollout_logps_false_where_tunix_has_it(monkeypatch):
+    """Import the adapter against a GRPOConfig with tunix head's ``use_rollout_logps=True``."""
+    from tunix.rl.grpo import grpo_learner
+
+    import ordergrad_jax.integrations
+
+    @dataclasses.dataclass(kw_only=True)
+    class HeadGRPOConfig(grpo_learner.GRPOConfig):
+        use_rollout_logps: bool = True
+
+    monkeypatch.setattr(grpo_learner, "GRPOConfig", HeadGRPOConfig)
+    monkeypatch.delitem(sys.modules, "ordergrad_jax.integrations.tunix")
+    monkeypatch.setattr(ordergrad_jax.integrations, "tunix", og_tunix)  # restored afterwards
+    head = importlib.import_module("ordergrad_jax.integrations.tunix")
+    assert head is not og_tunix
+    config = head.OrderGradConfig(k=4, objective="TopM:2", num_generations=8)
+    assert config.use_rollout_logps is False  # tunix's default True is not exact
+    assert head.exact_gradient_settings()["use_rollout_logps"] is False
+    explicit = head.OrderGradConfig(
+        k=4, objective="TopM:2", num_generations=8, use_rollout_logps=True
+    )
+    assert explicit.use_rollout_logps is True  # a user's choice stands
+
+
+# ------------------------------------------------------------------------------------------------
 # End to end in tunix's GRPO learner.
 
 
-def _tiny_cluster(vocab_size: int, steps: int):
-    import jax
-    import optax
+def _tiny_qwen3(vocab_size: int):
+    """A one-layer Qwen3 of tunix's, small enough for CPU tests."""
     from flax import nnx
     from tunix.models.qwen3 import model as qwen3
-    from tunix.rl import rl_cluster as rl_cluster_lib
-    from tunix.rl.rollout import base_rollout
 
     cfg = qwen3.ModelConfig(
         num_layers=1,
@@ -256,7 +377,21 @@ def _tiny_cluster(vocab_size: int, steps: int):
         norm_eps=1e-6,
         use_tied_embedding=True,
     )
-    model = qwen3.Qwen3(cfg, rngs=nnx.Rngs(params=0))
+    return qwen3.Qwen3(cfg, rngs=nnx.Rngs(params=0))
+
+
+def _engine_class(rl_cluster_lib):
+    """tunix's ``RLEngine`` where it exists, else 0.1.7's ``RLCluster``."""
+    return getattr(rl_cluster_lib, "RLEngine", None) or rl_cluster_lib.RLCluster
+
+
+def _tiny_cluster(vocab_size: int, steps: int):
+    import jax
+    import optax
+    from tunix.rl import rl_cluster as rl_cluster_lib
+    from tunix.rl.rollout import base_rollout
+
+    model = _tiny_qwen3(vocab_size)
     mesh = jax.make_mesh((1, 1), ("fsdp", "tp"), axis_types=(jax.sharding.AxisType.Auto,) * 2)
     role = rl_cluster_lib.Role
     config = rl_cluster_lib.ClusterConfig(
@@ -274,6 +409,7 @@ def _tiny_cluster(vocab_size: int, steps: int):
 
 
 @pytest.mark.training
+@pytest.mark.filterwarnings("error:.*(rl_cluster|RLCluster):DeprecationWarning")
 @pytest.mark.parametrize("route", ["OrderGradConfig", "GRPOConfig+register"])
 def test_end_to_end_in_tunix_grpo_learner(route):
     import jax
@@ -286,7 +422,7 @@ def test_end_to_end_in_tunix_grpo_learner(route):
     vocab = test_common.MockVocab()  # tunix's own test vocabulary (words -> ids)
     steps, n, k = 2, 8, 4
     model, _, cluster_config = _tiny_cluster(vocab.GetPieceSize(), steps)
-    cluster = rl_cluster_lib.RLCluster(
+    cluster = _engine_class(rl_cluster_lib)(
         actor=model, reference=model, tokenizer=vocab, cluster_config=cluster_config
     )
 
@@ -315,7 +451,7 @@ def test_end_to_end_in_tunix_grpo_learner(route):
         algo = grpo_learner.GRPOConfig(
             advantage_estimator=og_tunix.register(k=k, objective="TopM:2"), **common
         )
-    learner = grpo_learner.GRPOLearner(rl_cluster=cluster, algo_config=algo, reward_fns=reward_fn)
+    learner = og_tunix.make_learner(cluster, algo, reward_fn)  # rl_engine= or rl_cluster=
     before = jax.tree.map(np.asarray, nnx.state(model, nnx.Param))
     prompts = [np.array(["hello world", "My name is"]), np.array(["Tunix training", "hello there"])]
     learner.train([{"prompts": p} for p in prompts])
@@ -330,3 +466,102 @@ def test_end_to_end_in_tunix_grpo_learner(route):
     changed = jax.tree.leaves(jax.tree.map(lambda a, b: bool(np.any(a != b)), before, after))
     assert any(changed), "the learner did not update the policy"
     assert all(np.all(np.isfinite(x)) for x in jax.tree.leaves(after))
+
+
+# ------------------------------------------------------------------------------------------------
+# The gradient of tunix's GRPO loss under exact_gradient_settings() is og.lr_loss's.
+
+
+def _grpo_loss_and_lr_loss_gradients(old_logp_offset=None):
+    """Gradients (w.r.t. a tiny Qwen3's parameters) of tunix's GRPO loss on OrderGrad advantages
+    and of ``og.lr_loss`` on the same completions' sequence log-probabilities.
+
+    2 prompts x N = 6 completions of up to 4 tokens (ragged), rewards N(0, 1), TopM:2 of K = 4,
+    the config from :func:`exact_gradient_settings`. ``old_logp_offset`` ``[12, 4]``: when given,
+    the old policy's per-token log-probabilities are the current ones plus it (a sampler that
+    disagrees with the trainer, as ``use_rollout_logps=True`` would give); else ``None`` (the
+    trainer's own, what the learner passes with ``num_iterations=1`` and no rollout log-probs).
+    """
+    import jax
+    import jax.numpy as jnp
+    from flax import nnx
+    from tunix.rl import algo_core, common, function_registry
+
+    groups, n, k, length, vocab, pad_id, eos_id = 2, 6, 4, 4, 16, 0, 1
+    rng = np.random.default_rng(0)
+    prompt_ids = jnp.asarray(rng.integers(2, vocab, (groups * n, 3)), jnp.int32)
+    completion_ids = jnp.asarray(rng.integers(2, vocab, (groups * n, length)), jnp.int32)
+    lengths = rng.integers(1, length + 1, groups * n)
+    completion_mask = jnp.asarray(np.arange(length)[None, :] < lengths[:, None], jnp.int32)
+    rewards = rng.standard_normal((groups, n)).astype(np.float32)
+
+    config = og_tunix.OrderGradConfig(
+        k=k, objective="TopM:2", num_generations=n, **og_tunix.exact_gradient_settings()
+    )
+    if not hasattr(config, "temperature"):
+        config.temperature = 1.0  # what GRPOLearner sets from the rollout config
+    advantages = function_registry.get_advantage_estimator(config.advantage_estimator)(
+        rewards=rewards.reshape(-1), num_generations=n
+    )
+    graphdef, state = nnx.split(_tiny_qwen3(vocab))
+
+    def per_token_logp(st):
+        return common.compute_per_token_logps(
+            graphdef,
+            st,
+            prompt_tokens=prompt_ids,
+            completion_tokens=completion_ids,
+            pad_id=pad_id,
+            eos_id=eos_id,
+            stop_gradient=False,
+        )
+
+    old = None
+    if old_logp_offset is not None:
+        old = jax.lax.stop_gradient(per_token_logp(state)) + old_logp_offset
+    example = common.TrainExample(
+        prompt_ids=prompt_ids,
+        prompt_mask=jnp.ones_like(prompt_ids),
+        completion_ids=completion_ids,
+        completion_mask=completion_mask,
+        advantages=advantages,
+        ref_per_token_logps=None,
+        old_per_token_logps=old,
+    )
+    loss_fn = function_registry.get_policy_loss_fn(config.policy_loss_fn)
+    assert loss_fn is algo_core.grpo_loss_fn
+
+    def tunix_loss(st):
+        return loss_fn(nnx.merge(graphdef, st), example, config, pad_id, eos_id)[0]
+
+    def lr_loss(st):
+        seq_logp = (per_token_logp(st) * completion_mask).sum(-1).reshape(groups, n)
+        return og.lr_loss(seq_logp, rewards, k, "TopM:2")
+
+    return jax.grad(tunix_loss)(state), jax.grad(lr_loss)(state)
+
+
+def _max_abs_difference(a, b) -> float:
+    import jax
+
+    return max(jax.tree.leaves(jax.tree.map(lambda x, y: float(np.max(np.abs(x - y))), a, b)))
+
+
+def test_grpo_loss_gradient_is_lr_loss_gradient_under_the_exact_settings():
+    import jax
+
+    got, want = _grpo_loss_and_lr_loss_gradients()
+    scale = max(float(np.max(np.abs(x))) for x in jax.tree.leaves(want))
+    assert scale > 0
+    assert _max_abs_difference(got, want) <= 1e-5 * scale
+
+
+def test_sampler_log_probs_as_old_policy_change_the_gradient():
+    """What ``use_rollout_logps=True`` would do: the ratio is no longer 1 and the gradient not
+    ``og.lr_loss``'s."""
+    import jax
+
+    offset = 0.3 * np.random.default_rng(1).standard_normal((12, 4)).astype(np.float32)
+    got, want = _grpo_loss_and_lr_loss_gradients(old_logp_offset=offset)
+    scale = max(float(np.max(np.abs(x))) for x in jax.tree.leaves(want))
+    assert _max_abs_difference(got, want) > 1e-2 * scale

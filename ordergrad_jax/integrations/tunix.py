@@ -1,12 +1,22 @@
-"""OrderGrad advantages for tunix's GRPO learner (google-tunix 0.1.7; the ``lm`` extra).
+"""OrderGrad advantages for tunix's GRPO learner (google-tunix 0.1.7 and tunix's current API).
 
 A tunix user switches from GRPO to OrderGrad (here TopM:2 of K = 4, the paper's main objective)
-by changing the config line; the learner, cluster and reward functions stay as they are::
+by changing the config line; the engine (0.1.7's cluster), the reward functions and the learner
+stay as they are::
 
-    from ordergrad_jax.integrations.tunix import OrderGradConfig
-    algo_config = OrderGradConfig(k=4, objective="TopM:2", num_generations=8, beta=0.0, ...)
-    # was: algo_config = GRPOConfig(num_generations=8, beta=0.0, ...); then, unchanged:
-    learner = GRPOLearner(rl_cluster=rl_cluster, algo_config=algo_config, reward_fns=reward_fn)
+    from ordergrad_jax.integrations.tunix import OrderGradConfig, exact_gradient_settings
+    from ordergrad_jax.integrations.tunix import make_learner
+
+    exact = exact_gradient_settings()  # beta=0.0, num_iterations=1, ... (see below)
+    algo_config = OrderGradConfig(k=4, objective="TopM:2", num_generations=8, **exact)
+    # was: algo_config = GRPOConfig(num_generations=8, beta=0.0, ...); then, as before:
+    learner = make_learner(rl_engine, algo_config, reward_fns=reward_fn)
+
+:func:`make_learner` is ``GRPOLearner(rl_engine=rl_engine, algo_config=..., reward_fns=...)``
+where the learner takes ``rl_engine=`` (tunix after 0.1.7, which renames ``RLCluster`` to
+``RLEngine`` and logs a deprecation warning for ``rl_cluster=``), and
+``GRPOLearner(rl_cluster=rl_engine, ...)`` in 0.1.7; constructing ``GRPOLearner`` yourself with
+the keyword your tunix takes is the same.
 
 Any estimator of :func:`ordergrad_jax.estimators.get` works the same way:
 ``OrderGradConfig(estimator="maxpo", k=4, ...)``, ``OrderGradConfig(estimator="rloo", ...)``,
@@ -36,20 +46,35 @@ REINFORCE/RLOO/GRPO/Dr.GRPO and normalised pass@k-Chen, so no change; N for PKPO
 ``scale=1.0`` for the raw advantages (then fold the factor into the learning rate yourself), or
 any other float.
 
-Which loss matches the maths. ``loss_agg_mode="seq-mean-token-sum"`` makes each sequence's term
-``adv * sum_t grad log p(token_t)``, the gradient of the sequence log-probability, so with
-``beta=0.0``, ``num_iterations=1`` (the ratio is 1 and PPO clipping inactive) the update is
-exactly the unbiased OrderGrad LR gradient. tunix's default ``"sequence-mean-token-mean"``
-divides each sequence's term by its length (a per-sequence reweighting; a constant when all
-completions have equal length). A KL penalty, PPO clipping over several iterations, or
-off-policy data make any LR estimator biased; that is a property of the surrogate, not of the
-advantages.
+When the update is the exact unbiased gradient. With the settings of
+:func:`exact_gradient_settings` the gradient of tunix's GRPO loss is exactly the unbiased
+OrderGrad LR gradient, the gradient of ``-og.lr_loss`` over the same sequence log-probabilities
+(``tests/test_integrations_tunix.py`` checks the equality):
+
+* ``beta=0.0``: no KL penalty towards the reference policy;
+* ``num_iterations=1``: one update per batch, so the old policy is the current one, the
+  importance ratio is exactly 1 and PPO clipping inactive;
+* ``use_rollout_logps=False``, where ``GRPOConfig`` has that option (tunix after 0.1.7, whose
+  default ``True`` takes the sampler's log-probabilities as the old policy when the rollout
+  returns them; 0.1.7's ``GRPOConfig`` has no such field and always uses the trainer's own).
+  :class:`OrderGradConfig` defaults it to ``False``;
+* ``loss_agg_mode="seq-mean-token-sum"``: each sequence's term is
+  ``adv * sum_t grad log p(token_t)``, the gradient of the sequence log-probability.
+
+What breaks otherwise. ``beta > 0`` adds the KL penalty's gradient. Several iterations make the
+later updates off-policy and let PPO clipping drop terms. The sampler's log-probabilities as the
+old policy make the ratio ``p_trainer / p_sampler``, which differs from 1 wherever the sampler and
+the trainer disagree (other kernels, precision, sampling transforms), so each term is reweighted
+and may be clipped. tunix's default ``"sequence-mean-token-mean"`` divides each sequence's term by
+its length (a per-sequence reweighting; a constant when all completions have equal length). Each
+makes any LR estimator biased; that is a property of the surrogate, not of the advantages.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import functools
+import inspect
 import math
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -69,7 +94,15 @@ except ImportError as err:  # pragma: no cover - exercised only without the extr
 
 from ordergrad_jax import estimators as _estimators
 
-__all__ = ["OrderGradConfig", "gradient_scale", "make_advantage_estimator", "register"]
+__all__ = [
+    "OrderGradConfig",
+    "engine_keyword",
+    "exact_gradient_settings",
+    "gradient_scale",
+    "make_advantage_estimator",
+    "make_learner",
+    "register",
+]
 
 AdvantageFn = Callable[..., jax.Array]
 
@@ -177,6 +210,72 @@ def register(name: str = "ordergrad", *, scale: str | float = "paper", **params:
     return key
 
 
+def engine_keyword(learner_cls: type | None = None) -> str:
+    """The keyword under which ``learner_cls.__init__`` takes the RL engine (the cluster).
+
+    Args:
+      learner_cls: a tunix learner class (default ``GRPOLearner``).
+
+    Returns:
+      ``"rl_engine"`` when ``__init__`` has that parameter (tunix after 0.1.7, where
+      ``rl_cluster=`` is deprecated), else ``"rl_cluster"`` (0.1.7).
+    """
+    cls = _grpo_learner.GRPOLearner if learner_cls is None else learner_cls
+    params = inspect.signature(cls).parameters
+    return "rl_engine" if "rl_engine" in params else "rl_cluster"
+
+
+def make_learner(
+    rl_engine: Any,
+    algo_config: Any,
+    reward_fns: Any,
+    *,
+    learner_cls: type | None = None,
+    **kwargs: Any,
+) -> Any:
+    """``GRPOLearner`` for ``rl_engine``, under the keyword this tunix takes (no deprecation).
+
+    Args:
+      rl_engine: tunix's ``RLEngine`` (``RLCluster`` in 0.1.7), passed as ``rl_engine=`` or
+        ``rl_cluster=`` as :func:`engine_keyword` finds.
+      algo_config: the algorithm config, e.g. an :class:`OrderGradConfig`.
+      reward_fns: a reward function or a list of them, as tunix takes them.
+      learner_cls: the learner class (default ``GRPOLearner``).
+      **kwargs: further arguments of the learner (``metric_fns``, ``data_shuffle_seed``, ...).
+
+    Returns:
+      The learner.
+    """
+    cls = _grpo_learner.GRPOLearner if learner_cls is None else learner_cls
+    engine = {engine_keyword(cls): rl_engine}
+    return cls(**engine, algo_config=algo_config, reward_fns=reward_fns, **kwargs)
+
+
+def exact_gradient_settings(config_cls: type | None = None) -> dict[str, Any]:
+    """The config settings under which tunix's update is the exact unbiased LR gradient.
+
+    See the module docstring ("When the update is the exact unbiased gradient") for why each is
+    needed and what the others change.
+
+    Args:
+      config_cls: a tunix ``GRPOConfig`` (sub)class (default ``GRPOConfig``); only its field
+        names are read.
+
+    Returns:
+      ``{"beta": 0.0, "num_iterations": 1, "loss_agg_mode": "seq-mean-token-sum"}``, plus
+      ``"use_rollout_logps": False`` where ``config_cls`` has that field (tunix after 0.1.7).
+    """
+    cls = _grpo_learner.GRPOConfig if config_cls is None else config_cls
+    settings: dict[str, Any] = {
+        "beta": 0.0,
+        "num_iterations": 1,
+        "loss_agg_mode": "seq-mean-token-sum",
+    }
+    if "use_rollout_logps" in {f.name for f in dataclasses.fields(cls)}:
+        settings["use_rollout_logps"] = False
+    return settings
+
+
 @dataclasses.dataclass(kw_only=True)
 class OrderGradConfig(_grpo_learner.GRPOConfig):
     """tunix ``GRPOConfig`` whose advantages are OrderGrad's (or any ``og.estimators`` name).
@@ -189,6 +288,9 @@ class OrderGradConfig(_grpo_learner.GRPOConfig):
       estimator_params: further estimator parameters (e.g. ``{"variant": "s_loo"}``).
       scale: ``"paper"`` (default: the K/N factor folded into the advantages) or a float.
       advantage_estimator: not an init argument; set to the registered tunix name.
+      use_rollout_logps: only where ``GRPOConfig`` has it (tunix after 0.1.7); default
+        ``False`` here (the trainer's own log-probabilities as the old policy, as 0.1.7 does),
+        not tunix's ``True``: see :func:`exact_gradient_settings`.
     """
 
     estimator: str = "ordergrad"
@@ -197,6 +299,8 @@ class OrderGradConfig(_grpo_learner.GRPOConfig):
     estimator_params: Mapping[str, Any] = dataclasses.field(default_factory=dict)
     scale: str | float = "paper"
     advantage_estimator: str = dataclasses.field(default="ordergrad", init=False)
+    if "use_rollout_logps" in exact_gradient_settings(_grpo_learner.GRPOConfig):
+        use_rollout_logps: bool = False
 
     def __post_init__(self) -> None:
         super().__post_init__()
