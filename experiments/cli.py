@@ -33,27 +33,39 @@ def _configured(kind: str, name: str, quick: bool, overrides, seed: int | None =
     """The registry entry ``name`` and its config (quick preset, seed, ``--set`` overrides);
     ``UsageError`` for an unknown name or override."""
     from experiments import registry
+    from experiments.common import loggers
 
     try:
         exp = registry.get_bench(name) if kind == "bench" else registry.get(name)
         config = exp.quick if quick else exp.config()
         if seed is not None:
             config = dataclasses.replace(config, seed=seed)
-        return exp, apply_overrides(config, overrides)
+        config = apply_overrides(config, overrides)
+        loggers.config_loggers(config)  # an unknown logger name is bad usage
+        return exp, config
     except ValueError as err:
         raise UsageError(str(err)) from err
 
 
 def _execute(exp, config, out: pathlib.Path, run_id: str | None, progress) -> pathlib.Path:
     """Runs ``exp`` into a new (or resumed) run folder OUT/NAME/<run-id>/ and prints its path.
-    A config with a ``cluster`` part joins its JAX cluster first, before any other JAX call."""
-    from experiments.common import cluster
+    A config with a ``cluster`` part joins its JAX cluster first, before any other JAX call.
+    The sinks of the config's ``logger`` (``experiments.common.loggers``: TensorBoard, W&B) get
+    the metric rows too, on process 0; they are closed when the run ends, also on an error."""
+    from experiments.common import cluster, loggers
     from experiments.common.runs import RunWriter
 
+    names = loggers.config_loggers(config)
+    loggers.require(names)  # a missing package fails here, before any work
     cluster.start_from(config)  # before any other JAX call (the cache and RunWriter make one)
     enable_compilation_cache()
     writer = RunWriter(exp.name, out, run_id)
-    exp.run(config, writer, progress)
+    try:
+        if writer.primary:
+            writer.sinks = loggers.make_sinks(names, writer.path, config)
+        exp.run(config, writer, progress)
+    finally:
+        writer.close()
     print(f"results in {writer.path}")
     return writer.path
 

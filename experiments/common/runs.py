@@ -13,6 +13,7 @@ under ``provenance["previous"]``.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import datetime
 import functools
@@ -43,6 +44,9 @@ class RunWriter:
       metrics: the rows appended so far (rewritten atomically as ``metrics.jsonl`` on each call).
       primary: whether this process writes files.
       provenance: this session's record (``config.json["provenance"]``).
+      sinks: extra destinations of the metric rows (``experiments.common.loggers``: TensorBoard,
+        W&B), given the rows of each :meth:`log` call after ``metrics.jsonl``; closed by
+        :meth:`close`. Empty by default; process 0 alone should have any.
     """
 
     def __init__(self, name: str, root: str | os.PathLike = "results", run_id: str | None = None):
@@ -56,6 +60,7 @@ class RunWriter:
         self.provenance: dict[str, Any] = provenance.start_record()
         self._config: dict[str, Any] | None = None
         self._resumed_checked = False
+        self.sinks: list[Any] = []
 
     def write_config(self, config: Any, **extra: Any) -> pathlib.Path:
         """``config.json``: the dataclass config, ``extra`` (seed, ...) and the provenance."""
@@ -87,12 +92,24 @@ class RunWriter:
         return write_json_atomic(path, {**(self._config or {}), "provenance": self.provenance})
 
     def log(self, rows: list[dict[str, Any]] | dict[str, Any]) -> pathlib.Path:
-        """Appends metric rows (JSON-serialisable dicts) and rewrites ``metrics.jsonl``."""
-        self.metrics.extend([rows] if isinstance(rows, dict) else rows)
+        """Appends metric rows (JSON-serialisable dicts) and rewrites ``metrics.jsonl``; then
+        hands the rows to each of :attr:`sinks`."""
+        new = [rows] if isinstance(rows, dict) else list(rows)
+        self.metrics.extend(new)
         if not self.primary:
             return self.path / "metrics.jsonl"
         text = "".join(json.dumps(row, default=to_builtin) + "\n" for row in self.metrics)
-        return write_text_atomic(self.path / "metrics.jsonl", text)
+        path = write_text_atomic(self.path / "metrics.jsonl", text)
+        for sink in self.sinks if new else ():
+            sink.write(new)
+        return path
+
+    def close(self) -> None:
+        """Closes the :attr:`sinks` (each one, even if another fails) and forgets them."""
+        sinks, self.sinks = self.sinks, []
+        with contextlib.ExitStack() as stack:
+            for sink in sinks:
+                stack.callback(sink.close)
 
     def save_figure(self, fig: Any, stem: str) -> list[pathlib.Path]:
         """Saves a matplotlib figure as ``stem.png`` and ``stem.pdf`` (atomically)."""

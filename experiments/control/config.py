@@ -76,6 +76,11 @@ class ControlConfig:
     down to whole iterations (at least one per chunk); ``budget.num_chunks`` jitted chunks with a
     checkpoint after each."""
     num_seeds: int = 5
+    logger: tuple[str, ...] = ("jsonl",)
+    """Where the metric rows go besides ``metrics.jsonl`` (always written): any of ``jsonl``
+    (nothing more), ``tensorboard`` (event files in the run folder's ``tensorboard/``),
+    ``wandb`` (a W&B run, offline unless ``WANDB_MODE`` says otherwise):
+    ``--set logger=tensorboard,wandb`` (``experiments/common/loggers.py``)."""
     # evaluation of the final policies
     eval_episodes: int = 1000
     eval_k: int = 8

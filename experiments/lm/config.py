@@ -109,6 +109,11 @@ class LMConfig:
     eval_prompts: int = 256
     eval_samples: int = 16
     pass_ks: tuple[int, ...] = (1, 2, 4, 8, 16)
+    logger: tuple[str, ...] = ("jsonl",)
+    """Where the metric rows go besides ``metrics.jsonl`` (always written): any of ``jsonl``
+    (nothing more), ``tensorboard`` (event files in the run folder's ``tensorboard/``),
+    ``wandb`` (a W&B run, offline unless ``WANDB_MODE`` says otherwise):
+    ``--set logger=tensorboard,wandb`` (``experiments/common/loggers.py``)."""
     # distribution
     mesh: tuple[int, ...] = (1, 1)
     """Device mesh: (data, model) or (data, fsdp, model); the product must equal the number of

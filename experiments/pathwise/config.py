@@ -60,6 +60,11 @@ class PathwiseConfig:
     (``BudgetConfig.iterations``)."""
     eval_groups: int = 128
     """Evaluation: ``eval_groups * group_size`` episodes of the stochastic policy per chunk."""
+    logger: tuple[str, ...] = ("jsonl",)
+    """Where the metric rows go besides ``metrics.jsonl`` (always written): any of ``jsonl``
+    (nothing more), ``tensorboard`` (event files in the run folder's ``tensorboard/``),
+    ``wandb`` (a W&B run, offline unless ``WANDB_MODE`` says otherwise):
+    ``--set logger=tensorboard,wandb`` (``experiments/common/loggers.py``)."""
 
 
 QUICK = PathwiseConfig(
