@@ -78,10 +78,11 @@ def test_logger_names_are_checked_at_the_boundary():
     nested = cli.apply_overrides(DIAGNOSE, ("logger=tensorboard",))  # lm-diagnose's lm.logger
     assert nested.lm.logger == loggers.config_loggers(nested) == ("tensorboard",)
     assert loggers.config_loggers(types.SimpleNamespace()) == ()
-    from experiments.bench.brax import QUICK as BRAX  # two trainers: rp.logger, control.logger
+    from experiments import registry
 
-    assert loggers.config_loggers(BRAX) == ("jsonl",)
-    brax = cli.apply_overrides(BRAX, ("rp.logger=tensorboard", "control.logger=wandb,tensorboard"))
+    brax = registry.get_bench("brax").quick  # two trainers: rp.logger, control.logger
+    assert loggers.config_loggers(brax) == ("jsonl",)
+    brax = cli.apply_overrides(brax, ("rp.logger=tensorboard", "control.logger=wandb,tensorboard"))
     assert loggers.config_loggers(brax) == ("tensorboard", "wandb")
     allowed = r"among \['jsonl', 'tensorboard', 'wandb'\]; got \['tb'\]"
     with pytest.raises(ValueError, match=allowed):
