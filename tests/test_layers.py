@@ -8,13 +8,21 @@ A module imports only its own layer and the layers below it; the trainer/study p
 inside functions, relative, ``importlib.import_module("...")``/``__import__("...")`` with a literal
 name, and the dotted module names written as strings (the registries' ``"module:attr"`` entries,
 imported on demand). Read from the source with ``ast``, so nothing is imported to check it.
+
+``bench``, ``report`` and ``sweeps`` reach a trainer/study package only through its public API:
+``from experiments.<package> import NAME`` with ``NAME`` in the ``__all__`` of the package's lazy
+``__init__`` (issue 23 item 4); the last tests import those packages to check that API itself.
 """
 
 from __future__ import annotations
 
 import ast
+import importlib
 import pathlib
 import re
+import subprocess
+import sys
+import types
 
 import pytest
 
@@ -23,6 +31,7 @@ pytestmark = pytest.mark.once  # neither the dtype nor the jax version changes t
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 PACKAGES = ("ordergrad_jax", "envs", "experiments")
 STUDIES = ("control", "pathwise", "lm", "variance")
+CONSUMERS = ("bench", "report", "sweeps")  # import the STUDIES only through their public API
 
 # (importer, imported) module pairs that break the layers today, each owned by another part of
 # issue 23; the lead shrinks this list as they go. An entry that no longer occurs fails the test,
@@ -52,6 +61,16 @@ def project_modules(root: pathlib.Path = ROOT) -> dict[str, pathlib.Path]:
     }
 
 
+def from_base(node: ast.ImportFrom, package: str) -> str:
+    """The absolute module ``from MODULE import ...`` names, its dots resolved in ``package``."""
+    base = node.module or ""
+    if node.level:
+        parts = package.split(".")
+        parts = parts[: len(parts) - node.level + 1]
+        base = ".".join(parts + ([node.module] if node.module else []))
+    return base
+
+
 def imports(path: pathlib.Path, name: str) -> list[tuple[int, str]]:
     """``[(line, dotted name)]`` of everything ``path`` (module ``name``) imports, at any depth;
     ``from a import b`` gives ``a.b`` (resolved to ``a`` later when ``b`` is not a module)."""
@@ -62,11 +81,7 @@ def imports(path: pathlib.Path, name: str) -> list[tuple[int, str]]:
         if isinstance(node, ast.Import):
             found += [(node.lineno, alias.name) for alias in node.names]
         elif isinstance(node, ast.ImportFrom):
-            base = node.module or ""
-            if node.level:
-                parts = package.split(".")
-                parts = parts[: len(parts) - node.level + 1]
-                base = ".".join(parts + ([node.module] if node.module else []))
+            base = from_base(node, package)
             found += [(node.lineno, f"{base}.{alias.name}") for alias in node.names]
         elif isinstance(node, ast.Call):
             func = node.func
@@ -231,6 +246,138 @@ def test_the_check_sees_every_kind_of_import(tmp_path):
         ("experiments.pathwise.train", "experiments.bench.transform"),
     }
     assert cycles(edges) == [["experiments.common.runs", "experiments.common.stats"]]
+
+
+def public_api(study: str, root: pathlib.Path = ROOT) -> set[str]:
+    """The names in the literal ``__all__`` of ``experiments/<study>/__init__.py`` (read, not
+    imported; none without one)."""
+    tree = ast.parse((root / "experiments" / study / "__init__.py").read_text())
+    for node in tree.body:
+        targets = node.targets if isinstance(node, ast.Assign) else []
+        if any(isinstance(t, ast.Name) and t.id == "__all__" for t in targets):
+            return set(ast.literal_eval(node.value))
+    return set()
+
+
+def _study(dotted: str) -> str | None:
+    """The trainer/study package ``dotted`` is or lies in (``experiments.lm``), or ``None``."""
+    parts = dotted.split(".")
+    if parts[0] == "experiments" and len(parts) > 1 and parts[1] in STUDIES:
+        return f"experiments.{parts[1]}"
+    return None
+
+
+def private_uses(root: pathlib.Path = ROOT) -> list[str]:
+    """``path:line: what`` for each use of a trainer/study package in bench, report or sweeps
+    that is not ``from experiments.<study> import NAMES`` with every name in its ``__all__``
+    (:func:`public_api`): a submodule imported in any way (``from``, ``import``, relative,
+    dynamic, a ``"module:attr"`` string), or a name the package does not make public."""
+    api = {f"experiments.{study}": public_api(study, root) for study in STUDIES}
+    found = []
+    for name, path in project_modules(root).items():
+        if name.split(".")[:2] not in [["experiments", c] for c in CONSUMERS]:
+            continue
+        package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            what = []
+            if isinstance(node, ast.ImportFrom):
+                base = from_base(node, package)
+                if base in api:
+                    private = [a.name for a in node.names if a.name not in api[base]]
+                elif _study(base):  # a submodule
+                    private = [a.name for a in node.names]
+                else:  # the package itself as a module (from experiments import lm)
+                    private = [a.name for a in node.names if _study(f"{base}.{a.name}")]
+                what = [f"from {base} import {', '.join(private)}"] if private else []
+            elif isinstance(node, ast.Import):
+                what = [f"import {a.name}" for a in node.names if _study(a.name)]
+            elif isinstance(node, ast.Constant) and isinstance(node.value, str):
+                if _MODULE_STRING.match(node.value) and _study(node.value):
+                    what = [repr(node.value)]
+            found += [(str(path.relative_to(root)), node.lineno, w) for w in what]
+    return [f"{file}:{line}: {what}" for file, line, what in sorted(found)]
+
+
+def test_bench_report_sweeps_use_only_the_trainers_public_api():
+    bad = private_uses()
+    assert not bad, (
+        "bench/report/sweeps import a trainer/study package other than by "
+        "'from experiments.<package> import NAME' with NAME in its __all__ (add what they need "
+        "to the package's public API, experiments/<package>/__init__.py):\n" + "\n".join(bad)
+    )
+
+
+def test_the_public_api_check_sees_every_private_use(tmp_path):
+    """Public names pass; a submodule (``from``, ``import``, relative, dynamic, a string) or a
+    name outside ``__all__`` is found, at any depth."""
+    files = {
+        "experiments/__init__.py": "",
+        "experiments/control/__init__.py": "__all__ = ['ControlConfig', 'make_train']\n",
+        "experiments/control/run.py": "from experiments.control.plots import curves\n",
+        "experiments/lm/__init__.py": "__all__ = ('LMConfig',)\n",
+        "experiments/pathwise/__init__.py": "",
+        "experiments/variance/__init__.py": "",
+        "experiments/bench/__init__.py": "",
+        "experiments/bench/control.py": "from experiments.control import ControlConfig\n"
+        "from ..control import make_train\n"
+        "def f():\n    from experiments.control import ControlConfig, plots\n",
+        "experiments/report/__init__.py": "",
+        "experiments/report/lm/__init__.py": "",
+        "experiments/report/lm/runs.py": "import importlib\nfrom experiments.lm import LMConfig\n"
+        "importlib.import_module('experiments.lm.run')\nimport experiments.lm.curate as c\n"
+        "from experiments import common, lm\n",
+        "experiments/sweeps/__init__.py": "",
+        "experiments/sweeps/variance.py": "from experiments.variance.run import summary\n"
+        "from ..pathwise import variance\nX = 'experiments.lm.config:LMConfig'\n",
+        "experiments/cli.py": "from experiments.lm.run import run\n",
+    }
+    for name, text in files.items():
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text(text)
+    assert public_api("lm", tmp_path) == {"LMConfig"}
+    assert public_api("variance", tmp_path) == set()
+    assert private_uses(tmp_path) == [
+        "experiments/bench/control.py:4: from experiments.control import plots",
+        "experiments/report/lm/runs.py:3: 'experiments.lm.run'",
+        "experiments/report/lm/runs.py:4: import experiments.lm.curate",
+        "experiments/report/lm/runs.py:5: from experiments import lm",
+        "experiments/sweeps/variance.py:1: from experiments.variance.run import summary",
+        "experiments/sweeps/variance.py:2: from experiments.pathwise import variance",
+        "experiments/sweeps/variance.py:3: 'experiments.lm.config:LMConfig'",
+    ]
+
+
+@pytest.mark.parametrize("study", STUDIES)
+def test_each_public_name_of_a_trainer_resolves(study):
+    """Each name of the package's ``__all__`` (as :func:`public_api` reads it) is an attribute,
+    in ``dir``, and not a module; none is named like a submodule (importing a submodule sets the
+    package attribute of its name, which would hide the public object)."""
+    package = importlib.import_module(f"experiments.{study}")
+    names = public_api(study)
+    assert names == set(package.__all__)
+    submodules = {p.stem for p in (ROOT / "experiments" / study).glob("*.py")}
+    submodules |= {p.parent.name for p in (ROOT / "experiments" / study).glob("*/__init__.py")}
+    assert not names & submodules
+    for name in sorted(names):
+        assert not isinstance(getattr(package, name), types.ModuleType), name
+    assert names <= set(dir(package))
+    with pytest.raises(AttributeError):
+        package.no_such_name  # noqa: B018
+
+
+def test_trainer_packages_import_nothing_until_a_name_is_used():
+    """The packages' ``__init__`` stay lazy (PEP 562): importing them imports none of their
+    submodules (the registry and ``ordergrad-jax list`` import config modules only)."""
+    code = (
+        "import sys\n"
+        f"for study in {STUDIES!r}:\n"
+        "    __import__(f'experiments.{study}')\n"
+        "print(sorted(m for m in sys.modules if m.startswith('experiments.')))\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True
+    )
+    assert out.stdout.strip() == str(sorted(f"experiments.{s}" for s in STUDIES))
 
 
 @pytest.mark.parametrize(

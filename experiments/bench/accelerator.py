@@ -36,8 +36,8 @@ import numpy as np
 from experiments.bench import control, transform
 from experiments.common.config import BudgetConfig, GroupsConfig
 from experiments.common.runs import RunWriter, markdown_table
-from experiments.control.config import ControlConfig
-from experiments.lm.config import LMConfig
+from experiments.control import ControlConfig
+from experiments.lm import LMConfig
 
 LM_SIZES = {
     "study": {},

@@ -52,8 +52,8 @@ from envs.brax_env import SMOOTH_REWARDS, brax_task, make_brax
 from envs.rollout import group_rollout
 from experiments.common.config import BudgetConfig, EstimatorConfig, GroupsConfig
 from experiments.common.runs import RunWriter, markdown_table
-from experiments.control.config import ControlConfig
-from experiments.pathwise.config import PathwiseConfig
+from experiments.control import ControlConfig
+from experiments.pathwise import PathwiseConfig
 
 
 @dataclasses.dataclass(frozen=True)
@@ -269,7 +269,7 @@ def control_config(name: str, config: BraxBenchConfig) -> ControlConfig:
 
 def ours_rp(config: BraxBenchConfig) -> list[dict[str, Any]]:
     """The pathwise trainer (:func:`rp_config`), one row per objective of ``rp_objectives``."""
-    from experiments.pathwise.train import make_train
+    from experiments.pathwise import make_train
 
     rows = []
     for objective in config.rp_objectives:
@@ -289,7 +289,7 @@ def ours_rp(config: BraxBenchConfig) -> list[dict[str, Any]]:
 def ours_lr(name: str, config: BraxBenchConfig) -> dict[str, Any]:
     """The control trainers (:func:`control_config`): group-PG with the RLOO advantage
     (``ours_group_pg``) or PPO (``ours_ppo``)."""
-    from experiments.control.run import make_train
+    from experiments.control import make_train
 
     trainer = make_train(control_config(name, config))
     state, timing = _timed_trainer(trainer, config.seed)

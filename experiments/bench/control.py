@@ -16,7 +16,7 @@ import jax
 
 from experiments.common.config import BudgetConfig, EstimatorConfig, GroupsConfig
 from experiments.common.runs import RunWriter, markdown_table
-from experiments.control.config import ControlConfig
+from experiments.control import ControlConfig
 
 
 def _default_control() -> ControlConfig:
@@ -64,7 +64,7 @@ def cases(config: ControlBenchConfig) -> dict[str, ControlConfig]:
 
 def _compiled(config: ControlConfig):
     """``(chunk, state, env steps per chunk, compile seconds)``, warmed up."""
-    from experiments.control.run import make_train
+    from experiments.control import make_train
 
     trainer = make_train(config)
     state = jax.jit(trainer.init)(jax.random.key(0))

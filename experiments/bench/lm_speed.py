@@ -41,8 +41,7 @@ import numpy as np
 
 from experiments.common.config import BudgetConfig
 from experiments.common.runs import RunWriter, markdown_table
-from experiments.lm import run as lm_run
-from experiments.lm.config import LMConfig
+from experiments.lm import LMConfig, build_model, rl_start, run_rl, task_setup
 
 
 def dot_peak(n: int = 2048, repeats: int = 10) -> float:
@@ -113,11 +112,11 @@ def learner_op_split(cfg: LMConfig, repeats: int = 5) -> dict[str, float]:
     import gzip
     import pathlib
 
-    from experiments.lm import sharding as lm_sharding
+    from experiments.lm import make_mesh
 
-    mesh = lm_sharding.make_mesh(cfg.mesh)
-    tok, graphdef, params = lm_run.build_model(cfg, mesh)
-    state, phases = lm_run.rl_start(cfg, graphdef, params, lm_run.task_setup(cfg, tok), mesh)
+    mesh = make_mesh(cfg.mesh)
+    tok, graphdef, params = build_model(cfg, mesh)
+    state, phases = rl_start(cfg, graphdef, params, task_setup(cfg, tok), mesh)
     rollout = phases.sample(state.params, jax.random.key(0))
     scored = phases.score(state.params, state.ref_params, rollout)
     adv = phases.advantage(scored.rewards)
@@ -150,7 +149,7 @@ def measure(cfg: LMConfig) -> dict:
     (module doc)."""
     peak_before = dot_peak()
     with tempfile.TemporaryDirectory() as out:
-        rows = lm_run.run(cfg, RunWriter("lm-speed", out))
+        rows = run_rl(cfg, RunWriter("lm-speed", out))
     rl = [r for r in rows if r.get("phase") == "rl"][1:]
     keys = ("sample_s", "score_s", "advantage_s", "learn_s", "step_s", "tokens_per_s")
     med = {k: float(np.median([r[k] for r in rl])) for k in (*keys, "learner_flops_per_s")}

@@ -1,1 +1,58 @@
-"""Control benchmark: episodic group policy gradients (any og.estimators advantage) and PPO."""
+"""Control benchmark: episodic group policy gradients (any og.estimators advantage) and PPO.
+
+The public API, what ``experiments.bench``, ``report`` and ``sweeps`` import (``from
+experiments.control import NAME``); each name's module is imported on its first use:
+
+* ``ControlConfig`` -- the settings of one training run (``config``).
+* ``QUICK`` -- the quick preset of ``ordergrad-jax run control`` (a ``ControlConfig``).
+* ``make_train`` -- ``ControlConfig`` -> the trainer of ``config.algo`` (``run``).
+* ``learning_curves`` -- the figure of a metric against env steps, one line per method (``plots``).
+* ``return_histograms`` -- the figure of the final evaluation returns per method (``plots``).
+* ``task_table`` -- the markdown table of one task's ``return-table`` rows (``return_table``).
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .config import QUICK, ControlConfig
+    from .plots import learning_curves, return_histograms
+    from .return_table import task_table
+    from .run import make_train
+
+__all__ = [
+    "QUICK",
+    "ControlConfig",
+    "learning_curves",
+    "make_train",
+    "return_histograms",
+    "task_table",
+]
+
+# {public name: (submodule, its attribute)}
+_PUBLIC = {
+    "QUICK": ("config", "QUICK"),
+    "ControlConfig": ("config", "ControlConfig"),
+    "learning_curves": ("plots", "learning_curves"),
+    "make_train": ("run", "make_train"),
+    "return_histograms": ("plots", "return_histograms"),
+    "task_table": ("return_table", "task_table"),
+}
+
+
+if not TYPE_CHECKING:  # type checkers see the imports above, and flag any other name
+
+    def __getattr__(name: str) -> Any:
+        """The public ``name``, its submodule imported on first access (PEP 562)."""
+        if name not in _PUBLIC:
+            raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+        module, attribute = _PUBLIC[name]
+        value = getattr(importlib.import_module(f".{module}", __name__), attribute)
+        globals()[name] = value
+        return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})

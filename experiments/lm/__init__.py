@@ -1,1 +1,67 @@
-"""LM RL fine-tuning with OrderGrad advantages: tiny Qwen3 on CPU, real checkpoints on TPU/GPU."""
+"""LM RL fine-tuning with OrderGrad advantages: tiny Qwen3 on CPU, real checkpoints on TPU/GPU.
+
+The public API, what ``experiments.bench``, ``report`` and ``sweeps`` import (``from
+experiments.lm import NAME``); each name's module is imported on its first use. ``curate_run``
+and ``run_rl`` are not named ``curate`` and ``run``, the submodules that hold them: importing a
+submodule sets the package attribute of its name, which would hide a function of that name.
+
+* ``LMConfig`` -- the settings of one ``lm-rl`` run (``config``).
+* ``QUICK`` -- the quick preset of ``ordergrad-jax run lm-rl`` (an ``LMConfig``).
+* ``run_rl`` -- ``ordergrad-jax run lm-rl``: SFT, evaluation, then the RL steps (``run.run``).
+* ``build_model`` -- ``(tokenizer, graphdef, params)`` of an ``LMConfig`` on a mesh (``run``).
+* ``task_setup`` -- the task of an ``LMConfig``, its arrays and the RL step's setup (``run``).
+* ``rl_start`` -- the RL state and the step's jitted phases from params (``run``).
+* ``make_mesh`` -- a device mesh of a shape, axes named for the LM's shardings (``sharding``).
+* ``curate_run`` -- copies a finished run's config, summary and cut metric rows (``curate.curate``).
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .config import QUICK, LMConfig
+    from .curate import curate as curate_run
+    from .run import build_model, rl_start, task_setup
+    from .run import run as run_rl
+    from .sharding import make_mesh
+
+__all__ = [
+    "QUICK",
+    "LMConfig",
+    "build_model",
+    "curate_run",
+    "make_mesh",
+    "rl_start",
+    "run_rl",
+    "task_setup",
+]
+
+# {public name: (submodule, its attribute)}
+_PUBLIC = {
+    "QUICK": ("config", "QUICK"),
+    "LMConfig": ("config", "LMConfig"),
+    "build_model": ("run", "build_model"),
+    "curate_run": ("curate", "curate"),
+    "make_mesh": ("sharding", "make_mesh"),
+    "rl_start": ("run", "rl_start"),
+    "run_rl": ("run", "run"),
+    "task_setup": ("run", "task_setup"),
+}
+
+
+if not TYPE_CHECKING:  # type checkers see the imports above, and flag any other name
+
+    def __getattr__(name: str) -> Any:
+        """The public ``name``, its submodule imported on first access (PEP 562)."""
+        if name not in _PUBLIC:
+            raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+        module, attribute = _PUBLIC[name]
+        value = getattr(importlib.import_module(f".{module}", __name__), attribute)
+        globals()[name] = value
+        return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})

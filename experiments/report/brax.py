@@ -11,7 +11,7 @@ unfinished run and is left out):
   inverted_pendulum runs (``ip-*``) and the reacher/hopper runs in separate tables
   (:func:`rp_runs_table`), and the inverted_pendulum learning curves.
 * the RP vs LR variance study (the study's own table and figure,
-  ``experiments.pathwise.variance.table``/``figure``), one study: either the run folder
+  ``experiments.pathwise.variance_table``/``variance_figure``), one study: either the run folder
   ``brax-variance/<run-id>/`` of ``ordergrad-jax run brax-variance --out reports/brax``
   (``sweep brax-variance``: run id ``variance``; its rows in ``metrics.jsonl``, its figure
   ``rp_vs_lr.png`` beside them), or ``variance/rows.json``, the study committed before run
@@ -68,7 +68,7 @@ def rp_runs_table(runs: list[Run]) -> str:
     """Markdown table of the finished ``brax-rp`` runs, one row each: the settings that differ
     between runs and the final evaluation (mean over seeds ± Student t 95% CI, n - 1 df), steady
     env-steps/s (the median over the chunks that were not the first of their process)."""
-    from experiments.pathwise.run import run_settings
+    from experiments.pathwise import run_settings
 
     out = []
     for run in runs:
@@ -157,25 +157,25 @@ def variance_rows(folder: pathlib.Path) -> list[dict]:
 
 
 def variance_table(folder: pathlib.Path) -> str:
-    """The RP vs LR variance study: its own table (``experiments.pathwise.variance.table``, the
+    """The RP vs LR variance study: its own table (``experiments.pathwise.variance_table``, the
     run's summary) of :func:`variance_rows`."""
-    from experiments.pathwise import variance
+    from experiments.pathwise import variance_table
 
-    return variance.table(variance_rows(folder))
+    return variance_table(variance_rows(folder))
 
 
 def draw_figures(folder: pathlib.Path) -> list[pathlib.Path]:
-    """Redraws the variance study's figure (``experiments.pathwise.variance.figure``, as the run
+    """Redraws the variance study's figure (``experiments.pathwise.variance_figure``, as the run
     draws it) as ``rp_vs_lr.png`` in the study's folder (:func:`variance_study`); returns the
     paths written (none without a study)."""
-    from experiments.pathwise import variance
+    from experiments.pathwise import variance_figure
     from experiments.report.figures import save_png
 
     where, rows = variance_study(folder)
     if where is None:
         print(f"{folder}: no variance study; no figure to draw")
         return []
-    return [save_png(variance.figure(rows), where / FIGURE)]
+    return [save_png(variance_figure(rows), where / FIGURE)]
 
 
 def bench_runs(folder: pathlib.Path) -> list[tuple[str, list[dict]]]:

@@ -293,7 +293,7 @@ def env_figures(runs: list[Run], which: tuple[str, ...] = ("curves", "returns"))
     an env in one figure: ``{"<env>_curves": Figure, "<env>_returns": Figure}`` per env, in the
     order of ``runs`` (the legend's order); only the kinds in ``which``; no ``_returns`` figure
     for an env none of whose runs holds its ``final_returns.json``."""
-    from experiments.control import plots
+    from experiments.control import learning_curves, return_histograms
 
     by_env: dict[str, tuple[list[dict], dict[str, np.ndarray]]] = {}
     for run in runs:
@@ -305,9 +305,9 @@ def env_figures(runs: list[Run], which: tuple[str, ...] = ("curves", "returns"))
     out = {}
     for env, (rows, returns) in by_env.items():
         if "curves" in which:
-            out[f"{env}_curves"] = plots.learning_curves(rows)
+            out[f"{env}_curves"] = learning_curves(rows)
         if returns and "returns" in which:
-            out[f"{env}_returns"] = plots.return_histograms(returns)
+            out[f"{env}_returns"] = return_histograms(returns)
     for stem, fig in out.items():
         fig.axes[0].set_title(stem.rsplit("_", 1)[0])
     return out

@@ -3,8 +3,8 @@ beside it.
 
 ``reports/variance/run/`` is the folder of one ``ordergrad-jax run variance`` (its
 ``config.json`` and ``metrics.jsonl``; the figures it drew). Each table is the one
-``experiments.variance.run.summary`` makes for that section, and each figure the one the run
-draws (``experiments.variance.plots``), so the document and a new run's ``summary.md`` and
+``experiments.variance.summary`` makes for that section, and each figure the one the run
+draws (``experiments.variance.all_figures``), so the document and a new run's ``summary.md`` and
 figures agree by construction. ``ordergrad-jax report variance --figures`` redraws the figures.
 """
 
@@ -27,8 +27,7 @@ normalised Chen pass@k is scaled by the spec's c = 1, not k/(N-k) as before)."""
 
 def summary_tables(run_dir: pathlib.Path) -> dict[str, str]:
     """``{section name: markdown table}`` of the summary of the run in ``run_dir``."""
-    from experiments.variance.config import VarianceConfig
-    from experiments.variance.run import summary
+    from experiments.variance import VarianceConfig, summary
 
     run = Run(run_dir)
     saved = run.config
@@ -66,10 +65,10 @@ def draw_figures(folder: pathlib.Path) -> list[pathlib.Path]:
     import matplotlib.pyplot as plt
 
     from experiments.report.figures import save_png, use_agg
-    from experiments.variance import plots
+    from experiments.variance import all_figures
 
     use_agg()
-    figures = plots.all_figures(Run(folder / RUN).metrics)
+    figures = all_figures(Run(folder / RUN).metrics)
     written = []
     for stem, relative in FIGURES.items():
         figures[stem].tight_layout()  # panels with their own y label overlap without it

@@ -3,7 +3,7 @@
 
 ``ordergrad-jax sweep lm-study --jobs 2 --keep reports/lm/study`` makes a section's runs under
 ``results/lm-study`` and keeps what the document reads: an ``lm-rl`` run cut to ``curve.jsonl``
-(:func:`experiments.lm.curate.curate`) or copied whole (the grid and lr sections); a diagnostic
+(:func:`experiments.lm.curate_run`) or copied whole (the grid and lr sections); a diagnostic
 (``lm-diagnose``) as its rows appended to the section's file (``starts.jsonl``, ...). Every run
 made before 2026-12-02 used XLA:CPU's default learn kernels: :data:`NOFUSE` keeps them
 reproducible to the bit (the fused learner, now the default ``learn_cpu_fusions``, gives the same
@@ -18,8 +18,7 @@ import dataclasses
 import functools
 
 import ordergrad_jax as og
-from experiments.lm.config import LMConfig
-from experiments.lm.curate import curate
+from experiments.lm import LMConfig, curate_run
 from experiments.sweeps import keep as keeps
 from experiments.sweeps.control import sets
 from experiments.sweeps.spec import RunSpec, Sweep, register
@@ -122,7 +121,7 @@ AS_WRITTEN = keeps.files("config.json", "metrics.jsonl", "summary.md")
 
 def curated(every: int = 1):
     """Keeps an lm-rl run cut to ``curve.jsonl`` (every ``every``-th RL step)."""
-    return functools.partial(curate, every=every)
+    return functools.partial(curate_run, every=every)
 
 
 def _default() -> tuple[RunSpec, ...]:

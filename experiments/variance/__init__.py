@@ -1,1 +1,46 @@
-"""The paper's estimator studies: unbiasedness, LR/RP vs exact gradients, variance and SNR."""
+"""The paper's estimator studies: unbiasedness, LR/RP vs exact gradients, variance and SNR.
+
+The public API, what ``experiments.bench``, ``report`` and ``sweeps`` import (``from
+experiments.variance import NAME``); each name's module is imported on its first use:
+
+* ``VarianceConfig`` -- the settings of ``ordergrad-jax run variance`` (``config``).
+* ``QUICK`` -- its quick preset (a ``VarianceConfig``).
+* ``summary`` -- a run's config and metric rows -> its ``summary.md`` tables (``run``).
+* ``all_figures`` -- a run's metric rows -> every figure of its studies, by stem (``plots``).
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .config import QUICK, VarianceConfig
+    from .plots import all_figures
+    from .run import summary
+
+__all__ = ["QUICK", "VarianceConfig", "all_figures", "summary"]
+
+# {public name: (submodule, its attribute)}
+_PUBLIC = {
+    "QUICK": ("config", "QUICK"),
+    "VarianceConfig": ("config", "VarianceConfig"),
+    "all_figures": ("plots", "all_figures"),
+    "summary": ("run", "summary"),
+}
+
+
+if not TYPE_CHECKING:  # type checkers see the imports above, and flag any other name
+
+    def __getattr__(name: str) -> Any:
+        """The public ``name``, its submodule imported on first access (PEP 562)."""
+        if name not in _PUBLIC:
+            raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+        module, attribute = _PUBLIC[name]
+        value = getattr(importlib.import_module(f".{module}", __name__), attribute)
+        globals()[name] = value
+        return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})

@@ -7,7 +7,7 @@
   the REINFORCE run at Adam 1e-4 was stopped after its step-50 evaluation.
 * ``trial-smoothed-start.jsonl``: ``diagnose trial`` (GRPO, Adam 1e-4) from the default start;
   its counterpart from the earlier start is ``reports/lm/learning/trials-300steps.jsonl``.
-* ``<run-id>/``: ``ordergrad-jax run lm-rl`` runs curated by :func:`experiments.lm.curate.curate`
+* ``<run-id>/``: ``ordergrad-jax run lm-rl`` runs curated by :func:`experiments.lm.curate_run`
   (``config.json`` with the provenance, ``summary.md``, ``curve.jsonl``). Runs named
   ``<method>-s<seed>`` form the 3-seed comparison, ``<method>-fused-s<seed>`` the same with the
   fused learner; ``long-*`` are longer runs (curated with ``every=10``).

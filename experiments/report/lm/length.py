@@ -1,7 +1,7 @@
 """The length comparison (issue 14, section 4): its tables and figure, from ``reports/lm/length/``.
 
 One folder per run (``<method>-lp<penalty>-s<seed>``), curated like the study's
-(:func:`experiments.lm.curate.curate`), and ``forms.jsonl`` (``diagnose forms``: a header line,
+(:func:`experiments.lm.curate_run`), and ``forms.jsonl`` (``diagnose forms``: a header line,
 then one row per run and answer form). The task is 3-digit addition whose answer may follow a
 column-sum scratchpad (``experiments/lm/tasks.py``): the same answer at 4-5 or 11-15 tokens.
 Seeds are paired as in the study (:mod:`experiments.report.lm.runs`), so differences are taken

@@ -1,7 +1,7 @@
 """The LM runs of ``reports/lm/`` and their evaluations, read through ``common.runs``.
 
 A run is an ``ordergrad-jax run lm-rl`` folder as written (``metrics.jsonl``) or curated
-(``curve.jsonl``, :func:`experiments.lm.curate.curate`). Its evaluations are the SFT start's (the
+(``curve.jsonl``, :func:`experiments.lm.curate_run`). Its evaluations are the SFT start's (the
 ``sft`` row: ``pass@k`` and, where measured, ``length`` and ``scratchpad``) and each held-out one
 (``heldout_*`` values of an RL row). Runs named ``<method>-s<seed>`` are paired by seed: the runs
 of one seed start from the same SFT checkpoint and share the RL data order and the evaluation keys

@@ -1,6 +1,6 @@
 """The pass@k study (issue 14, section 4): its tables and figure, from ``reports/lm/study/``.
 
-One folder per run (``<method>-s<seed>``), curated by :func:`experiments.lm.curate.curate`
+One folder per run (``<method>-s<seed>``), curated by :func:`experiments.lm.curate_run`
 (``config.json`` with the provenance, ``summary.md``, ``curve.jsonl``: the SFT evaluation, every
 25th RL step and every held-out evaluation). Seeds are paired (:mod:`experiments.report.lm.runs`),
 so differences between methods are taken seed by seed (Student t over the seeds, two-sided p).
