@@ -18,6 +18,8 @@ from experiments.common.runs import Run, find_runs, is_run
 from experiments.sweeps import RunSpec, Sweep, runner
 from experiments.sweeps import keep as keeps
 
+pytestmark = pytest.mark.once  # neither the dtype nor the jax version changes these
+
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 COMMAND = str(pathlib.Path(sys.executable).parent / "ordergrad-jax")
 NOT_COMMITTED = {"brax-variance", "brax-bench"}
@@ -131,8 +133,6 @@ import time
 
 from experiments import registry, sweeps
 from experiments.sweeps import RunSpec, Sweep
-
-pytestmark = pytest.mark.once  # neither the dtype nor the jax version changes these
 
 
 @dataclasses.dataclass(frozen=True)
