@@ -23,7 +23,7 @@ from flax import nnx
 from experiments.common import provenance
 from experiments.common.checkpoint import Checkpointer, train_in_chunks
 from experiments.common.io import write_json_atomic, write_text_atomic
-from experiments.common.runs import RunWriter
+from experiments.common.runs import Run, RunWriter
 
 
 class ToyState(NamedTuple):
@@ -143,6 +143,18 @@ def test_resume_refuses_another_config(tmp_path):
     writer.write_config({"seed": 1})
     with pytest.raises(ValueError, match="another config"):
         train_in_chunks(toy_init(), toy_chunk, 2, RunWriter("toy", tmp_path, "r"), toy_log)
+
+
+def test_resume_takes_other_log_sinks(tmp_path):
+    """``logger`` (where rows are also sent) is not part of what a run computes: a run resumes
+    under another ``--set logger``; any other field still refuses."""
+    writer = RunWriter("toy", tmp_path, "r")
+    writer.write_config({"seed": 0, "logger": ["jsonl"]})
+    train_in_chunks(toy_init(), toy_chunk, 1, writer, toy_log)
+    writer = RunWriter("toy", tmp_path, "r")
+    writer.write_config({"seed": 0, "logger": ["jsonl", "tensorboard"]})
+    train_in_chunks(toy_init(), toy_chunk, 2, writer, toy_log)
+    assert len(Run(tmp_path / "toy" / "r").metrics) == 2
 
 
 def test_log_fn_gets_seconds_when_it_asks(tmp_path):

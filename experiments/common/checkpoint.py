@@ -155,10 +155,11 @@ def _config_of(writer: RunWriter) -> Any:
 def _computed(config: Any) -> Any:
     """The part of a config that decides what a run computes: without ``cluster`` (how the
     processes find each other: an address, this process's id), so a multi-host run resumes
-    under another coordinator and every process agrees with the saved config."""
-    return (
-        {k: v for k, v in config.items() if k != "cluster"} if isinstance(config, dict) else config
-    )
+    under another coordinator and every process agrees with the saved config, and without
+    ``logger`` (where rows are also sent), so a run resumes with other sinks."""
+    if not isinstance(config, dict):
+        return config
+    return {k: v for k, v in config.items() if k not in ("cluster", "logger")}
 
 
 def train_in_chunks(
