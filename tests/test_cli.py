@@ -65,6 +65,7 @@ def _cli(
     )
 
 
+@pytest.mark.once  # the CLI's contract: neither the dtype nor the jax version changes it
 def test_entry_point_is_installed():
     assert ENTRY.exists(), f"{ENTRY} missing: install the project with pip install -e ."
 
@@ -81,6 +82,7 @@ def test_success_exits_0_and_prints_the_path_once(tmp_path):
     assert _cli("list").returncode == 0
 
 
+@pytest.mark.once  # the CLI's contract: neither the dtype nor the jax version changes it
 @pytest.mark.parametrize(
     ("args", "message"),
     [
@@ -97,6 +99,7 @@ def test_bad_usage_exits_2_with_one_line(args, message):
     assert "Traceback" not in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
 
 
+@pytest.mark.once  # the CLI's contract: neither the dtype nor the jax version changes it
 def test_bad_input_during_a_run_exits_1_without_traceback(tmp_path):
     proc = _cli(
         "run", "variance", "--quick", "--out", str(tmp_path), "--set", "studies=nosuchstudy"
@@ -106,6 +109,7 @@ def test_bad_input_during_a_run_exits_1_without_traceback(tmp_path):
     assert "Traceback" not in proc.stderr
 
 
+@pytest.mark.once  # the CLI's contract: neither the dtype nor the jax version changes it
 def test_cache_dir_setting(monkeypatch, tmp_path):
     from experiments import cli
 
@@ -134,7 +138,10 @@ def test_bench_quick_exits_0_and_writes_json(tmp_path, name):
     from experiments import registry
 
     assert name in registry.bench_names()
-    proc = _cli("bench", name, "--quick", "--out", str(tmp_path), "--run-id", "q")
+    # the accelerator's control and lm parts are the control and lm-speed benches' measure(),
+    # which their own runs here compile; its glue is test_accelerator_parts_add_their_columns
+    parts = ("--set", "parts=matmul,transform") if name == "accelerator" else ()
+    proc = _cli("bench", name, "--quick", "--out", str(tmp_path), "--run-id", "q", *parts)
     assert proc.returncode == 0, proc.stderr[-3000:]
     path = tmp_path / name / "q"
     assert proc.stdout.count(str(path)) == 1
@@ -144,6 +151,34 @@ def test_bench_quick_exits_0_and_writes_json(tmp_path, name):
     assert (path / "summary.md").read_text().count("|") > 4
 
 
+def test_accelerator_parts_add_their_columns(monkeypatch):
+    """The accelerator's control and lm parts: the control bench's rows with the parallel
+    episodes of each trainer, the lm-speed rows with the learner's fraction of each matmul peak
+    (``measure`` of both benches stands in: their own benches run them)."""
+    from experiments.bench import accelerator, lm_speed
+    from experiments.bench import control as control_bench
+
+    def fake_control(configs, repeats):
+        return [{"trainer": name, "env_steps_per_s": 1.0} for name in configs]
+
+    monkeypatch.setattr(control_bench, "measure", fake_control)
+    monkeypatch.setattr(lm_speed, "measure", lambda cfg: {"learner_flops_per_s": 3.0e9})
+    config = accelerator.QUICK
+    rows = accelerator.control_rows(config, {})
+    groups = config.control.groups
+    assert [r["parallel_episodes"] for r in rows] == [
+        groups.num_groups * groups.group_size,
+        groups.num_groups * groups.group_size,
+        config.control.num_envs,
+    ]
+    assert rows[2]["trainer"].startswith("ppo")
+    (row,) = accelerator.lm_rows(config, {"bfloat16": 6.0e9, "float32": 1.5e9})
+    assert row["size"] == "study"
+    assert row["learner_fraction_of_bfloat16_peak"] == 0.5
+    assert row["learner_fraction_of_float32_peak"] == 2.0
+
+
+@pytest.mark.once  # the CLI's contract: neither the dtype nor the jax version changes it
 def test_bench_names_come_from_the_registry():
     from experiments import registry
 
@@ -156,6 +191,7 @@ def test_bench_names_come_from_the_registry():
     assert proc.returncode == 2 and "with a key among ['number'" in proc.stderr
 
 
+@pytest.mark.once  # the CLI's contract: neither the dtype nor the jax version changes it
 def test_an_experiment_without_its_extra_names_the_extra(monkeypatch, capsys):
     """Without an optional package (tunix on the jax 0.10 lane), `list` still lists the rest and
     says which extra to install; `run` fails with that one line."""

@@ -237,17 +237,10 @@ def test_a_bad_logger_name_exits_2_with_one_line():
     assert "Traceback" not in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
 
 
-@pytest.mark.training
-def test_run_control_with_tensorboard_matches_metrics_jsonl(tmp_path):
-    """`run control --quick --set logger=tensorboard`: every number of metrics.jsonl is a
-    TensorBoard scalar at its row's step (env_steps; the evaluation and speed rows at the last
-    one), read back with tensorboard's EventAccumulator."""
-    pytest.importorskip("tensorboard")
-    args = ["run", "control", "--quick", "--out", str(tmp_path), "--run-id", "tb"]
-    proc = _cli(*args, "--set", "logger=tensorboard")
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    run = Run(tmp_path / "control" / "tb")
-    assert run.finished and run.config["logger"] == ["tensorboard"]
+def _assert_tensorboard_matches_metrics(run: Run) -> None:
+    """Every number of the run's metrics.jsonl is a TensorBoard scalar at its row's step
+    (env_steps; the evaluation and speed rows at the last one), read back with tensorboard's
+    EventAccumulator."""
     events = _events(run.path / "tensorboard")
     last = max(row["env_steps"] for row in run.rows("train"))
     want: dict[str, list[tuple[int, float]]] = {}
@@ -287,10 +280,13 @@ sys.addaudithook(_hook)
 
 
 @pytest.mark.training
-def test_run_control_with_wandb_makes_an_offline_run_without_network(tmp_path):
-    """`--set logger=wandb` with no W&B mode or server configured: an offline run folder
-    `wandb/offline-run-*` holding the rows' keys, and no name lookup or connection from Python
-    (an audit hook in the run's process records any)."""
+def test_run_control_with_tensorboard_and_wandb(tmp_path):
+    """`run control --quick --set logger=tensorboard,wandb` (one run for both sinks: each run
+    compiles the trainer), with no W&B mode or server configured: the TensorBoard events equal
+    metrics.jsonl (:func:`_assert_tensorboard_matches_metrics`); an offline W&B run folder
+    `wandb/offline-run-*` holds the rows' keys; no name lookup or connection from Python (an
+    audit hook in the run's process records any)."""
+    pytest.importorskip("tensorboard")
     pytest.importorskip("wandb")
     audit, log = tmp_path / "audit", tmp_path / "network.log"
     audit.mkdir()
@@ -304,10 +300,11 @@ def test_run_control_with_wandb_makes_an_offline_run_without_network(tmp_path):
         "WANDB_SILENT": "true",
     }
     args = ["run", "control", "--quick", "--out", str(tmp_path), "--run-id", "wb"]
-    proc = _cli(*args, "--set", "logger=wandb", env=env)
+    proc = _cli(*args, "--set", "logger=tensorboard,wandb", env=env)
     assert proc.returncode == 0, proc.stderr[-3000:]
     run = Run(tmp_path / "control" / "wb")
-    assert run.finished and len(run.rows("train")) == 4
+    assert run.finished and run.config["logger"] == ["tensorboard", "wandb"]
+    _assert_tensorboard_matches_metrics(run)
     assert not log.exists(), log.read_text()
     (offline,) = (run.path / "wandb").glob("offline-run-*")
     (data,) = offline.glob("run-*.wandb")

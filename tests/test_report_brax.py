@@ -244,6 +244,22 @@ def _ordergrad_jax(*args: str, cwd: pathlib.Path = ROOT) -> subprocess.Completed
     )
 
 
+def test_brax_bench_builds_the_lr_trainers_configs():
+    """The brax bench's group-PG and PPO configs: its embedded control config with the shared
+    task (native reward), batch, horizon, budget and seed; PPO over the same parallel episodes."""
+    from experiments.bench import brax as bench
+
+    config = bench.QUICK
+    pg = bench.control_config("ours_group_pg", config)
+    assert (pg.env, pg.algo, pg.seed, pg.num_seeds) == (f"brax/{config.task}", "group_pg", 0, 1)
+    assert pg.env_params == (f"backend={config.backend}", f"episode_length={config.num_steps}")
+    assert (pg.groups, pg.num_steps, pg.budget) == (config.groups, config.num_steps, config.budget)
+    assert pg.estimator == config.control.estimator and pg.estimator.name == "rloo"
+    ppo = bench.control_config("ours_ppo", config)
+    num_envs = config.groups.num_groups * config.groups.group_size
+    assert (ppo.algo, ppo.num_envs, ppo.ppo_steps) == ("ppo", num_envs, config.num_steps)
+
+
 @pytest.mark.training
 def test_report_rebuilds_the_document_from_new_bench_and_variance_runs(tmp_path):
     """A copy of reports/brax whose section 4 and 5 data are replaced by quick runs of today's
@@ -257,7 +273,19 @@ def test_report_rebuilds_the_document_from_new_bench_and_variance_runs(tmp_path)
     for path in [*folder.glob("bench/*.json"), folder / "variance" / "rows.json"]:
         path.unlink()
     for args in (
-        ("bench", "brax", "--quick", "--out", str(folder / "bench"), "--run-id", "quick"),
+        # our RP trainer only: the group-PG trainer on brax runs in test_brax.py (pushes), and
+        # the bench's config for it is test_brax_bench_builds_the_lr_trainers_configs's
+        (
+            "bench",
+            "brax",
+            "--quick",
+            "--out",
+            str(folder / "bench"),
+            "--run-id",
+            "quick",
+            "--set",
+            "trainers=ours_rp",
+        ),
         ("run", "brax-variance", "--quick", "--out", str(folder), "--run-id", "variance"),
     ):
         proc = _ordergrad_jax(*args)
@@ -279,7 +307,7 @@ def test_report_rebuilds_the_document_from_new_bench_and_variance_runs(tmp_path)
         json.loads(line)
         for line in (folder / "bench" / "brax" / "quick" / "metrics.jsonl").read_text().splitlines()
     ]
-    assert [r["trainer"] for r in bench_rows] == ["ours_rp[Mean]", "ours_group_pg"]
+    assert [r["trainer"] for r in bench_rows] == ["ours_rp[Mean]"]
     for r in bench_rows:
         assert (
             f"| quick | inverted_pendulum | {r['trainer']} | {r['env_steps']} | "
