@@ -11,8 +11,9 @@ experiments.variance import NAME``); each name's module is imported on its first
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from experiments.common.lazy import public_api
 
 if TYPE_CHECKING:
     from .config import QUICK, VarianceConfig
@@ -31,16 +32,4 @@ _PUBLIC = {
 
 
 if not TYPE_CHECKING:  # type checkers see the imports above, and flag any other name
-
-    def __getattr__(name: str) -> Any:
-        """The public ``name``, its submodule imported on first access (PEP 562)."""
-        if name not in _PUBLIC:
-            raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-        module, attribute = _PUBLIC[name]
-        value = getattr(importlib.import_module(f".{module}", __name__), attribute)
-        globals()[name] = value
-        return value
-
-
-def __dir__() -> list[str]:
-    return sorted({*globals(), *__all__})
+    __getattr__, __dir__ = public_api(__name__, _PUBLIC, __all__, globals())
