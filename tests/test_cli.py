@@ -151,6 +151,7 @@ def test_bench_quick_exits_0_and_writes_json(tmp_path, name):
     assert (path / "summary.md").read_text().count("|") > 4
 
 
+@pytest.mark.once  # host-side glue; needs the lm extra (tunix), which the first lane has
 def test_accelerator_parts_add_their_columns(monkeypatch):
     """The accelerator's control and lm parts: the control bench's rows with the parallel
     episodes of each trainer, the lm-speed rows with the learner's fraction of each matmul peak
