@@ -413,8 +413,7 @@ def update_rules(items: tuple[str, ...]) -> list[str]:
 
 
 GENERIC_KEYS = ("name", "options", "total", "num_chunks")
-"""Leaf names the header writes dotted (``estimator.name``, ``budget.total``) although they are
-unique."""
+"""Leaf names the header writes dotted (``estimator.name``, ``budget.total``), though unique."""
 
 
 def _format(value) -> str:
@@ -427,8 +426,8 @@ def _format(value) -> str:
 
 def settings(cfg: LMConfig, base: LMConfig | None = None) -> list[str]:
     """``cfg``'s differences from ``base`` (the defaults) as ``--set`` items, keyed by the bare
-    leaf name where it names one leaf (``num_groups=64``, ``sft_steps=1000``), else (and for
-    :data:`GENERIC_KEYS`: ``budget.total=600``) the path."""
+    leaf name where it names one leaf (``num_groups=64``), else (and for :data:`GENERIC_KEYS`)
+    the path."""
     base = base or LMConfig()
     paths = list(leaf_paths(cfg))
     names = [p.rsplit(".", 1)[-1] for p in paths]
