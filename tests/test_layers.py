@@ -395,3 +395,14 @@ def test_trainer_packages_import_nothing_until_a_name_is_used():
 )
 def test_layer_ranks(module, rank):
     assert layer(module)[0] == rank
+
+
+def test_no_module_over_500_lines():
+    """Sizes (issue #23): no module of the library, the envs or the experiments over 500 lines
+    (a larger one is split where its concepts part)."""
+    sizes = {
+        str(path.relative_to(ROOT)): len(path.read_text().splitlines())
+        for package in PACKAGES
+        for path in (ROOT / package).rglob("*.py")
+    }
+    assert sizes and not {path: n for path, n in sizes.items() if n > 500}
