@@ -29,6 +29,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Protocol
 
 from experiments.common.config import leaf_paths
+from experiments.common.runs import row_kind
 
 LOGGERS = ("jsonl", "tensorboard", "wandb")
 """The names ``logger`` takes: ``jsonl`` is ``metrics.jsonl`` alone, the others add a sink."""
@@ -97,7 +98,7 @@ def row_scalars(row: Mapping[str, Any]) -> dict[str, float]:
     values at one step stay apart. ``seed``, ``kind``, ``phase``, booleans, strings and lists
     are not scalars.
     """
-    kind = row.get("kind", row.get("phase"))
+    kind = row_kind(row)
     prefix = f"{kind}/" if isinstance(kind, str) else ""
     seed = _number(row.get("seed"))
     suffix = "" if seed is None else f"/seed_{int(seed)}"
