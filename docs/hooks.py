@@ -55,6 +55,28 @@ def figures(root: Path = ROOT) -> list[str]:
     return sorted(p.relative_to(root).as_posix() for p in found)
 
 
+# The import packages whose folder has another name (pyproject.toml [tool.setuptools.package-dir]).
+RENAMED_PACKAGES = {"ordergrad_envs": "envs", "ordergrad_experiments": "experiments"}
+
+
+def package_links(root: Path = ROOT) -> Path:
+    """A folder of links ``<package> -> <its folder>`` (``build/docs-packages/``, ignored by
+    git): griffe finds a package by a folder of its name, and ``ordergrad_envs`` lives in
+    ``envs/``. Returns the folder (mkdocs.yml's Python handler searches it)."""
+    links = root / "build" / "docs-packages"
+    links.mkdir(parents=True, exist_ok=True)
+    for package, folder in RENAMED_PACKAGES.items():
+        link = links / package
+        if not link.is_symlink():
+            link.symlink_to(root / folder, target_is_directory=True)
+    return links
+
+
+def on_startup(command: str, dirty: bool) -> None:
+    """Makes :func:`package_links` before any plugin reads mkdocs.yml's handler ``paths``."""
+    package_links()
+
+
 def on_config(config: Any) -> Any:
     """Adds a "Results" section to the nav: the overview, then one page per results document."""
     pages = documents()

@@ -6,7 +6,8 @@ name of ``gymnax.registered_envs``), our tasks are added under their own names (
 ``DisturbedCartPole-v0``; see ``envs/README.md``), and ``**params``
 override fields of the task's ``EnvParams``. ``register(name, factory)`` adds a task whose
 ``factory(**params)`` returns ``(env, env_params)`` (the brax tasks register this way, lazily:
-importing ``envs`` imports no brax). ``envs.rollout.group_rollout`` samples groups of episodes.
+importing ``envs`` imports no brax). ``ordergrad_envs.rollout.group_rollout`` samples groups of
+episodes.
 """
 
 from __future__ import annotations
@@ -114,7 +115,7 @@ def make(name: str, **params: Any) -> tuple[Any, Any]:
 
 def _register_brax() -> None:
     """``brax/<task>`` for brax's tasks (``envs/brax_env.py``; brax is imported on ``make``)."""
-    from envs.brax_env import register_brax_tasks
+    from ordergrad_envs.brax_env import register_brax_tasks
 
     register_brax_tasks(register)
 
@@ -123,8 +124,8 @@ _register_brax()
 
 
 def _register_tasks() -> None:
-    from envs.disturbed import DisturbedCartPole
-    from envs.risky_grid import RiskyGrid
+    from ordergrad_envs.disturbed import DisturbedCartPole
+    from ordergrad_envs.risky_grid import RiskyGrid
 
     register("RiskyGrid-v0", _class_factory(RiskyGrid))
     register("DisturbedCartPole-v0", _class_factory(DisturbedCartPole))

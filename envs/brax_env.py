@@ -1,4 +1,4 @@
-"""brax tasks behind the gymnax 1.0 interface: ``envs.make("brax/<name>", backend=...)``.
+"""brax tasks behind the gymnax 1.0 interface: ``ordergrad_envs.make("brax/<name>", backend=...)``.
 
 A :class:`BraxEnv` wraps one ``brax.envs`` task (any backend: ``spring``, ``positional``,
 ``generalized``, ``mjx``) as a gymnax ``Environment``: ``reset(key, params) -> (obs, state)`` and
@@ -273,7 +273,8 @@ def make_brax(
     push_size: float = 0.0,
     **brax_kwargs: Any,
 ) -> tuple[BraxEnv, BraxParams]:
-    """``(env, params)`` for ``brax/<name>``; the ``envs.make`` factory of every brax task.
+    """``(env, params)`` for ``brax/<name>``; the ``ordergrad_envs.make`` factory of every brax
+    task.
 
     Args:
       name: brax task name, with or without the ``brax/`` prefix.
@@ -302,6 +303,6 @@ def make_brax(
 
 def register_brax_tasks(register: Any) -> None:
     """Registers ``brax/<task>`` for each of :data:`BRAX_TASKS` with ``register(name, factory)``
-    (``envs.register``); brax is imported only when a task is made."""
+    (``ordergrad_envs.register``); brax is imported only when a task is made."""
     for task in BRAX_TASKS:
         register(f"brax/{task}", functools.partial(make_brax, task))

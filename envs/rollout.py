@@ -15,7 +15,7 @@ give that (see ``docs/maths.md``, the estimator section).
 
 Gradients (``differentiable``, ``truncate``): by default the rollout is differentiable wherever
 the env and the policy are, so with ``env.with_transition_gradients()`` (gymnax's Pendulum,
-MountainCarContinuous; the brax tasks of ``envs.brax_env``) and a reparameterised policy,
+MountainCarContinuous; the brax tasks of ``ordergrad_envs.brax_env``) and a reparameterised policy,
 ``jax.grad`` of a function of ``returns`` is the pathwise (RP) gradient (masking is a ``where``, so
 the masked steps contribute nothing). ``truncate=k`` stops the state's gradient every ``k`` steps
 (truncated backpropagation through time, as analytic policy gradients do on long horizons).
@@ -93,7 +93,7 @@ def group_rollout(
 
     Args:
       env: a gymnax ``Environment`` (``reset(key, params)``, ``step(key, state, action, params)``
-        with the gymnax 1.0 six-tuple), e.g. from ``envs.make``.
+        with the gymnax 1.0 six-tuple), e.g. from ``ordergrad_envs.make``.
       env_params: its params.
       policy: ``policy(key, obs) -> (action, logp)`` for one observation (vmapped here).
       key: a typed PRNG key (``jax.random.key``) or a raw uint32 key.

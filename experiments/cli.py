@@ -11,12 +11,12 @@ from typing import Annotated
 
 import tyro
 
-from experiments.common.config import apply_overrides, leaf_paths
+from ordergrad_experiments.common.config import apply_overrides, leaf_paths
 
 
 def demo(k: int = 4) -> None:
     """Print a table of objectives and their OrderGrad advantages on a sample group."""
-    from experiments import demo as demo_module
+    from ordergrad_experiments import demo as demo_module
 
     enable_compilation_cache()
     demo_module.main(k=k)
@@ -32,8 +32,8 @@ SetFlags = Annotated[
 def _configured(kind: str, name: str, quick: bool, overrides, seed: int | None = None):
     """The registry entry ``name`` and its config (quick preset, seed, ``--set`` overrides);
     ``UsageError`` for an unknown name or override."""
-    from experiments import registry
-    from experiments.common import loggers
+    from ordergrad_experiments import registry
+    from ordergrad_experiments.common import loggers
 
     try:
         exp = registry.get_bench(name) if kind == "bench" else registry.get(name)
@@ -50,10 +50,11 @@ def _configured(kind: str, name: str, quick: bool, overrides, seed: int | None =
 def _execute(exp, config, out: pathlib.Path, run_id: str | None, progress) -> pathlib.Path:
     """Runs ``exp`` into a new (or resumed) run folder OUT/NAME/<run-id>/ and prints its path.
     A config with a ``cluster`` part joins its JAX cluster first, before any other JAX call.
-    The sinks of the config's ``logger`` (``experiments.common.loggers``: TensorBoard, W&B) get
-    the metric rows too, on process 0; they are closed when the run ends, also on an error."""
-    from experiments.common import cluster, loggers
-    from experiments.common.runs import RunWriter
+    The sinks of the config's ``logger`` (``ordergrad_experiments.common.loggers``: TensorBoard,
+    W&B) get the metric rows too, on process 0; they are closed when the run ends, also on an
+    error."""
+    from ordergrad_experiments.common import cluster, loggers
+    from ordergrad_experiments.common.runs import RunWriter
 
     names = loggers.config_loggers(config)
     loggers.require(names)  # a missing package fails here, before any work
@@ -101,7 +102,7 @@ def report(
     """Rebuild the tables of a results document (reports/NAME/RESULTS.md) from its committed data;
     with --check, exit 1 when a committed table differs; with --figures, also redraw its figures.
     NAME: brax, control, lm, variance, transform, envs."""
-    from experiments import report as report_module
+    from ordergrad_experiments import report as report_module
 
     if name not in report_module.DOCUMENTS:
         raise UsageError(f"no results document {name!r}; known: {sorted(report_module.DOCUMENTS)}")
@@ -112,7 +113,7 @@ def report(
 
 def list_experiments() -> None:
     """List the experiments `run` knows, with their config fields, and the benchmarks."""
-    from experiments import registry
+    from ordergrad_experiments import registry
 
     for name in registry.names():
         try:
@@ -125,7 +126,7 @@ def list_experiments() -> None:
     print("benchmarks (ordergrad-jax bench NAME [--quick]):")
     for name in registry.bench_names():
         print(f"  {name}: {registry.describe_bench(name)}")
-    from experiments import sweeps
+    from ordergrad_experiments import sweeps
 
     print("sweeps (ordergrad-jax sweep NAME [--dry-run] [--jobs J] [--keep DIR]):")
     for name in sweeps.names():
@@ -149,8 +150,8 @@ def sweep(
     """Run a study (a sweep: experiments/sweeps/): each unfinished run as its own process, J at a
     time; finished runs are skipped, unfinished ones resume by their run id; exit 1 naming the
     failed runs and their logs."""
-    from experiments import sweeps
-    from experiments.sweeps import runner
+    from ordergrad_experiments import sweeps
+    from ordergrad_experiments.sweeps import runner
 
     if name not in sweeps.names():
         raise UsageError(f"no sweep {name!r}; known: {', '.join(sweeps.names())}")

@@ -40,41 +40,41 @@ class Entry:
 _EXPERIMENTS: dict[str, Entry] = {
     "variance": Entry(
         "estimator studies: unbiasedness, LR/RP vs exact, variance, SNR, the zoo, runtime",
-        "experiments.variance.run",
-        "experiments.variance.config:VarianceConfig",
-        "experiments.variance.config:QUICK",
+        "ordergrad_experiments.variance.run",
+        "ordergrad_experiments.variance.config:VarianceConfig",
+        "ordergrad_experiments.variance.config:QUICK",
     ),
     "control": Entry(
         "gymnax control: group policy gradients with any estimator (OrderGrad objectives) vs PPO",
-        "experiments.control.run",
-        "experiments.control.config:ControlConfig",
-        "experiments.control.config:QUICK",
+        "ordergrad_experiments.control.run",
+        "ordergrad_experiments.control.config:ControlConfig",
+        "ordergrad_experiments.control.config:QUICK",
     ),
     "lm-rl": Entry(
         "LM RL fine-tuning (tiny Qwen3, arithmetic task): SFT + group RL with any estimator",
-        "experiments.lm.run",
-        "experiments.lm.config:LMConfig",
-        "experiments.lm.config:QUICK",
+        "ordergrad_experiments.lm.run",
+        "ordergrad_experiments.lm.config:LMConfig",
+        "ordergrad_experiments.lm.config:QUICK",
     ),
     "brax-rp": Entry(
         "pathwise (RP) order-statistic gradients through brax/gymnax dynamics (or LR)",
-        "experiments.pathwise.run",
-        "experiments.pathwise.config:PathwiseConfig",
-        "experiments.pathwise.config:QUICK",
+        "ordergrad_experiments.pathwise.run",
+        "ordergrad_experiments.pathwise.config:PathwiseConfig",
+        "ordergrad_experiments.pathwise.config:QUICK",
     ),
     "brax-variance": Entry(
         "RP vs LR gradient variance and SNR at equal sample budget on brax tasks",
-        "experiments.pathwise.variance",
+        "ordergrad_experiments.pathwise.variance",
         "RPVarianceConfig",
     ),
     "lm-diagnose": Entry(
         "LM diagnostics from one SFT start: gradient SNR, line search, sharpening, trials, forms",
-        "experiments.lm.diagnose",
+        "ordergrad_experiments.lm.diagnose",
         "DiagnoseConfig",
     ),
     "return-table": Entry(
         "return distributions of the risk-sensitive tasks under hand-written policies",
-        "experiments.control.return_table",
+        "ordergrad_experiments.control.return_table",
         "ReturnTableConfig",
     ),
 }
@@ -82,27 +82,27 @@ _EXPERIMENTS: dict[str, Entry] = {
 _BENCHES: dict[str, Entry] = {
     "transform": Entry(
         "the OrderGrad advantage transform against the sort floor (and GRPO)",
-        "experiments.bench.transform",
+        "ordergrad_experiments.bench.transform",
         "TransformBenchConfig",
     ),
     "control": Entry(
         "env steps/s on CartPole: group-PG OrderGrad vs RLOO vs PPO, one process",
-        "experiments.bench.control",
+        "ordergrad_experiments.bench.control",
         "ControlBenchConfig",
     ),
     "brax": Entry(
         "our RP and LR trainers vs brax's own PPO and APG on one brax task (speed and returns)",
-        "experiments.bench.brax",
+        "ordergrad_experiments.bench.brax",
         "BraxBenchConfig",
     ),
     "accelerator": Entry(
         "this machine's devices: matmul peak, transform, control env-steps/s, LM step, brax",
-        "experiments.bench.accelerator",
+        "ordergrad_experiments.bench.accelerator",
         "AcceleratorBenchConfig",
     ),
     "lm-speed": Entry(
         "the lm-rl step: tokens/s, time split, learner FLOP/s vs the dot peak (--set profile=True)",
-        "experiments.bench.lm_speed",
+        "ordergrad_experiments.bench.lm_speed",
         "LMSpeedBenchConfig",
     ),
 }
@@ -114,6 +114,8 @@ class MissingExtra(ValueError):
 
 # The extra that provides each optional top-level package the experiments import.
 _EXTRAS = {"tunix": "lm", "gymnax": "envs", "brax": "envs", "mujoco": "envs", "flax": "experiments"}
+# What an extra asks of jax, where that is narrower than the library's range (pyproject.toml).
+_EXTRA_LIMITS = {"envs": "gymnax 1.0.1 needs jax < 0.12"}
 
 
 def _attribute(default_module: str, path: str) -> Any:
@@ -137,8 +139,15 @@ def _load(kind: str, name: str, entry: Entry) -> Experiment:
             raise
         raise MissingExtra(
             f"{kind} {name!r} needs {package!r}, which is not installed: "
-            f'pip install -e ".[{_EXTRAS[package]}]"'
+            f'pip install "ordergrad-jax[{_EXTRAS[package]}]" (in a checkout: pip install -e '
+            f'".[{_EXTRAS[package]}]")' + _limit(_EXTRAS[package])
         ) from err
+
+
+def _limit(extra: str) -> str:
+    """``"; <what the extra needs of jax>"`` for an extra that narrows the library's jax range,
+    else ``""``."""
+    return f"; {_EXTRA_LIMITS[extra]}" if extra in _EXTRA_LIMITS else ""
 
 
 def _lookup(kind: str, table: dict[str, Entry], name: str) -> Experiment:

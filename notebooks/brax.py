@@ -40,13 +40,13 @@ import matplotlib.pyplot as plt
 import numpy as np
 from IPython.display import Markdown, display
 
-from experiments.bench import brax as brax_bench
-from experiments.common.runs import Run, find_runs
-from experiments.control import evaluate, plots
-from experiments.pathwise import run as pathwise
-from experiments.pathwise import variance as brax_variance
-from experiments.report import brax as report_brax
-from experiments.report import control as report_control
+from ordergrad_experiments.bench import brax as brax_bench
+from ordergrad_experiments.common.runs import Run, find_runs
+from ordergrad_experiments.control import evaluate, plots
+from ordergrad_experiments.pathwise import run as pathwise
+from ordergrad_experiments.pathwise import variance as brax_variance
+from ordergrad_experiments.report import brax as report_brax
+from ordergrad_experiments.report import control as report_control
 
 
 def repo_root() -> pathlib.Path:
@@ -127,8 +127,8 @@ else:
 # %%
 runs = find_runs(root / "brax-rp", finished=None) if (root / "brax-rp").is_dir() else []
 if not runs:
-    from experiments import registry
-    from experiments.common.runs import RunWriter
+    from ordergrad_experiments import registry
+    from ordergrad_experiments.common.runs import RunWriter
 
     out = os.environ.get("ORDERGRAD_NOTEBOOK_OUT") or tempfile.mkdtemp(prefix="ordergrad-")
     experiment = registry.get("brax-rp")

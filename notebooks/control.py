@@ -32,10 +32,10 @@ import matplotlib.pyplot as plt
 import numpy as np
 from IPython.display import Markdown, display
 
-from experiments import registry
-from experiments.common.config import apply_overrides
-from experiments.common.runs import Run, RunWriter, find_runs
-from experiments.report import control as report
+from ordergrad_experiments import registry
+from ordergrad_experiments.common.config import apply_overrides
+from ordergrad_experiments.common.runs import Run, RunWriter, find_runs
+from ordergrad_experiments.report import control as report
 
 results = os.environ.get("ORDERGRAD_RESULTS")
 if results:

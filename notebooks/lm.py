@@ -29,11 +29,11 @@ import tempfile
 
 from IPython.display import Markdown, display
 
-from experiments import registry
-from experiments.common.runs import RunWriter
-from experiments.report import repo_root
-from experiments.report.lm import grid, length, study
-from experiments.report.lm.runs import method_runs, start
+from ordergrad_experiments import registry
+from ordergrad_experiments.common.runs import RunWriter
+from ordergrad_experiments.report import repo_root
+from ordergrad_experiments.report.lm import grid, length, study
+from ordergrad_experiments.report.lm.runs import method_runs, start
 
 results = os.environ.get("ORDERGRAD_LM_RESULTS")
 if results:

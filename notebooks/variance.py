@@ -28,9 +28,9 @@ import tempfile
 
 from IPython.display import Markdown, display
 
-from experiments import registry
-from experiments.common.runs import Run, RunWriter
-from experiments.variance import plots
+from ordergrad_experiments import registry
+from ordergrad_experiments.common.runs import Run, RunWriter
+from ordergrad_experiments.variance import plots
 
 results = os.environ.get("ORDERGRAD_RESULTS")
 if results:

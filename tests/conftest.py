@@ -42,3 +42,24 @@ def oracle() -> dict:
 @pytest.fixture
 def rng() -> np.random.Generator:
     return np.random.default_rng(0)
+
+
+# The library, envs, control, LM and CLI tests: CI runs them in float32 on the users' stack
+# (Python 3.12, jax 0.11.2: the second lane of .ci/run) and in float64 on the first lane, with
+# the `training` runs of every file (README "Versions"). One list, applied at collection.
+USERS_STACK_FILES = frozenset(
+    {
+        *("test_api", "test_lstatistic", "test_ties", "test_objectives", "test_exact"),
+        *("test_estimators", "test_zoo", "test_metrics", "test_method_choice"),
+        *("test_envs", "test_brax", "test_control", "test_cli"),
+        *("test_lm", "test_lm_learning", "test_lm_pretrained", "test_lm_scratchpad"),
+        *("test_lm_sharded", "test_lm_training", "test_integrations_tunix", "test_bench_lm_speed"),
+    }
+)
+
+
+def pytest_collection_modifyitems(config, items):
+    """Marks every test of :data:`USERS_STACK_FILES` ``users_stack``."""
+    for item in items:
+        if item.path.stem in USERS_STACK_FILES:
+            item.add_marker(pytest.mark.users_stack)

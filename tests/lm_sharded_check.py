@@ -15,12 +15,12 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from experiments.common.config import EstimatorConfig, GroupsConfig
-from experiments.lm import model as lm_model
-from experiments.lm import rl, run, tasks
-from experiments.lm import sharding as lm_sharding
-from experiments.lm.config import LMConfig
-from experiments.lm.tokenizer import CharTokenizer
+from ordergrad_experiments.common.config import EstimatorConfig, GroupsConfig
+from ordergrad_experiments.lm import model as lm_model
+from ordergrad_experiments.lm import rl, run, tasks
+from ordergrad_experiments.lm import sharding as lm_sharding
+from ordergrad_experiments.lm.config import LMConfig
+from ordergrad_experiments.lm.tokenizer import CharTokenizer
 
 TOK = CharTokenizer()
 SIZES = lm_model.TinyQwen3(num_layers=1, embed_dim=32, hidden_dim=64, head_dim=8)

@@ -11,7 +11,7 @@ import sys
 
 import pytest
 
-from experiments.bench.lm_speed import TRACEME, op_category
+from ordergrad_experiments.bench.lm_speed import TRACEME, op_category
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 
@@ -55,8 +55,8 @@ def test_speed_writes_its_run_and_splits_the_learner(tmp_path):
 
 def test_profile_needs_the_traceme_flag(tmp_path, monkeypatch):
     """profile=True without the XLA flag at the process start: one line saying what to set."""
-    from experiments.bench import lm_speed
-    from experiments.common.runs import RunWriter
+    from ordergrad_experiments.bench import lm_speed
+    from ordergrad_experiments.common.runs import RunWriter
 
     monkeypatch.setenv("XLA_FLAGS", "")
     with pytest.raises(ValueError, match="XLA_FLAGS"):

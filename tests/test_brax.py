@@ -14,12 +14,17 @@ import notebook_helpers as nbh
 import numpy as np
 import pytest
 
-import envs
+import ordergrad_envs
 import ordergrad_jax as og
-from envs.brax_env import BraxEnv, brax_task, make_brax
-from experiments.common.config import BudgetConfig, EstimatorConfig, GroupsConfig, apply_overrides
-from experiments.pathwise import config as pwc
-from experiments.pathwise import train as pwt
+from ordergrad_envs.brax_env import BraxEnv, brax_task, make_brax
+from ordergrad_experiments.common.config import (
+    BudgetConfig,
+    EstimatorConfig,
+    GroupsConfig,
+    apply_overrides,
+)
+from ordergrad_experiments.pathwise import config as pwc
+from ordergrad_experiments.pathwise import train as pwt
 
 TASK = "inverted_pendulum"
 
@@ -40,7 +45,9 @@ def pendulum():
 
 
 def test_registered_and_bad_input():
-    assert {"brax/inverted_pendulum", "brax/reacher", "brax/hopper"} <= set(envs.registered())
+    assert {"brax/inverted_pendulum", "brax/reacher", "brax/hopper"} <= set(
+        ordergrad_envs.registered()
+    )
     with pytest.raises(ValueError, match="backend"):
         make_brax(TASK, backend="warp")
     with pytest.raises(ValueError, match="reward"):
@@ -230,10 +237,10 @@ def test_rp_and_lr_estimate_the_same_gradient(learn_std):
 
 
 def test_pathwise_make_train_is_a_common_trainer():
-    """``make_train`` returns the shared ``experiments.common.trainer.Trainer`` (as the control
-    trainers do): the whole run of one seed is ``train(key)`` under one jit, metrics
+    """``make_train`` returns the shared ``ordergrad_experiments.common.trainer.Trainer`` (as the
+    control trainers do): the whole run of one seed is ``train(key)`` under one jit, metrics
     ``[chunks, iterations]``; the policy of the final state samples actions inside the env's box."""
-    from experiments.common.trainer import Trainer
+    from ordergrad_experiments.common.trainer import Trainer
 
     cfg = dataclasses.replace(pwc.QUICK, gradient="lr")
     trainer = pwt.make_train(cfg)
@@ -257,7 +264,7 @@ def test_brax_rp_quick_run_and_resume(tmp_path):
     """`ordergrad-jax run brax-rp --quick` (RP through gymnax Pendulum; the brax gradient is
     checked below): rows per chunk and seed with finite metrics; the same --run-id again resumes
     the finished run without new rows."""
-    from experiments.cli import run
+    from ordergrad_experiments.cli import run
 
     quick = pwc.QUICK
     path = run("brax-rp", quick=True, out=tmp_path, run_id="r1")
@@ -357,7 +364,7 @@ def test_brax_agent_that_fails_to_import_is_a_row_with_the_error(monkeypatch, ca
     stderr, and goes on (no traceback)."""
     import sys
 
-    from experiments.bench import brax as brax_bench
+    from ordergrad_experiments.bench import brax as brax_bench
 
     monkeypatch.setitem(sys.modules, "brax.training.agents.ppo", None)  # import fails
     row = brax_bench.brax_agent("brax_ppo", brax_bench.QUICK)

@@ -20,10 +20,10 @@ import numpy as np
 import pytest
 from flax import nnx
 
-from experiments.common import provenance
-from experiments.common.checkpoint import Checkpointer, train_in_chunks
-from experiments.common.io import write_json_atomic, write_text_atomic
-from experiments.common.runs import Run, RunWriter
+from ordergrad_experiments.common import provenance
+from ordergrad_experiments.common.checkpoint import Checkpointer, train_in_chunks
+from ordergrad_experiments.common.io import write_json_atomic, write_text_atomic
+from ordergrad_experiments.common.runs import Run, RunWriter
 
 
 class ToyState(NamedTuple):
@@ -173,8 +173,8 @@ _KILL_SCRIPT = textwrap.dedent(
     import sys, time
     sys.path.insert(0, {tests!r})
     from test_checkpoint import toy_chunk, toy_init, toy_log
-    from experiments.common.checkpoint import train_in_chunks
-    from experiments.common.runs import RunWriter
+    from ordergrad_experiments.common.checkpoint import train_in_chunks
+    from ordergrad_experiments.common.runs import RunWriter
 
     def slow_chunk(state):
         time.sleep(0.3)

@@ -12,9 +12,9 @@ import numpy as np
 import pytest
 
 import ordergrad_jax as og
-from experiments import demo
-from experiments.bench import transform
-from experiments.common.runs import RunWriter
+from ordergrad_experiments import demo
+from ordergrad_experiments.bench import transform
+from ordergrad_experiments.common.runs import RunWriter
 
 
 def test_demo_rows_match_library():
@@ -43,7 +43,7 @@ def test_bench_writes_json(tmp_path):
 
 def test_console_script_runs_demo():
     out = subprocess.run(
-        [sys.executable, "-m", "experiments.cli", "demo"],
+        [sys.executable, "-m", "ordergrad_experiments.cli", "demo"],
         capture_output=True,
         text=True,
         check=True,
@@ -111,7 +111,7 @@ def test_bad_input_during_a_run_exits_1_without_traceback(tmp_path):
 
 @pytest.mark.once  # the CLI's contract: neither the dtype nor the jax version changes it
 def test_cache_dir_setting(monkeypatch, tmp_path):
-    from experiments import cli
+    from ordergrad_experiments import cli
 
     monkeypatch.setenv("ORDERGRAD_JAX_CACHE", "off")
     assert cli.compilation_cache_dir() is None
@@ -135,7 +135,7 @@ def test_bench_quick_exits_0_and_writes_json(tmp_path, name):
     """`ordergrad-jax bench NAME --quick --out DIR` for every registered benchmark: exit 0, the
     config and one JSON row per measurement under DIR/NAME/<run-id>/, the table in summary.md.
     (``brax``'s quick bench runs once in CI, in tests/test_report_brax.py, with these checks.)"""
-    from experiments import registry
+    from ordergrad_experiments import registry
 
     assert name in registry.bench_names()
     # the accelerator's control and lm parts are the control and lm-speed benches' measure(),
@@ -156,8 +156,8 @@ def test_accelerator_parts_add_their_columns(monkeypatch):
     """The accelerator's control and lm parts: the control bench's rows with the parallel
     episodes of each trainer, the lm-speed rows with the learner's fraction of each matmul peak
     (``measure`` of both benches stands in: their own benches run them)."""
-    from experiments.bench import accelerator, lm_speed
-    from experiments.bench import control as control_bench
+    from ordergrad_experiments.bench import accelerator, lm_speed
+    from ordergrad_experiments.bench import control as control_bench
 
     def fake_control(configs, repeats):
         return [{"trainer": name, "env_steps_per_s": 1.0} for name in configs]
@@ -181,7 +181,7 @@ def test_accelerator_parts_add_their_columns(monkeypatch):
 
 @pytest.mark.once  # the CLI's contract: neither the dtype nor the jax version changes it
 def test_bench_names_come_from_the_registry():
-    from experiments import registry
+    from ordergrad_experiments import registry
 
     assert {"transform", "control", "brax", "accelerator"} <= set(registry.bench_names())
     proc = _cli("bench", "nosuch")
@@ -196,7 +196,7 @@ def test_bench_names_come_from_the_registry():
 def test_an_experiment_without_its_extra_names_the_extra(monkeypatch, capsys):
     """Without an optional package (tunix on the jax 0.10 lane), `list` still lists the rest and
     says which extra to install; `run` fails with that one line."""
-    from experiments import cli, registry
+    from ordergrad_experiments import cli, registry
 
     entry = registry.Entry("needs tunix", "tunix.models.qwen3.model", "Config")
     monkeypatch.setitem(registry._EXPERIMENTS, "needs-tunix", entry)
@@ -209,6 +209,21 @@ def test_an_experiment_without_its_extra_names_the_extra(monkeypatch, capsys):
     assert "needs-tunix: not available here" in out and "variance:" in out
     assert cli.main(["run", "needs-tunix"]) != 0
     assert '".[lm]"' in capsys.readouterr().err
+
+
+@pytest.mark.once
+def test_without_gymnax_list_says_the_envs_extra_needs_jax_below_0_12(monkeypatch, capsys):
+    """On jax >= 0.12 (the jax 0.12 lane) gymnax cannot be installed: `list` names the envs
+    extra and its jax limit for each experiment that needs it."""
+    from ordergrad_experiments import cli, registry
+
+    entry = registry.Entry("needs gymnax", "gymnax.environments.spaces", "Config")
+    monkeypatch.setitem(registry._EXPERIMENTS, "needs-gymnax", entry)
+    monkeypatch.setitem(sys.modules, "gymnax.environments.spaces", None)
+    assert cli.main(["list"]) == 0
+    line = next(s for s in capsys.readouterr().out.splitlines() if s.startswith("needs-gymnax"))
+    assert "not available here" in line and '"ordergrad-jax[envs]"' in line
+    assert "gymnax 1.0.1 needs jax < 0.12" in line
 
 
 PLUGIN = """

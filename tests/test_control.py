@@ -21,11 +21,16 @@ import numpy as np
 import pytest
 
 import ordergrad_jax as og
-from experiments.common.config import BudgetConfig, EstimatorConfig, GroupsConfig, OptimConfig
-from experiments.common.trainer import global_norm, split_module
-from experiments.control import group_pg, networks, ppo
-from experiments.control.config import QUICK, ControlConfig
-from experiments.control.run import make_train
+from ordergrad_experiments.common.config import (
+    BudgetConfig,
+    EstimatorConfig,
+    GroupsConfig,
+    OptimConfig,
+)
+from ordergrad_experiments.common.trainer import global_norm, split_module
+from ordergrad_experiments.control import group_pg, networks, ppo
+from ordergrad_experiments.control.config import QUICK, ControlConfig
+from ordergrad_experiments.control.run import make_train
 
 
 class _Episodes(NamedTuple):
@@ -144,7 +149,7 @@ def test_an_old_budget_name_is_refused_naming_the_new_one():
 
 def _with(config: ControlConfig, **fields) -> ControlConfig:
     """``config`` with leaf fields replaced by their bare names (``k=2``, ``lr=1e-2``, ...)."""
-    from experiments.common.config import apply_overrides
+    from ordergrad_experiments.common.config import apply_overrides
 
     items = [
         f"{k}={','.join(map(str, v)) if isinstance(v, tuple) else v}" for k, v in fields.items()
@@ -288,7 +293,7 @@ def test_warm_start_switches_the_rank_weights_at_the_given_iteration():
     """advantage_fn with warm_start_frac=0.25 over 8 iterations: iterations 0-1 give the warm
     objective's OrderGrad advantages, 2-7 the target's (each checked against og.estimators),
     and the two differ on these rewards; bad schedules are refused."""
-    from experiments.control.group_pg import advantage_fn
+    from ordergrad_experiments.control.group_pg import advantage_fn
 
     config = _with(ControlConfig(), objective="LowerTailMean:0.5", k=2, group_size=5)
     config = dataclasses.replace(config, warm_start_frac=0.25)
@@ -301,7 +306,7 @@ def test_warm_start_switches_the_rank_weights_at_the_given_iteration():
     for it in range(8):
         want = mean if it < 2 else tail
         np.testing.assert_allclose(adv(jnp.asarray(it), rewards), want, rtol=1e-6)
-    from experiments.control.run import label
+    from ordergrad_experiments.control.run import label
 
     assert label(config) == "ordergrad[LowerTailMean:0.5,K=2,after Mean for 0.25]"
     with pytest.raises(ValueError, match="warm_start_frac must be in"):
@@ -316,8 +321,8 @@ def test_linear_entropy_schedule_decays_the_bonus_to_zero_and_enters_the_gradien
     policy gradient with the scheduled coefficient equals the one with that constant coefficient
     (and differs from the unscheduled one); "constant" keeps the Python float; the key is a
     --set key; bad names and PPO are refused."""
-    from experiments.common.config import apply_overrides
-    from experiments.control.group_pg import entropy_coef_fn
+    from ordergrad_experiments.common.config import apply_overrides
+    from ordergrad_experiments.control.group_pg import entropy_coef_fn
 
     config = apply_overrides(ControlConfig(), ["entropy_coef=2.0", "entropy_schedule=linear"])
     assert config.entropy_schedule == "linear"
@@ -344,7 +349,7 @@ def test_linear_entropy_schedule_decays_the_bonus_to_zero_and_enters_the_gradien
         entropy_coef_fn(dataclasses.replace(config, entropy_schedule="cosine"), 5)
     with pytest.raises(ValueError, match="group_pg option"):
         make_train(dataclasses.replace(config, algo="ppo"))
-    from experiments.control.run import label
+    from ordergrad_experiments.control.run import label
 
     assert label(config) == "ordergrad[Mean,K=4,entropy 2 linear]"
     success = dataclasses.replace(config, train_reward="success", success_return=1.0)
@@ -356,7 +361,7 @@ def test_route_mixture_objectives_match_brute_force():
     enumeration of every ordered sample, and CVaR against its definition on a fine grid."""
     import itertools
 
-    from experiments.report import control as report
+    from ordergrad_experiments.report import control as report
 
     values, probs = np.array([-40.0, 14.0, 18.0]), np.array([0.05, 0.25, 0.7])
     for k, m in [(1, 1), (3, 1), (4, 2), (5, 3)]:
@@ -377,8 +382,8 @@ def test_report_table_and_figures_across_control_runs(tmp_path):
     holds its final_returns.json, return histograms, one pair per env."""
     from scipy import stats as scipy_stats
 
-    from experiments.common.runs import find_runs
-    from experiments.report import control as report
+    from ordergrad_experiments.common.runs import find_runs
+    from ordergrad_experiments.report import control as report
 
     for name, method, values, finished in (
         ("a", "rloo", (1.0, 3.0), True),

@@ -44,8 +44,8 @@ def _og_public_names() -> list[str]:
 
 
 def _envs_public_names() -> list[str]:
-    envs = pytest.importorskip("envs")  # needs the envs extra (gymnax)
-    return ["envs"] + [f"envs.{name}" for name in envs.__all__]
+    envs = pytest.importorskip("ordergrad_envs")  # needs the envs extra (gymnax)
+    return ["ordergrad_envs"] + [f"ordergrad_envs.{name}" for name in envs.__all__]
 
 
 def _results_documents() -> list[pathlib.Path]:
@@ -70,7 +70,7 @@ def test_the_reference_documents_only_importable_names():
         if not module:
             assert importlib.util.find_spec(identifier) is not None, identifier
             continue
-        if module == "envs":
+        if module == "ordergrad_envs":
             pytest.importorskip("gymnax")
         assert hasattr(__import__(module, fromlist=[name]), name), identifier
 

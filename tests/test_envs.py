@@ -8,9 +8,9 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-import envs
+import ordergrad_envs
 import ordergrad_jax as og
-from envs.rollout import group_rollout
+from ordergrad_envs.rollout import group_rollout
 
 
 def _coin_policy(key, obs):
@@ -57,14 +57,18 @@ def _reference_rollout(env, params, policy, key, G, N, T, share_start):
 
 
 _rollout_jit = jax.jit(group_rollout, static_argnums=(0, 2, 4, 5, 6, 7))
-CARTPOLE, _ = envs.make("CartPole-v1")  # one env object: the jitted rollouts share compiles
+CARTPOLE, _ = ordergrad_envs.make(
+    "CartPole-v1"
+)  # one env object: the jitted rollouts share compiles
 G, N, T = 2, 3, 15
 
 
 def test_rollout_matches_python_loop():
     share_start = True
     # max 12 steps by the env's limit, T = 15: both truncation and termination occur.
-    env, params = envs.with_params(CARTPOLE, CARTPOLE.default_params, max_steps_in_episode=12)
+    env, params = ordergrad_envs.with_params(
+        CARTPOLE, CARTPOLE.default_params, max_steps_in_episode=12
+    )
     key = jax.random.key(3)
     ep = _rollout_jit(env, params, _coin_policy, key, G, N, T, share_start)
     ref = _reference_rollout(env, params, _coin_policy, key, G, N, T, share_start)
@@ -94,7 +98,7 @@ def test_rollout_iid_starts_follow_the_key_scheme():
 
 
 def test_rollout_truncated_by_num_steps():
-    env, params = envs.with_params(CARTPOLE, CARTPOLE.default_params, x_threshold=1e3)
+    env, params = ordergrad_envs.with_params(CARTPOLE, CARTPOLE.default_params, x_threshold=1e3)
     params = params.replace(theta_threshold_radians=1e3)  # never terminates: T cuts it short
     ep = _rollout_jit(env, params, _coin_policy, jax.random.key(0), G, N, T, True)
     assert np.all(np.asarray(ep.length) == T) and not np.any(np.asarray(ep.terminated))
@@ -119,7 +123,7 @@ def test_rollout_deterministic_and_share_start():
 
 
 def test_rollout_rejects_bad_sizes():
-    env, params = envs.make("CartPole-v1")
+    env, params = ordergrad_envs.make("CartPole-v1")
     with pytest.raises(ValueError, match="group_size"):
         group_rollout(env, params, _coin_policy, jax.random.key(0), 2, 0, 5)
     with pytest.raises(TypeError, match="num_steps"):
@@ -127,32 +131,32 @@ def test_rollout_rejects_bad_sizes():
 
 
 def test_registry_passthrough_and_errors():
-    names = envs.registered()
+    names = ordergrad_envs.registered()
     for name in ("CartPole-v1", "Acrobot-v1", "Pendulum-v1", "MountainCarContinuous-v0"):
         assert name in names
-        env, params = envs.make(name)
+        env, params = ordergrad_envs.make(name)
         assert type(env) is type(gymnax.make(name)[0])
-    env, params = envs.make("Pendulum-v1", max_torque=1.5, max_steps_in_episode=7)
+    env, params = ordergrad_envs.make("Pendulum-v1", max_torque=1.5, max_steps_in_episode=7)
     assert params.max_torque == 1.5 and params.max_steps_in_episode == 7
     with pytest.raises(ValueError, match=r"allowed: .*max_torque"):
-        envs.make("Pendulum-v1", max_torq=1.0)
+        ordergrad_envs.make("Pendulum-v1", max_torq=1.0)
     with pytest.raises(ValueError, match=r"registered: .*CartPole-v1"):
-        envs.make("NoSuchEnv-v0")
+        ordergrad_envs.make("NoSuchEnv-v0")
     with pytest.raises(ValueError, match="already registered"):
-        envs.register("CartPole-v1", lambda **kw: gymnax.make("CartPole-v1"))
+        ordergrad_envs.register("CartPole-v1", lambda **kw: gymnax.make("CartPole-v1"))
     with pytest.raises(TypeError, match="callable"):
-        envs.register("test/not-callable", 3)
+        ordergrad_envs.register("test/not-callable", 3)
 
 
 # --- RiskyGrid-v0 ---------------------------------------------------------------------------
 
-GRID, GRID_PARAMS = envs.make("RiskyGrid-v0")
+GRID, GRID_PARAMS = ordergrad_envs.make("RiskyGrid-v0")
 
 
 @jax.jit
 def _grid_episodes(params, route_row, key):
     """2000 episodes of the hand-written route along ``route_row`` (traced: one compile)."""
-    from envs.risky_grid import route_policy
+    from ordergrad_envs.risky_grid import route_policy
 
     return group_rollout(GRID, params, route_policy(params, route_row), key, 1, 2000, 30)
 
@@ -237,7 +241,7 @@ def test_grid_ledge_has_higher_mean_and_lower_cvar():
 
 # --- DisturbedCartPole-v0 -------------------------------------------------------------------
 
-CART, CART_PARAMS = envs.make("DisturbedCartPole-v0")
+CART, CART_PARAMS = ordergrad_envs.make("DisturbedCartPole-v0")
 
 
 def test_cart_without_pushes_is_gymnax_cartpole_with_continuous_force():
@@ -271,7 +275,7 @@ def test_cart_push_and_pay():
 
 
 def test_cart_edge_has_higher_mean_and_lower_cvar():
-    from envs.disturbed import hold_policy
+    from ordergrad_envs.disturbed import hold_policy
 
     n = 1500
     T = CART_PARAMS.max_steps_in_episode
@@ -290,7 +294,7 @@ def test_cart_edge_has_higher_mean_and_lower_cvar():
 
 
 def test_return_table_summary_and_policies():
-    from experiments.control import return_table
+    from ordergrad_experiments.control import return_table
 
     r = np.arange(1.0, 101.0)  # CVaR_0.1 of 1..100: the mean of the 10 smallest
     s = return_table.summarize(r, np.random.default_rng(0), boot=20)
@@ -307,9 +311,9 @@ def test_return_table_summary_and_policies():
 def test_return_table_is_a_registered_run(tmp_path, capsys):
     """`ordergrad-jax run return-table` writes one run folder: the config, one row per policy,
     the task's table as its summary; bad settings exit 1 naming the field."""
-    from experiments import cli
-    from experiments.common.runs import Run
-    from experiments.control.return_table import task_table
+    from ordergrad_experiments import cli
+    from ordergrad_experiments.common.runs import Run
+    from ordergrad_experiments.control.return_table import task_table
 
     args = ["run", "return-table", "--out", str(tmp_path), "--run-id", "t"]
     sets = ["--set", "episodes=20", "--set", "bootstrap=5", "--set", "tasks=RiskyGrid-v0"]
@@ -325,7 +329,7 @@ def test_return_table_is_a_registered_run(tmp_path, capsys):
 
 def test_rollout_pathwise_gradient_matches_finite_difference():
     # gymnax Pendulum with transition gradients: d(mean return)/d(gain) flows through the scan.
-    env, params = envs.make("Pendulum-v1")
+    env, params = ordergrad_envs.make("Pendulum-v1")
     env = env.with_transition_gradients()
 
     def mean_return(gain):
@@ -349,7 +353,7 @@ def test_rollout_pathwise_gradient_matches_finite_difference():
 def _pendulum_gain_rollout(gain, **kw):
     """Pendulum with transition gradients, the policy ``u = -gain * thdot``, and a stand-in
     log-density ``-(u - gain)^2`` (to check which outputs carry gradients)."""
-    env, params = envs.make("Pendulum-v1")
+    env, params = ordergrad_envs.make("Pendulum-v1")
     env = env.with_transition_gradients()
 
     def policy(key, obs):

@@ -8,10 +8,10 @@ import json
 import numpy as np
 import pytest
 
-from experiments import cli, registry
-from experiments.common.runs import Run, RunWriter
-from experiments.variance import config, plots, studies
-from experiments.variance import run as variance_run
+from ordergrad_experiments import cli, registry
+from ordergrad_experiments.common.runs import Run, RunWriter
+from ordergrad_experiments.variance import config, plots, studies
+from ordergrad_experiments.variance import run as variance_run
 
 TINY = dataclasses.replace(
     config.QUICK,
@@ -117,7 +117,7 @@ def test_every_trainer_config_field_is_a_set_key(name):
     """Every leaf of the control, LM and pathwise configs (nested parts included) has a unique
     bare name, and ``--set bare=value`` / ``--set dotted.path=value`` parse back to the field's
     value."""
-    from experiments.common.config import leaf_paths, resolve_key
+    from ordergrad_experiments.common.config import leaf_paths, resolve_key
 
     quick = registry.get(name).quick
 
@@ -144,7 +144,7 @@ def test_every_trainer_config_field_is_a_set_key(name):
 )
 def test_bool_set_values_in_any_case(text, want):
     """`--set multihost=true` (the spelling users type) parses like `True`; junk is refused."""
-    from experiments.lm.config import LMConfig
+    from ordergrad_experiments.lm.config import LMConfig
 
     assert cli.apply_overrides(LMConfig(), (f"multihost={text}",)).cluster.multihost is want
     with pytest.raises(ValueError, match="not a valid multihost"):
@@ -156,7 +156,7 @@ def test_bool_set_values_in_any_case(text, want):
 def test_budget_iterations_fill_the_budget_in_whole_chunks(spi, chunks):
     """``BudgetConfig.iterations``: equal chunks of whole iterations that fit in ``total`` (the
     largest such count), and at least one iteration per chunk when the budget is smaller."""
-    from experiments.common.config import BudgetConfig
+    from ordergrad_experiments.common.config import BudgetConfig
 
     for total in (0, 1, spi - 1, spi, 5 * spi + 1, 97 * spi, 1_000_003):
         per_chunk, n = BudgetConfig(total, chunks).iterations(spi)

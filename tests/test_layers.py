@@ -1,7 +1,10 @@
 """The import graph follows the layers of DESIGN.md, one way, with no circle:
 
-    ordergrad_jax < envs < experiments.common < experiments.{control, pathwise, lm, variance}
-    < experiments.{bench, sweeps, report, cli, registry, demo}
+    ordergrad_jax < ordergrad_envs < ordergrad_experiments.common
+    < ordergrad_experiments.{control, pathwise, lm, variance}
+    < ordergrad_experiments.{bench, sweeps, report, cli, registry, demo}
+
+(the import packages of the folders ordergrad_jax/, envs/ and experiments/: pyproject.toml).
 
 A module imports only its own layer and the layers below it; the trainer/study packages
 (control, pathwise, lm, variance) never import each other. Every import counts: module level,
@@ -10,8 +13,9 @@ name, and the dotted module names written as strings (the registries' ``"module:
 imported on demand). Read from the source with ``ast``, so nothing is imported to check it.
 
 ``bench``, ``report`` and ``sweeps`` reach a trainer/study package only through its public API:
-``from experiments.<package> import NAME`` with ``NAME`` in the ``__all__`` of the package's lazy
-``__init__`` (issue 23 item 4); the last tests import those packages to check that API itself.
+``from ordergrad_experiments.<package> import NAME`` with ``NAME`` in the ``__all__`` of the
+package's lazy ``__init__`` (issue 23 item 4); the last tests import those packages to check that
+API itself.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ import pathlib
 import re
 import subprocess
 import sys
+import tomllib
 import types
 
 import pytest
@@ -29,7 +34,11 @@ import pytest
 pytestmark = pytest.mark.once  # neither the dtype nor the jax version changes these
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
-PACKAGES = ("ordergrad_jax", "envs", "experiments")
+# folder -> import package: pyproject.toml's package-dir map (envs/ is ordergrad_envs, ...)
+_PACKAGE_DIR = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"][
+    "package-dir"
+]
+PACKAGES = {"ordergrad_jax": "ordergrad_jax", **{f: p for p, f in _PACKAGE_DIR.items()}}
 STUDIES = ("control", "pathwise", "lm", "variance")
 CONSUMERS = ("bench", "report", "sweeps")  # import the STUDIES only through their public API
 
@@ -42,14 +51,16 @@ ALLOWED: dict[tuple[str, str], str] = {}
 # owned by another part of issue 23. An entry that matches no edge fails the test.
 ALLOWED_CYCLE_EDGES: dict[tuple[str, str], str] = {}
 
-_MODULE_STRING = re.compile(r"^(?:ordergrad_jax|envs|experiments)(?:\.\w+)+(?::\w+)?$")
+_MODULE_STRING = re.compile(
+    r"^(?:ordergrad_jax|ordergrad_envs|ordergrad_experiments)(?:\.\w+)+(?::\w+)?$"
+)
 
 
 def module_name(path: pathlib.Path, root: pathlib.Path = ROOT) -> str:
     parts = list(path.relative_to(root).with_suffix("").parts)
     if parts[-1] == "__init__":
         parts = parts[:-1]
-    return ".".join(parts)
+    return ".".join([PACKAGES[parts[0]], *parts[1:]])
 
 
 def project_modules(root: pathlib.Path = ROOT) -> dict[str, pathlib.Path]:
@@ -111,15 +122,15 @@ def layer(module: str) -> tuple[int, str]:
     parts = module.split(".")
     if parts[0] == "ordergrad_jax":
         return 0, "ordergrad_jax"
-    if parts[0] == "envs":
-        return 1, "envs"
+    if parts[0] == "ordergrad_envs":
+        return 1, "ordergrad_envs"
     if len(parts) > 1 and parts[1] == "common":
-        return 2, "experiments.common"
+        return 2, "ordergrad_experiments.common"
     if len(parts) > 1 and parts[1] in STUDIES:
-        return 3, f"experiments.{parts[1]}"
+        return 3, f"ordergrad_experiments.{parts[1]}"
     if len(parts) == 1:  # experiments/__init__.py runs before any of its modules: lowest rank
-        return 2, "experiments"
-    return 4, "experiments (top)"
+        return 2, "ordergrad_experiments"
+    return 4, "ordergrad_experiments (top)"
 
 
 def graph(root: pathlib.Path = ROOT) -> dict[str, dict[str, int]]:
@@ -220,16 +231,18 @@ def test_the_check_sees_every_kind_of_import(tmp_path):
     sibling import are found."""
     files = {
         "envs/__init__.py": "",
-        "envs/tasks.py": "def f():\n    from experiments.common import runs\n",
+        "envs/tasks.py": "def f():\n    from ordergrad_experiments.common import runs\n",
         "experiments/__init__.py": "",
         "experiments/common/__init__.py": "",
         "experiments/common/runs.py": "from . import stats\n",
-        "experiments/common/stats.py": "import importlib\nimportlib.import_module('experiments')\n"
-        "X = 'experiments.common.runs:Run'\n",
+        "experiments/common/stats.py": "import importlib\n"
+        "importlib.import_module('ordergrad_experiments')\n"
+        "X = 'ordergrad_experiments.common.runs:Run'\n",
         "experiments/control/__init__.py": "",
         "experiments/control/run.py": "from ..pathwise.train import make_train\n",
         "experiments/pathwise/__init__.py": "",
-        "experiments/pathwise/train.py": "def g():\n    import experiments.bench.transform\n",
+        "experiments/pathwise/train.py": "def g():\n"
+        "    import ordergrad_experiments.bench.transform\n",
         "experiments/bench/__init__.py": "",
         "experiments/bench/transform.py": "",
         "ordergrad_jax/__init__.py": "",
@@ -238,14 +251,19 @@ def test_the_check_sees_every_kind_of_import(tmp_path):
         (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
         (tmp_path / name).write_text(text)
     edges = graph(tmp_path)
-    assert edges["experiments.common.runs"] == {"experiments.common.stats": 1}
-    assert set(edges["experiments.common.stats"]) == {"experiments", "experiments.common.runs"}
-    assert set(violations(edges)) == {
-        ("envs.tasks", "experiments.common.runs"),
-        ("experiments.control.run", "experiments.pathwise.train"),
-        ("experiments.pathwise.train", "experiments.bench.transform"),
+    assert edges["ordergrad_experiments.common.runs"] == {"ordergrad_experiments.common.stats": 1}
+    assert set(edges["ordergrad_experiments.common.stats"]) == {
+        "ordergrad_experiments",
+        "ordergrad_experiments.common.runs",
     }
-    assert cycles(edges) == [["experiments.common.runs", "experiments.common.stats"]]
+    assert set(violations(edges)) == {
+        ("ordergrad_envs.tasks", "ordergrad_experiments.common.runs"),
+        ("ordergrad_experiments.control.run", "ordergrad_experiments.pathwise.train"),
+        ("ordergrad_experiments.pathwise.train", "ordergrad_experiments.bench.transform"),
+    }
+    assert cycles(edges) == [
+        ["ordergrad_experiments.common.runs", "ordergrad_experiments.common.stats"]
+    ]
 
 
 def public_api(study: str, root: pathlib.Path = ROOT) -> set[str]:
@@ -260,22 +278,23 @@ def public_api(study: str, root: pathlib.Path = ROOT) -> set[str]:
 
 
 def _study(dotted: str) -> str | None:
-    """The trainer/study package ``dotted`` is or lies in (``experiments.lm``), or ``None``."""
+    """The trainer/study package ``dotted`` is or lies in (``ordergrad_experiments.lm``), or
+    ``None``."""
     parts = dotted.split(".")
-    if parts[0] == "experiments" and len(parts) > 1 and parts[1] in STUDIES:
-        return f"experiments.{parts[1]}"
+    if parts[0] == "ordergrad_experiments" and len(parts) > 1 and parts[1] in STUDIES:
+        return f"ordergrad_experiments.{parts[1]}"
     return None
 
 
 def private_uses(root: pathlib.Path = ROOT) -> list[str]:
     """``path:line: what`` for each use of a trainer/study package in bench, report or sweeps
-    that is not ``from experiments.<study> import NAMES`` with every name in its ``__all__``
-    (:func:`public_api`): a submodule imported in any way (``from``, ``import``, relative,
-    dynamic, a ``"module:attr"`` string), or a name the package does not make public."""
-    api = {f"experiments.{study}": public_api(study, root) for study in STUDIES}
+    that is not ``from ordergrad_experiments.<study> import NAMES`` with every name in its
+    ``__all__`` (:func:`public_api`): a submodule imported in any way (``from``, ``import``,
+    relative, dynamic, a ``"module:attr"`` string), or a name the package does not make public."""
+    api = {f"ordergrad_experiments.{study}": public_api(study, root) for study in STUDIES}
     found = []
     for name, path in project_modules(root).items():
-        if name.split(".")[:2] not in [["experiments", c] for c in CONSUMERS]:
+        if name.split(".")[:2] not in [["ordergrad_experiments", c] for c in CONSUMERS]:
             continue
         package = name if path.name == "__init__.py" else name.rpartition(".")[0]
         for node in ast.walk(ast.parse(path.read_text(), str(path))):
@@ -286,7 +305,7 @@ def private_uses(root: pathlib.Path = ROOT) -> list[str]:
                     private = [a.name for a in node.names if a.name not in api[base]]
                 elif _study(base):  # a submodule
                     private = [a.name for a in node.names]
-                else:  # the package itself as a module (from experiments import lm)
+                else:  # the package itself as a module (from ordergrad_experiments import lm)
                     private = [a.name for a in node.names if _study(f"{base}.{a.name}")]
                 what = [f"from {base} import {', '.join(private)}"] if private else []
             elif isinstance(node, ast.Import):
@@ -302,8 +321,9 @@ def test_bench_report_sweeps_use_only_the_trainers_public_api():
     bad = private_uses()
     assert not bad, (
         "bench/report/sweeps import a trainer/study package other than by "
-        "'from experiments.<package> import NAME' with NAME in its __all__ (add what they need "
-        "to the package's public API, experiments/<package>/__init__.py):\n" + "\n".join(bad)
+        "'from ordergrad_experiments.<package> import NAME' with NAME in its __all__ (add what "
+        "they need to the package's public API, experiments/<package>/__init__.py):\n"
+        + "\n".join(bad)
     )
 
 
@@ -313,23 +333,25 @@ def test_the_public_api_check_sees_every_private_use(tmp_path):
     files = {
         "experiments/__init__.py": "",
         "experiments/control/__init__.py": "__all__ = ['ControlConfig', 'make_train']\n",
-        "experiments/control/run.py": "from experiments.control.plots import curves\n",
+        "experiments/control/run.py": "from ordergrad_experiments.control.plots import curves\n",
         "experiments/lm/__init__.py": "__all__ = ('LMConfig',)\n",
         "experiments/pathwise/__init__.py": "",
         "experiments/variance/__init__.py": "",
         "experiments/bench/__init__.py": "",
-        "experiments/bench/control.py": "from experiments.control import ControlConfig\n"
+        "experiments/bench/control.py": "from ordergrad_experiments.control import ControlConfig\n"
         "from ..control import make_train\n"
-        "def f():\n    from experiments.control import ControlConfig, plots\n",
+        "def f():\n    from ordergrad_experiments.control import ControlConfig, plots\n",
         "experiments/report/__init__.py": "",
         "experiments/report/lm/__init__.py": "",
-        "experiments/report/lm/runs.py": "import importlib\nfrom experiments.lm import LMConfig\n"
-        "importlib.import_module('experiments.lm.run')\nimport experiments.lm.curate as c\n"
-        "from experiments import common, lm\n",
+        "experiments/report/lm/runs.py": "import importlib\n"
+        "from ordergrad_experiments.lm import LMConfig\n"
+        "importlib.import_module('ordergrad_experiments.lm.run')\n"
+        "import ordergrad_experiments.lm.curate as c\n"
+        "from ordergrad_experiments import common, lm\n",
         "experiments/sweeps/__init__.py": "",
-        "experiments/sweeps/variance.py": "from experiments.variance.run import summary\n"
-        "from ..pathwise import variance\nX = 'experiments.lm.config:LMConfig'\n",
-        "experiments/cli.py": "from experiments.lm.run import run\n",
+        "experiments/sweeps/variance.py": "from ordergrad_experiments.variance.run import summary\n"
+        "from ..pathwise import variance\nX = 'ordergrad_experiments.lm.config:LMConfig'\n",
+        "experiments/cli.py": "from ordergrad_experiments.lm.run import run\n",
     }
     for name, text in files.items():
         (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
@@ -337,13 +359,13 @@ def test_the_public_api_check_sees_every_private_use(tmp_path):
     assert public_api("lm", tmp_path) == {"LMConfig"}
     assert public_api("variance", tmp_path) == set()
     assert private_uses(tmp_path) == [
-        "experiments/bench/control.py:4: from experiments.control import plots",
-        "experiments/report/lm/runs.py:3: 'experiments.lm.run'",
-        "experiments/report/lm/runs.py:4: import experiments.lm.curate",
-        "experiments/report/lm/runs.py:5: from experiments import lm",
-        "experiments/sweeps/variance.py:1: from experiments.variance.run import summary",
-        "experiments/sweeps/variance.py:2: from experiments.pathwise import variance",
-        "experiments/sweeps/variance.py:3: 'experiments.lm.config:LMConfig'",
+        "experiments/bench/control.py:4: from ordergrad_experiments.control import plots",
+        "experiments/report/lm/runs.py:3: 'ordergrad_experiments.lm.run'",
+        "experiments/report/lm/runs.py:4: import ordergrad_experiments.lm.curate",
+        "experiments/report/lm/runs.py:5: from ordergrad_experiments import lm",
+        "experiments/sweeps/variance.py:1: from ordergrad_experiments.variance.run import summary",
+        "experiments/sweeps/variance.py:2: from ordergrad_experiments.pathwise import variance",
+        "experiments/sweeps/variance.py:3: 'ordergrad_experiments.lm.config:LMConfig'",
     ]
 
 
@@ -352,7 +374,7 @@ def test_each_public_name_of_a_trainer_resolves(study):
     """Each name of the package's ``__all__`` (as :func:`public_api` reads it) is an attribute,
     in ``dir``, and not a module; none is named like a submodule (importing a submodule sets the
     package attribute of its name, which would hide the public object)."""
-    package = importlib.import_module(f"experiments.{study}")
+    package = importlib.import_module(f"ordergrad_experiments.{study}")
     names = public_api(study)
     assert names == set(package.__all__)
     submodules = {p.stem for p in (ROOT / "experiments" / study).glob("*.py")}
@@ -366,31 +388,33 @@ def test_each_public_name_of_a_trainer_resolves(study):
 
 
 def test_trainer_packages_import_nothing_until_a_name_is_used():
-    """The packages' ``__init__`` stay lazy (PEP 562, ``experiments.common.lazy``): importing
-    them imports none of their submodules (the registry and ``ordergrad-jax list`` import config
-    modules only)."""
+    """The packages' ``__init__`` stay lazy (PEP 562, ``ordergrad_experiments.common.lazy``):
+    importing them imports none of their submodules (the registry and ``ordergrad-jax list`` import
+    config modules only)."""
     code = (
         "import sys\n"
         f"for study in {STUDIES!r}:\n"
-        "    __import__(f'experiments.{study}')\n"
-        "print(sorted(m for m in sys.modules if m.startswith('experiments.')))\n"
+        "    __import__(f'ordergrad_experiments.{study}')\n"
+        "print(sorted(m for m in sys.modules if m.startswith('ordergrad_experiments.')))\n"
     )
     out = subprocess.run(
         [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True
     )
-    lazy = ["experiments.common", "experiments.common.lazy"]
-    assert out.stdout.strip() == str(sorted([*lazy, *(f"experiments.{s}" for s in STUDIES)]))
+    lazy = ["ordergrad_experiments.common", "ordergrad_experiments.common.lazy"]
+    assert out.stdout.strip() == str(
+        sorted([*lazy, *(f"ordergrad_experiments.{s}" for s in STUDIES)])
+    )
 
 
 @pytest.mark.parametrize(
     ("module", "rank"),
     [
         ("ordergrad_jax.tables", 0),
-        ("envs.rollout", 1),
-        ("experiments.common.trainer", 2),
-        ("experiments.lm.run", 3),
-        ("experiments.report.envs", 4),
-        ("experiments.cli", 4),
+        ("ordergrad_envs.rollout", 1),
+        ("ordergrad_experiments.common.trainer", 2),
+        ("ordergrad_experiments.lm.run", 3),
+        ("ordergrad_experiments.report.envs", 4),
+        ("ordergrad_experiments.cli", 4),
     ],
 )
 def test_layer_ranks(module, rank):
@@ -406,3 +430,17 @@ def test_no_module_over_500_lines():
         for path in (ROOT / package).rglob("*.py")
     }
     assert sizes and not {path: n for path, n in sizes.items() if n > 500}
+
+
+def test_no_code_imports_the_folders_by_their_names():
+    """``envs`` and ``experiments`` are folders, not import names (``ordergrad_envs``,
+    ``ordergrad_experiments``): an import of the bare name works only from the repository root
+    (``python -m`` puts it on the path) and would load a second copy of the package."""
+    bare = re.compile(r"^\s*(?:from|import)\s+(?:envs|experiments)\b", re.M)
+    files = [
+        p
+        for folder in (*PACKAGES, "tests", "notebooks", "docs")
+        for p in (ROOT / folder).rglob("*.py")
+    ]
+    found = [str(p.relative_to(ROOT)) for p in files if bare.search(p.read_text())]
+    assert len(files) > 100 and not found, found

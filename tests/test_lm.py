@@ -12,18 +12,18 @@ import numpy as np
 import pytest
 
 import ordergrad_jax as og
-from experiments.common.config import (
+from ordergrad_experiments.common.config import (
     BudgetConfig,
     EstimatorConfig,
     GroupsConfig,
     OptimConfig,
     apply_overrides,
 )
-from experiments.lm import model as lm_model
-from experiments.lm import rl, run, sampling, tasks
-from experiments.lm import sharding as lm_sharding
-from experiments.lm.config import QUICK, LMConfig
-from experiments.lm.tokenizer import CharTokenizer
+from ordergrad_experiments.lm import model as lm_model
+from ordergrad_experiments.lm import rl, run, sampling, tasks
+from ordergrad_experiments.lm import sharding as lm_sharding
+from ordergrad_experiments.lm.config import QUICK, LMConfig
+from ordergrad_experiments.lm.tokenizer import CharTokenizer
 from tests.conftest import X64
 
 TOK = CharTokenizer()
@@ -316,7 +316,7 @@ def test_budget_is_the_one_name_of_the_training_budget():
 def test_smoothed_nll_is_cross_entropy_against_the_smoothed_target(rng):
     """sft.smoothed_nll equals -sum_v q_v log softmax(z)_v with q = (1-e) onehot + e/V, written
     out by hand in float64; e = 0 is the plain NLL; out-of-range smoothing is refused."""
-    from experiments.lm import sft
+    from ordergrad_experiments.lm import sft
 
     z = rng.normal(size=(3, 5, 7))
     t = rng.integers(0, 7, size=(3, 5))
@@ -335,7 +335,7 @@ def test_smoothed_nll_minimiser_is_the_smoothed_target():
     """Gradient descent on the logits of one position converges to p(target) = 1 - e (V-1)/V,
     the value the SFT docstring promises (so pass@1 of a fully trained smoothed model is
     about that to the power of the answer length)."""
-    from experiments.lm import sft
+    from ordergrad_experiments.lm import sft
 
     e, v = 0.3, 24
     z = jnp.zeros(v)

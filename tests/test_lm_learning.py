@@ -13,9 +13,9 @@ import numpy as np
 import optax
 import pytest
 
-from experiments.common.config import GroupsConfig
-from experiments.lm import diagnose
-from experiments.lm.config import QUICK
+from ordergrad_experiments.common.config import GroupsConfig
+from ordergrad_experiments.lm import diagnose
+from ordergrad_experiments.lm.config import QUICK
 
 
 def _params():
@@ -139,7 +139,7 @@ def test_grpo_sharpens_a_start_that_knows_the_answers():
 def test_update_rules_and_settings_of_the_header():
     """``opts`` split at each ``RULE:`` (a command-line tuple splits at every comma), and the
     header's ``set``: the ``lm`` part's differences from the defaults as ``--set`` items."""
-    from experiments.common.config import apply_overrides
+    from ordergrad_experiments.common.config import apply_overrides
 
     items = ("adam:lr=1e-4", "embed=0", "sgd:lr=0.01", "ngd:lr=0.003")
     assert diagnose.update_rules(items) == ["adam:lr=1e-4,embed=0", "sgd:lr=0.01", "ngd:lr=0.003"]
@@ -154,7 +154,7 @@ def test_update_rules_and_settings_of_the_header():
 def test_diagnose_writes_a_run_folder(tmp_path):
     """``run lm-diagnose --quick`` (sharpen): the header row, then one row per scale, in a run
     folder with its config and summary."""
-    from experiments.common.runs import Run, RunWriter
+    from ordergrad_experiments.common.runs import Run, RunWriter
 
     writer = RunWriter("lm-diagnose", tmp_path, "q")
     diagnose.run(diagnose.QUICK, writer, None)

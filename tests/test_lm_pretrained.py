@@ -19,7 +19,7 @@ safetensors_numpy = pytest.importorskip("safetensors.numpy")
 
 import jax.numpy as jnp  # noqa: E402
 
-from experiments.lm import pretrained  # noqa: E402
+from ordergrad_experiments.lm import pretrained  # noqa: E402
 
 SPECIALS = ["<|endoftext|>", "<|im_start|>", "<|im_end|>"]
 CORPUS = [

@@ -9,9 +9,9 @@ import numpy as np
 import optax
 import pytest
 
-from experiments.lm import model as lm_model
-from experiments.lm import sft, tasks
-from experiments.lm.tokenizer import CharTokenizer
+from ordergrad_experiments.lm import model as lm_model
+from ordergrad_experiments.lm import sft, tasks
+from ordergrad_experiments.lm.tokenizer import CharTokenizer
 
 TOK = CharTokenizer()
 
@@ -121,8 +121,8 @@ def test_diagnose_forms_split_the_evaluation_exactly():
     sum to 1 and the share-weighted solve rates and lengths give back pass@1 and the length."""
     import dataclasses
 
-    from experiments.lm import diagnose
-    from experiments.lm.config import QUICK
+    from ordergrad_experiments.lm import diagnose
+    from ordergrad_experiments.lm.config import QUICK
 
     cfg = dataclasses.replace(QUICK, scratchpad=0.5, sft_steps=40)
     bench = diagnose.prepare(cfg)

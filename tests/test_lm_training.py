@@ -10,10 +10,10 @@ import pathlib
 import notebook_helpers as nbh
 import pytest
 
-from experiments.common.config import BudgetConfig
-from experiments.common.runs import RunWriter
-from experiments.lm import run
-from experiments.lm.config import QUICK
+from ordergrad_experiments.common.config import BudgetConfig
+from ordergrad_experiments.common.runs import RunWriter
+from ordergrad_experiments.lm import run
+from ordergrad_experiments.lm.config import QUICK
 
 pytestmark = pytest.mark.training
 
@@ -37,7 +37,7 @@ def _stable(rows):
 def runs(tmp_path_factory):
     """An uninterrupted quick run through the CLI, and the same run interrupted after its first
     chunk and resumed (sharing the first one's cached SFT warm start)."""
-    from experiments import cli
+    from ordergrad_experiments import cli
 
     out = tmp_path_factory.mktemp("lm")
     sets = [

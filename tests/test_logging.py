@@ -17,9 +17,9 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from experiments import cli
-from experiments.common import loggers
-from experiments.common.runs import Run, RunWriter, read_jsonl
+from ordergrad_experiments import cli
+from ordergrad_experiments.common import loggers
+from ordergrad_experiments.common.runs import Run, RunWriter, read_jsonl
 
 ENTRY = pathlib.Path(sys.executable).with_name("ordergrad-jax")
 
@@ -69,8 +69,8 @@ def test_step_and_tags_of_hand_made_rows():
 
 
 def test_logger_names_are_checked_at_the_boundary():
-    from experiments.control.config import QUICK
-    from experiments.lm.diagnose import QUICK as DIAGNOSE
+    from ordergrad_experiments.control.config import QUICK
+    from ordergrad_experiments.lm.diagnose import QUICK as DIAGNOSE
 
     assert loggers.config_loggers(QUICK) == ("jsonl",)
     both = cli.apply_overrides(QUICK, ("logger=tensorboard,wandb",))
@@ -78,7 +78,7 @@ def test_logger_names_are_checked_at_the_boundary():
     nested = cli.apply_overrides(DIAGNOSE, ("logger=tensorboard",))  # lm-diagnose's lm.logger
     assert nested.lm.logger == loggers.config_loggers(nested) == ("tensorboard",)
     assert loggers.config_loggers(types.SimpleNamespace()) == ()
-    from experiments import registry
+    from ordergrad_experiments import registry
 
     brax = registry.get_bench("brax").quick  # two trainers: rp.logger, control.logger
     assert loggers.config_loggers(brax) == ("jsonl",)

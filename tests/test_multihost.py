@@ -225,8 +225,8 @@ def settings(argv: list[str]) -> dict[str, str]:
 
 
 def test_readme_multihost_commands_are_the_tested_ones():
-    from experiments.common.config import apply_overrides
-    from experiments.lm.config import LMConfig
+    from ordergrad_experiments.common.config import apply_overrides
+    from ordergrad_experiments.lm.config import LMConfig
 
     commands = readme_commands()
     assert len(commands) == 3, commands  # this test's, a TPU pod slice, two GPU VMs
@@ -249,9 +249,9 @@ def test_readme_multihost_commands_are_the_tested_ones():
 
 
 def test_cluster_config_fields_and_validation():
-    from experiments.common.cluster import ClusterConfig, start, start_from
-    from experiments.common.config import apply_overrides
-    from experiments.lm.config import LMConfig
+    from ordergrad_experiments.common.cluster import ClusterConfig, start, start_from
+    from ordergrad_experiments.common.config import apply_overrides
+    from ordergrad_experiments.lm.config import LMConfig
 
     assert not ClusterConfig().enabled
     assert not start(ClusterConfig()) and not start_from(LMConfig()) and not start_from(object())

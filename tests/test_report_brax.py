@@ -18,11 +18,11 @@ import numpy as np
 import pytest
 from scipy import stats as scipy_stats
 
-from experiments.common.config import BudgetConfig, EstimatorConfig
-from experiments.common.runs import Run
-from experiments.pathwise import config as pwc
-from experiments.pathwise import run as pwr
-from experiments.report import brax
+from ordergrad_experiments.common.config import BudgetConfig, EstimatorConfig
+from ordergrad_experiments.common.runs import Run
+from ordergrad_experiments.pathwise import config as pwc
+from ordergrad_experiments.pathwise import run as pwr
+from ordergrad_experiments.report import brax
 
 pytestmark = pytest.mark.once  # neither the dtype nor the jax version changes these
 
@@ -247,7 +247,7 @@ def _ordergrad_jax(*args: str, cwd: pathlib.Path = ROOT) -> subprocess.Completed
 def test_brax_bench_builds_the_lr_trainers_configs():
     """The brax bench's group-PG and PPO configs: its embedded control config with the shared
     task (native reward), batch, horizon, budget and seed; PPO over the same parallel episodes."""
-    from experiments.bench import brax as bench
+    from ordergrad_experiments.bench import brax as bench
 
     config = bench.QUICK
     pg = bench.control_config("ours_group_pg", config)
@@ -320,7 +320,7 @@ def test_report_rebuilds_the_document_from_new_bench_and_variance_runs(tmp_path)
     ]
     # the quick run itself: RP and LR rows for every objective on brax inverted_pendulum, finite
     # variances, the comparison columns, its own table and figure
-    from experiments.pathwise import variance
+    from ordergrad_experiments.pathwise import variance
 
     assert [(r["gradient"], r["objective"]) for r in variance_rows] == [
         (g, o) for g in ("rp", "lr") for o in variance.QUICK.objectives

@@ -143,8 +143,8 @@ def test_budget_reads_committed_and_new_configs():
     committed runs, or the ``budget`` part of an ``LMConfig`` written now (the same numbers)."""
     import dataclasses
 
-    from experiments.lm.config import LMConfig
-    from experiments.report.lm.runs import budget
+    from ordergrad_experiments.lm.config import LMConfig
+    from ordergrad_experiments.report.lm.runs import budget
 
     committed = json.loads((LM / "lr" / "grpo-lr1e-3" / "config.json").read_text())["config"]
     assert "budget" not in committed and budget(committed) == (80, 8)
@@ -209,8 +209,8 @@ def test_default_runs_cells_from_the_raw_curves():
 
 
 def test_curate_keeps_the_evaluations_and_thins_the_steps(tmp_path):
-    from experiments.common.runs import Run
-    from experiments.lm.curate import curate
+    from ordergrad_experiments.common.runs import Run
+    from ordergrad_experiments.lm.curate import curate
 
     src = tmp_path / "run"
     src.mkdir()
@@ -261,7 +261,7 @@ def _study_run(folder: pathlib.Path, name: str, seed: int, sft: dict, end: dict)
 def test_study_tables_from_hand_made_runs(tmp_path):
     """pass@k cells, paired differences to GRPO and RL-minus-SFT cells, computed here with scipy
     from the values written into three seeds of two methods; lengths are tokens per sample."""
-    from experiments.report.lm import study as lm_study
+    from ordergrad_experiments.report.lm import study as lm_study
 
     ks = lm_study.KS
     grpo = [0.30, 0.34, 0.32]
@@ -315,7 +315,7 @@ def _length_run(folder: pathlib.Path, name: str, seed: int, sft: dict, evals: di
 def test_length_tables_from_hand_made_runs(tmp_path):
     """The length comparison's cells (final means, OrderGrad minus GRPO paired by seed, the
     curves) computed here with scipy from the values written into three seeds."""
-    from experiments.report.lm import length as lm_length
+    from ordergrad_experiments.report.lm import length as lm_length
 
     sft = {"pass@1": 0.13, "pass@8": 0.6, "length": 10.5, "scratchpad": 0.5}
     grpo_len, top_len = [8.0, 9.0, 7.5], [6.0, 5.5, 7.0]
@@ -395,7 +395,7 @@ def test_fused_table_pairs_the_fused_runs_with_the_default_kernel_runs(tmp_path)
     """The fused-learner table: each method's fused and default-kernel final pass@1 over the
     shared seeds, their paired difference and p (scipy), the smallest fused gain and the step
     by which every fused seed gained 0.25 (here the only evaluation, step 300)."""
-    from experiments.report.lm import default as lm_default
+    from ordergrad_experiments.report.lm import default as lm_default
 
     fused, plain = [0.62, 0.58, 0.66], [0.60, 0.61, 0.63]
     for seed in range(3):

@@ -148,7 +148,7 @@ def test_snr_figure_is_drawn_from_the_committed_variance_run(tmp_path):
     """Redrawn from reports/variance/run, the figure equals the committed PNG pixel for pixel;
     from a run whose SNR rows changed, it does not."""
     mpimg = pytest.importorskip("matplotlib.image")
-    from experiments.report import variance
+    from ordergrad_experiments.report import variance
 
     committed = mpimg.imread(ROOT / "reports" / "variance" / "figures" / "snr.png")
     folder = tmp_path / "variance"

@@ -170,7 +170,7 @@ def test_report_figures_redraws_the_committed_figures(name, tmp_path):
 
 
 def test_report_figures_of_a_document_without_figures_says_so(tmp_path, capsys):
-    from experiments import report
+    from ordergrad_experiments import report
 
     (tmp_path / "reports").mkdir()
     (tmp_path / "pyproject.toml").write_text("")
@@ -188,7 +188,7 @@ def test_report_unknown_document_is_bad_usage():
 def test_every_document_has_data_and_one_without_says_so(tmp_path, monkeypatch, capsys):
     """Every results document has a builder now; a document registered without one (data not
     kept yet) is reported as such and checks nothing."""
-    from experiments import report
+    from ordergrad_experiments import report
 
     assert all(doc.tables is not None for doc in report.DOCUMENTS.values())
     (tmp_path / "reports").mkdir()
@@ -200,7 +200,7 @@ def test_every_document_has_data_and_one_without_says_so(tmp_path, monkeypatch, 
 
 
 def test_select_columns_and_bad_markers():
-    from experiments.report import markers
+    from ordergrad_experiments.report import markers
 
     table = "| a | b | c |\n|---|---|---|\n| 1 | 2 | 3 |\n"
     assert markers.select_columns(table, ["c", "a"]) == "| c | a |\n|---|---|\n| 3 | 1 |\n"
@@ -221,7 +221,7 @@ def test_select_columns_and_bad_markers():
 def test_ci_checks_every_document():
     """CI checks every document the report command knows: the test above covers each, and CI's
     float32 pass (.ci/run's TEST, README's test command) deselects nothing."""
-    from experiments.report import DOCUMENTS
+    from ordergrad_experiments.report import DOCUMENTS
 
     (mark,) = [m for m in test_report_check_passes_on_the_committed_documents.pytestmark]
     assert sorted(mark.args[1]) == sorted(DOCUMENTS)
@@ -233,8 +233,8 @@ def test_ci_checks_every_document():
 
 
 def test_no_normal_interval_outside_the_stats_module():
-    """One convention (experiments.common.stats: Student t with n - 1 df): no code computes a
-    "1.96 SE" interval of its own."""
+    """One convention (ordergrad_experiments.common.stats: Student t with n - 1 df): no code
+    computes a "1.96 SE" interval of its own."""
     offenders = [
         name
         for name in _tracked("experiments/*.py", "ordergrad_jax/*.py", "envs/*.py")

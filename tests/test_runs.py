@@ -1,4 +1,5 @@
-"""The run reader (experiments.common.runs.Run / find_runs) reads what RunWriter writes."""
+"""The run reader (ordergrad_experiments.common.runs.Run / find_runs) reads what RunWriter
+writes."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ import json
 
 import pytest
 
-from experiments.common.runs import Run, RunWriter, find_runs, read_jsonl
+from ordergrad_experiments.common.runs import Run, RunWriter, find_runs, read_jsonl
 
 pytestmark = pytest.mark.once  # neither the dtype nor the jax version changes these
 

@@ -1,5 +1,5 @@
-"""experiments.common.stats against textbook values and scipy's own tests (computed apart from
-the code under test), and its refusals of bad input."""
+"""ordergrad_experiments.common.stats against textbook values and scipy's own tests (computed apart
+from the code under test), and its refusals of bad input."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from scipy import stats as scipy_stats
 
-from experiments.common import stats
+from ordergrad_experiments.common import stats
 
 pytestmark = pytest.mark.once  # neither the dtype nor the jax version changes these
 

@@ -12,11 +12,11 @@ import textwrap
 
 import pytest
 
-from experiments import registry, sweeps
-from experiments.common.config import resolve_key
-from experiments.common.runs import Run, find_runs, is_run
-from experiments.sweeps import RunSpec, Sweep, runner
-from experiments.sweeps import keep as keeps
+from ordergrad_experiments import registry, sweeps
+from ordergrad_experiments.common.config import resolve_key
+from ordergrad_experiments.common.runs import Run, find_runs, is_run
+from ordergrad_experiments.sweeps import RunSpec, Sweep, runner
+from ordergrad_experiments.sweeps import keep as keeps
 
 pytestmark = pytest.mark.once  # neither the dtype nor the jax version changes these
 
@@ -52,7 +52,7 @@ def test_dry_run_through_the_installed_command(capsys):
         [COMMAND, "sweep", "control-risk", "--dry-run"], capture_output=True, text=True, check=True
     ).stdout
     assert out.split("\n")[:-1] == [spec.id for spec in sweeps.get("control-risk").runs]
-    from experiments import cli
+    from ordergrad_experiments import cli
 
     for name in sweeps.names():
         assert cli.main(["sweep", name, "--dry-run"]) == 0
@@ -62,7 +62,7 @@ def test_dry_run_through_the_installed_command(capsys):
 
 
 def test_list_shows_the_sweeps(capsys):
-    from experiments import cli
+    from ordergrad_experiments import cli
 
     assert cli.main(["list"]) == 0
     text = capsys.readouterr().out
@@ -131,8 +131,8 @@ import os
 import pathlib
 import time
 
-from experiments import registry, sweeps
-from experiments.sweeps import RunSpec, Sweep
+from ordergrad_experiments import registry, sweeps
+from ordergrad_experiments.sweeps import RunSpec, Sweep
 
 
 @dataclasses.dataclass(frozen=True)
@@ -229,7 +229,7 @@ def test_runner_end_to_end(tmp_path):
 def test_keeps(tmp_path):
     """The keep functions: the named files; rows appended once (keeping twice changes nothing);
     rows written; the sweep's kept names, deduplicated, in order."""
-    from experiments.common.runs import RunWriter
+    from ordergrad_experiments.common.runs import RunWriter
 
     writer = RunWriter("x", tmp_path, "r")
     writer.write_config({"a": 1})

@@ -599,8 +599,8 @@ def user_binary_estimator(monkeypatch):
 
 
 def test_a_user_estimator_shows_up_in_the_variance_zoo(user_binary_estimator):
-    from experiments.variance import zoo
-    from experiments.variance.config import QUICK as VARIANCE_QUICK
+    from ordergrad_experiments.variance import zoo
+    from ordergrad_experiments.variance.config import QUICK as VARIANCE_QUICK
 
     n, k = 16, 4
     rows = {m.label: m for m in zoo.methods(n, k)}
@@ -620,8 +620,8 @@ def test_a_user_estimator_shows_up_in_the_variance_zoo(user_binary_estimator):
 
 
 def test_a_binary_user_estimator_needs_success_rewards_in_group_pg(user_binary_estimator):
-    from experiments.control.config import QUICK as CONTROL_QUICK
-    from experiments.control.run import make_train
+    from ordergrad_experiments.control.config import QUICK as CONTROL_QUICK
+    from ordergrad_experiments.control.run import make_train
 
     estimator = dataclasses.replace(CONTROL_QUICK.estimator, name=user_binary_estimator)
     config = dataclasses.replace(CONTROL_QUICK, estimator=estimator)

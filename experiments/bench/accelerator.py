@@ -7,14 +7,15 @@ measurement with its ``part``; ``summary.md``, a table per part):
 
 * ``matmul``: the measured matmul peak, FLOP/s of a jitted ``[n, n] @ [n, n]`` in bfloat16 and
   float32 (the denominators of the LM part);
-* ``transform``: the transform bench (:mod:`experiments.bench.transform`) at the README's shapes;
+* ``transform``: the transform bench (:mod:`ordergrad_experiments.bench.transform`) at the README's
+  shapes;
 * ``control``: group-PG (OrderGrad, RLOO) and PPO env-steps/s on CartPole at 2048 parallel
-  episodes (PureJaxRL's regime; :mod:`experiments.bench.control`);
+  episodes (PureJaxRL's regime; :mod:`ordergrad_experiments.bench.control`);
 * ``lm``: the LM loop's step time, tokens/s and learner FLOP/s
-  (:mod:`experiments.bench.lm_speed`), as a fraction of the bf16 and f32 matmul peaks, at the
-  CPU study size and at a larger model (d = 1024, 8 layers; the loop computes in float32 at the
+  (:mod:`ordergrad_experiments.bench.lm_speed`), as a fraction of the bf16 and f32 matmul peaks, at
+  the CPU study size and at a larger model (d = 1024, 8 layers; the loop computes in float32 at the
   task's sequence length);
-* ``brax``: group-PG and RP env-steps/s on brax hopper (:mod:`experiments.bench.brax`).
+* ``brax``: group-PG and RP env-steps/s on brax hopper (:mod:`ordergrad_experiments.bench.brax`).
 
 A part whose packages are missing on the machine (gymnax for ``control``, brax, tunix for ``lm``)
 gives one row with the import ``error``, and the run goes on.
@@ -33,11 +34,11 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from experiments.bench import control, transform
-from experiments.common.config import BudgetConfig, GroupsConfig
-from experiments.common.runs import RunWriter, markdown_table
-from experiments.control import ControlConfig
-from experiments.lm import LMConfig
+from ordergrad_experiments.bench import control, transform
+from ordergrad_experiments.common.config import BudgetConfig, GroupsConfig
+from ordergrad_experiments.common.runs import RunWriter, markdown_table
+from ordergrad_experiments.control import ControlConfig
+from ordergrad_experiments.lm import LMConfig
 
 LM_SIZES = {
     "study": {},
@@ -61,11 +62,12 @@ def _default_control() -> ControlConfig:
 
 
 def _default_lm() -> LMConfig | None:
-    """The LM speed bench's measured config (:func:`experiments.bench.lm_speed.speed_config`)
-    with 8 RL steps; ``lm_rows`` replaces its ``model`` by each size of :data:`LM_SIZES`.
-    None where the LM packages (tunix) are missing: the lm part then reports the import error."""
+    """The LM speed bench's measured config
+    (:func:`ordergrad_experiments.bench.lm_speed.speed_config`) with 8 RL steps; ``lm_rows``
+    replaces its ``model`` by each size of :data:`LM_SIZES`. None where the LM packages (tunix) are
+    missing: the lm part then reports the import error."""
     try:
-        from experiments.bench import lm_speed
+        from ordergrad_experiments.bench import lm_speed
     except ImportError:
         return None
     base = lm_speed.speed_config()
@@ -73,11 +75,11 @@ def _default_lm() -> LMConfig | None:
 
 
 def _default_brax() -> Any:
-    """The brax bench's config (:class:`experiments.bench.brax.BraxBenchConfig`) on hopper:
-    256 x 8 episodes of 64 steps, 4.19M env steps in 3 chunks, 64 evaluation episodes. None where
-    its packages (flax, gymnax) are missing: the brax part then reports the import error."""
+    """The brax bench's config (:class:`ordergrad_experiments.bench.brax.BraxBenchConfig`) on
+    hopper: 256 x 8 episodes of 64 steps, 4.19M env steps in 3 chunks, 64 evaluation episodes. None
+    where its packages (flax, gymnax) are missing: the brax part then reports the import error."""
     try:
-        from experiments.bench.brax import BraxBenchConfig
+        from ordergrad_experiments.bench.brax import BraxBenchConfig
     except ImportError:
         return None
     return BraxBenchConfig(
@@ -97,15 +99,16 @@ class AcceleratorBenchConfig:
     """Timing rounds (best kept) of the matmul, transform and control parts."""
     transform_shapes: tuple[tuple[int, int, int], ...] = transform.FULL_SHAPES
     control: ControlConfig = dataclasses.field(default_factory=_default_control)
-    """The control part's trainer config (the OrderGrad case of :mod:`experiments.bench.control`;
-    group-PG runs ``groups.num_groups * groups.group_size`` parallel episodes, PPO
-    ``num_envs``; ``budget.total`` env steps timed per trainer, in one chunk)."""
+    """The control part's trainer config (the OrderGrad case of
+    :mod:`ordergrad_experiments.bench.control`; group-PG runs ``groups.num_groups *
+    groups.group_size`` parallel episodes, PPO ``num_envs``; ``budget.total`` env steps timed per
+    trainer, in one chunk)."""
     lm_sizes: tuple[str, ...] = ("study", "large")
     lm: LMConfig | None = dataclasses.field(default_factory=_default_lm)
     """The LM part's config (``budget.total`` RL steps); each size replaces its ``model``."""
     brax: Any = dataclasses.field(default_factory=_default_brax)
-    """The brax part's :class:`experiments.bench.brax.BraxBenchConfig` (our RP trainers and
-    group-PG on ``brax.task``); typed ``Any`` so that this module imports without brax's
+    """The brax part's :class:`ordergrad_experiments.bench.brax.BraxBenchConfig` (our RP trainers
+    and group-PG on ``brax.task``); typed ``Any`` so that this module imports without brax's
     packages."""
 
 
@@ -174,7 +177,7 @@ def control_rows(config: AcceleratorBenchConfig, peaks: dict[str, float]) -> lis
 
 def lm_rows(config: AcceleratorBenchConfig, peaks: dict[str, float]) -> list[dict]:
     """Step time, tokens/s, learner FLOP/s of each LM size, and its fraction of each peak."""
-    from experiments.bench import lm_speed
+    from ordergrad_experiments.bench import lm_speed
 
     if not peaks:
         matmul_rows(config, peaks)
@@ -190,7 +193,7 @@ def lm_rows(config: AcceleratorBenchConfig, peaks: dict[str, float]) -> list[dic
 
 
 def brax_rows(config: AcceleratorBenchConfig, peaks: dict[str, float]) -> list[dict]:
-    from experiments.bench import brax
+    from ordergrad_experiments.bench import brax
 
     return [*brax.ours_rp(config.brax), brax.ours_lr("ours_group_pg", config.brax)]
 

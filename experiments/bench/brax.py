@@ -5,10 +5,10 @@ episodes of ``num_steps`` steps, ``budget.total`` env steps each in ``budget.num
 
 * ``brax_ppo`` -- ``brax.training.agents.ppo.train`` (brax's defaults otherwise);
 * ``brax_apg`` -- ``brax.training.agents.apg.train`` (analytic policy gradient through the same
-  simulator; on inverted_pendulum it gets the smooth reward of ``envs.brax_env``, since the
-  native constant reward has a zero pathwise gradient);
-* ``ours_rp`` -- the pathwise trainer (:mod:`experiments.pathwise`, its settings ``rp``) with
-  each of ``rp_objectives``, smooth reward on inverted_pendulum;
+  simulator; on inverted_pendulum it gets the smooth reward of ``ordergrad_envs.brax_env``, since
+  the native constant reward has a zero pathwise gradient);
+* ``ours_rp`` -- the pathwise trainer (:mod:`ordergrad_experiments.pathwise`, its settings ``rp``)
+  with each of ``rp_objectives``, smooth reward on inverted_pendulum;
 * ``ours_group_pg`` / ``ours_ppo`` -- the LR trainers of ``experiments/control`` (their settings
   ``control``: RLOO advantage, and PPO + GAE), native reward.
 
@@ -26,8 +26,8 @@ preset runs only our trainers (a CI smoke test).
 Speed: steady env steps per second, compile excluded (brax: its own ``training/sps`` of the last
 training epoch; ours: the fastest chunk after the first). Final returns: every final policy is
 evaluated the same way, ``eval_episodes`` stochastic episodes of ``num_steps`` steps in
-``envs.brax_env`` with the task's *native* reward (for inverted_pendulum: steps balanced), as
-mean, CVaR_0.1 and median.
+``ordergrad_envs.brax_env`` with the task's *native* reward (for inverted_pendulum: steps balanced),
+as mean, CVaR_0.1 and median.
 
 Run: ``ordergrad-jax bench brax [--quick] [--out DIR] [--set task=hopper --set budget.total=524288
 --set trainers=ours_rp,brax_apg]``. The run folder (``metrics.jsonl``: one row per trainer run) is
@@ -48,12 +48,12 @@ import jax
 import jax.numpy as jnp
 
 import ordergrad_jax as og
-from envs.brax_env import SMOOTH_REWARDS, brax_task, make_brax
-from envs.rollout import group_rollout
-from experiments.common.config import BudgetConfig, EstimatorConfig, GroupsConfig
-from experiments.common.runs import RunWriter, markdown_table
-from experiments.control import ControlConfig
-from experiments.pathwise import PathwiseConfig
+from ordergrad_envs.brax_env import SMOOTH_REWARDS, brax_task, make_brax
+from ordergrad_envs.rollout import group_rollout
+from ordergrad_experiments.common.config import BudgetConfig, EstimatorConfig, GroupsConfig
+from ordergrad_experiments.common.runs import RunWriter, markdown_table
+from ordergrad_experiments.control import ControlConfig
+from ordergrad_experiments.pathwise import PathwiseConfig
 
 
 @dataclasses.dataclass(frozen=True)
@@ -110,7 +110,7 @@ def _reward(task: str) -> str:
 
 def evaluate(policy: Callable, config: BraxBenchConfig, key: jax.Array) -> dict[str, float]:
     """Native-reward returns of ``policy(key, obs) -> (action, logp)`` over ``eval_episodes``
-    independent episodes (``envs.rollout.group_rollout``)."""
+    independent episodes (``ordergrad_envs.rollout.group_rollout``)."""
     env, params = make_brax(config.task, backend=config.backend, episode_length=config.num_steps)
     episodes = jax.jit(
         lambda k: group_rollout(
@@ -269,7 +269,7 @@ def control_config(name: str, config: BraxBenchConfig) -> ControlConfig:
 
 def ours_rp(config: BraxBenchConfig) -> list[dict[str, Any]]:
     """The pathwise trainer (:func:`rp_config`), one row per objective of ``rp_objectives``."""
-    from experiments.pathwise import make_train
+    from ordergrad_experiments.pathwise import make_train
 
     rows = []
     for objective in config.rp_objectives:
@@ -289,7 +289,7 @@ def ours_rp(config: BraxBenchConfig) -> list[dict[str, Any]]:
 def ours_lr(name: str, config: BraxBenchConfig) -> dict[str, Any]:
     """The control trainers (:func:`control_config`): group-PG with the RLOO advantage
     (``ours_group_pg``) or PPO (``ours_ppo``)."""
-    from experiments.control import make_train
+    from ordergrad_experiments.control import make_train
 
     trainer = make_train(control_config(name, config))
     state, timing = _timed_trainer(trainer, config.seed)

@@ -14,9 +14,9 @@ from typing import Any
 
 import jax
 
-from experiments.common.config import BudgetConfig, EstimatorConfig, GroupsConfig
-from experiments.common.runs import RunWriter, markdown_table
-from experiments.control import ControlConfig
+from ordergrad_experiments.common.config import BudgetConfig, EstimatorConfig, GroupsConfig
+from ordergrad_experiments.common.runs import RunWriter, markdown_table
+from ordergrad_experiments.control import ControlConfig
 
 
 def _default_control() -> ControlConfig:
@@ -64,7 +64,7 @@ def cases(config: ControlBenchConfig) -> dict[str, ControlConfig]:
 
 def _compiled(config: ControlConfig):
     """``(chunk, state, env steps per chunk, compile seconds)``, warmed up."""
-    from experiments.control import make_train
+    from ordergrad_experiments.control import make_train
 
     trainer = make_train(config)
     state = jax.jit(trainer.init)(jax.random.key(0))

@@ -39,9 +39,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from experiments.common.config import BudgetConfig
-from experiments.common.runs import RunWriter, markdown_table
-from experiments.lm import LMConfig, build_model, rl_start, run_rl, task_setup
+from ordergrad_experiments.common.config import BudgetConfig
+from ordergrad_experiments.common.runs import RunWriter, markdown_table
+from ordergrad_experiments.lm import LMConfig, build_model, rl_start, run_rl, task_setup
 
 
 def dot_peak(n: int = 2048, repeats: int = 10) -> float:
@@ -112,7 +112,7 @@ def learner_op_split(cfg: LMConfig, repeats: int = 5) -> dict[str, float]:
     import gzip
     import pathlib
 
-    from experiments.lm import make_mesh
+    from ordergrad_experiments.lm import make_mesh
 
     mesh = make_mesh(cfg.mesh)
     tok, graphdef, params = build_model(cfg, mesh)
@@ -176,7 +176,7 @@ def measure(cfg: LMConfig) -> dict:
 def run(config: LMSpeedBenchConfig, writer: RunWriter, progress: Any = None) -> list[dict]:
     """``ordergrad-jax bench lm-speed``: measures ``config.lm`` and writes the result row (with
     the load averages at its end) and its table."""
-    from experiments.common.provenance import load_average
+    from ordergrad_experiments.common.provenance import load_average
 
     del progress
     flags = os.environ.get("XLA_FLAGS", "")

@@ -1,9 +1,9 @@
 """Benchmark: the OrderGrad advantage transform against the floor any rank transform pays.
 
 What it times (per (groups, N, K), jitted, float32: the sort floor, GRPO, ``og.lstat_advantage``
-on each path) is the transform timing of :mod:`experiments.common.timing`, which the variance
-study's runtime study runs too; this module prints and writes it. Ratios against ``floor`` are
-what to compare across machines; absolute times are this machine's.
+on each path) is the transform timing of :mod:`ordergrad_experiments.common.timing`, which the
+variance study's runtime study runs too; this module prints and writes it. Ratios against ``floor``
+are what to compare across machines; absolute times are this machine's.
 Run: ``ordergrad-jax bench transform [--quick] [--out DIR]``.
 """
 
@@ -14,8 +14,8 @@ from typing import Any
 
 import jax
 
-from experiments.common.runs import RunWriter, markdown_table
-from experiments.common.timing import (
+from ordergrad_experiments.common.runs import RunWriter, markdown_table
+from ordergrad_experiments.common.timing import (
     FULL_SHAPES,
     QUICK_TRANSFORM_TIMING,
     TransformTimingConfig,
@@ -31,7 +31,8 @@ QUICK = QUICK_TRANSFORM_TIMING
 
 
 def run_shapes(config: TransformBenchConfig) -> list[dict]:
-    """Times every shape (:func:`experiments.common.timing.time_transforms`); one row per shape."""
+    """Times every shape (:func:`ordergrad_experiments.common.timing.time_transforms`); one row per
+    shape."""
     return time_transforms(config)
 
 

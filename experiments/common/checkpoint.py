@@ -12,7 +12,7 @@ resumed run executes the same programs on the same inputs as an uninterrupted on
 states and metric values are bitwise equal (timing fields such as ``wall_s`` differ, of course).
 
 Multi-host: orbax coordinates the processes (every process calls ``save``/``restore``); metric
-files are written by process 0 only (see :class:`experiments.common.runs.RunWriter`).
+files are written by process 0 only (see :class:`ordergrad_experiments.common.runs.RunWriter`).
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ import jax
 import numpy as np
 import orbax.checkpoint as ocp
 
-from experiments.common.runs import Run, RunWriter, to_builtin
+from ordergrad_experiments.common.runs import Run, RunWriter, to_builtin
 
 PyTree = Any
 

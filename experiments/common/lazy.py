@@ -2,7 +2,8 @@
 
 A trainer package lists its public names with the submodule attribute each one is, and gets a
 module ``__getattr__`` and ``__dir__``: importing the package imports no submodule, and
-``from experiments.control import make_train`` imports only ``experiments.control.run``.
+``from ordergrad_experiments.control import make_train`` imports only
+``ordergrad_experiments.control.run``.
 """
 
 from __future__ import annotations

@@ -1,8 +1,8 @@
 """Extra sinks of a run's metric rows (``--set logger=tensorboard,wandb``).
 
-``metrics.jsonl`` is always written (:class:`experiments.common.runs.RunWriter`): it is the record
-every report reads. A config's ``logger`` field names the sinks that get the same rows as well,
-from the host, each time the writer logs (after each jitted chunk, outside its timing):
+``metrics.jsonl`` is always written (:class:`ordergrad_experiments.common.runs.RunWriter`): it is
+the record every report reads. A config's ``logger`` field names the sinks that get the same rows as
+well, from the host, each time the writer logs (after each jitted chunk, outside its timing):
 
 * ``jsonl``: nothing more than ``metrics.jsonl`` (the default);
 * ``tensorboard``: TensorBoard event files in ``<run folder>/tensorboard/`` (tensorboardX), so
@@ -28,8 +28,8 @@ import pathlib
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Protocol
 
-from experiments.common.config import leaf_paths
-from experiments.common.runs import row_kind
+from ordergrad_experiments.common.config import leaf_paths
+from ordergrad_experiments.common.runs import row_kind
 
 LOGGERS = ("jsonl", "tensorboard", "wandb")
 """The names ``logger`` takes: ``jsonl`` is ``metrics.jsonl`` alone, the others add a sink."""

@@ -5,10 +5,10 @@ other module parses ``config.json`` or ``metrics.jsonl`` by hand (STYLE.md 19).
 
 Every file is written atomically (temporary file + rename), so a crashed run never leaves a
 half-written file that a reader could take for complete; ``summary.md`` is written last.
-``config.json`` carries the run's provenance (``experiments.common.provenance``): git commit and
-dirty flag, package versions, device kind and count, host, UTC start time and load average, and
-the UTC end time once the summary is written. A resumed run keeps the earlier sessions' records
-under ``provenance["previous"]``.
+``config.json`` carries the run's provenance (``ordergrad_experiments.common.provenance``): git
+commit and dirty flag, package versions, device kind and count, host, UTC start time and load
+average, and the UTC end time once the summary is written. A resumed run keeps the earlier sessions'
+records under ``provenance["previous"]``.
 """
 
 from __future__ import annotations
@@ -23,8 +23,8 @@ import pathlib
 from collections.abc import Iterator
 from typing import Any
 
-from experiments.common import provenance
-from experiments.common.io import atomic_temp_path, write_json_atomic, write_text_atomic
+from ordergrad_experiments.common import provenance
+from ordergrad_experiments.common.io import atomic_temp_path, write_json_atomic, write_text_atomic
 
 
 def new_run_id() -> str:
@@ -44,9 +44,9 @@ class RunWriter:
       metrics: the rows appended so far (rewritten atomically as ``metrics.jsonl`` on each call).
       primary: whether this process writes files.
       provenance: this session's record (``config.json["provenance"]``).
-      sinks: extra destinations of the metric rows (``experiments.common.loggers``: TensorBoard,
-        W&B), given the rows of each :meth:`log` call after ``metrics.jsonl``; closed by
-        :meth:`close`. Empty by default; process 0 alone should have any.
+      sinks: extra destinations of the metric rows (``ordergrad_experiments.common.loggers``:
+        TensorBoard, W&B), given the rows of each :meth:`log` call after ``metrics.jsonl``; closed
+        by :meth:`close`. Empty by default; process 0 alone should have any.
     """
 
     def __init__(self, name: str, root: str | os.PathLike = "results", run_id: str | None = None):
@@ -193,7 +193,8 @@ class Run:
 
     @property
     def provenance(self) -> dict[str, Any]:
-        """Where and when it ran (``experiments.common.provenance``); ``{}`` if not recorded."""
+        """Where and when it ran (``ordergrad_experiments.common.provenance``); ``{}`` if not
+        recorded."""
         return self.record.get("provenance", {})
 
     @property

@@ -1,7 +1,7 @@
 """Control benchmark: episodic group policy gradients (any og.estimators advantage) and PPO.
 
-The public API, what ``experiments.bench``, ``report`` and ``sweeps`` import (``from
-experiments.control import NAME``); each name's module is imported on its first use:
+The public API, what ``ordergrad_experiments.bench``, ``report`` and ``sweeps`` import (``from
+ordergrad_experiments.control import NAME``); each name's module is imported on its first use:
 
 * ``ControlConfig`` -- the settings of one training run (``config``).
 * ``QUICK`` -- the quick preset of ``ordergrad-jax run control`` (a ``ControlConfig``).
@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from experiments.common.lazy import public_api
+from ordergrad_experiments.common.lazy import public_api
 
 if TYPE_CHECKING:
     from .config import QUICK, ControlConfig

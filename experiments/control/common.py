@@ -1,7 +1,7 @@
 """Pieces shared by the group-PG and PPO trainers: the env and the policy's split (the budget's
 rounding to iterations is ``BudgetConfig.iterations``).
 (The parts the pathwise trainer shares too, ``Trainer`` and ``split_module``, are in
-``experiments.common.trainer``.)"""
+``ordergrad_experiments.common.trainer``.)"""
 
 from __future__ import annotations
 
@@ -10,16 +10,17 @@ from typing import Any
 
 import jax
 
-from experiments.common.trainer import Module, split_module
-from experiments.control import networks
-from experiments.control.config import ControlConfig
+from ordergrad_experiments.common.trainer import Module, split_module
+from ordergrad_experiments.control import networks
+from ordergrad_experiments.control.config import ControlConfig
 
 
 def make_env(config: ControlConfig) -> tuple[Any, Any]:
-    """``envs.make(config.env)`` with the ``name=value`` overrides of ``config.env_params``."""
-    import envs
+    """``ordergrad_envs.make(config.env)`` with the ``name=value`` overrides of
+    ``config.env_params``."""
+    import ordergrad_envs
 
-    return envs.make(config.env, **envs.parse_params(config.env_params))
+    return ordergrad_envs.make(config.env, **ordergrad_envs.parse_params(config.env_params))
 
 
 def policy_module(config: ControlConfig, env: Any, env_params: Any) -> tuple[Module, Callable]:

@@ -10,7 +10,12 @@ from __future__ import annotations
 
 import dataclasses
 
-from experiments.common.config import BudgetConfig, EstimatorConfig, GroupsConfig, OptimConfig
+from ordergrad_experiments.common.config import (
+    BudgetConfig,
+    EstimatorConfig,
+    GroupsConfig,
+    OptimConfig,
+)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -16,9 +16,10 @@ def episode_returns(
 ) -> jax.Array:
     """Returns ``[episodes]`` of the stochastic ``policy``, independent starts, ``num_steps`` cap.
 
-    Uses ``envs.rollout.group_rollout`` with groups of one episode (so every start is drawn anew).
+    Uses ``ordergrad_envs.rollout.group_rollout`` with groups of one episode (so every start is
+    drawn anew).
     """
-    from envs.rollout import group_rollout
+    from ordergrad_envs.rollout import group_rollout
 
     out = group_rollout(env, env_params, policy.sample, key, episodes, 1, num_steps)
     return out.returns[:, 0]
@@ -47,8 +48,8 @@ def return_stats(
 
 def mean_ci(values: np.ndarray) -> tuple[float, float]:
     """Mean over seeds and the half-width of its Student t 95% interval, n - 1 df
-    (``experiments.common.stats.t_interval``); the half-width is NaN for one seed."""
-    from experiments.common import stats
+    (``ordergrad_experiments.common.stats.t_interval``); the half-width is NaN for one seed."""
+    from ordergrad_experiments.common import stats
 
     values = np.asarray(values, np.float64)
     if values.size < 2:

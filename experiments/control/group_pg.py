@@ -1,7 +1,7 @@
 """Episodic group policy gradient with any ``og.estimators`` advantage (docs/maths.md §5).
 
-Each iteration samples G groups of N i.i.d. episodes (``envs.rollout.group_rollout``; the N
-episodes of a group share their start state where the task allows it), turns each group's
+Each iteration samples G groups of N i.i.d. episodes (``ordergrad_envs.rollout.group_rollout``; the
+N episodes of a group share their start state where the task allows it), turns each group's
 returns ``R [G, N]`` into advantages ``a = estimator(R)`` and updates the policy with
 
 * ``update="lr"``: one step on the LR surrogate
@@ -24,10 +24,10 @@ import jax.numpy as jnp
 import optax
 
 import ordergrad_jax as og
-from experiments.common.config import ResolvedEstimator
-from experiments.common.trainer import Trainer, global_norm, masked_mean
-from experiments.control import common
-from experiments.control.config import ControlConfig
+from ordergrad_experiments.common.config import ResolvedEstimator
+from ordergrad_experiments.common.trainer import Trainer, global_norm, masked_mean
+from ordergrad_experiments.control import common
+from ordergrad_experiments.control.config import ControlConfig
 
 
 def policy_loss(
@@ -131,8 +131,8 @@ class GroupPGState(NamedTuple):
 
 
 def make_group_pg(config: ControlConfig) -> Trainer:
-    """The group-PG :class:`~experiments.common.trainer.Trainer` of ``config``."""
-    from envs.rollout import group_rollout
+    """The group-PG :class:`~ordergrad_experiments.common.trainer.Trainer` of ``config``."""
+    from ordergrad_envs.rollout import group_rollout
 
     if config.update not in ("lr", "clip"):
         raise ValueError(f"update must be 'lr' or 'clip'; got {config.update!r}")

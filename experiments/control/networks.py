@@ -17,7 +17,7 @@ import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
-from experiments.common.networks import MLP
+from ordergrad_experiments.common.networks import MLP
 
 
 class CategoricalPolicy(nnx.Module):

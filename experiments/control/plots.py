@@ -1,7 +1,7 @@
 """Figures of a control run: learning curves against env steps and the final return distributions
 (histograms with the lower tail visible), from metric rows and evaluation returns. The trainer
-draws them for its own run; ``experiments.report.control`` draws them across runs (the rows and
-returns of several runs together)."""
+draws them for its own run; ``ordergrad_experiments.report.control`` draws them across runs (the
+rows and returns of several runs together)."""
 
 from __future__ import annotations
 

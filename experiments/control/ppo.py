@@ -13,9 +13,9 @@ import jax.numpy as jnp
 import optax
 
 import ordergrad_jax as og
-from experiments.common.trainer import Trainer, split_module
-from experiments.control import common, networks
-from experiments.control.config import ControlConfig
+from ordergrad_experiments.common.trainer import Trainer, split_module
+from ordergrad_experiments.control import common, networks
+from ordergrad_experiments.control.config import ControlConfig
 
 
 def gae(
@@ -80,7 +80,7 @@ class Transition(NamedTuple):
 
 
 def make_ppo(config: ControlConfig) -> Trainer:
-    """The PPO :class:`~experiments.common.trainer.Trainer` of ``config``."""
+    """The PPO :class:`~ordergrad_experiments.common.trainer.Trainer` of ``config``."""
     for name in ("num_envs", "ppo_steps", "update_epochs", "num_minibatches"):
         if getattr(config, name) < 1:
             raise ValueError(f"{name} must be >= 1; got {getattr(config, name)}")

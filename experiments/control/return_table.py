@@ -21,12 +21,12 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-import envs
+import ordergrad_envs
 import ordergrad_jax as og
-from envs.disturbed import hold_policy
-from envs.risky_grid import route_policy
-from envs.rollout import group_rollout
-from experiments.common.runs import RunWriter
+from ordergrad_envs.disturbed import hold_policy
+from ordergrad_envs.risky_grid import route_policy
+from ordergrad_envs.rollout import group_rollout
+from ordergrad_experiments.common.runs import RunWriter
 
 TASKS = ("RiskyGrid-v0", "DisturbedCartPole-v0")
 
@@ -96,7 +96,7 @@ def summarize(returns: np.ndarray, rng: np.random.Generator, boot: int = 200) ->
 def task_rows(name: str, episodes: int, seed: int, boot: int = 200) -> list[dict]:
     """One row per hand-written policy of task ``name`` (default params): ``task``, ``policy``,
     ``episodes``, :func:`summarize`'s statistics, ``terminated`` (fraction) and ``mean_length``."""
-    env, params = envs.make(name)
+    env, params = ordergrad_envs.make(name)
     T = int(params.max_steps_in_episode)
     rng = np.random.default_rng(seed)
     rows = []

@@ -13,13 +13,13 @@ import jax
 import matplotlib.pyplot as plt
 import numpy as np
 
-from experiments.common import stats
-from experiments.common.checkpoint import train_in_chunks
-from experiments.common.io import write_json_atomic
-from experiments.common.runs import RunWriter, markdown_table
-from experiments.common.trainer import Trainer
-from experiments.control import evaluate, plots
-from experiments.control.config import ControlConfig
+from ordergrad_experiments.common import stats
+from ordergrad_experiments.common.checkpoint import train_in_chunks
+from ordergrad_experiments.common.io import write_json_atomic
+from ordergrad_experiments.common.runs import RunWriter, markdown_table
+from ordergrad_experiments.common.trainer import Trainer
+from ordergrad_experiments.control import evaluate, plots
+from ordergrad_experiments.control.config import ControlConfig
 
 Rows = list[dict]
 
@@ -28,11 +28,11 @@ def make_train(config: ControlConfig) -> Trainer:
     """The trainer of ``config.algo``: ``trainer.init(key)``, ``trainer.chunk(state)`` and the
     whole run ``trainer.train(key) -> (state, metrics)`` (jit it; ``vmap`` it over seeds)."""
     if config.algo == "group_pg":
-        from experiments.control.group_pg import make_group_pg
+        from ordergrad_experiments.control.group_pg import make_group_pg
 
         return make_group_pg(config)
     if config.algo == "ppo":
-        from experiments.control.ppo import make_ppo
+        from ordergrad_experiments.control.ppo import make_ppo
 
         return make_ppo(config)
     raise ValueError(f"algo must be 'group_pg' or 'ppo'; got {config.algo!r}")

@@ -1,9 +1,10 @@
 """LM RL fine-tuning with OrderGrad advantages: tiny Qwen3 on CPU, real checkpoints on TPU/GPU.
 
-The public API, what ``experiments.bench``, ``report`` and ``sweeps`` import (``from
-experiments.lm import NAME``); each name's module is imported on its first use. ``curate_run``
-and ``run_rl`` are not named ``curate`` and ``run``, the submodules that hold them: importing a
-submodule sets the package attribute of its name, which would hide a function of that name.
+The public API, what ``ordergrad_experiments.bench``, ``report`` and ``sweeps`` import (``from
+ordergrad_experiments.lm import NAME``); each name's module is imported on its first use.
+``curate_run`` and ``run_rl`` are not named ``curate`` and ``run``, the submodules that hold them:
+importing a submodule sets the package attribute of its name, which would hide a function of that
+name.
 
 * ``LMConfig`` -- the settings of one ``lm-rl`` run (``config``).
 * ``QUICK`` -- the quick preset of ``ordergrad-jax run lm-rl`` (an ``LMConfig``).
@@ -19,7 +20,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from experiments.common.lazy import public_api
+from ordergrad_experiments.common.lazy import public_api
 
 if TYPE_CHECKING:
     from .config import QUICK, LMConfig

@@ -12,8 +12,13 @@ from __future__ import annotations
 
 import dataclasses
 
-from experiments.common.cluster import ClusterConfig
-from experiments.common.config import BudgetConfig, EstimatorConfig, GroupsConfig, OptimConfig
+from ordergrad_experiments.common.cluster import ClusterConfig
+from ordergrad_experiments.common.config import (
+    BudgetConfig,
+    EstimatorConfig,
+    GroupsConfig,
+    OptimConfig,
+)
 
 
 @dataclasses.dataclass(frozen=True)

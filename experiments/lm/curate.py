@@ -13,8 +13,8 @@ import pathlib
 import shutil
 from typing import Any
 
-from experiments.common.io import write_text_atomic
-from experiments.common.runs import Run
+from ordergrad_experiments.common.io import write_text_atomic
+from ordergrad_experiments.common.runs import Run
 
 KEEP = (
     "phase", "step", "reward", "entropy", "grad_norm", "kl", "completion_tokens", "step_s",

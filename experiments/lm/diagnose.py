@@ -40,14 +40,14 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from experiments.common.config import leaf_paths
-from experiments.common.runs import RunWriter, markdown_table
-from experiments.lm import model as lm_model
-from experiments.lm import rl, sampling, tasks
-from experiments.lm import run as lm_run
-from experiments.lm import sharding as lm_sharding
-from experiments.lm.config import QUICK as LM_QUICK
-from experiments.lm.config import LMConfig
+from ordergrad_experiments.common.config import leaf_paths
+from ordergrad_experiments.common.runs import RunWriter, markdown_table
+from ordergrad_experiments.lm import model as lm_model
+from ordergrad_experiments.lm import rl, sampling, tasks
+from ordergrad_experiments.lm import run as lm_run
+from ordergrad_experiments.lm import sharding as lm_sharding
+from ordergrad_experiments.lm.config import QUICK as LM_QUICK
+from ordergrad_experiments.lm.config import LMConfig
 
 GROUPS = ("embed", "norm", "attn", "mlp")
 """Parameter groups: the tied token embedding / output head, the RMSNorm scales, attention
@@ -326,7 +326,7 @@ def form_stats(bench: Bench, params, key) -> list[dict]:
 def forms(bench: Bench, run_dirs: list[str]) -> list[dict]:
     """:func:`form_stats` at the SFT start and at each run's last checkpoint (one evaluation
     key for all)."""
-    from experiments.common.checkpoint import Checkpointer
+    from ordergrad_experiments.common.checkpoint import Checkpointer
 
     key = jax.random.fold_in(bench.eval_key, 0)
     targets = [("sft", bench.params)]

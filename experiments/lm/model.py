@@ -17,7 +17,7 @@ import jax.numpy as jnp
 from flax import nnx
 from tunix.models.qwen3 import model as qwen3
 
-from experiments.lm.config import TinyQwen3  # the sizes are a part of LMConfig
+from ordergrad_experiments.lm.config import TinyQwen3  # the sizes are a part of LMConfig
 
 # tunix's Qwen3 activation constraints (``shard``) are skipped on CPU; we constrain the batch
 # ourselves in the jitted steps (sharding.py).

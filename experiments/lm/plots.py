@@ -1,7 +1,7 @@
 """The figures of one lm-rl run (written into its folder): held-out pass@k and training curves.
 
 Figures across runs (the grid's comparisons, the study's) are the results document's:
-:mod:`experiments.report.lm`."""
+:mod:`ordergrad_experiments.report.lm`."""
 
 from __future__ import annotations
 

@@ -28,7 +28,7 @@ from flax import nnx
 from tunix.models.qwen3 import model as qwen3
 from tunix.models.qwen3 import params as qwen3_params
 
-from experiments.lm import model as lm_model
+from ordergrad_experiments.lm import model as lm_model
 
 _SUPPORTED_MODEL_TYPES = ("qwen3", "qwen3_moe")
 TUNIX_QWEN3_ROPE_THETA = 1_000_000.0  # what tunix 0.1.7's Qwen3 attention rotates with
@@ -107,7 +107,7 @@ def model_config_from_hf(
     Args:
       hf_config: the parsed ``config.json``.
       dtype: parameter and activation dtype (``jnp.float32``; ``jnp.bfloat16`` on accelerators).
-      shd_config: tunix sharding rules; default ``experiments.lm.model.sharding_config()``
+      shd_config: tunix sharding rules; default ``ordergrad_experiments.lm.model.sharding_config()``
         (tensor parallel on the ``model`` mesh axis, batch on ``data``).
 
     Raises:
@@ -259,8 +259,8 @@ def load_pretrained(
         are read (no full copy on one device).
       dtype: parameter and activation dtype (``jnp.float32`` default; ``jnp.bfloat16`` halves
         memory on accelerators).
-      shd_config: tunix sharding rules (default ``experiments.lm.model.sharding_config()``; its
-        axis names must be the mesh's).
+      shd_config: tunix sharding rules (default
+        ``ordergrad_experiments.lm.model.sharding_config()``; its axis names must be the mesh's).
 
     Returns:
       ``model``: a ``tunix.models.qwen3.model.Qwen3`` (``model(tokens [B, L], positions [B, L],

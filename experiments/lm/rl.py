@@ -48,11 +48,11 @@ import numpy as np
 import optax
 
 import ordergrad_jax as og
-from experiments.common.config import ResolvedEstimator
-from experiments.lm import model as lm_model
-from experiments.lm import sampling, tasks
-from experiments.lm import sharding as lm_sharding
-from experiments.lm.config import LMConfig
+from ordergrad_experiments.common.config import ResolvedEstimator
+from ordergrad_experiments.lm import model as lm_model
+from ordergrad_experiments.lm import sampling, tasks
+from ordergrad_experiments.lm import sharding as lm_sharding
+from ordergrad_experiments.lm.config import LMConfig
 
 
 class Rollout(NamedTuple):

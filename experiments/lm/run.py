@@ -22,13 +22,13 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from experiments.common.checkpoint import Checkpointer, train_in_chunks
-from experiments.common.runs import RunWriter, markdown_table
-from experiments.lm import model as lm_model
-from experiments.lm import rl, sft, tasks
-from experiments.lm import sharding as lm_sharding
-from experiments.lm.config import LMConfig
-from experiments.lm.tokenizer import CharTokenizer
+from ordergrad_experiments.common.checkpoint import Checkpointer, train_in_chunks
+from ordergrad_experiments.common.runs import RunWriter, markdown_table
+from ordergrad_experiments.lm import model as lm_model
+from ordergrad_experiments.lm import rl, sft, tasks
+from ordergrad_experiments.lm import sharding as lm_sharding
+from ordergrad_experiments.lm.config import LMConfig
+from ordergrad_experiments.lm.tokenizer import CharTokenizer
 
 
 def validate(cfg: LMConfig, data_parallel: int) -> None:
@@ -64,7 +64,7 @@ def build_model(cfg: LMConfig, mesh):
     fsdp = "fsdp" if "fsdp" in mesh.axis_names else None
     shd = lm_model.sharding_config("model", fsdp)
     if cfg.checkpoint_dir:
-        from experiments.lm import pretrained
+        from ordergrad_experiments.lm import pretrained
 
         model, tok = pretrained.load(cfg.checkpoint_dir, mesh=mesh, shd_config=shd)
     else:
@@ -281,7 +281,7 @@ def run(cfg: LMConfig, writer: RunWriter, progress: Callable | None = None) -> l
     if cfg.cluster.enabled and not jax.distributed.is_initialized():
         raise ValueError(
             "cluster settings given but no JAX cluster joined: call "
-            "experiments.common.cluster.start(cfg.cluster) before any other JAX call "
+            "ordergrad_experiments.common.cluster.start(cfg.cluster) before any other JAX call "
             "(ordergrad-jax run does)"
         )
     mesh = lm_sharding.make_mesh(cfg.mesh)
@@ -319,7 +319,7 @@ def run(cfg: LMConfig, writer: RunWriter, progress: Callable | None = None) -> l
 
 def write_figures(cfg: LMConfig, writer: RunWriter, rows: list[dict]) -> None:
     try:
-        from experiments.lm import plots
+        from ordergrad_experiments.lm import plots
 
         for stem, fig in plots.figures(rows, cfg.pass_ks).items():
             writer.save_figure(fig, stem)

@@ -12,7 +12,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from experiments.lm import model as lm_model
+from ordergrad_experiments.lm import model as lm_model
 
 
 def sequences(prompts: jax.Array, answers: jax.Array, pad_id: int):

@@ -23,7 +23,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from experiments.lm.tokenizer import CharTokenizer
+from ordergrad_experiments.lm.tokenizer import CharTokenizer
 
 _OPS = {"+": lambda a, b: a + b, "-": lambda a, b: a - b, "*": lambda a, b: a * b}
 

@@ -4,8 +4,8 @@ A sibling of ``experiments/control`` (as brax's APG is of its PPO): ``config`` (
 ``networks`` (the squashed Gaussian policy), ``train`` (the loss and ``make_train``), ``run``
 (``ordergrad-jax run brax-rp``) and ``variance`` (the RP-vs-LR study, ``run brax-variance``).
 
-The public API, what ``experiments.bench``, ``report`` and ``sweeps`` import (``from
-experiments.pathwise import NAME``); each name's module is imported on its first use:
+The public API, what ``ordergrad_experiments.bench``, ``report`` and ``sweeps`` import (``from
+ordergrad_experiments.pathwise import NAME``); each name's module is imported on its first use:
 
 * ``PathwiseConfig`` -- the settings of one ``brax-rp`` run (``config``).
 * ``QUICK`` -- the quick preset of ``ordergrad-jax run brax-rp`` (a ``PathwiseConfig``).
@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from experiments.common.lazy import public_api
+from ordergrad_experiments.common.lazy import public_api
 
 if TYPE_CHECKING:
     from .config import QUICK, PathwiseConfig

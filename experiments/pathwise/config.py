@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import dataclasses
 
-from experiments.common.config import BudgetConfig, EstimatorConfig, GroupsConfig, OptimConfig
+from ordergrad_experiments.common.config import (
+    BudgetConfig,
+    EstimatorConfig,
+    GroupsConfig,
+    OptimConfig,
+)
 
 GRADIENTS = ("rp", "lr")
 
@@ -25,9 +30,9 @@ class PathwiseConfig:
     """Seeds ``seed, seed + 1, ...`` trained side by side (``vmap``: one compile)."""
     env: str = "brax/inverted_pendulum"
     env_params: tuple[str, ...] = ("reward=smooth",)
-    """Overrides of the env's params as ``name=value`` (``envs.make``), e.g. ``backend=spring``,
-    ``reward=smooth`` (inverted_pendulum's native reward has a zero RP gradient),
-    ``push_prob=0.2``, ``push_size=2.0``, ``noise_scale=0.1`` (the brax risk variant)."""
+    """Overrides of the env's params as ``name=value`` (``ordergrad_envs.make``), e.g.
+    ``backend=spring``, ``reward=smooth`` (inverted_pendulum's native reward has a zero RP
+    gradient), ``push_prob=0.2``, ``push_size=2.0``, ``noise_scale=0.1`` (the brax risk variant)."""
     gradient: str = "rp"
     """``rp`` (through the simulator) or ``lr`` (likelihood ratio, same rollouts)."""
     estimator: EstimatorConfig = dataclasses.field(

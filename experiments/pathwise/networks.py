@@ -5,7 +5,7 @@ inside the box and is smooth in ``theta`` everywhere (a clipped sample would cut
 gradient), so one sample serves both estimators: ``jax.grad`` through ``action`` is the RP path,
 and ``logp = log N(stop_gradient(u); mu, sigma)`` is the score of the LR path (``u -> action`` is
 a bijection that does not depend on ``theta``, so the score of ``u`` is that of the action). The
-mean network is the MLP the control trainers use too (``experiments.common.networks``).
+mean network is the MLP the control trainers use too (``ordergrad_experiments.common.networks``).
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
-from experiments.common.networks import MLP
+from ordergrad_experiments.common.networks import MLP
 
 
 class SquashedGaussianPolicy(nnx.Module):

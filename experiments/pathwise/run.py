@@ -13,12 +13,12 @@ import jax.numpy as jnp
 import numpy as np
 
 import ordergrad_jax as og
-from experiments.common import stats
-from experiments.common.checkpoint import train_in_chunks
-from experiments.common.io import write_text_atomic
-from experiments.common.runs import Run, RunWriter
-from experiments.pathwise.config import PathwiseConfig
-from experiments.pathwise.train import evaluate, make_train
+from ordergrad_experiments.common import stats
+from ordergrad_experiments.common.checkpoint import train_in_chunks
+from ordergrad_experiments.common.io import write_text_atomic
+from ordergrad_experiments.common.runs import Run, RunWriter
+from ordergrad_experiments.pathwise.config import PathwiseConfig
+from ordergrad_experiments.pathwise.train import evaluate, make_train
 
 
 def evaluation_row(returns: Any, k: int, objective: Any) -> dict[str, float]:
@@ -83,7 +83,7 @@ def run(config: PathwiseConfig, writer: RunWriter, progress: Callable | None = N
 
 def mean_se(values: list[float]) -> str:
     """``"mean ± half"``: the Student t 95% interval over seeds, n - 1 df
-    (``experiments.common.stats.mean_ci_cell``; ``"mean (1 seed)"`` for one seed)."""
+    (``ordergrad_experiments.common.stats.mean_ci_cell``; ``"mean (1 seed)"`` for one seed)."""
     return stats.mean_ci_cell(values)
 
 

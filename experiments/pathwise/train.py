@@ -1,10 +1,10 @@
 """The pathwise trainer: ``make_train(config) -> Trainer`` (PureJaxRL style).
 
 For each of G start states, N rollouts of ``num_steps`` steps with different reparameterised action
-noise (:mod:`experiments.pathwise.networks`) and the environment's own reparameterised noise (e.g.
-the pushes of ``envs.brax_env``), all from one ``envs.rollout.group_rollout``. The return ``R_i``
-of each rollout is a differentiable function of ``theta`` through the policy *and* the dynamics,
-so
+noise (:mod:`ordergrad_experiments.pathwise.networks`) and the environment's own reparameterised
+noise (e.g. the pushes of ``ordergrad_envs.brax_env``), all from one
+``ordergrad_envs.rollout.group_rollout``. The return ``R_i`` of each rollout is a differentiable
+function of ``theta`` through the policy *and* the dynamics, so
 
     loss(theta) = - mean_g  og.lstat(R[g, :], K, objective)
 
@@ -15,7 +15,7 @@ short horizons, optional truncated backprop (``truncate``), global-norm gradient
 The same rollout gives the LR estimate (``gradient="lr"``): the rollout stops the gradients at the
 dynamics (``differentiable=False``) and the loss is ``og.lr_loss(sum_t log pi(u_t | s_t), R, K,
 objective)``; both estimate the gradient of the same objective from the same number of episodes,
-which is what the RP-vs-LR study (:mod:`experiments.pathwise.variance`) compares.
+which is what the RP-vs-LR study (:mod:`ordergrad_experiments.pathwise.variance`) compares.
 
 Caveat (measured in reports/brax/RESULTS.md): the pathwise gradient does not see the
 discontinuity of termination (an episode ending when the pole falls), so on terminating tasks RP
@@ -35,12 +35,12 @@ import jax
 import jax.numpy as jnp
 import optax
 
-import envs
+import ordergrad_envs
 import ordergrad_jax as og
-from envs.rollout import Episodes, group_rollout
-from experiments.common.trainer import Module, Trainer, split_module
-from experiments.pathwise import networks
-from experiments.pathwise.config import PathwiseConfig, check, steps_per_iteration
+from ordergrad_envs.rollout import Episodes, group_rollout
+from ordergrad_experiments.common.trainer import Module, Trainer, split_module
+from ordergrad_experiments.pathwise import networks
+from ordergrad_experiments.pathwise.config import PathwiseConfig, check, steps_per_iteration
 
 
 class TrainState(NamedTuple):
@@ -53,12 +53,15 @@ class TrainState(NamedTuple):
 
 
 def make_env(config: PathwiseConfig) -> tuple[Any, Any]:
-    """``envs.make(config.env, **env_params)``, with the dynamics' gradients enabled for RP.
+    """``ordergrad_envs.make(config.env, **env_params)``, with the dynamics' gradients enabled for
+    RP.
 
     Raises:
       ValueError: ``gradient="rp"`` on a task whose transitions have no gradient.
     """
-    env, env_params = envs.make(config.env, **envs.parse_params(config.env_params))
+    env, env_params = ordergrad_envs.make(
+        config.env, **ordergrad_envs.parse_params(config.env_params)
+    )
     if config.gradient == "rp":
         if not getattr(env, "supports_transition_gradients", False):
             raise ValueError(

@@ -1,7 +1,7 @@
 """RP vs LR gradient variance and SNR at equal sample budget (``ordergrad-jax run brax-variance``).
 
-For one policy (a fresh one of :mod:`experiments.pathwise.networks`, seed ``seed``) and each
-objective, ``repeats`` independent gradient estimates of the same objective
+For one policy (a fresh one of :mod:`ordergrad_experiments.pathwise.networks`, seed ``seed``) and
+each objective, ``repeats`` independent gradient estimates of the same objective
 ``J = sum_j alpha_j E[R_(j:K)]`` with each gradient from the same budget (``num_groups x
 group_size`` episodes of ``num_steps`` steps): RP through the simulator and LR through the sampled
 actions. Reported: ``tr Var`` (og.metrics.total_variance), the debiased SNR
@@ -27,11 +27,11 @@ import jax.numpy as jnp
 import numpy as np
 
 import ordergrad_jax as og
-from envs.brax_env import SMOOTH_REWARDS
-from experiments.common.config import EstimatorConfig, GroupsConfig
-from experiments.common.runs import RunWriter, markdown_table
-from experiments.pathwise import train
-from experiments.pathwise.config import GRADIENTS, PathwiseConfig
+from ordergrad_envs.brax_env import SMOOTH_REWARDS
+from ordergrad_experiments.common.config import EstimatorConfig, GroupsConfig
+from ordergrad_experiments.common.runs import RunWriter, markdown_table
+from ordergrad_experiments.pathwise import train
+from ordergrad_experiments.pathwise.config import GRADIENTS, PathwiseConfig
 
 
 @dataclasses.dataclass(frozen=True)

@@ -1,13 +1,14 @@
 """``ordergrad-jax report NAME [--check] [--figures]``: a results document's tables and figures,
 from its data.
 
-Each document of ``reports/`` marks its generated tables (see :mod:`experiments.report.markers`);
-``report NAME`` rebuilds them in place from the data committed beside the document, ``--check``
-only compares and fails naming each table that differs. ``--figures`` also redraws the
-document's figures from the same data (:func:`draw_figures`). Documents whose runs were not kept
-have no builder yet: ``report`` says so and checks nothing (``reports/README.md`` lists them).
-Every cross-run table and figure of the project is built here, one module (or package) per
-document, reading run folders through :mod:`experiments.common.runs`.
+Each document of ``reports/`` marks its generated tables (see
+:mod:`ordergrad_experiments.report.markers`); ``report NAME`` rebuilds them in place from the data
+committed beside the document, ``--check`` only compares and fails naming each table that differs.
+``--figures`` also redraws the document's figures from the same data (:func:`draw_figures`).
+Documents whose runs were not kept have no builder yet: ``report`` says so and checks nothing
+(``reports/README.md`` lists them). Every cross-run table and figure of the project is built here,
+one module (or package) per document, reading run folders through
+:mod:`ordergrad_experiments.common.runs`.
 """
 
 from __future__ import annotations
@@ -17,8 +18,8 @@ import os
 import pathlib
 from collections.abc import Callable
 
-from experiments.common.io import write_text_atomic
-from experiments.report import markers
+from ordergrad_experiments.common.io import write_text_atomic
+from ordergrad_experiments.report import markers
 
 ROOT_ENV = "ORDERGRAD_ROOT"
 
@@ -37,65 +38,66 @@ class Document:
     figures: Callable[[pathlib.Path], list[pathlib.Path]] | None = None
     """``figures(folder) -> paths``: redraws the document's figures from the data in ``folder``
     (the document's own folder) into that folder, and returns the paths it wrote (write them
-    with :func:`experiments.report.figures.save_png`); ``None``: the document has no figures."""
+    with :func:`ordergrad_experiments.report.figures.save_png`); ``None``: the document has no
+    figures."""
 
 
 def _brax_tables(folder: pathlib.Path) -> dict[str, Callable[[], str]]:
-    from experiments.report import brax
+    from ordergrad_experiments.report import brax
 
     return brax.builders(folder)
 
 
 def _control_tables(folder: pathlib.Path) -> dict[str, Callable[[], str]]:
-    from experiments.report import control
+    from ordergrad_experiments.report import control
 
     return control.builders(folder)
 
 
 def _brax_figures(folder: pathlib.Path) -> list[pathlib.Path]:
-    from experiments.report import brax
+    from ordergrad_experiments.report import brax
 
     return brax.draw_figures(folder)
 
 
 def _control_figures(folder: pathlib.Path) -> list[pathlib.Path]:
-    from experiments.report import control
+    from ordergrad_experiments.report import control
 
     return control.draw_figures(folder)
 
 
 def _variance_figures(folder: pathlib.Path) -> list[pathlib.Path]:
-    from experiments.report import variance
+    from ordergrad_experiments.report import variance
 
     return variance.draw_figures(folder)
 
 
 def _lm_tables(folder: pathlib.Path) -> dict[str, Callable[[], str]]:
-    from experiments.report import lm
+    from ordergrad_experiments.report import lm
 
     return lm.builders(folder)
 
 
 def _lm_figures(folder: pathlib.Path) -> list[pathlib.Path]:
-    from experiments.report import lm
+    from ordergrad_experiments.report import lm
 
     return lm.draw_figures(folder)
 
 
 def _variance_tables(folder: pathlib.Path) -> dict[str, Callable[[], str]]:
-    from experiments.report import variance
+    from ordergrad_experiments.report import variance
 
     return variance.builders(folder)
 
 
 def _transform_tables(folder: pathlib.Path) -> dict[str, Callable[[], str]]:
-    from experiments.report import transform
+    from ordergrad_experiments.report import transform
 
     return transform.builders(folder)
 
 
 def _envs_tables(folder: pathlib.Path) -> dict[str, Callable[[], str]]:
-    from experiments.report import envs
+    from ordergrad_experiments.report import envs
 
     return envs.builders(folder.parent / "reports" / "envs")  # the data is not in envs/
 
@@ -199,7 +201,7 @@ def draw_figures(name: str, root: str | os.PathLike | None = None) -> list[pathl
     if doc.figures is None:
         print(f"{doc.path}: no figures drawn from data; nothing to draw")
         return []
-    from experiments.report.figures import use_agg
+    from ordergrad_experiments.report.figures import use_agg
 
     use_agg()
     base = repo_root(root)

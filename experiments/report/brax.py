@@ -6,13 +6,14 @@ provenance, ``metrics.jsonl`` rows and ``summary.md``, written last: a folder wi
 unfinished run and is left out):
 
 * ``control/<run-id>/``: runs of ``ordergrad-jax run control`` on brax tasks (``sweep brax``),
-  named ``brax-<task>[-push]-<method>``; one table per task (``experiments.report.control.table``).
+  named ``brax-<task>[-push]-<method>``; one table per task
+  (``ordergrad_experiments.report.control.table``).
 * ``brax-rp/<run-id>/``: runs of ``ordergrad-jax run brax-rp`` (``sweep brax-rp``); the
   inverted_pendulum runs (``ip-*``) and the reacher/hopper runs in separate tables
   (:func:`rp_runs_table`), and the inverted_pendulum learning curves.
 * the RP vs LR variance study (the study's own table and figure,
-  ``experiments.pathwise.variance_table``/``variance_figure``), one study: either the run folder
-  ``brax-variance/<run-id>/`` of ``ordergrad-jax run brax-variance --out reports/brax``
+  ``ordergrad_experiments.pathwise.variance_table``/``variance_figure``), one study: either the run
+  folder ``brax-variance/<run-id>/`` of ``ordergrad-jax run brax-variance --out reports/brax``
   (``sweep brax-variance``: run id ``variance``; its rows in ``metrics.jsonl``, its figure
   ``rp_vs_lr.png`` beside them), or ``variance/rows.json``, the study committed before run
   folders (``{"config", "rows"}``, the rows naming the gradient ``estimator``; its figure
@@ -33,8 +34,8 @@ from typing import Any
 
 import numpy as np
 
-from experiments.common import stats
-from experiments.common.runs import Run, find_runs, markdown_table
+from ordergrad_experiments.common import stats
+from ordergrad_experiments.common.runs import Run, find_runs, markdown_table
 
 CONTROL_TASKS = ("inverted_pendulum", "reacher", "hopper", "hopper-push")
 
@@ -52,9 +53,9 @@ def _control_runs(folder: pathlib.Path, task: str) -> list[Run]:
 
 
 def control_table(folder: pathlib.Path, task: str) -> str:
-    """The group-PG and PPO runs of one task: ``experiments.report.control.table`` (mean ± 95% CI
-    over seeds)."""
-    from experiments.report import control
+    """The group-PG and PPO runs of one task: ``ordergrad_experiments.report.control.table`` (mean ±
+    95% CI over seeds)."""
+    from ordergrad_experiments.report import control
 
     return control.table(_control_runs(folder, task))
 
@@ -68,7 +69,7 @@ def rp_runs_table(runs: list[Run]) -> str:
     """Markdown table of the finished ``brax-rp`` runs, one row each: the settings that differ
     between runs and the final evaluation (mean over seeds ± Student t 95% CI, n - 1 df), steady
     env-steps/s (the median over the chunks that were not the first of their process)."""
-    from experiments.pathwise import run_settings
+    from ordergrad_experiments.pathwise import run_settings
 
     out = []
     for run in runs:
@@ -157,19 +158,20 @@ def variance_rows(folder: pathlib.Path) -> list[dict]:
 
 
 def variance_table(folder: pathlib.Path) -> str:
-    """The RP vs LR variance study: its own table (``experiments.pathwise.variance_table``, the
-    run's summary) of :func:`variance_rows`."""
-    from experiments.pathwise import variance_table
+    """The RP vs LR variance study: its own table
+    (``ordergrad_experiments.pathwise.variance_table``, the run's summary) of
+    :func:`variance_rows`."""
+    from ordergrad_experiments.pathwise import variance_table
 
     return variance_table(variance_rows(folder))
 
 
 def draw_figures(folder: pathlib.Path) -> list[pathlib.Path]:
-    """Redraws the variance study's figure (``experiments.pathwise.variance_figure``, as the run
-    draws it) as ``rp_vs_lr.png`` in the study's folder (:func:`variance_study`); returns the
-    paths written (none without a study)."""
-    from experiments.pathwise import variance_figure
-    from experiments.report.figures import save_png
+    """Redraws the variance study's figure (``ordergrad_experiments.pathwise.variance_figure``, as
+    the run draws it) as ``rp_vs_lr.png`` in the study's folder (:func:`variance_study`); returns
+    the paths written (none without a study)."""
+    from ordergrad_experiments.pathwise import variance_figure
+    from ordergrad_experiments.report.figures import save_png
 
     where, rows = variance_study(folder)
     if where is None:
@@ -276,10 +278,10 @@ def per_seed(run: Run, stat: str) -> list[float]:
 
 def comparisons_table(folder: pathlib.Path) -> str:
     """Each difference of :data:`COMPARISONS`: the difference of the means over seeds with its
-    Welch 95% interval and two-sided p-value (``experiments.common.stats.welch_test``), and, where
-    it is not significant at 5%, the seeds per arm a rerun would need if the observed difference
-    and seed standard deviations were the true ones: for the expected 95% interval to exclude 0,
-    and for 80% power (``stats.seeds_to_resolve``)."""
+    Welch 95% interval and two-sided p-value (``ordergrad_experiments.common.stats.welch_test``),
+    and, where it is not significant at 5%, the seeds per arm a rerun would need if the observed
+    difference and seed standard deviations were the true ones: for the expected 95% interval to
+    exclude 0, and for 80% power (``stats.seeds_to_resolve``)."""
     rows = []
     for sub, a, b, stat in COMPARISONS:
         x, y = per_seed(Run(folder / sub / a), stat), per_seed(Run(folder / sub / b), stat)

@@ -21,8 +21,8 @@ from typing import Any
 
 import numpy as np
 
-from experiments.common import stats
-from experiments.common.runs import Run, find_runs, markdown_table
+from ordergrad_experiments.common import stats
+from ordergrad_experiments.common.runs import Run, find_runs, markdown_table
 
 DCP10 = "disturbed-cartpole-10seeds"
 RG10 = "riskygrid-10seeds"
@@ -193,19 +193,19 @@ MIXTURE_EPS = (0.0, 0.02, 0.05, 0.1, 0.2, 0.3, 0.5, 0.8, 1.0)
 
 def riskygrid_routes() -> dict[str, float]:
     """RiskyGrid-v0's (default params) route returns, from rollouts of
-    ``envs.risky_grid.route_policy``: the ledge's return without a gust (``ledge``) and after one
-    (``fall``: the same on each of its exposed steps, whose moves right pay 0), the sheltered
-    route's (``sheltered``), and the ledge's fall probability ``1 - (1 - wind_prob)^(width - 2)``
-    (its steps that start on an exposed cell)."""
+    ``ordergrad_envs.risky_grid.route_policy``: the ledge's return without a gust (``ledge``) and
+    after one (``fall``: the same on each of its exposed steps, whose moves right pay 0), the
+    sheltered route's (``sheltered``), and the ledge's fall probability ``1 - (1 - wind_prob)^(width
+    - 2)`` (its steps that start on an exposed cell)."""
     import dataclasses
 
     import jax
 
-    import envs
-    from envs.risky_grid import route_policy
-    from envs.rollout import group_rollout
+    import ordergrad_envs
+    from ordergrad_envs.risky_grid import route_policy
+    from ordergrad_envs.rollout import group_rollout
 
-    env, params = envs.make("RiskyGrid-v0")
+    env, params = ordergrad_envs.make("RiskyGrid-v0")
 
     def route_return(row: int, wind: float) -> float:
         p = dataclasses.replace(params, wind_prob=wind)
@@ -293,7 +293,7 @@ def env_figures(runs: list[Run], which: tuple[str, ...] = ("curves", "returns"))
     an env in one figure: ``{"<env>_curves": Figure, "<env>_returns": Figure}`` per env, in the
     order of ``runs`` (the legend's order); only the kinds in ``which``; no ``_returns`` figure
     for an env none of whose runs holds its ``final_returns.json``."""
-    from experiments.control import learning_curves, return_histograms
+    from ordergrad_experiments.control import learning_curves, return_histograms
 
     by_env: dict[str, tuple[list[dict], dict[str, np.ndarray]]] = {}
     for run in runs:
@@ -329,7 +329,7 @@ def draw_figures(folder: pathlib.Path) -> list[pathlib.Path]:
     Raises:
       ValueError: a run of :data:`FIGURES` is not committed.
     """
-    from experiments.report.figures import save_png
+    from ordergrad_experiments.report.figures import save_png
 
     written = []
     for env, (name, ids) in FIGURES.items():

@@ -2,7 +2,7 @@
 
 ``reports/envs/return-table/`` is the folder of one ``ordergrad-jax run return-table`` run
 (``config.json`` with the provenance, ``metrics.jsonl`` with one row per task and policy,
-``summary.md``). Each task's table is ``experiments.control.task_table`` of its rows,
+``summary.md``). Each task's table is ``ordergrad_experiments.control.task_table`` of its rows,
 so the README and a new run's ``summary.md`` agree by construction. (The data is not under
 ``envs/``: the code folders hold no data files.)
 """
@@ -12,8 +12,8 @@ from __future__ import annotations
 import pathlib
 from collections.abc import Callable
 
-from experiments.common.runs import Run, markdown_table
-from experiments.report.provenance import run_record
+from ordergrad_experiments.common.runs import Run, markdown_table
+from ordergrad_experiments.report.provenance import run_record
 
 RUN = "return-table"
 
@@ -35,7 +35,7 @@ def run_table(folder: pathlib.Path) -> str:
 
 def builders(folder: pathlib.Path) -> dict[str, Callable[[], str]]:
     """One table per task of the committed run (id: the task's name) and ``return-table-run``."""
-    from experiments.control import task_table
+    from ordergrad_experiments.control import task_table
 
     tasks = task_rows(folder)
     out: dict[str, Callable[[], str]] = {"return-table-run": lambda: run_table(folder)}

@@ -1,7 +1,7 @@
 """Writing a results document's figures: one PNG per figure, atomically, reproducibly.
 
-A document's figure builder (``Document.figures`` in :mod:`experiments.report`) draws each figure
-from the data committed beside the document and writes it with :func:`save_png`.
+A document's figure builder (``Document.figures`` in :mod:`ordergrad_experiments.report`) draws each
+figure from the data committed beside the document and writes it with :func:`save_png`.
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import os
 import pathlib
 from typing import Any
 
-from experiments.common.io import atomic_temp_path
+from ordergrad_experiments.common.io import atomic_temp_path
 
 
 def use_agg() -> None:

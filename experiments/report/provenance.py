@@ -1,12 +1,12 @@
 """The provenance of a committed run folder as a table row: what ran, where, when and under what
-load (``config.json["provenance"]``, written by ``experiments.common.runs.RunWriter``)."""
+load (``config.json["provenance"]``, written by ``ordergrad_experiments.common.runs.RunWriter``)."""
 
 from __future__ import annotations
 
 import datetime
 import os
 
-from experiments.common.runs import Run
+from ordergrad_experiments.common.runs import Run
 
 
 def run_record(run: Run | str | os.PathLike) -> dict[str, str]:

@@ -17,8 +17,8 @@ import json
 import pathlib
 from collections.abc import Callable
 
-from experiments.common.runs import Run, find_runs, markdown_table
-from experiments.report.provenance import run_record
+from ordergrad_experiments.common.runs import Run, find_runs, markdown_table
+from ordergrad_experiments.report.provenance import run_record
 
 README_RUN = "transform-cpu-1"
 H100 = "transform_h100.json"

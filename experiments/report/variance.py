@@ -3,9 +3,10 @@ beside it.
 
 ``reports/variance/run/`` is the folder of one ``ordergrad-jax run variance`` (its
 ``config.json`` and ``metrics.jsonl``; the figures it drew). Each table is the one
-``experiments.variance.summary`` makes for that section, and each figure the one the run
-draws (``experiments.variance.all_figures``), so the document and a new run's ``summary.md`` and
-figures agree by construction. ``ordergrad-jax report variance --figures`` redraws the figures.
+``ordergrad_experiments.variance.summary`` makes for that section, and each figure the one the run
+draws (``ordergrad_experiments.variance.all_figures``), so the document and a new run's
+``summary.md`` and figures agree by construction. ``ordergrad-jax report variance --figures``
+redraws the figures.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import pathlib
 import re
 from collections.abc import Callable
 
-from experiments.common.runs import Run
+from ordergrad_experiments.common.runs import Run
 
 # The summary's sections by number, named after the study each table reports.
 SECTIONS = {1: "unbiasedness", 2: "lr_vs_exact", 3: "rp_vs_lr", 4: "snr", 5: "zoo", 6: "runtime"}
@@ -27,7 +28,7 @@ normalised Chen pass@k is scaled by the spec's c = 1, not k/(N-k) as before)."""
 
 def summary_tables(run_dir: pathlib.Path) -> dict[str, str]:
     """``{section name: markdown table}`` of the summary of the run in ``run_dir``."""
-    from experiments.variance import VarianceConfig, summary
+    from ordergrad_experiments.variance import VarianceConfig, summary
 
     run = Run(run_dir)
     saved = run.config
@@ -64,8 +65,8 @@ def draw_figures(folder: pathlib.Path) -> list[pathlib.Path]:
     match), written as PNG at the run writer's resolution (:func:`save_png`); returns the paths."""
     import matplotlib.pyplot as plt
 
-    from experiments.report.figures import save_png, use_agg
-    from experiments.variance import all_figures
+    from ordergrad_experiments.report.figures import save_png, use_agg
+    from ordergrad_experiments.variance import all_figures
 
     use_agg()
     figures = all_figures(Run(folder / RUN).metrics)

@@ -3,9 +3,9 @@
 A :class:`Sweep` names its runs (:class:`RunSpec`: run id, experiment, ``--set`` overrides, seed),
 the overrides every run shares (``pins``), the labels the report shows for its methods and how a
 finished run is kept in ``reports/`` (``keep``). ``ordergrad-jax sweep NAME`` runs it
-(:mod:`experiments.sweeps.runner`); ``ordergrad-jax list`` shows the sweeps. The declarations
-live in one module per results document (``experiments/sweeps/<document>.py``), each registering
-its sweeps with :func:`register` when imported; :func:`get` imports them on demand.
+(:mod:`ordergrad_experiments.sweeps.runner`); ``ordergrad-jax list`` shows the sweeps. The
+declarations live in one module per results document (``experiments/sweeps/<document>.py``), each
+registering its sweeps with :func:`register` when imported; :func:`get` imports them on demand.
 
 Overrides may name the sweep's output folder as ``{out}`` (e.g. ``sft_cache={out}/sft``): the
 runner fills it in, so a shared cache lives beside the runs that use it.
@@ -15,17 +15,17 @@ from __future__ import annotations
 
 import importlib
 
-from experiments.sweeps.spec import REGISTRY, Keep, RunSpec, Sweep, register
+from ordergrad_experiments.sweeps.spec import REGISTRY, Keep, RunSpec, Sweep, register
 
 __all__ = ["Keep", "RunSpec", "Sweep", "get", "names", "register"]
 
 DECLARATIONS = (
-    "experiments.sweeps.control",
-    "experiments.sweeps.brax",
-    "experiments.sweeps.lm",
-    "experiments.sweeps.variance",
-    "experiments.sweeps.transform",
-    "experiments.sweeps.envs",
+    "ordergrad_experiments.sweeps.control",
+    "ordergrad_experiments.sweeps.brax",
+    "ordergrad_experiments.sweeps.lm",
+    "ordergrad_experiments.sweeps.variance",
+    "ordergrad_experiments.sweeps.transform",
+    "ordergrad_experiments.sweeps.envs",
 )
 """The modules that declare the project's sweeps (imported on first lookup)."""
 

@@ -5,8 +5,8 @@ variance study (``brax-variance``) and the benchmark against brax's own trainers
 
 from __future__ import annotations
 
-from experiments.sweeps.control import control, sets
-from experiments.sweeps.spec import RunSpec, Sweep, register
+from ordergrad_experiments.sweeps.control import control, sets
+from ordergrad_experiments.sweeps.spec import RunSpec, Sweep, register
 
 BRAX_TASKS = (
     ("inverted_pendulum", 128, 1_000_000),

@@ -8,7 +8,7 @@ the sweep in that folder; the committed sets split the risk runs by task
 
 from __future__ import annotations
 
-from experiments.sweeps.spec import RunSpec, Sweep, register
+from ordergrad_experiments.sweeps.spec import RunSpec, Sweep, register
 
 
 def sets(text: str) -> tuple[str, ...]:

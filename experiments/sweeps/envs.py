@@ -3,7 +3,7 @@ episodes per policy of each risk task, seed 0)."""
 
 from __future__ import annotations
 
-from experiments.sweeps.spec import RunSpec, Sweep, register
+from ordergrad_experiments.sweeps.spec import RunSpec, Sweep, register
 
 ENVS = register(
     Sweep(

@@ -1,6 +1,7 @@
 """How a sweep keeps a finished run in a results document (``ordergrad-jax sweep NAME --keep
-DIR``): each function is a :data:`experiments.sweeps.Keep`, ``keep(run, dest)`` with ``run`` an
-:class:`experiments.common.runs.Run` and ``dest`` the run's place in ``DIR``."""
+DIR``): each function is a :data:`ordergrad_experiments.sweeps.Keep`, ``keep(run, dest)`` with
+``run`` an :class:`ordergrad_experiments.common.runs.Run` and ``dest`` the run's place in
+``DIR``."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import json
 import pathlib
 import shutil
 
-from experiments.common.runs import Run
+from ordergrad_experiments.common.runs import Run
 
 SMALL_BYTES = 1 << 20
 """The largest file :func:`small_files` copies."""

@@ -3,9 +3,9 @@
 
 ``ordergrad-jax sweep lm-study --jobs 2 --keep reports/lm/study`` makes a section's runs under
 ``results/lm-study`` and keeps what the document reads: an ``lm-rl`` run cut to ``curve.jsonl``
-(:func:`experiments.lm.curate_run`) or copied whole (the grid and lr sections); a diagnostic
-(``lm-diagnose``) as its rows appended to the section's file (``starts.jsonl``, ...). Every run
-made before 2026-12-02 used XLA:CPU's default learn kernels: :data:`NOFUSE` keeps them
+(:func:`ordergrad_experiments.lm.curate_run`) or copied whole (the grid and lr sections); a
+diagnostic (``lm-diagnose``) as its rows appended to the section's file (``starts.jsonl``, ...).
+Every run made before 2026-12-02 used XLA:CPU's default learn kernels: :data:`NOFUSE` keeps them
 reproducible to the bit (the fused learner, now the default ``learn_cpu_fusions``, gives the same
 values to float rounding, which sampling then amplifies). Wall time of each sweep on the
 project's 2-core CPU (one job): default ~25 min, study ~65 min (2 jobs), length ~75 min
@@ -18,10 +18,10 @@ import dataclasses
 import functools
 
 import ordergrad_jax as og
-from experiments.lm import LMConfig, curate_run
-from experiments.sweeps import keep as keeps
-from experiments.sweeps.control import sets
-from experiments.sweeps.spec import RunSpec, Sweep, register
+from ordergrad_experiments.lm import LMConfig, curate_run
+from ordergrad_experiments.sweeps import keep as keeps
+from ordergrad_experiments.sweeps.control import sets
+from ordergrad_experiments.sweeps.spec import RunSpec, Sweep, register
 
 NOFUSE = "learn_cpu_fusions="
 """XLA:CPU's default learn kernels (the runs made before the fused learner became the default)."""

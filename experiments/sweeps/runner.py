@@ -19,9 +19,9 @@ import subprocess
 import sys
 import time
 
-from experiments.common.runs import Run
-from experiments.sweeps import keep as keeps
-from experiments.sweeps.spec import RunSpec, Sweep
+from ordergrad_experiments.common.runs import Run
+from ordergrad_experiments.sweeps import keep as keeps
+from ordergrad_experiments.sweeps.spec import RunSpec, Sweep
 
 BENCH = "bench:"
 
@@ -155,7 +155,7 @@ def main(
     out: pathlib.Path | None = None,
 ) -> None:
     """``ordergrad-jax sweep``: the run ids (``dry_run``) or the runs of sweep ``name``."""
-    from experiments import sweeps
+    from ordergrad_experiments import sweeps
 
     sweep = sweeps.get(name)
     if dry_run:

@@ -1,5 +1,5 @@
 """The declaration of a sweep (:class:`Sweep`, :class:`RunSpec`) and the registry the declaration
-modules add their sweeps to (:func:`register`); :mod:`experiments.sweeps` looks them up.
+modules add their sweeps to (:func:`register`); :mod:`ordergrad_experiments.sweeps` looks them up.
 
 The declaration modules import this module, not the package, so the package can import them on
 first lookup without an import cycle.
@@ -14,7 +14,8 @@ from typing import Any
 
 Keep = Callable[[Any, pathlib.Path], None]
 """``keep(run, dest)``: copies what a results document needs of a finished run
-(:class:`experiments.common.runs.Run`) into ``dest`` (the run's folder in ``--keep DIR``)."""
+(:class:`ordergrad_experiments.common.runs.Run`) into ``dest`` (the run's folder in ``--keep
+DIR``)."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -61,8 +62,8 @@ class Sweep:
       pins: overrides every run of the sweep shares (before its own).
       labels: method id -> the label the report shows (method ids are run-id prefixes).
       keep: how a finished run is copied into ``--keep DIR`` (``None``:
-        :func:`experiments.sweeps.keep.small_files`, its config, metrics, summary and other small
-        files).
+        :func:`ordergrad_experiments.sweeps.keep.small_files`, its config, metrics, summary and
+        other small files).
       documents: the folders where its kept runs are committed, relative to the repository
         root (``reports/<document>/<section>``; several where a document splits one sweep's
         runs), so a test can hold the declaration against them; ``()`` where none is committed.

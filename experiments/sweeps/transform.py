@@ -3,7 +3,7 @@ three times, one after the other (a stage each: timings are made alone)."""
 
 from __future__ import annotations
 
-from experiments.sweeps.spec import RunSpec, Sweep, register
+from ordergrad_experiments.sweeps.spec import RunSpec, Sweep, register
 
 TRANSFORM = register(
     Sweep(

@@ -3,7 +3,7 @@ run of its estimator zoo alone (``zoo``, section 5), both at the default config 
 
 from __future__ import annotations
 
-from experiments.sweeps.spec import RunSpec, Sweep, register
+from ordergrad_experiments.sweeps.spec import RunSpec, Sweep, register
 
 VARIANCE = register(
     Sweep(

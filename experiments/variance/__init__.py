@@ -1,7 +1,7 @@
 """The paper's estimator studies: unbiasedness, LR/RP vs exact gradients, variance and SNR.
 
-The public API, what ``experiments.bench``, ``report`` and ``sweeps`` import (``from
-experiments.variance import NAME``); each name's module is imported on its first use:
+The public API, what ``ordergrad_experiments.bench``, ``report`` and ``sweeps`` import (``from
+ordergrad_experiments.variance import NAME``); each name's module is imported on its first use:
 
 * ``VarianceConfig`` -- the settings of ``ordergrad-jax run variance`` (``config``).
 * ``QUICK`` -- its quick preset (a ``VarianceConfig``).
@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from experiments.common.lazy import public_api
+from ordergrad_experiments.common.lazy import public_api
 
 if TYPE_CHECKING:
     from .config import QUICK, VarianceConfig

@@ -1,5 +1,5 @@
 """Figures of the variance study, drawn from one run's metric rows (``Run(path).metrics`` of
-:mod:`experiments.common.runs`): the run draws them, and ``ordergrad-jax report variance
+:mod:`ordergrad_experiments.common.runs`): the run draws them, and ``ordergrad-jax report variance
 --figures`` redraws the document's from the committed run."""
 
 from __future__ import annotations

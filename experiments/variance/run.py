@@ -10,10 +10,10 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 import ordergrad_jax as og
-from experiments.common.progress import sweep
-from experiments.common.runs import RunWriter, markdown_table
-from experiments.variance import plots, studies
-from experiments.variance.config import VarianceConfig
+from ordergrad_experiments.common.progress import sweep
+from ordergrad_experiments.common.runs import RunWriter, markdown_table
+from ordergrad_experiments.variance import plots, studies
+from ordergrad_experiments.variance.config import VarianceConfig
 
 Rows = list[dict]
 
@@ -179,7 +179,7 @@ def study_snr(cfg: VarianceConfig, key: jax.Array) -> Rows:
 def study_runtime(cfg: VarianceConfig, key: jax.Array) -> Rows:
     """6. The transform timing of `ordergrad-jax bench transform` (its full or quick settings)."""
     del key
-    from experiments.common import timing
+    from ordergrad_experiments.common import timing
 
     settings = (
         timing.QUICK_TRANSFORM_TIMING if cfg.runtime_quick else timing.TransformTimingConfig()
@@ -189,7 +189,7 @@ def study_runtime(cfg: VarianceConfig, key: jax.Array) -> Rows:
 
 def study_zoo(cfg: VarianceConfig, key: jax.Array) -> Rows:
     """5. OrderGrad vs the estimator zoo: bias and variance for each method's own target."""
-    from experiments.variance import zoo
+    from ordergrad_experiments.variance import zoo
 
     return zoo.run(cfg, key)
 

@@ -19,8 +19,8 @@ import jax.numpy as jnp
 import numpy as np
 
 import ordergrad_jax as og
-from experiments.common.progress import sweep
-from experiments.variance import studies
+from ordergrad_experiments.common.progress import sweep
+from ordergrad_experiments.variance import studies
 
 
 def exact_cvar(r: jax.Array, p: jax.Array, alpha: float) -> jax.Array:

@@ -2,14 +2,14 @@
 
 One module per part of the document, each reading its folder of ``reports/lm/``:
 
-* :mod:`~experiments.report.lm.runs`: reading the LM runs and their evaluations (shared);
-* :mod:`~experiments.report.lm.learning`: why RL did not learn at first (``learning/``);
-* :mod:`~experiments.report.lm.grid`: the 50-step grid and the learning-rate runs (``grid/``,
-  ``lr/``);
-* :mod:`~experiments.report.lm.speed`: the step-time split (``speed/lm-speed/``);
-* :mod:`~experiments.report.lm.default`: the default setting (``default/``);
-* :mod:`~experiments.report.lm.study`: the pass@k study (``study/``);
-* :mod:`~experiments.report.lm.length`: the length comparison (``length/``).
+* :mod:`~ordergrad_experiments.report.lm.runs`: reading the LM runs and their evaluations (shared);
+* :mod:`~ordergrad_experiments.report.lm.learning`: why RL did not learn at first (``learning/``);
+* :mod:`~ordergrad_experiments.report.lm.grid`: the 50-step grid and the learning-rate runs
+  (``grid/``, ``lr/``);
+* :mod:`~ordergrad_experiments.report.lm.speed`: the step-time split (``speed/lm-speed/``);
+* :mod:`~ordergrad_experiments.report.lm.default`: the default setting (``default/``);
+* :mod:`~ordergrad_experiments.report.lm.study`: the pass@k study (``study/``);
+* :mod:`~ordergrad_experiments.report.lm.length`: the length comparison (``length/``).
 
 ``ordergrad-jax report lm [--check]`` rebuilds (compares) the tables (:func:`builders`);
 ``--figures`` redraws the figures of ``reports/lm/figures/`` (:func:`draw_figures`).
@@ -21,14 +21,14 @@ import pathlib
 from collections.abc import Callable
 from typing import Any
 
-from experiments.common.runs import find_runs
+from ordergrad_experiments.common.runs import find_runs
 
 
 def builders(folder: pathlib.Path) -> dict[str, Callable[[], str]]:
     """Every table of ``reports/lm/RESULTS.md`` by id (``folder``: ``reports/lm``); the tables
     of a section only where its folder exists (a table marked in the document without its data
     is then an error of ``report``)."""
-    from experiments.report.lm import default, grid, learning, length, speed, study
+    from ordergrad_experiments.report.lm import default, grid, learning, length, speed, study
 
     out = learning.builders(folder)
     out.update(grid.builders(folder))
@@ -47,7 +47,7 @@ def figures(folder: pathlib.Path) -> dict[str, Callable[[], dict[str, Any]]]:
     """``{section: draw}`` where ``draw()`` returns ``{stem: matplotlib figure}`` of the figures
     of ``reports/lm/figures/`` drawn from that section's folder (``folder``: ``reports/lm``),
     for the sections whose folder holds runs."""
-    from experiments.report.lm import default, grid, length, study
+    from ordergrad_experiments.report.lm import default, grid, length, study
 
     draw: dict[str, Callable[[], dict[str, Any]]] = {
         "grid": lambda: grid.compare_figures(folder / "grid"),
@@ -65,7 +65,7 @@ FIGURE_DPI = {"lm_passk_compare": 120, "lm_training_compare": 120}
 def draw_figures(folder: pathlib.Path) -> list[pathlib.Path]:
     """Redraws every figure of :func:`figures` into ``folder / "figures"`` and returns the
     paths written (``folder``: ``reports/lm``)."""
-    from experiments.report.figures import save_png
+    from ordergrad_experiments.report.figures import save_png
 
     written = []
     for draw in figures(folder).values():

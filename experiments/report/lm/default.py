@@ -7,10 +7,11 @@
   the REINFORCE run at Adam 1e-4 was stopped after its step-50 evaluation.
 * ``trial-smoothed-start.jsonl``: ``diagnose trial`` (GRPO, Adam 1e-4) from the default start;
   its counterpart from the earlier start is ``reports/lm/learning/trials-300steps.jsonl``.
-* ``<run-id>/``: ``ordergrad-jax run lm-rl`` runs curated by :func:`experiments.lm.curate_run`
-  (``config.json`` with the provenance, ``summary.md``, ``curve.jsonl``). Runs named
-  ``<method>-s<seed>`` form the 3-seed comparison, ``<method>-fused-s<seed>`` the same with the
-  fused learner; ``long-*`` are longer runs (curated with ``every=10``).
+* ``<run-id>/``: ``ordergrad-jax run lm-rl`` runs curated by
+  :func:`ordergrad_experiments.lm.curate_run` (``config.json`` with the provenance, ``summary.md``,
+  ``curve.jsonl``). Runs named ``<method>-s<seed>`` form the 3-seed comparison,
+  ``<method>-fused-s<seed>`` the same with the fused learner; ``long-*`` are longer runs (curated
+  with ``every=10``).
 
 ``ordergrad-jax report lm --figures`` redraws ``reports/lm/figures/default.png``.
 """
@@ -23,10 +24,10 @@ from typing import Any
 
 import numpy as np
 
-from experiments import sweeps
-from experiments.common import stats
-from experiments.common.runs import Run, find_runs, markdown_table, read_jsonl
-from experiments.report.lm.runs import (
+from ordergrad_experiments import sweeps
+from ordergrad_experiments.common import stats
+from ordergrad_experiments.common.runs import Run, find_runs, markdown_table, read_jsonl
+from ordergrad_experiments.report.lm.runs import (
     evaluations,
     first_step_with_gain,
     mean_rows,

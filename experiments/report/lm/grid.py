@@ -6,8 +6,8 @@
 * ``reports/lm/lr/``: the learning-rate runs (same folder format).
 
 The grid's functions take any folder of lm-rl runs (a results folder too: the notebook draws
-one with them), grouped by :func:`~experiments.report.lm.runs.method_label`. Means over seeds
-carry the Student t 95% interval (n - 1 df, :mod:`experiments.common.stats`).
+one with them), grouped by :func:`~ordergrad_experiments.report.lm.runs.method_label`. Means over
+seeds carry the Student t 95% interval (n - 1 df, :mod:`ordergrad_experiments.common.stats`).
 
 ``ordergrad-jax report lm --figures`` redraws ``reports/lm/figures/lm_passk_compare.png`` and
 ``lm_training_compare.png`` from the grid.
@@ -21,9 +21,9 @@ from typing import Any
 
 import numpy as np
 
-from experiments.common import stats
-from experiments.common.runs import Run, find_runs, markdown_table
-from experiments.report.lm.runs import (
+from ordergrad_experiments.common import stats
+from ordergrad_experiments.common.runs import Run, find_runs, markdown_table
+from ordergrad_experiments.report.lm.runs import (
     KS,
     budget,
     evaluations,

@@ -2,9 +2,10 @@
 
 * ``grads.jsonl``, ``line.jsonl``, ``sharpen.jsonl``, ``trials-*.jsonl``, ``trial-64x16.jsonl``:
   ``diagnose`` outputs (a header row with ``mode``, then one row per measurement), read with
-  :func:`experiments.common.runs.read_jsonl` (they are not run folders).
+  :func:`ordergrad_experiments.common.runs.read_jsonl` (they are not run folders).
 * ``grpo-lr2e-5-1200``, ``top2at4-lr2e-5-600``, ``rloo-lr2e-5-600``: three longer lm-rl runs
-  (``config.json`` + ``curve.jsonl``; no summary), read as :class:`~experiments.common.runs.Run`.
+  (``config.json`` + ``curve.jsonl``; no summary), read as
+  :class:`~ordergrad_experiments.common.runs.Run`.
 """
 
 from __future__ import annotations
@@ -15,8 +16,8 @@ from typing import Any
 
 import numpy as np
 
-from experiments.common.runs import Run, markdown_table, read_jsonl
-from experiments.report.provenance import run_record
+from ordergrad_experiments.common.runs import Run, markdown_table, read_jsonl
+from ordergrad_experiments.report.provenance import run_record
 
 GROUPS = (
     ("embed", "tied embedding / head"),

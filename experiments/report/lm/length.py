@@ -1,11 +1,11 @@
 """The length comparison (issue 14, section 4): its tables and figure, from ``reports/lm/length/``.
 
 One folder per run (``<method>-lp<penalty>-s<seed>``), curated like the study's
-(:func:`experiments.lm.curate_run`), and ``forms.jsonl`` (``diagnose forms``: a header line,
-then one row per run and answer form). The task is 3-digit addition whose answer may follow a
+(:func:`ordergrad_experiments.lm.curate_run`), and ``forms.jsonl`` (``diagnose forms``: a header
+line, then one row per run and answer form). The task is 3-digit addition whose answer may follow a
 column-sum scratchpad (``experiments/lm/tasks.py``): the same answer at 4-5 or 11-15 tokens.
-Seeds are paired as in the study (:mod:`experiments.report.lm.runs`), so differences are taken
-seed by seed (Student t over the seeds, two-sided p).
+Seeds are paired as in the study (:mod:`ordergrad_experiments.report.lm.runs`), so differences are
+taken seed by seed (Student t over the seeds, two-sided p).
 
 ``ordergrad-jax report lm --figures`` redraws ``reports/lm/figures/length.png``.
 """
@@ -18,10 +18,10 @@ from typing import Any
 
 import numpy as np
 
-from experiments import sweeps
-from experiments.common import stats
-from experiments.common.runs import Run, markdown_table, read_jsonl
-from experiments.report.lm.runs import (
+from ordergrad_experiments import sweeps
+from ordergrad_experiments.common import stats
+from ordergrad_experiments.common.runs import Run, markdown_table, read_jsonl
+from ordergrad_experiments.report.lm.runs import (
     evaluations,
     mean_rows,
     paired,

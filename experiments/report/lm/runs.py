@@ -1,11 +1,11 @@
 """The LM runs of ``reports/lm/`` and their evaluations, read through ``common.runs``.
 
 A run is an ``ordergrad-jax run lm-rl`` folder as written (``metrics.jsonl``) or curated
-(``curve.jsonl``, :func:`experiments.lm.curate_run`). Its evaluations are the SFT start's (the
-``sft`` row: ``pass@k`` and, where measured, ``length`` and ``scratchpad``) and each held-out one
-(``heldout_*`` values of an RL row). Runs named ``<method>-s<seed>`` are paired by seed: the runs
-of one seed start from the same SFT checkpoint and share the RL data order and the evaluation keys
-(common random numbers), so differences between methods are taken seed by seed.
+(``curve.jsonl``, :func:`ordergrad_experiments.lm.curate_run`). Its evaluations are the SFT start's
+(the ``sft`` row: ``pass@k`` and, where measured, ``length`` and ``scratchpad``) and each held-out
+one (``heldout_*`` values of an RL row). Runs named ``<method>-s<seed>`` are paired by seed: the
+runs of one seed start from the same SFT checkpoint and share the RL data order and the evaluation
+keys (common random numbers), so differences between methods are taken seed by seed.
 """
 
 from __future__ import annotations
@@ -19,9 +19,9 @@ from typing import Any
 import numpy as np
 
 import ordergrad_jax as og
-from experiments.common import stats
-from experiments.common.runs import Run, find_runs, markdown_table
-from experiments.report.provenance import run_record
+from ordergrad_experiments.common import stats
+from ordergrad_experiments.common.runs import Run, find_runs, markdown_table
+from ordergrad_experiments.report.provenance import run_record
 
 KS = (1, 2, 4, 8, 16)
 """The grid's pass@k."""

@@ -7,8 +7,8 @@ from __future__ import annotations
 import pathlib
 from typing import Any
 
-from experiments.bench.lm_speed import OP_CATEGORIES
-from experiments.common.runs import find_runs, markdown_table
+from ordergrad_experiments.bench.lm_speed import OP_CATEGORIES
+from ordergrad_experiments.common.runs import find_runs, markdown_table
 
 
 def speed_table(folder: pathlib.Path) -> str:
@@ -46,7 +46,7 @@ def speed_table(folder: pathlib.Path) -> str:
 
 def op_share(row: dict[str, Any]) -> str:
     """The learn phase's operation-time shares (``bench lm-speed --set profile=True``, in the
-    benchmark's :data:`~experiments.bench.lm_speed.OP_CATEGORIES`), or "not profiled"."""
+    benchmark's :data:`~ordergrad_experiments.bench.lm_speed.OP_CATEGORIES`), or "not profiled"."""
     share = row.get("learner_op_share")
     if share is None:
         return "not profiled"

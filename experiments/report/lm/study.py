@@ -1,9 +1,10 @@
 """The pass@k study (issue 14, section 4): its tables and figure, from ``reports/lm/study/``.
 
-One folder per run (``<method>-s<seed>``), curated by :func:`experiments.lm.curate_run`
+One folder per run (``<method>-s<seed>``), curated by :func:`ordergrad_experiments.lm.curate_run`
 (``config.json`` with the provenance, ``summary.md``, ``curve.jsonl``: the SFT evaluation, every
-25th RL step and every held-out evaluation). Seeds are paired (:mod:`experiments.report.lm.runs`),
-so differences between methods are taken seed by seed (Student t over the seeds, two-sided p).
+25th RL step and every held-out evaluation). Seeds are paired
+(:mod:`ordergrad_experiments.report.lm.runs`), so differences between methods are taken seed by seed
+(Student t over the seeds, two-sided p).
 
 ``ordergrad-jax report lm --figures`` redraws ``reports/lm/figures/study_passk.png``.
 """
@@ -16,10 +17,10 @@ from typing import Any
 
 import numpy as np
 
-from experiments import sweeps
-from experiments.common import stats
-from experiments.common.runs import Run, markdown_table
-from experiments.report.lm.runs import (
+from ordergrad_experiments import sweeps
+from ordergrad_experiments.common import stats
+from ordergrad_experiments.common.runs import Run, markdown_table
+from ordergrad_experiments.report.lm.runs import (
     final,
     paired,
     provenance_summary,
