@@ -245,7 +245,8 @@ def main(args: typing.Sequence[str] | None = None) -> int:
 
     0 on success; 2 for bad usage (unknown experiment, unknown or ill-typed ``--set`` key: tyro's
     own parse errors exit 2 too); 1 when a run fails on bad input (a ``ValueError``, ``TypeError``
-    or ``FileNotFoundError``: one line on stderr; set ``ORDERGRAD_DEBUG=1`` for the traceback).
+    or ``FileNotFoundError``, or a package of an extra that is not installed: one line on stderr
+    naming the extra; set ``ORDERGRAD_DEBUG=1`` for the traceback).
     Any other exception is a bug and propagates with its traceback.
 
     ``ORDERGRAD_JAX_PLUGINS=mod1,mod2`` imports those modules first: a module that registers an
@@ -265,7 +266,13 @@ def main(args: typing.Sequence[str] | None = None) -> int:
             description="ordergrad-jax: OrderGrad estimators, experiments and benchmarks",
             args=args,
         )
-    except (ValueError, TypeError, FileNotFoundError) as err:
+    except (ValueError, TypeError, FileNotFoundError, ModuleNotFoundError) as err:
+        if isinstance(err, ModuleNotFoundError):  # a missing extra at run time: one line, exit 1
+            from ordergrad_experiments import registry
+
+            err = registry.missing_extra(err, "this command")
+            if err is None:
+                raise
         if os.environ.get("ORDERGRAD_DEBUG"):
             raise
         print(f"ordergrad-jax: error: {err}", file=sys.stderr)

@@ -134,14 +134,23 @@ def _load(kind: str, name: str, entry: Entry) -> Experiment:
             _attribute(entry.module, entry.run),
         )
     except ModuleNotFoundError as err:
-        package = (err.name or "").split(".")[0]
-        if package not in _EXTRAS:
+        missing = missing_extra(err, f"{kind} {name!r}")
+        if missing is None:
             raise
-        raise MissingExtra(
-            f"{kind} {name!r} needs {package!r}, which is not installed: "
-            f'pip install "ordergrad-jax[{_EXTRAS[package]}]" (in a checkout: pip install -e '
-            f'".[{_EXTRAS[package]}]")' + _limit(_EXTRAS[package])
-        ) from err
+        raise missing from err
+
+
+def missing_extra(err: ModuleNotFoundError, what: str) -> MissingExtra | None:
+    """The :class:`MissingExtra` of ``err`` (``what`` needs a package of an extra), or ``None``
+    when the missing module belongs to no extra (then it is a bug, not a missing install)."""
+    package = (err.name or "").split(".")[0]
+    if package not in _EXTRAS:
+        return None
+    extra = _EXTRAS[package]
+    return MissingExtra(
+        f"{what} needs {package!r}, which is not installed: pip install "
+        f'"ordergrad-jax[{extra}]" (in a checkout: pip install -e ".[{extra}]")' + _limit(extra)
+    )
 
 
 def _limit(extra: str) -> str:

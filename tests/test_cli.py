@@ -194,8 +194,8 @@ def test_bench_names_come_from_the_registry():
 
 @pytest.mark.once  # the CLI's contract: neither the dtype nor the jax version changes it
 def test_an_experiment_without_its_extra_names_the_extra(monkeypatch, capsys):
-    """Without an optional package (tunix on the jax 0.10 lane), `list` still lists the rest and
-    says which extra to install; `run` fails with that one line."""
+    """Without an optional package (tunix where the lm extra is not installed), `list` still lists
+    the rest and says which extra to install; `run` fails with that one line."""
     from ordergrad_experiments import cli, registry
 
     entry = registry.Entry("needs tunix", "tunix.models.qwen3.model", "Config")
@@ -251,3 +251,31 @@ def test_a_user_estimator_in_a_plugin_module_trains_with_no_other_edit(tmp_path)
     assert "plugin_median_baseline" in json.dumps(config)
     missing = _cli("list", env={**env, "ORDERGRAD_JAX_PLUGINS": "no_such_module_here"})
     assert missing.returncode == 2 and "no_such_module_here" in missing.stderr
+
+
+@pytest.mark.once
+def test_a_run_that_meets_a_missing_extra_fails_with_one_line(monkeypatch, tmp_path, capsys):
+    """An extra's package imported only when the run starts (``run control`` imports gymnax in
+    ``make_train``): exit 1 and one line naming the extra, not a traceback; a missing module of
+    no extra is a bug and propagates."""
+    from ordergrad_experiments import cli, registry
+
+    (tmp_path / "late_import.py").write_text(
+        "import dataclasses\n"
+        "@dataclasses.dataclass(frozen=True)\n"
+        "class Config:\n"
+        "    module: str = 'gymnax'\n"
+        "QUICK = Config()\n"
+        "def run(config, writer, progress):\n"
+        "    raise ModuleNotFoundError(f'No module named {config.module!r}', name=config.module)\n"
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setitem(
+        registry._EXPERIMENTS, "late", registry.Entry("late", "late_import", "Config")
+    )
+    out = str(tmp_path / "out")
+    assert cli.main(["run", "late", "--quick", "--out", out]) == 1
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and '"ordergrad-jax[envs]"' in err and "jax < 0.12" in err
+    with pytest.raises(ModuleNotFoundError, match="no_such_module"):
+        cli.main(["run", "late", "--quick", "--out", out, "--set", "module=no_such_module"])

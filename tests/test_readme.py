@@ -22,7 +22,19 @@ def test_readme_has_ci_commands():
     install, test = _ci_command("INSTALL"), _ci_command("TEST")
     assert f"{install} && {test}" in readme
     assert f"{install} && .venv/bin/ordergrad-jax run variance --quick" in readme
-    assert f"{_ci_command('INSTALL_JAX010')} && {_ci_command('TEST_JAX010')}" in readme
+    for lane in ("PY312", "JAX012"):
+        assert f"{_ci_command('INSTALL_' + lane)} && {_ci_command('TEST_' + lane)}" in readme
+
+
+def test_the_lanes_cover_every_test_file():
+    """The users'-stack list (lane 2's float32 files) names test files that exist, and lane 3's
+    library files are among them (they run in float32 on both newer jax versions)."""
+    from conftest import USERS_STACK_FILES
+
+    files = {p.stem for p in (ROOT / "tests").glob("test_*.py")}
+    assert USERS_STACK_FILES <= files and len(files - USERS_STACK_FILES) > 10
+    lane3 = {pathlib.Path(f).stem for f in _ci_command("TEST_JAX012").split() if f.endswith(".py")}
+    assert lane3 and lane3 <= USERS_STACK_FILES
 
 
 def test_readme_python_blocks_run():
