@@ -1,0 +1,218 @@
+"""GuardedMaze-v0 (``envs/guarded_maze.py``): routes, the guard, the step contract.
+
+Expected numbers are derived here from the default maze (3 x 7; start (2, 0), target (2, 6), the
+guarded zone (2, 2..4), walls (1, 1..5)) and the default params (guard 0.05, cost 32, rewards
+-1 / +20, 40 steps), never read from the code under test:
+
+* the short route: 6 moves right along row 2 -> return 6 * -1 + 20 = 14, or 14 - 32 = -18;
+* the safe route: 2 up, 6 right, 2 down = 10 moves -> return 10 * -1 + 20 = 10.
+"""
+
+from __future__ import annotations
+
+import functools
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from ordergrad_envs import _class_factory
+from ordergrad_envs.guarded_maze import (
+    DOWN,
+    LEFT,
+    RIGHT,
+    UP,
+    GuardedMaze,
+    discrete_mean_cvar,
+    route_policy,
+    route_return_distribution,
+)
+from ordergrad_envs.rollout import group_rollout
+
+ENV = GuardedMaze()
+PARAMS = ENV.default_params
+H, W = 3, 7
+SHORT_STEPS, SAFE_STEPS = 6, 2 + 6 + 2
+SHORT_RETURN = SHORT_STEPS * -1.0 + 20.0  # 14
+SAFE_RETURN = SAFE_STEPS * -1.0 + 20.0  # 10
+GUARD_P, GUARD_COST = 0.05, 32.0
+
+
+def test_defaults_are_the_numbers_the_tests_derive_from():
+    assert (PARAMS.guard_prob, PARAMS.guard_cost) == (GUARD_P, GUARD_COST)
+    assert (PARAMS.step_reward, PARAMS.goal_reward, PARAMS.max_steps_in_episode) == (-1, 20, 40)
+    assert PARAMS.layout == (".......", ".#####.", "S.!!!.T")
+
+
+N = 20_000  # episodes per rollout; one size, so one compile per route
+
+
+@functools.partial(jax.jit, static_argnames="route")
+def _episodes(params, route: str, key):
+    """``N`` episodes of the hand-written ``route`` (the params are traced: no recompile)."""
+    return group_rollout(ENV, params, route_policy(params, route), key, 1, N, 40)
+
+
+def test_short_route_reaches_the_target_in_six_steps_without_a_guard():
+    ep = _episodes(PARAMS.replace(guard_prob=0.0), "short", jax.random.key(0))
+    np.testing.assert_array_equal(np.asarray(ep.length), SHORT_STEPS)
+    np.testing.assert_allclose(np.asarray(ep.returns), SHORT_RETURN)
+    assert np.all(np.asarray(ep.terminated))
+    # the cells visited: along row 2 from column 0 (one-hot after the 2 position entries).
+    cells = np.argmax(np.asarray(ep.obs)[0, 0, :SHORT_STEPS, 2:], -1)
+    np.testing.assert_array_equal(cells, 2 * W + np.arange(SHORT_STEPS))
+
+
+def test_guard_charges_once_per_episode_with_probability_one():
+    ep = _episodes(PARAMS.replace(guard_prob=1.0), "short", jax.random.key(1))
+    # three zone cells crossed, one charge.
+    np.testing.assert_allclose(np.asarray(ep.returns), SHORT_RETURN - GUARD_COST)
+
+
+def test_guard_frequency_matches_its_probability():
+    returns = np.asarray(_episodes(PARAMS, "short", jax.random.key(2)).returns[0])
+    charged = np.isclose(returns, SHORT_RETURN - GUARD_COST)
+    assert np.all(charged | np.isclose(returns, SHORT_RETURN))  # the only two outcomes
+    se = np.sqrt(GUARD_P * (1 - GUARD_P) / N)
+    assert abs(charged.mean() - GUARD_P) < 4 * se
+    mean = (1 - GUARD_P) * SHORT_RETURN + GUARD_P * (SHORT_RETURN - GUARD_COST)  # 12.4
+    assert abs(returns.mean() - mean) < 4 * returns.std() / np.sqrt(N)
+
+
+def test_safe_route_never_meets_the_guard():
+    ep = _episodes(PARAMS.replace(guard_prob=1.0), "safe", jax.random.key(3))
+    np.testing.assert_array_equal(np.asarray(ep.length), SAFE_STEPS)
+    np.testing.assert_allclose(np.asarray(ep.returns), SAFE_RETURN)
+    assert np.all(np.asarray(ep.terminated))
+
+
+def test_route_distributions_match_the_hand_derived_ones():
+    returns, probs = route_return_distribution(PARAMS, "short")
+    np.testing.assert_allclose(returns, [SHORT_RETURN - GUARD_COST, SHORT_RETURN])
+    np.testing.assert_allclose(probs, [GUARD_P, 1 - GUARD_P])
+    returns, probs = route_return_distribution(PARAMS, "safe")
+    np.testing.assert_allclose(returns, [SAFE_RETURN, SAFE_RETURN])
+    np.testing.assert_allclose(probs, [0.0, 1.0])
+    # time limits shorter than the route: truncated, no goal reward; after 1 step the agent is
+    # at (2, 1), before the zone; after 2 at (2, 2), in it.
+    returns, probs = route_return_distribution(PARAMS.replace(max_steps_in_episode=1), "short")
+    np.testing.assert_allclose(returns, [-1.0, -1.0])
+    np.testing.assert_allclose(probs, [0.0, 1.0])
+    returns, probs = route_return_distribution(PARAMS.replace(max_steps_in_episode=2), "short")
+    np.testing.assert_allclose(returns, [-2.0 - GUARD_COST, -2.0])
+    np.testing.assert_allclose(probs, [GUARD_P, 1 - GUARD_P])
+
+
+def test_mean_prefers_the_short_route_and_cvar_the_safe_one():
+    alpha = 0.1
+    # by hand: the worst 10 % of the short route is half charged (5 %), half not (5 %).
+    short_mean = (1 - GUARD_P) * SHORT_RETURN + GUARD_P * (SHORT_RETURN - GUARD_COST)
+    short_cvar = (GUARD_P * (SHORT_RETURN - GUARD_COST) + (alpha - GUARD_P) * SHORT_RETURN) / alpha
+    assert (short_mean, short_cvar) == pytest.approx((12.4, -2.0))
+    got_short = discrete_mean_cvar(*route_return_distribution(PARAMS, "short"), alpha)
+    got_safe = discrete_mean_cvar(*route_return_distribution(PARAMS, "safe"), alpha)
+    assert got_short == pytest.approx((short_mean, short_cvar))
+    assert got_safe == pytest.approx((SAFE_RETURN, SAFE_RETURN))
+    assert got_short[0] > got_safe[0] and got_safe[1] > got_short[1]
+
+
+@pytest.mark.parametrize("alpha", [0.03, 0.05, 0.1, 0.5, 1.0])
+def test_discrete_cvar_against_equal_atoms(alpha):
+    # brute force: 1000 equally likely atoms, the mean of the worst alpha * 1000.
+    returns, probs = np.array([3.0, -1.0, 7.0]), np.array([0.25, 0.035, 0.715])
+    atoms = np.sort(np.repeat(returns, np.round(probs * 1000).astype(int)))
+    mean, cvar = discrete_mean_cvar(returns, probs, alpha)
+    assert mean == pytest.approx(atoms.mean())
+    assert cvar == pytest.approx(atoms[: round(alpha * 1000)].mean())
+    with pytest.raises(ValueError, match="alpha"):
+        discrete_mean_cvar(returns, probs, 0.0)
+
+
+def test_spaces_reset_and_observation():
+    obs, state = ENV.reset(jax.random.key(0), PARAMS)
+    assert ENV.observation_space(PARAMS).shape == obs.shape == (2 + H * W,)
+    assert obs.dtype == jnp.float32 and ENV.action_space(PARAMS).n == ENV.num_actions == 4
+    np.testing.assert_allclose(np.asarray(obs[:2]), [1.0, 0.0])  # row 2 / 2, col 0 / 6
+    assert int(np.argmax(obs[2:])) == 2 * W and float(obs[2:].sum()) == 1.0
+    assert (int(state.row), int(state.col), int(state.time)) == (2, 0, 0)
+    assert ENV.name == "GuardedMaze-v0"
+
+
+def _at(row: int, col: int, **fields):
+    _, state = ENV.reset(jax.random.key(0), PARAMS)
+    return state.replace(row=jnp.array(row, jnp.int32), col=jnp.array(col, jnp.int32), **fields)
+
+
+@pytest.mark.parametrize(
+    "row, col, action",
+    [(2, 0, LEFT), (2, 0, DOWN), (0, 0, UP), (2, 1, UP), (0, 3, DOWN), (1, 6, LEFT), (0, 6, RIGHT)],
+)
+def test_moves_into_walls_or_edges_stay_put(row, col, action):
+    obs, state, reward, terminated, truncated, _ = ENV.step(
+        jax.random.key(0), _at(row, col), action, PARAMS
+    )
+    assert (int(state.row), int(state.col), int(state.time)) == (row, col, 1)
+    assert float(reward) == -1.0 and not bool(terminated) and not bool(truncated)
+    assert int(np.argmax(obs[2:])) == row * W + col
+
+
+def test_step_contract_goal_auto_reset_and_truncation():
+    out = ENV.step(jax.random.key(0), _at(2, 5), RIGHT, PARAMS)
+    assert len(out) == 6
+    obs, state, reward, terminated, truncated, info = out
+    assert bool(terminated) and not bool(truncated) and float(reward) == -1.0 + 20.0
+    # gymnax auto-reset: the state and observation are the start's; the final one is the goal's.
+    assert (int(state.row), int(state.col), int(state.time)) == (2, 0, 0)
+    assert not bool(state.guard_drawn) and int(np.argmax(obs[2:])) == 2 * W
+    assert int(np.argmax(info["final_observation"][2:])) == 2 * W + 6
+    # the last step, not at the target: truncated, not terminated, auto-reset.
+    last = _at(0, 3, time=PARAMS.max_steps_in_episode - 1)
+    _, state, reward, terminated, truncated, _ = ENV.step(jax.random.key(0), last, RIGHT, PARAMS)
+    assert bool(truncated) and not bool(terminated) and float(reward) == -1.0
+    assert (int(state.row), int(state.col), int(state.time)) == (2, 0, 0)
+
+
+def test_guard_is_drawn_only_on_the_first_entry():
+    p = PARAMS.replace(guard_prob=1.0)
+    out = ENV.step(jax.random.key(0), _at(2, 1), RIGHT, p)
+    assert float(out[2]) == -1.0 - GUARD_COST and bool(out[5]["guard_charged"])
+    assert bool(out[1].guard_drawn)
+    out = ENV.step(jax.random.key(0), out[1], RIGHT, p)  # the next zone cell: already drawn
+    assert float(out[2]) == -1.0 and not bool(out[5]["guard_charged"])
+
+
+def test_jit_and_vmap_over_keys_and_params():
+    keys = jax.random.split(jax.random.key(4), 256)
+    step = jax.jit(ENV.step)
+    p = PARAMS.replace(guard_prob=0.5)
+    batched = jax.vmap(step, in_axes=(0, None, None, None))(keys, _at(2, 1), RIGHT, p)
+    singles = [float(ENV.step(k, _at(2, 1), RIGHT, p)[2]) for k in keys[:8]]
+    np.testing.assert_allclose(np.asarray(batched[2])[:8], singles)
+    charged = np.asarray(batched[5]["guard_charged"])
+    assert 0 < charged.sum() < 256  # both outcomes at 0.5 (P(all equal) = 2^-255)
+    np.testing.assert_allclose(np.asarray(batched[2]), np.where(charged, -1.0 - GUARD_COST, -1.0))
+    # a vmap over a leaf of the params (the guard's probability): no recompile per value.
+    probs = jnp.array([0.0, 1.0])
+    sweep = jax.vmap(lambda q: step(keys[0], _at(2, 1), RIGHT, PARAMS.replace(guard_prob=q)))
+    np.testing.assert_allclose(np.asarray(sweep(probs)[2]), [-1.0, -1.0 - GUARD_COST])
+
+
+def test_registry_factory_and_layout_errors():
+    env, params = _class_factory(GuardedMaze)(guard_prob=0.1, max_steps_in_episode=30)
+    assert isinstance(env, GuardedMaze) and (params.guard_prob, params.max_steps_in_episode) == (
+        0.1,
+        30,
+    )
+    with pytest.raises(ValueError, match="unknown parameter"):
+        _class_factory(GuardedMaze)(wind_prob=0.1)
+    with pytest.raises(ValueError, match="route"):
+        route_policy(PARAMS, "ledge")
+    for layout, match in (
+        (("S.T", ".."), "one length"),
+        (("S.x.T",), "characters"),
+        (("S...",), "exactly one 'T'"),
+        (("S#T",), "cannot reach"),
+    ):
+        with pytest.raises(ValueError, match=match):
+            route_return_distribution(PARAMS.replace(layout=layout), "short")
