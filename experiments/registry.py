@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import importlib
+import importlib.util
 from collections.abc import Callable
 from typing import Any
 
@@ -35,6 +36,9 @@ class Entry:
     config: str
     quick: str = "QUICK"
     run: str = "run"
+    requires: tuple[str, ...] = ()
+    """Packages the run imports only when it starts (not at module import), checked at lookup so
+    that ``list`` and ``run`` say which extra is missing before any work."""
 
 
 _EXPERIMENTS: dict[str, Entry] = {
@@ -49,6 +53,7 @@ _EXPERIMENTS: dict[str, Entry] = {
         "ordergrad_experiments.control.run",
         "ordergrad_experiments.control.config:ControlConfig",
         "ordergrad_experiments.control.config:QUICK",
+        requires=("gymnax",),  # ordergrad_envs, imported by make_train
     ),
     "lm-rl": Entry(
         "LM RL fine-tuning (tiny Qwen3, arithmetic task): SFT + group RL with any estimator",
@@ -89,6 +94,7 @@ _BENCHES: dict[str, Entry] = {
         "env steps/s on CartPole: group-PG OrderGrad vs RLOO vs PPO, one process",
         "ordergrad_experiments.bench.control",
         "ControlBenchConfig",
+        requires=("gymnax",),
     ),
     "brax": Entry(
         "our RP and LR trainers vs brax's own PPO and APG on one brax task (speed and returns)",
@@ -126,6 +132,9 @@ def _attribute(default_module: str, path: str) -> Any:
 
 def _load(kind: str, name: str, entry: Entry) -> Experiment:
     try:
+        for package in entry.requires:
+            if importlib.util.find_spec(package) is None:
+                raise ModuleNotFoundError(f"No module named {package!r}", name=package)
         return Experiment(
             name,
             entry.description,

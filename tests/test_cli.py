@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import pathlib
@@ -279,3 +280,22 @@ def test_a_run_that_meets_a_missing_extra_fails_with_one_line(monkeypatch, tmp_p
     assert err.count("\n") == 0 and '"ordergrad-jax[envs]"' in err and "jax < 0.12" in err
     with pytest.raises(ModuleNotFoundError, match="no_such_module"):
         cli.main(["run", "late", "--quick", "--out", out, "--set", "module=no_such_module"])
+
+
+@pytest.mark.once
+def test_an_experiment_that_imports_gymnax_late_is_unavailable_without_it(monkeypatch, capsys):
+    """``run control`` imports gymnax only when training starts; its registry entry says so
+    (``requires``), so without gymnax `list` says control is unavailable and why."""
+    from ordergrad_experiments import cli, registry
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util, "find_spec", lambda name, *a: None if name == "gymnax" else real(name, *a)
+    )
+    assert cli.main(["list"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    control = next(s for s in lines if s.startswith("control:"))
+    assert "not available here" in control and "gymnax 1.0.1 needs jax < 0.12" in control
+    assert any(s.startswith("variance: estimator studies") for s in lines)
+    with pytest.raises(registry.MissingExtra, match="envs"):
+        registry.get_bench("control")
