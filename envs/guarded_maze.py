@@ -30,8 +30,11 @@ Two routes (with the defaults: guard 0.05, cost 32, rewards -1 / +20, 40 steps):
 * the *safe* route over the top row: 10 steps, return 10, deterministic (mean = CVaR = 10).
 
 So the short route is mean-optimal (+2.4) and the safe route CVaR_0.1-optimal (+12); a policy
-that never reaches the target returns -40. ``route_policy`` gives both hand-written routes and
-``route_return_distribution`` their exact return distributions.
+that never reaches the target returns -40. The CVaR is convex in a mixture of distributions, and
+here it dips: a policy that takes the safe route with probability ``q <= 0.05`` and the short one
+otherwise has CVaR_0.1 ``= -2 - 24 q``, below both routes, so each route is a local optimum of
+CVaR_0.1. ``route_policy`` gives both hand-written routes and ``route_return_distribution``
+their exact return distributions.
 
 Source and choices. What we could read of the paper (its abstract and the start of its
 introduction, arXiv:2205.05138 / the NeurIPS 2022 text; the maze section itself was not

@@ -117,6 +117,22 @@ def test_mean_prefers_the_short_route_and_cvar_the_safe_one():
     assert got_short[0] > got_safe[0] and got_safe[1] > got_short[1]
 
 
+def test_mixing_the_routes_at_the_start_lowers_the_cvar():
+    # safe with probability q, else short: {-18: 0.05 (1 - q), 14: 0.95 (1 - q), 10: q}; for
+    # q <= 0.05 the worst 10 % holds all the -18 and 10 mass, the rest of it 14s.
+    alpha, q = 0.1, 0.02
+    tail = [(SHORT_RETURN - GUARD_COST, GUARD_P * (1 - q)), (SAFE_RETURN, q)]
+    rest = alpha - sum(m for _, m in tail)
+    by_hand = (sum(x * m for x, m in tail) + rest * SHORT_RETURN) / alpha
+    assert by_hand == pytest.approx(-2.0 - 24.0 * q)  # the module docstring's line
+    mixture = (
+        [SHORT_RETURN - GUARD_COST, SHORT_RETURN, SAFE_RETURN],
+        [GUARD_P * (1 - q), (1 - GUARD_P) * (1 - q), q],
+    )
+    _, cvar = discrete_mean_cvar(*map(np.array, mixture), alpha)
+    assert cvar == pytest.approx(by_hand) and cvar < -2.0 < SAFE_RETURN  # below both routes
+
+
 @pytest.mark.parametrize("alpha", [0.03, 0.05, 0.1, 0.5, 1.0])
 def test_discrete_cvar_against_equal_atoms(alpha):
     # brute force: 1000 equally likely atoms, the mean of the worst alpha * 1000.
@@ -183,19 +199,20 @@ def test_guard_is_drawn_only_on_the_first_entry():
 
 
 def test_jit_and_vmap_over_keys_and_params():
+    # one jitted vmap over keys and over a leaf of the params (the guard's probability: a sweep
+    # without a recompile per value): 254 steps at 0.5, then one at 0 and one at 1.
     keys = jax.random.split(jax.random.key(4), 256)
-    step = jax.jit(ENV.step)
+    probs = jnp.concatenate([jnp.full((254,), 0.5), jnp.array([0.0, 1.0])])
+    start = _at(2, 1)
+    step = jax.jit(jax.vmap(lambda k, q: ENV.step(k, start, RIGHT, PARAMS.replace(guard_prob=q))))
+    batched = step(keys, probs)
     p = PARAMS.replace(guard_prob=0.5)
-    batched = jax.vmap(step, in_axes=(0, None, None, None))(keys, _at(2, 1), RIGHT, p)
-    singles = [float(ENV.step(k, _at(2, 1), RIGHT, p)[2]) for k in keys[:8]]
+    singles = [float(ENV.step(k, start, RIGHT, p)[2]) for k in keys[:8]]
     np.testing.assert_allclose(np.asarray(batched[2])[:8], singles)
     charged = np.asarray(batched[5]["guard_charged"])
-    assert 0 < charged.sum() < 256  # both outcomes at 0.5 (P(all equal) = 2^-255)
+    assert 0 < charged[:254].sum() < 254  # both outcomes at 0.5 (P(all equal) = 2^-253)
+    np.testing.assert_array_equal(charged[254:], [False, True])
     np.testing.assert_allclose(np.asarray(batched[2]), np.where(charged, -1.0 - GUARD_COST, -1.0))
-    # a vmap over a leaf of the params (the guard's probability): no recompile per value.
-    probs = jnp.array([0.0, 1.0])
-    sweep = jax.vmap(lambda q: step(keys[0], _at(2, 1), RIGHT, PARAMS.replace(guard_prob=q)))
-    np.testing.assert_allclose(np.asarray(sweep(probs)[2]), [-1.0, -1.0 - GUARD_COST])
 
 
 def test_registry_factory_and_layout_errors():
