@@ -3,11 +3,11 @@
 ``make(name, **params) -> (env, env_params)`` has the shape of ``gymnax.make``: gymnax's own tasks
 pass through (``CartPole-v1``, ``Acrobot-v1``, ``Pendulum-v1``, ``MountainCarContinuous-v0``, any
 name of ``gymnax.registered_envs``), our tasks are added under their own names (``RiskyGrid-v0``,
-``DisturbedCartPole-v0``; see ``envs/README.md``), and ``**params``
-override fields of the task's ``EnvParams``. ``register(name, factory)`` adds a task whose
-``factory(**params)`` returns ``(env, env_params)`` (the brax tasks register this way, lazily:
-importing ``envs`` imports no brax). ``ordergrad_envs.rollout.group_rollout`` samples groups of
-episodes.
+``DisturbedCartPole-v0``, ``GuardedMaze-v0``, ``DeepHedging-v0``; see ``envs/README.md``), and
+``**params`` override fields of the task's ``EnvParams``. ``register(name, factory)`` adds a task
+whose ``factory(**params)`` returns ``(env, env_params)`` (the brax tasks register this way, lazily:
+importing ``ordergrad_envs`` imports no brax). ``ordergrad_envs.rollout.group_rollout`` samples
+groups of episodes.
 """
 
 from __future__ import annotations
@@ -125,10 +125,14 @@ _register_brax()
 
 def _register_tasks() -> None:
     from ordergrad_envs.disturbed import DisturbedCartPole
+    from ordergrad_envs.guarded_maze import GuardedMaze
+    from ordergrad_envs.hedging import DeepHedging
     from ordergrad_envs.risky_grid import RiskyGrid
 
     register("RiskyGrid-v0", _class_factory(RiskyGrid))
     register("DisturbedCartPole-v0", _class_factory(DisturbedCartPole))
+    register("GuardedMaze-v0", _class_factory(GuardedMaze))
+    register("DeepHedging-v0", _class_factory(DeepHedging))
 
 
 _register_tasks()

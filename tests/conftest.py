@@ -51,7 +51,8 @@ USERS_STACK_FILES = frozenset(
     {
         *("test_api", "test_lstatistic", "test_ties", "test_objectives", "test_exact"),
         *("test_estimators", "test_zoo", "test_metrics", "test_method_choice"),
-        *("test_envs", "test_brax", "test_control", "test_cli"),
+        *("test_envs", "test_brax", "test_control", "test_cli", "test_hedging"),
+        "test_guarded_maze",
         *("test_lm", "test_lm_learning", "test_lm_pretrained", "test_lm_scratchpad"),
         *("test_lm_sharded", "test_lm_training", "test_integrations_tunix", "test_bench_lm_speed"),
     }

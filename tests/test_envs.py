@@ -148,6 +148,18 @@ def test_registry_passthrough_and_errors():
         ordergrad_envs.register("test/not-callable", 3)
 
 
+def test_the_anchored_risk_tasks_are_registered():
+    """Issue 25's tasks with published anchors: ``make`` builds them with their overrides."""
+    from ordergrad_envs.guarded_maze import GuardedMaze
+    from ordergrad_envs.hedging import DeepHedging
+
+    env, params = ordergrad_envs.make("GuardedMaze-v0", guard_prob=0.2)
+    assert isinstance(env, GuardedMaze) and params.guard_prob == 0.2
+    env, params = ordergrad_envs.make("DeepHedging-v0", cost=0.001)
+    assert isinstance(env, DeepHedging) and params.cost == 0.001
+    assert {"GuardedMaze-v0", "DeepHedging-v0"} <= set(ordergrad_envs.registered())
+
+
 # --- RiskyGrid-v0 ---------------------------------------------------------------------------
 
 GRID, GRID_PARAMS = ordergrad_envs.make("RiskyGrid-v0")
