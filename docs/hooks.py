@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import posixpath
 import re
+import tomllib
 from pathlib import Path
 from typing import Any
 
@@ -55,17 +56,15 @@ def figures(root: Path = ROOT) -> list[str]:
     return sorted(p.relative_to(root).as_posix() for p in found)
 
 
-# The import packages whose folder has another name (pyproject.toml [tool.setuptools.package-dir]).
-RENAMED_PACKAGES = {"ordergrad_envs": "envs", "ordergrad_experiments": "experiments"}
-
-
 def package_links(root: Path = ROOT) -> Path:
     """A folder of links ``<package> -> <its folder>`` (``build/docs-packages/``, ignored by
-    git): griffe finds a package by a folder of its name, and ``ordergrad_envs`` lives in
-    ``envs/``. Returns the folder (mkdocs.yml's Python handler searches it)."""
+    git) for the import packages whose folder has another name (pyproject.toml's
+    ``package-dir``): griffe finds a package by a folder of its name, and ``ordergrad_envs``
+    lives in ``envs/``. Returns the folder (mkdocs.yml's Python handler searches it)."""
+    pyproject = tomllib.loads((root / "pyproject.toml").read_text())
     links = root / "build" / "docs-packages"
     links.mkdir(parents=True, exist_ok=True)
-    for package, folder in RENAMED_PACKAGES.items():
+    for package, folder in pyproject["tool"]["setuptools"]["package-dir"].items():
         link = links / package
         if not link.is_symlink():
             link.symlink_to(root / folder, target_is_directory=True)
