@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import os
 import pathlib
+import shutil
 import subprocess
 import sys
 import sysconfig
@@ -48,12 +49,24 @@ def test_pyproject_lists_every_package_under_its_folder():
     assert set(config["packages"]) == found
 
 
+# What the build reads: pyproject.toml's packages and metadata files.
+SOURCES = ("pyproject.toml", "README.md", "LICENSE", "ordergrad_jax", "envs", "experiments")
+
+
 @pytest.fixture(scope="module")
 def dist(tmp_path_factory) -> pathlib.Path:
-    """``python -m build --no-isolation``: an sdist, then the wheel built from that sdist."""
-    out = tmp_path_factory.mktemp("dist")
+    """``python -m build --no-isolation``: an sdist, then the wheel built from that sdist. Built
+    from a copy of the sources, since a build writes metadata into its source tree (and CI
+    installs lane 2 editable from the checkout meanwhile)."""
+    source, out = tmp_path_factory.mktemp("source"), tmp_path_factory.mktemp("dist")
+    ignore = shutil.ignore_patterns("__pycache__", "*.egg-info")
+    for name in SOURCES:
+        if (ROOT / name).is_dir():
+            shutil.copytree(ROOT / name, source / name, ignore=ignore)
+        else:
+            shutil.copy2(ROOT / name, source / name)
     subprocess.run(
-        [sys.executable, "-m", "build", "--no-isolation", "--outdir", str(out), str(ROOT)],
+        [sys.executable, "-m", "build", "--no-isolation", "--outdir", str(out), str(source)],
         check=True,
         capture_output=True,
         text=True,
