@@ -313,7 +313,8 @@ def route_return_distribution(env_params: EnvParams, route: str) -> tuple[np.nda
 
 
 def discrete_mean_cvar(returns: np.ndarray, probs: np.ndarray, alpha: float) -> tuple[float, float]:
-    """``(mean, CVaR_alpha)`` of a discrete return distribution (host, float64).
+    """``(mean, CVaR_alpha)`` of a discrete return distribution (host, float64); also the
+    route-mixture table of the control report (RiskyGrid's routes).
 
     ``CVaR_alpha = (1 / alpha) * integral_0^alpha F^{-1}(u) du``, the mean of the worst
     ``alpha`` of the probability mass (the lower tail: returns are rewards).

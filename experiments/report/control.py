@@ -236,21 +236,14 @@ def bottom_mean(values: np.ndarray, probs: np.ndarray, k: int, m: int) -> float:
     return float(total)
 
 
-def discrete_cvar(values: np.ndarray, probs: np.ndarray, alpha: float) -> float:
-    """CVaR_alpha (mean of the lowest alpha fraction) of a distribution on sorted ``values``."""
-    left, acc = alpha, 0.0
-    for v, q in zip(values, probs, strict=True):
-        take = min(q, left)
-        acc, left = acc + take * v, left - take
-    return float(acc / alpha)
-
-
 def route_mixture_table() -> str:
     """Exact objectives of the policy that takes the sheltered route with probability ``eps``
     and the ledge otherwise (:func:`riskygrid_routes`): the mean, CVaR_0.1 (the deployed
     metric), CVaR_0.25 (CVaR-PG's alpha), and the expectations of the two OrderGrad lower-tail
     objectives trained here (the mean of the 2 lowest of 8, ``LowerTailMean:0.25`` at K = 8,
     and the lowest of 4, ``BotM:1`` at K = 4)."""
+    from ordergrad_envs.guarded_maze import discrete_mean_cvar
+
     r = riskygrid_routes()
     values = np.array([r["fall"], r["sheltered"], r["ledge"]])
     rows = []
@@ -260,8 +253,8 @@ def route_mixture_table() -> str:
             {
                 "P(sheltered)": f"{eps:g}",
                 "mean": f"{float(values @ probs):.2f}",
-                "cvar_0.1": f"{discrete_cvar(values, probs, 0.1):.2f}",
-                "cvar_0.25": f"{discrete_cvar(values, probs, 0.25):.2f}",
+                "cvar_0.1": f"{discrete_mean_cvar(values, probs, 0.1)[1]:.2f}",
+                "cvar_0.25": f"{discrete_mean_cvar(values, probs, 0.25)[1]:.2f}",
                 "LowerTailMean:0.25, K=8": f"{bottom_mean(values, probs, 8, 2):.2f}",
                 "BotM:1, K=4": f"{bottom_mean(values, probs, 4, 1):.2f}",
             }
