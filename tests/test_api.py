@@ -250,6 +250,92 @@ def test_register_default_and_callable_labels():
         _unregister(key)
 
 
+def _subset_values(x, k, weights):
+    """Brute force: ``weights . sort(x_S)`` for every k-subset S of ``x`` (E choose k)."""
+    import itertools
+
+    return [
+        float(np.dot(weights, np.sort(x[list(s)])))
+        for s in itertools.combinations(range(x.size), k)
+    ]
+
+
+@pytest.mark.parametrize(
+    ("name", "params", "label"),
+    [
+        ("reinforce", {}, "mean"),
+        ("rloo", {}, "mean"),
+        ("grpo", {}, "mean"),
+        ("dr_grpo", {}, "mean"),
+        ("ordergrad", {"k": 3, "objective": "LowerTailMean:0.34"}, "LowerTailMean:0.34@3"),
+        ("ordergrad", {"k": 4, "objective": "TopM:2"}, "TopM:2@4"),
+        ("maxpo", {"k": 3}, "max@3"),
+        ("pkpo", {"k": 2, "variant": "s_loo"}, "max@2"),
+        ("passk_chen", {"k": 3}, "pass@3"),
+        ("cvar_pg", {"alpha": 0.25}, "CVaR_0.25"),
+    ],
+)
+def test_targets_are_the_objectives_against_brute_force(name, params, label):
+    """Each estimator's registered target: the mean over every k-subset of the evaluation returns
+    of the L-statistic it ascends (mean, OrderGrad's weights, the max), or CVaR-PG's plug-in tail
+    mean, computed here by enumeration and sorting."""
+    rng = np.random.default_rng(3)
+    binary = est.spec(name).binary_rewards
+    x = (rng.random((2, 8)) < 0.4) if binary else rng.normal(size=(2, 8))
+    x = np.asarray(x, np.float64)
+    spec = est.spec(name)
+    got = np.asarray(spec.target(jnp.asarray(x, FLOAT), **params))
+    assert spec.target_label(**params) == label
+    k = params.get("k", 1)
+    if name == "cvar_pg":
+        want = [np.sort(row)[: int(params["alpha"] * row.size)].mean() for row in x]
+    else:
+        if name == "ordergrad":
+            weights = og.rank_weights(params["objective"], k)
+        elif "k" in params:
+            weights = np.eye(k)[-1]  # the max of k
+        else:
+            weights = np.ones(1)
+        want = [np.mean(_subset_values(row, k, weights)) for row in x]
+    assert got.shape == (2,)
+    assert_close(got, np.asarray(want))
+
+
+def test_every_builtin_estimator_registers_a_target():
+    for name in est.available():
+        assert est.spec(name).target_fn is not None, name
+
+
+def test_a_user_estimator_registers_its_target_or_says_it_has_none():
+    name = "test_api_target"
+
+    def centred(rewards, mask=None):
+        return rewards - rewards.mean(-1, keepdims=True)
+
+    try:
+        est.register(name, centred, params=(), gradient_scale=1.0, zero_sum=True)
+        with pytest.raises(ValueError, match="registers no target objective"):
+            est.spec(name).target(jnp.zeros(3))
+        with pytest.raises(ValueError, match="registers no target objective"):
+            est.spec(name).target_label()
+    finally:
+        _unregister(name)
+    with pytest.raises(ValueError, match="give target and target_label together"):
+        est.register(name, centred, params=(), gradient_scale=1.0, zero_sum=True,
+                     target=lambda x: x.mean(-1))  # fmt: skip
+    with pytest.raises(TypeError, match="target must be callable"):
+        est.register(name, centred, params=(), gradient_scale=1.0, zero_sum=True,
+                     target=1.0, target_label="mean")  # fmt: skip
+    try:
+        est.register(name, centred, params=(), gradient_scale=1.0, zero_sum=True,
+                     target=lambda x: jnp.median(jnp.asarray(x), -1),
+                     target_label="median")  # fmt: skip
+        assert est.spec(name).target_label() == "median"
+        assert float(est.spec(name).target(jnp.asarray([3.0, -1.0, 2.0]))) == 2.0
+    finally:
+        _unregister(name)
+
+
 def _unregister(name: str) -> None:
     # Test-only cleanup through the registry module's tables (no public unregister).
     from ordergrad_jax.estimators import registry

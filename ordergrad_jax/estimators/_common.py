@@ -17,6 +17,18 @@ import numpy as np
 from scipy import special
 
 from ordergrad_jax import _checks
+from ordergrad_jax.metrics import returns as metrics
+
+
+def mean_target(returns: Any, **params: Any) -> jax.Array:
+    """The mean objective's estimate from i.i.d. returns ``(..., E) -> (...)`` (the registered
+    target of the mean-baseline family; their parameters play no part)."""
+    return metrics.mean(returns)
+
+
+def max_at_k_target(returns: Any, *, k: int, **params: Any) -> jax.Array:
+    """The unbiased max@k of i.i.d. returns ``(..., E) -> (...)`` (pass@k on 0/1 returns)."""
+    return metrics.max_at_k(returns, k)
 
 
 def check_group(

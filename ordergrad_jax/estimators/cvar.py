@@ -19,12 +19,19 @@ from ordergrad_jax.estimators._common import (
     valid_and_count,
 )
 from ordergrad_jax.estimators.registry import register
+from ordergrad_jax.metrics import returns as metrics
 
 __all__ = ["cvar_pg"]
 
 
 def _params(alpha: Any) -> dict[str, Any]:
     return {"alpha": _checks.tail_fraction(alpha)}
+
+
+def _target(returns: ArrayLike, *, alpha: float) -> jax.Array:
+    """CVaR_alpha of i.i.d. returns ``(..., E) -> (...)``, the plug-in estimate (the objective
+    CVaR-PG ascends)."""
+    return metrics.cvar(returns, alpha)
 
 
 @functools.lru_cache(maxsize=256)
@@ -52,6 +59,8 @@ def _cvar_pg_kernel(x: jax.Array, mask: jax.Array | None, alpha: float) -> jax.A
     gradient_scale=group_size_scale,
     zero_sum=False,
     label="CVaR-PG alpha={alpha}",
+    target=_target,
+    target_label="CVaR_{alpha}",
     aliases=("cvar",),
     description="CVaR-PG (R_i - VaR) 1{R_i <= VaR} / (alpha N) (param alpha)",
     validate=_params,

@@ -13,7 +13,7 @@ import jax.numpy as jnp
 from jax.typing import ArrayLike
 
 from ordergrad_jax import _checks
-from ordergrad_jax.estimators._common import check_group, group_mean, valid_and_count
+from ordergrad_jax.estimators._common import check_group, group_mean, mean_target, valid_and_count
 from ordergrad_jax.estimators.registry import register
 
 __all__ = ["dr_grpo", "grpo", "reinforce", "rloo"]
@@ -47,6 +47,8 @@ def _mean_baseline_kernel(
     gradient_scale=1.0,
     zero_sum=False,
     label="REINFORCE",
+    target=mean_target,
+    target_label="mean",
     aliases=("mean",),
     description="raw reward r_i (no baseline)",
 )
@@ -77,6 +79,8 @@ def reinforce(rewards: ArrayLike, mask: ArrayLike | None = None) -> jax.Array:
     gradient_scale=1.0,
     zero_sum=True,
     label="RLOO",
+    target=mean_target,
+    target_label="mean",
     description="leave-one-out baseline N/(N-1) (r_i - mean)",
 )
 def rloo(rewards: ArrayLike, mask: ArrayLike | None = None) -> jax.Array:
@@ -112,6 +116,8 @@ def _grpo_params(eps: float) -> dict[str, float]:
     gradient_scale=1.0,
     zero_sum=True,
     label="GRPO",
+    target=mean_target,
+    target_label="mean",
     description="(r_i - mean) / (population std + eps)",
     validate=_grpo_params,
 )
@@ -147,6 +153,8 @@ def grpo(rewards: ArrayLike, mask: ArrayLike | None = None, *, eps: float = 1e-6
     gradient_scale=1.0,
     zero_sum=True,
     label="Dr.GRPO",
+    target=mean_target,
+    target_label="mean",
     aliases=("drgrpo",),
     description="r_i - mean (Dr. GRPO)",
 )

@@ -10,6 +10,7 @@ from jax.typing import ArrayLike
 from ordergrad_jax import _checks, lstatistic
 from ordergrad_jax.estimators._common import subset_size_scale
 from ordergrad_jax.estimators.registry import register
+from ordergrad_jax.metrics import returns as metrics
 
 __all__ = ["ordergrad"]
 
@@ -22,12 +23,21 @@ def _params(k: Any, objective: Any, method: Any) -> dict[str, Any]:
     return {"k": k, "objective": objective, "method": method}
 
 
+def _target(returns: ArrayLike, *, k: int, objective: Any, method: str = "auto") -> jax.Array:
+    """The L-statistic ``J = sum_j alpha_j E[R_(j:K)]`` estimated from i.i.d. returns
+    ``(..., E) -> (...)``: the U-statistic :func:`ordergrad_jax.metrics.lstat_at_k`
+    (maths.md §2)."""
+    return metrics.lstat_at_k(returns, k, objective)
+
+
 @register(
     "ordergrad",
     params=("k", "objective", "method"),
     gradient_scale=subset_size_scale,
     zero_sum=True,
     label="OrderGrad {objective}@{k}",
+    target=_target,
+    target_label="{objective}@{k}",
     description="OrderGrad L-statistic advantages alpha.(q_i - loo_i) (params k, objective)",
     validate=_params,
 )

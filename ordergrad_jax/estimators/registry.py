@@ -26,6 +26,7 @@ __all__ = ["EstimatorSpec", "available", "get", "register", "spec"]
 AdvantageFn = Callable[..., jax.Array]
 ScaleFn = Callable[..., float]
 LabelFn = Callable[..., str]
+TargetFn = Callable[..., jax.Array]
 F = TypeVar("F", bound=AdvantageFn)
 
 
@@ -45,7 +46,9 @@ class EstimatorSpec:
         success indicators, and a study runs it on 0/1 rewards only.
 
     :meth:`label` and :meth:`short_label` name the estimator with given parameters (tables,
-    legends); :meth:`gradient_scale` gives ``c``; :meth:`bind` checks the parameters.
+    legends); :meth:`gradient_scale` gives ``c``; :meth:`bind` checks the parameters;
+    :meth:`target` and :meth:`target_label` estimate and name the objective it ascends (what a
+    study reports as the trained statistic beside the deployed ones).
     """
 
     name: str
@@ -59,6 +62,8 @@ class EstimatorSpec:
     scale: float | ScaleFn = dataclasses.field(default=1.0, repr=False)
     validate: Callable[..., dict[str, Any]] | None = dataclasses.field(default=None, repr=False)
     label_format: str | LabelFn | None = dataclasses.field(default=None, repr=False)
+    target_fn: TargetFn | None = dataclasses.field(default=None, repr=False)
+    target_format: str | LabelFn | None = dataclasses.field(default=None, repr=False)
 
     def bind(self, **params: Any) -> dict[str, Any]:
         """All of the estimator's parameters, checked, with defaults filled in.
@@ -121,6 +126,51 @@ class EstimatorSpec:
         text = fmt(**bound) if callable(fmt) else fmt.format(**bound)
         if not isinstance(text, str) or not text or "\n" in text:
             raise ValueError(f"{self.name}: its label must be a one-line string; got {text!r}")
+        return text
+
+    def target(self, returns: ArrayLike, **params: Any) -> jax.Array:
+        """The objective the estimator ascends, estimated from i.i.d. returns of one policy.
+
+        OrderGrad's is its L-statistic ``J = sum_j alpha_j E[R_(j:K)]`` (the U-statistic
+        :func:`ordergrad_jax.metrics.lstat_at_k`), RLOO's the mean, MaxPO's max@k, CVaR-PG's
+        CVaR_alpha (plug-in), as registered beside each estimator (``register(...,
+        target=...)``). A study evaluates it on a final policy's evaluation returns, so that the
+        statistic a method trained on is reported beside the deployed ones.
+
+        Args:
+          returns: ``(..., E)`` i.i.d. returns (binary 0/1 for a ``binary_rewards`` estimator).
+          **params: the estimator's parameters (checked and completed as by :meth:`bind`; names
+            it does not take are ignored, as in :meth:`label`).
+
+        Returns:
+          ``(...)``.
+
+        Raises:
+          ValueError: the estimator registers no target, or a bad parameter.
+        """
+        if self.target_fn is None:
+            raise ValueError(
+                f"estimator {self.name!r} registers no target objective "
+                "(register(..., target=fn, target_label=...))"
+            )
+        bound = self.bind(**{p: v for p, v in params.items() if p in self.params})
+        return self.target_fn(returns, **bound)
+
+    def target_label(self, **params: Any) -> str:
+        """The name of the objective :meth:`target` estimates: ``"mean"``,
+        ``"LowerTailMean:0.1@10"``, ``"max@4"``, ``"pass@4"``, ``"CVaR_0.1"`` (parameters as for
+        :meth:`label`).
+
+        Raises:
+          ValueError: the estimator registers no target, or a bad parameter.
+        """
+        if self.target_format is None:
+            raise ValueError(f"estimator {self.name!r} registers no target objective")
+        bound = self.bind(**{p: v for p, v in params.items() if p in self.params})
+        fmt = self.target_format
+        text = fmt(**bound) if callable(fmt) else fmt.format(**bound)
+        if not isinstance(text, str) or not text or "\n" in text:
+            raise ValueError(f"{self.name}: its target label must be a one-line string")
         return text
 
     def short_label(self, **params: Any) -> str:
@@ -228,6 +278,8 @@ def register(
     aliases: tuple[str, ...] = (),
     description: str = "",
     validate: Callable[..., dict[str, Any]] | None = None,
+    target: TargetFn | None = None,
+    target_label: str | LabelFn | None = None,
 ) -> Callable[[F], F]: ...
 
 
@@ -244,6 +296,8 @@ def register(
     aliases: tuple[str, ...] = (),
     description: str = "",
     validate: Callable[..., dict[str, Any]] | None = None,
+    target: TargetFn | None = None,
+    target_label: str | LabelFn | None = None,
 ) -> F: ...
 
 
@@ -259,6 +313,8 @@ def register(
     aliases: tuple[str, ...] = (),
     description: str = "",
     validate: Callable[..., dict[str, Any]] | None = None,
+    target: TargetFn | None = None,
+    target_label: str | LabelFn | None = None,
 ) -> F | Callable[[F], F]:
     """Registers an advantage estimator under ``name``; used as a decorator when ``fn`` is None.
 
@@ -283,6 +339,11 @@ def register(
       description: one line for :func:`available`.
       validate: optional ``validate(**params) -> params``, run by :func:`get` on the bound
         parameters (raise ``ValueError`` for a bad value; return the checked values).
+      target: optional ``target(returns (..., E), **params) -> (...)``: an estimate, from i.i.d.
+        returns, of the objective whose gradient the estimator estimates
+        (:meth:`EstimatorSpec.target`); give ``target_label`` with it.
+      target_label: the target's name, a format string of the parameters (``"max@{k}"``) or a
+        callable (:meth:`EstimatorSpec.target_label`).
 
     Returns:
       ``fn`` (so that the decorator leaves the function as it is).
@@ -308,6 +369,8 @@ def register(
             aliases=aliases,
             description=description,
             validate=validate,
+            target=target,
+            target_label=target_label,
         )
     if not isinstance(name, str) or not _normalise(name):
         raise ValueError(f"estimator name must be a non-empty string; got {name!r}")
@@ -326,6 +389,11 @@ def register(
         )
     params = tuple(params)
     _check_label(name, label, params)
+    if (target is None) != (target_label is None):
+        raise ValueError(f"register({name!r}): give target and target_label together")
+    if target is not None and not callable(target):
+        raise TypeError(f"register({name!r}): target must be callable; got {target!r}")
+    _check_label(name, target_label, params)
     key = _normalise(name)
     keys = [key, *(_normalise(a) for a in aliases)]
     taken = [k for k in keys if k in _REGISTRY or k in _ALIASES]
@@ -344,6 +412,8 @@ def register(
         scale=gradient_scale,
         validate=validate,
         label_format=_default_label(name, params) if label is None else label,
+        target_fn=target,
+        target_format=target_label,
     )
     for alias in keys[1:]:
         _ALIASES[alias] = key
