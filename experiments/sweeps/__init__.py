@@ -26,6 +26,7 @@ DECLARATIONS = (
     "ordergrad_experiments.sweeps.variance",
     "ordergrad_experiments.sweeps.transform",
     "ordergrad_experiments.sweeps.envs",
+    "ordergrad_experiments.sweeps.guarded_maze",
 )
 """The modules that declare the project's sweeps (imported on first lookup)."""
 

@@ -1,0 +1,63 @@
+"""The Guarded Maze study: the runs behind reports/guarded-maze/RESULTS.md (issue 25, item 4a).
+
+``ordergrad-jax sweep guarded-maze --keep reports/guarded-maze/runs`` runs group-PG control runs
+(``ordergrad-jax run control``, 10 seeds vmapped in one jit per run) on ``GuardedMaze-v0`` and
+keeps each run's config.json, metrics.jsonl and summary.md. The methods: the mean (RLOO), CVaR-PG
+at alpha = 0.1 (the deployed level, ``cvar_alpha``), OrderGrad's lower tail at the same level
+(``LowerTailMean:0.1`` at K = 10: the expected lowest of 10 returns), and the remedies for the
+tail learners' blindness to success that the trainer has: the mean for the first 30% of the
+iterations then the tail (``warm_start_*``: a mean-to-tail schedule, an abrupt version of the
+paper's soft-risk schedule), and an entropy bonus decaying linearly to 0 (``entropy_*``).
+"""
+
+from __future__ import annotations
+
+from ordergrad_experiments.sweeps.spec import RunSpec, Sweep, register
+
+COMMON = (
+    "env=GuardedMaze-v0",
+    "num_steps=40",
+    "num_groups=4",
+    "group_size=20",
+    "budget.total=1000000",
+    "budget.num_chunks=5",
+    "num_seeds=10",
+    "eval_episodes=1000",
+    "eval_k=10",
+    "cvar_alpha=0.1",
+    "success_return=-30",
+)
+"""Every run's settings: the task's 40-step episodes, 4 groups of 20 episodes per iteration, 10^6
+env steps per seed in 5 chunks, 10 seeds; the evaluation's CVaR at 0.1 and success = reaching
+the target (every return that reaches it is >= -18 - 1; a time-out is <= -40)."""
+
+LTM = "objective=LowerTailMean:0.1 k=10"
+WARM = "warm_start_objective=Mean warm_start_frac=0.3"
+ENT = "entropy_schedule=linear entropy_coef={}"
+
+
+def _run(run_id: str, *parts: str) -> RunSpec:
+    return RunSpec(f"gm-{run_id}", "control", tuple(" ".join(parts).split()))
+
+
+def _runs() -> tuple[RunSpec, ...]:
+    return (
+        _run("rloo", "estimator.name=rloo"),
+        _run("cvar_pg", "estimator.name=cvar_pg estimator.options=alpha=0.1"),
+        _run("og_ltm", LTM),
+        _run("og_ltm_warm30", LTM, WARM),
+        _run("og_ltm_ent10", LTM, ENT.format("10.0")),
+        _run("og_ltm_warm30_ent10", LTM, WARM, ENT.format("10.0")),
+    )
+
+
+GUARDED_MAZE = register(
+    Sweep(
+        "guarded-maze",
+        "GuardedMaze-v0, 10 seeds per method: the mean, CVaR-PG, lower-tail OrderGrad and its "
+        "mean-to-tail and entropy remedies (reports/guarded-maze)",
+        _runs(),
+        pins=COMMON,
+        documents=("reports/guarded-maze/runs",),
+    )
+)
