@@ -381,7 +381,7 @@ def test_route_mixture_objectives_match_brute_force():
 def test_report_table_and_figures_across_control_runs(tmp_path):
     """report.control.table: one row per finished run (mean ± Student t 95% interval over the
     seeds, the last chunk's diagnostics, the speed row); env_figures: curves and, where a run
-    holds its final_returns.json, return histograms, one pair per env."""
+    holds its final returns (npz, or the older json), return histograms, one pair per env."""
     from scipy import stats as scipy_stats
 
     from ordergrad_experiments.common.runs import find_runs
@@ -422,3 +422,69 @@ def test_report_table_and_figures_across_control_runs(tmp_path):
     assert sorted(figures) == ["CartPole-v1_curves", "CartPole-v1_returns"]
     assert figures["CartPole-v1_curves"].axes[0].get_title() == "CartPole-v1"
     assert report.final_returns(runs[1]) == {}
+    from ordergrad_experiments.common.io import write_npz_atomic
+
+    write_npz_atomic(
+        tmp_path / "b" / "final_returns.npz",
+        method=np.asarray("ppo"),
+        returns=np.asarray([[5.0, 6.0, 7.0]], np.float32),
+    )
+    (got,) = report.final_returns(runs[1]).items()
+    assert got[0] == "ppo" and got[1].tolist() == [[5.0, 6.0, 7.0]]
+
+
+def _lowest_of_k(x: np.ndarray, k: int) -> float:
+    """Brute force: the mean over every k-subset of ``x`` of its lowest value."""
+    import itertools
+
+    return float(np.mean([min(x[list(s)]) for s in itertools.combinations(range(x.size), k)]))
+
+
+def test_eval_rows_report_the_objective_each_run_trained():
+    """``evaluate.trained_objective``: OrderGrad's L-statistic at its K (the lowest of k by
+    enumeration), RLOO's mean, CVaR-PG's tail mean, PPO's mean, a success-ranked run's statistic
+    of the 0/1 successes, and nothing for a user's estimator without a registered target."""
+    from ordergrad_experiments.control import evaluate
+
+    returns = np.random.default_rng(0).normal(10.0, 3.0, size=(2, 12)).astype(np.float32)
+    x = returns.astype(np.float64)
+
+    def trained(**changes):
+        return evaluate.trained_objective(dataclasses.replace(QUICK, **changes), returns)
+
+    label, got = trained(estimator=EstimatorConfig(objective="LowerTailMean:0.25", k=4))
+    assert label == "LowerTailMean:0.25@4"
+    np.testing.assert_allclose(got, [_lowest_of_k(row, 4) for row in x], rtol=1e-5)
+    label, got = trained(estimator=EstimatorConfig(name="rloo"))
+    assert label == "mean"
+    np.testing.assert_allclose(got, x.mean(-1), rtol=1e-5)
+    label, got = trained(estimator=EstimatorConfig(name="cvar_pg", options=("alpha=0.25",)))
+    assert label == "CVaR_0.25"
+    np.testing.assert_allclose(got, np.sort(x, -1)[:, :3].mean(-1), rtol=1e-5)
+    label, got = trained(algo="ppo")
+    assert label == "mean"
+    np.testing.assert_allclose(got, x.mean(-1), rtol=1e-5)
+    label, got = trained(
+        estimator=EstimatorConfig(objective="ReMax", k=3),
+        train_reward="success",
+        success_return=12.0,
+    )
+    success = (x >= 12.0).astype(np.float64)
+    want = [np.mean([max(r[list(s)]) for s in _subsets(12, 3)]) for r in success]
+    assert label == "ReMax@3 of success"
+    np.testing.assert_allclose(got, want, rtol=1e-5)
+    name = "test_control_no_target"
+    og.estimators.register(name, lambda r, mask=None: r, params=(), gradient_scale=1.0,
+                           zero_sum=False)  # fmt: skip
+    try:
+        assert trained(estimator=EstimatorConfig(name=name)) is None
+    finally:
+        from ordergrad_jax.estimators import registry
+
+        registry._REGISTRY.pop(name)  # test-only cleanup (no public unregister)
+
+
+def _subsets(n: int, k: int) -> list[tuple[int, ...]]:
+    import itertools
+
+    return list(itertools.combinations(range(n), k))

@@ -6,7 +6,10 @@ import json
 import os
 import pathlib
 import tempfile
-from typing import Any
+from collections.abc import Callable
+from typing import IO, Any
+
+import numpy as np
 
 
 def default_file_mode() -> int:
@@ -28,15 +31,15 @@ def atomic_temp_path(path: pathlib.Path, suffix: str = ".tmp") -> tuple[int, str
     return fd, tmp
 
 
-def write_text_atomic(path: str | os.PathLike, text: str) -> pathlib.Path:
-    """Writes ``text`` to ``path`` via a temporary file in the same folder and ``os.replace``;
-    the file gets the mode ``open()`` would give it (see :func:`default_file_mode`)."""
+def _write_atomic(path: str | os.PathLike, write: Callable[[IO], Any], mode: str) -> pathlib.Path:
+    """``write(f)`` into a temporary file beside ``path`` (opened with ``mode``), then
+    ``os.replace``; the file gets the mode ``open()`` would give it (:func:`default_file_mode`)."""
     path = pathlib.Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = atomic_temp_path(path)
     try:
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
+        with os.fdopen(fd, mode) as f:
+            write(f)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
@@ -44,6 +47,18 @@ def write_text_atomic(path: str | os.PathLike, text: str) -> pathlib.Path:
         pathlib.Path(tmp).unlink(missing_ok=True)
         raise
     return path
+
+
+def write_text_atomic(path: str | os.PathLike, text: str) -> pathlib.Path:
+    """Writes ``text`` to ``path`` via a temporary file in the same folder and ``os.replace``;
+    the file gets the mode ``open()`` would give it (see :func:`default_file_mode`)."""
+    return _write_atomic(path, lambda f: f.write(text), "w")
+
+
+def write_npz_atomic(path: str | os.PathLike, **arrays: Any) -> pathlib.Path:
+    """``numpy.savez_compressed`` of ``arrays`` written atomically (as :func:`write_text_atomic`);
+    read it back with ``numpy.load(path)``."""
+    return _write_atomic(path, lambda f: np.savez_compressed(f, **arrays), "wb")
 
 
 def write_json_atomic(path: str | os.PathLike, obj: Any) -> pathlib.Path:

@@ -46,6 +46,30 @@ def return_stats(
     return stats
 
 
+def trained_objective(config: Any, returns: np.ndarray) -> tuple[str, np.ndarray] | None:
+    """The statistic a run's update ascends, estimated on its evaluation ``returns [S, E]``
+    (``S`` seeds): ``(label, values [S])``; ``None`` for an estimator that registers no target
+    (a user's, registered without ``target=``).
+
+    Group PG: the estimator's registered target (``og.estimators.spec(name).target``: OrderGrad's
+    L-statistic at its K, the mean for RLOO, CVaR_alpha for CVaR-PG...) of the final objective
+    (a warm start's first objective is not the one trained last), on the success indicators
+    ``returns >= success_return`` where the run ranks success (``train_reward="success"``; the
+    label then ends ``of success``). PPO: the mean return (it ascends the discounted mean).
+    """
+    returns = np.asarray(returns, np.float32)
+    if config.algo == "ppo":
+        return "mean", returns.mean(-1)
+    spec, params = config.estimator.spec(), config.estimator.params()
+    if spec.target_fn is None:
+        return None
+    label = spec.target_label(**params)
+    if config.train_reward == "success":
+        returns = (returns >= config.success_return).astype(np.float32)
+        label += " of success"
+    return label, np.asarray(spec.target(jnp.asarray(returns), **params), np.float64)
+
+
 def mean_ci(values: np.ndarray) -> tuple[float, float]:
     """Mean over seeds and the half-width of its Student t 95% interval, n - 1 df
     (``ordergrad_experiments.common.stats.t_interval``); the half-width is NaN for one seed."""

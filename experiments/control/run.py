@@ -15,13 +15,19 @@ import numpy as np
 
 from ordergrad_experiments.common import stats
 from ordergrad_experiments.common.checkpoint import train_in_chunks
-from ordergrad_experiments.common.io import write_json_atomic
+from ordergrad_experiments.common.io import write_npz_atomic
 from ordergrad_experiments.common.runs import RunWriter, markdown_table
 from ordergrad_experiments.common.trainer import Trainer
 from ordergrad_experiments.control import evaluate, plots
 from ordergrad_experiments.control.config import ControlConfig
 
 Rows = list[dict]
+
+FINAL_RETURNS = "final_returns.npz"
+"""The run folder's every final evaluation return: ``numpy.load`` gives ``returns [seeds,
+episodes]`` (float32) and ``method`` (its label)."""
+NOT_STATISTICS = ("kind", "method", "seed", "episodes", "trained_objective")
+"""The keys of an ``eval`` row that are not per-seed statistics."""
 
 
 def make_train(config: ControlConfig) -> Trainer:
@@ -70,7 +76,9 @@ def run(config: ControlConfig, writer: RunWriter, progress: Callable | None = No
     ``metrics.jsonl`` rows: ``kind="train"`` (one per seed and chunk: ``env_steps``, the chunk's
     mean training return and diagnostics, ``env_steps_per_s`` of the chunk over all seeds,
     compile excluded), ``kind="eval"`` (one per seed: the deployment statistics of
-    ``eval_episodes`` episodes), ``kind="speed"`` (the steady rate).
+    ``eval_episodes`` episodes, and ``trained``, the statistic the update ascends, named by
+    ``trained_objective``: :func:`evaluate.trained_objective`), ``kind="speed"`` (the steady
+    rate). Every evaluation return goes to :data:`FINAL_RETURNS`.
     """
     _check(config)
     writer.write_config(config, jax=jax.__version__, device=str(jax.devices()[0]))
@@ -119,6 +127,7 @@ def run(config: ControlConfig, writer: RunWriter, progress: Callable | None = No
         )(state, jax.random.split(key_eval, config.num_seeds))
     )
     eval_seconds = time.perf_counter() - tic
+    target = evaluate.trained_objective(config, returns)
     rows = [
         {
             "kind": "eval",
@@ -131,6 +140,7 @@ def run(config: ControlConfig, writer: RunWriter, progress: Callable | None = No
                 cvar_alpha=config.cvar_alpha,
                 success_return=config.success_return,
             ),
+            **({} if target is None else {"trained_objective": target[0], "trained": target[1][s]}),
         }
         for s in range(config.num_seeds)
     ]
@@ -145,8 +155,10 @@ def run(config: ControlConfig, writer: RunWriter, progress: Callable | None = No
     )
     writer.log(rows)
     if writer.primary:
-        write_json_atomic(
-            writer.path / "final_returns.json", {"method": method, "returns": returns.tolist()}
+        write_npz_atomic(
+            writer.path / FINAL_RETURNS,
+            method=np.asarray(method),
+            returns=returns.astype(np.float32),
         )
     for stem, fig in plots.all_figures(writer.metrics, {method: returns}).items():
         writer.save_figure(fig, stem)
@@ -159,7 +171,7 @@ def eval_table(rows: Rows) -> Rows:
     """One row per method: every evaluation statistic as mean ± the half-width of its Student t
     95% interval over seeds (``stats.mean_ci_cell``, n - 1 df; "(1 seed)" for one seed)."""
     evals = [r for r in rows if r.get("kind") == "eval"]
-    skip = {"kind", "method", "seed", "episodes"}
+    skip = set(NOT_STATISTICS)
     out = []
     for method in dict.fromkeys(r["method"] for r in evals):
         mine = [r for r in evals if r["method"] == method]

@@ -23,6 +23,7 @@ import numpy as np
 
 from ordergrad_experiments.common import stats
 from ordergrad_experiments.common.runs import Run, find_runs, markdown_table
+from ordergrad_experiments.control.run import NOT_STATISTICS
 
 DCP10 = "disturbed-cartpole-10seeds"
 RG10 = "riskygrid-10seeds"
@@ -97,7 +98,7 @@ def run_row(run: Run) -> dict[str, Any]:
     out: dict[str, Any] = {"env": run.config["env"], "method": evals[0]["method"] if evals else "?"}
     out["seeds"] = len(evals)
     out["env_steps"] = max((r["env_steps"] for r in train), default=0)
-    skip = {"kind", "method", "seed", "episodes", "std"}
+    skip = {*NOT_STATISTICS, "std"}
     for stat in [c for c in (evals[0] if evals else {}) if c not in skip]:
         out[stat] = stats.mean_ci_cell([r[stat] for r in evals])
     last = [r for r in train if r["env_steps"] == out["env_steps"]]
@@ -274,18 +275,25 @@ def speed_table(folder: pathlib.Path) -> str:
 
 def final_returns(run: Run) -> dict[str, np.ndarray]:
     """``{method: final evaluation returns [seeds, episodes]}`` of a control run (its
-    ``final_returns.json``); ``{}`` where the run folder does not hold them."""
-    if not (run.path / "final_returns.json").exists():
-        return {}
-    data = run.json("final_returns.json")
-    return {data["method"]: np.asarray(data["returns"], np.float64)}
+    ``final_returns.npz``, :data:`ordergrad_experiments.control.run.FINAL_RETURNS`, or the
+    ``final_returns.json`` that runs before it wrote); ``{}`` where the run folder holds
+    neither."""
+    from ordergrad_experiments.control.run import FINAL_RETURNS
+
+    if (run.path / FINAL_RETURNS).exists():
+        with np.load(run.path / FINAL_RETURNS) as data:
+            return {str(data["method"]): np.asarray(data["returns"], np.float64)}
+    if (run.path / "final_returns.json").exists():
+        data = run.json("final_returns.json")
+        return {data["method"]: np.asarray(data["returns"], np.float64)}
+    return {}
 
 
 def env_figures(runs: list[Run], which: tuple[str, ...] = ("curves", "returns")) -> dict[str, Any]:
     """The learning curves and final-return histograms of the finished ``runs``, all methods of
     an env in one figure: ``{"<env>_curves": Figure, "<env>_returns": Figure}`` per env, in the
     order of ``runs`` (the legend's order); only the kinds in ``which``; no ``_returns`` figure
-    for an env none of whose runs holds its ``final_returns.json``."""
+    for an env none of whose runs holds its final returns (:func:`final_returns`)."""
     from ordergrad_experiments.control import learning_curves, return_histograms
 
     by_env: dict[str, tuple[list[dict], dict[str, np.ndarray]]] = {}
@@ -316,8 +324,9 @@ FIGURES = {
 
 def draw_figures(folder: pathlib.Path) -> list[pathlib.Path]:
     """Redraws :data:`FIGURES` into ``folder / "figures"`` from the committed runs (PNG, 110 dpi)
-    and returns the paths written. A return histogram needs its runs' ``final_returns.json``: where
-    none of them is committed, the figure is left as it is and a line says so.
+    and returns the paths written. A return histogram needs its runs' final returns
+    (:func:`final_returns`): where none of them is committed, the figure is left as it is and a
+    line says so.
 
     Raises:
       ValueError: a run of :data:`FIGURES` is not committed.
@@ -335,7 +344,7 @@ def draw_figures(folder: pathlib.Path) -> list[pathlib.Path]:
             written.append(save_png(fig, folder / "figures" / f"{stem}.png", dpi=110))
         if f"{env}_returns" not in figures:
             print(
-                f"figures/{env}_returns.png: not redrawn: the runs' final_returns.json (the "
+                f"figures/{env}_returns.png: not redrawn: the runs' final_returns.npz (the "
                 "evaluation returns) is not committed"
             )
     return written

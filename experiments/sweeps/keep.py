@@ -20,7 +20,7 @@ NOT_DATA = (".png", ".pdf", ".svg", ".log")
 
 def small_files(run: Run, dest: pathlib.Path) -> None:
     """The default keep: the run folder's own files (``config.json``, ``metrics.jsonl``,
-    ``summary.md``, ``final_returns.json``, ...) up to :data:`SMALL_BYTES` each; no sub-folders
+    ``summary.md``, ``final_returns.npz``, ...) up to :data:`SMALL_BYTES` each; no sub-folders
     (checkpoints), no figures."""
     dest.mkdir(parents=True, exist_ok=True)
     for path in sorted(run.path.iterdir()):
