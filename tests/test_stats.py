@@ -163,3 +163,15 @@ def test_pairs_for_the_interval_to_exclude_zero():
     assert stats.pairs_to_resolve(1.0, 1.0) == 7
     with pytest.raises(ValueError, match="sd > 0"):
         stats.pairs_to_resolve(1.0, 0.0)
+
+
+def test_holm_by_hand():
+    """m = 4: sorted 0.005, 0.01, 0.03, 0.04 scale by 4, 3, 2, 1 to 0.02, 0.03, 0.06, 0.04; the
+    running maximum makes the last 0.06; then back in the input's order, and capped at 1."""
+    assert stats.holm([0.01, 0.04, 0.03, 0.005]) == pytest.approx([0.03, 0.06, 0.06, 0.02])
+    assert stats.holm([0.5, 0.4]) == pytest.approx([0.8, 0.8])
+    assert stats.holm([0.7, 0.6]) == pytest.approx([1.0, 1.0])
+    assert stats.holm([0.02]) == pytest.approx([0.02])
+    for bad in ([], [1.2], [-0.1, 0.5]):
+        with pytest.raises(ValueError, match="p-values in"):
+            stats.holm(bad)

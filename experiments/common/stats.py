@@ -308,3 +308,23 @@ def pairs_to_resolve(
             if nct.sf(crit, n - 1, nc) + nct.cdf(-crit, n - 1, nc) >= power:
                 return n
     raise ValueError(f"no n <= {max_n} resolves the difference {difference}")
+
+
+def holm(p_values: Sequence[float]) -> list[float]:
+    """Holm's step-down adjusted p-values of a family of tests, in the input's order.
+
+    Sort the m p-values ascending, ``p_(1) <= ... <= p_(m)``; the adjusted value of ``p_(j)`` is
+    ``max_{i <= j} min(1, (m - i + 1) p_(i))``. Rejecting where the adjusted value is below
+    ``alpha`` controls the family-wise error rate at ``alpha`` (Holm 1979).
+
+    Raises:
+      ValueError: an empty family or a p-value outside [0, 1].
+    """
+    p = np.asarray(p_values, np.float64)
+    if p.ndim != 1 or p.size == 0 or not np.all((p >= 0) & (p <= 1)):
+        raise ValueError(f"need a non-empty list of p-values in [0, 1]; got {list(p_values)}")
+    order = np.argsort(p, kind="stable")
+    scaled = np.minimum(1.0, (p.size - np.arange(p.size)) * p[order])
+    adjusted = np.empty_like(p)
+    adjusted[order] = np.maximum.accumulate(scaled)
+    return adjusted.tolist()
