@@ -36,11 +36,15 @@ otherwise has CVaR_0.1 ``= -2 - 24 q``, below both routes, so each route is a lo
 CVaR_0.1. ``route_policy`` gives both hand-written routes and ``route_return_distribution``
 their exact return distributions.
 
-Source and choices. What we could read of the paper (its abstract and the start of its
-introduction, arXiv:2205.05138 / the NeurIPS 2022 text; the maze section itself was not
-available to us) fixes the mechanism above: a maze, a short route through a guarded zone with a
-rare large cost, a long safe route, CVaR-PG failing where the mean PG does not. The map and the
-numbers are ours, chosen to keep that mechanism and to be small:
+Source and choices. What we could read of the paper fixes the mechanism above and no number:
+its abstract and the start of its introduction (ar5iv.labs.arxiv.org/html/2205.05138; the
+NeurIPS 2022 proceedings page: standard risk-averse PG "completely fails" in some of its
+scenarios) and the README of the authors' repository (github.com/ido90/CeSoR: risk-neutral PG,
+"standard risk-averse GCVaR" and CeSoR compared on the maze and two other benchmarks; the failure
+is *blindness to success*). The maze section and the appendix (the layout, the reward,
+the guard's probability and cost distribution, the horizon, the paper's alpha and its numbers)
+were not readable here (issue 25, item 4a, searched twice). So **the map and every number are
+ours**, chosen to keep that mechanism and to be small:
 
 * a grid maze with four moves and no action noise (deterministic routes, exact distributions);
 * the guard is drawn once per episode, at the first entry into the zone, so a route's return is

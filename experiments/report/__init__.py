@@ -96,6 +96,12 @@ def _transform_tables(folder: pathlib.Path) -> dict[str, Callable[[], str]]:
     return transform.builders(folder)
 
 
+def _guarded_maze_tables(folder: pathlib.Path) -> dict[str, Callable[[], str]]:
+    from ordergrad_experiments.report import guarded_maze
+
+    return guarded_maze.builders(folder)
+
+
 def _envs_tables(folder: pathlib.Path) -> dict[str, Callable[[], str]]:
     from ordergrad_experiments.report import envs
 
@@ -111,6 +117,7 @@ DOCUMENTS = {
     ),
     "transform": Document("reports/transform/RESULTS.md", _transform_tables, also=("README.md",)),
     "envs": Document("envs/README.md", _envs_tables),
+    "guarded-maze": Document("reports/guarded-maze/RESULTS.md", _guarded_maze_tables),
 }
 
 

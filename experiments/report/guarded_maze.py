@@ -1,0 +1,248 @@
+"""The tables of ``reports/guarded-maze/RESULTS.md``: the Guarded Maze study (issue 25, item 4a).
+
+Two tables are exact, from ``GuardedMaze-v0``'s default params
+(``ordergrad_envs.guarded_maze.route_return_distribution``): the routes' return distributions
+and the objectives of a policy that mixes them (:func:`routes_table`, :func:`mixture_table`).
+The others are built from the runs of ``ordergrad-jax sweep guarded-maze`` committed in
+``reports/guarded-maze/runs/<run-id>/`` (config.json, metrics.jsonl, summary.md): one row per
+run with the final policies' evaluation (mean ± Student t 95% interval over the seeds, n - 1 df;
+:func:`runs_table`), and the primary comparison, paired by seed (:func:`paired_table`): the
+CVaR_0.1 of each tail method's final policies against the mean learner's (RLOO), Holm-corrected
+over the family (:data:`FAMILY`).
+"""
+
+from __future__ import annotations
+
+import pathlib
+from collections.abc import Callable, Sequence
+
+import numpy as np
+
+from ordergrad_experiments.common import stats
+from ordergrad_experiments.common.runs import Run, find_runs, markdown_table
+
+RUNS = "runs"
+"""The folder of the committed runs, beside the document."""
+ALPHA = 0.1
+"""The deployed risk level: CVaR_0.1 (``cvar_alpha`` of the runs, CVaR-PG's alpha)."""
+K = 10
+"""K of the OrderGrad tail objective trained (``LowerTailMean:0.1`` at K = 10: the lowest of 10)."""
+PRIMARY = "cvar_0.1"
+"""The primary endpoint: CVaR_0.1 of the final policy's 1000 evaluation returns, per seed."""
+BASELINE = "rloo"
+FAMILY = ("cvar_pg", "og_ltm", "og_ltm_warm30", "og_ltm_ent10", "og_ltm_warm30_ent10")
+"""The methods compared with :data:`BASELINE` on :data:`PRIMARY` (run-id suffixes after ``gm-``):
+one family of tests, Holm-corrected."""
+SAFE_CVAR = 8.0
+"""A final policy with CVaR_0.1 >= this takes the safe route (CVaR 10). One that takes the short
+route in a fraction f of its episodes and the safe one otherwise is charged in 0.05 f of them:
+its worst 10% are those and safe returns, CVaR_0.1 = 10 - 14 f (f <= 1), below 8 for f > 1/7;
+time-outs lower it further."""
+NO_GOAL = 0.5
+"""A final policy that reaches the target in fewer than this fraction of its episodes: 'no goal'."""
+MIXTURE_Q = (0.0, 0.02, 0.05, 0.1, 0.2, 0.3, 0.5, 0.8, 1.0)
+
+
+def expected_lowest(values: np.ndarray, probs: np.ndarray, k: int) -> float:
+    """``E[min of k i.i.d. draws]`` of a discrete distribution (host, float64).
+
+    ``E[min] = sum_j v_(j) [S_(j-1)^k - S_(j)^k]`` over the sorted outcomes, ``S_(j) = P(X >
+    v_(j))`` (``S_(0) = 1``): the expectation of OrderGrad's ``LowerTailMean:1/k`` at K = k.
+
+    Args:
+      values: ``[m]`` outcomes; probs: ``[m]`` their probabilities (summing to 1).
+      k: the number of draws, >= 1.
+
+    Raises:
+      ValueError: ``k < 1`` or shapes that differ.
+    """
+    values, probs = np.asarray(values, np.float64), np.asarray(probs, np.float64)
+    if k < 1:
+        raise ValueError(f"k must be >= 1; got {k}")
+    if values.shape != probs.shape or values.ndim != 1:
+        raise ValueError(f"values and probs must be [m]; got {values.shape}, {probs.shape}")
+    order = np.argsort(values, kind="stable")
+    v, p = values[order], probs[order]
+    survival = np.clip(1.0 - np.cumsum(p), 0.0, 1.0)  # P(X > v_(j))
+    before = np.concatenate([[1.0], survival[:-1]])
+    return float(np.sum(v * (before**k - survival**k)))
+
+
+def holm(p_values: Sequence[float]) -> list[float]:
+    """Holm's step-down adjusted p-values (family-wise error), in the input's order.
+
+    ``p_(i)`` sorted ascending gets ``max_{j <= i} min(1, (m - j + 1) p_(j))``.
+    """
+    p = np.asarray(p_values, np.float64)
+    m = p.size
+    order = np.argsort(p, kind="stable")
+    adjusted = np.empty(m)
+    running = 0.0
+    for rank, i in enumerate(order):
+        running = max(running, min(1.0, (m - rank) * p[i]))
+        adjusted[i] = running
+    return adjusted.tolist()
+
+
+def _routes() -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    import ordergrad_envs
+    from ordergrad_envs.guarded_maze import route_return_distribution
+
+    _, params = ordergrad_envs.make("GuardedMaze-v0")
+    return {route: route_return_distribution(params, route) for route in ("short", "safe")}
+
+
+def routes_table() -> str:
+    """The two hand-written routes (default params): their outcomes, mean, CVaR_0.1 and the
+    expected lowest of K = 10 returns, with the policy that never arrives (a time-out)."""
+    from ordergrad_envs.guarded_maze import discrete_mean_cvar
+
+    rows = []
+    dists = {**_routes(), "never arrives (time-out, zone avoided)": (np.array([-40.0]), np.ones(1))}
+    for route, (values, probs) in dists.items():
+        keep = probs > 0
+        mean, cvar = discrete_mean_cvar(values[keep], probs[keep], ALPHA)
+        outcomes = ", ".join(
+            f"{v:g} w.p. {q:g}" for v, q in zip(values[keep], probs[keep], strict=True)
+        )
+        rows.append(
+            {
+                "route": route,
+                "returns": outcomes,
+                "mean": f"{mean:.2f}",
+                "cvar_0.1": f"{cvar:.2f}",
+                f"E[lowest of {K}]": f"{expected_lowest(values[keep], probs[keep], K):.2f}",
+            }
+        )
+    return markdown_table(rows)
+
+
+def mixture_table() -> str:
+    """Exact objectives of the policy that takes the safe route with probability ``q`` at the
+    start and the short one otherwise: the mean, CVaR_0.1 and the expected lowest of 10 returns
+    (``LowerTailMean:0.1`` at K = 10). Both tail objectives dip below both routes for small
+    ``q``: the short route is a local optimum of each."""
+    from ordergrad_envs.guarded_maze import discrete_mean_cvar
+
+    routes = _routes()
+    rows = []
+    for q in MIXTURE_Q:
+        values = np.concatenate([routes["short"][0], routes["safe"][0]])
+        probs = np.concatenate([(1 - q) * routes["short"][1], q * routes["safe"][1]])
+        mean, cvar = discrete_mean_cvar(values, probs, ALPHA)
+        rows.append(
+            {
+                "P(safe)": f"{q:g}",
+                "mean": f"{mean:.2f}",
+                "cvar_0.1": f"{cvar:.2f}",
+                f"E[lowest of {K}]": f"{expected_lowest(values, probs, K):.2f}",
+            }
+        )
+    return markdown_table(rows)
+
+
+def classify(row: dict) -> str:
+    """The route of one seed's final policy from its evaluation row: ``"safe"`` (CVaR_0.1 >=
+    :data:`SAFE_CVAR`), ``"no goal"`` (success rate < :data:`NO_GOAL`), else ``"short"`` (the
+    short route, or a mixture that crosses the zone often enough to be charged in the tail)."""
+    if float(row[PRIMARY]) >= SAFE_CVAR:
+        return "safe"
+    if float(row["success_rate"]) < NO_GOAL:
+        return "no goal"
+    return "short"
+
+
+def _runs(folder: pathlib.Path) -> dict[str, Run]:
+    """``{run-id suffix after 'gm-': run}`` of the committed runs."""
+    path = folder / RUNS
+    runs = find_runs(path, finished=None) if path.is_dir() else []
+    return {run.name.split("-", 1)[-1]: run for run in runs}
+
+
+def runs_table(folder: pathlib.Path) -> str:
+    """One row per committed run: method, seeds, the final policies' mean, CVaR_0.1, success
+    rate (mean ± t 95% CI over the seeds) and how many seeds end on each route
+    (:func:`classify`)."""
+    rows = []
+    for run in _runs(folder).values():
+        evals = run.rows("eval")
+        routes = [classify(r) for r in evals]
+        rows.append(
+            {
+                "run": run.name,
+                "method": evals[0]["method"],
+                "warm start": f"{run.config['warm_start_frac']:g}",
+                "entropy": (
+                    f"{run.config['entropy_coef']:g} ({run.config['entropy_schedule']})"
+                    if run.config["entropy_coef"]
+                    else "0"
+                ),
+                "seeds": len(evals),
+                "mean": stats.mean_ci_cell([r["mean"] for r in evals]),
+                "cvar_0.1": stats.mean_ci_cell([r[PRIMARY] for r in evals]),
+                "success_rate": stats.mean_ci_cell([r["success_rate"] for r in evals]),
+                "safe / short / no goal": "/".join(
+                    str(routes.count(c)) for c in ("safe", "short", "no goal")
+                ),
+            }
+        )
+    return markdown_table(rows)
+
+
+def paired_table(folder: pathlib.Path) -> str:
+    """The primary comparison: CVaR_0.1 of each :data:`FAMILY` run minus RLOO's, paired by seed
+    (the same initial parameters and keys): the mean difference with its t 95% interval (n - 1
+    df), the two-sided paired t test's p, Holm's adjusted p over the family, the seeds on which
+    the method is ahead and the seeds whose final policy takes the safe route.
+
+    Raises:
+      ValueError: a run of the family or the baseline is not committed, or seeds differ.
+    """
+    runs = _runs(folder)
+    missing = sorted({BASELINE, *FAMILY} - set(runs))
+    if missing:
+        raise ValueError(f"no committed run(s) {missing} for the paired table")
+    base = {r["seed"]: float(r[PRIMARY]) for r in runs[BASELINE].rows("eval")}
+    results = []
+    for name in FAMILY:
+        evals = runs[name].rows("eval")
+        x = {r["seed"]: float(r[PRIMARY]) for r in evals}
+        if sorted(x) != sorted(base):
+            raise ValueError(f"{name} and {BASELINE} have different seeds")
+        seeds = sorted(x)
+        xs, ys = [x[s] for s in seeds], [base[s] for s in seeds]
+        results.append((name, evals, xs, ys, stats.paired_test(xs, ys)))
+    adjusted = holm([t.p_value for *_, t in results])
+    rows = []
+    for (name, evals, xs, ys, test), p_holm in zip(results, adjusted, strict=True):
+        wins = sum(u > v for u, v in zip(xs, ys, strict=True))
+        rows.append(
+            {
+                "A": runs[name].name,
+                "B": runs[BASELINE].name,
+                "pairs": len(xs),
+                "mean A - B": f"{test.difference:.3g}",
+                "95% CI (t, n - 1 df)": f"{test.interval.low:.3g} to {test.interval.high:.3g}",
+                "paired t p": stats.format_p(test.p_value),
+                "Holm p": stats.format_p(p_holm),
+                "seeds with A > B": f"{wins} of {len(xs)}",
+                "A's seeds on the safe route": (
+                    f"{sum(classify(r) == 'safe' for r in evals)} of {len(evals)}"
+                ),
+            }
+        )
+    return markdown_table(rows)
+
+
+def builders(folder: pathlib.Path) -> dict[str, Callable[[], str]]:
+    """The document's tables by id: the exact ``guarded-maze-routes`` and
+    ``guarded-maze-mixture``, and, where runs are committed, ``guarded-maze-runs`` and
+    ``guarded-maze-paired``."""
+    out: dict[str, Callable[[], str]] = {
+        "guarded-maze-routes": routes_table,
+        "guarded-maze-mixture": mixture_table,
+    }
+    if _runs(folder):
+        out["guarded-maze-runs"] = lambda: runs_table(folder)
+        out["guarded-maze-paired"] = lambda: paired_table(folder)
+    return out
