@@ -488,3 +488,65 @@ def _subsets(n: int, k: int) -> list[tuple[int, ...]]:
     import itertools
 
     return list(itertools.combinations(range(n), k))
+
+
+def test_powered_tables_are_computed_from_the_committed_returns(tmp_path):
+    """The pre-stated tests of a powered set (report.control.POWERED): per-seed statistics of the
+    committed final returns (CVaR_0.1 as the mean of the worst 10 of 100 by sorting, the worst
+    of 10 by its order-statistic weights C(E - m, 9) / C(E, 10)), paired t tests as scipy
+    computes them, Holm over the secondary family only."""
+    from scipy import stats as scipy_stats
+
+    from ordergrad_experiments.common.io import write_npz_atomic
+    from ordergrad_experiments.report import control as report
+
+    name = report.DCP48
+    rng = np.random.default_rng(1)
+    seeds, episodes = 3, 100
+    returns = {}
+    for i, arm in enumerate(("og_cvar10", "rloo", "cvar_pg", "ppo")):
+        d = tmp_path / name / f"dcp48-{arm}"
+        d.mkdir(parents=True)
+        returns[arm] = rng.normal(100 + 5 * i, 30, size=(seeds, episodes)).astype(np.float32)
+        write_npz_atomic(d / "final_returns.npz", method=np.asarray(arm), returns=returns[arm])
+        (d / "config.json").write_text(json.dumps({"config": {"env": "DisturbedCartPole-v0"}}))
+        rows = [
+            {"kind": "eval", "method": arm, "seed": s, "trained_objective": "mean", "trained": s}
+            for s in range(seeds)
+        ]
+        (d / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+        (d / "summary.md").write_text("# done\n")
+    x = {arm: np.sort(r.astype(np.float64), -1) for arm, r in returns.items()}
+    cvar = {arm: v[:, :10].mean(-1) for arm, v in x.items()}
+    # E[min of 10] from 100 draws: sum_m x_(m) C(100 - m, 9) / C(100, 10)
+    from math import comb
+
+    weights = np.asarray([comb(episodes - m, 9) / comb(episodes, 10) for m in range(1, 101)])
+    tail = {arm: v @ weights for arm, v in x.items()}
+    table = report.powered_tests_table(tmp_path, name).splitlines()
+    assert table[0].startswith("| test | A - B | statistic | pairs | mean A - B |")
+    primary = table[2].split(" | ")
+    want = cvar["og_cvar10"] - cvar["rloo"]
+    assert primary[1:4] == ["og_cvar10 - rloo", "cvar_0.1", "3"]
+    assert primary[4] == f"{want.mean():.3g}"
+    p = scipy_stats.ttest_rel(cvar["og_cvar10"], cvar["rloo"]).pvalue
+    assert primary[6] == report.stats.format_p(p) and primary[7] == "(alone)"
+    secondary = [
+        (tail["og_cvar10"], tail["rloo"]),
+        (cvar["og_cvar10"], cvar["ppo"]),
+    ]
+    ps = [scipy_stats.ttest_rel(a, b).pvalue for a, b in secondary]
+    rows = {r.split(" | ")[2]: r.split(" | ") for r in table[3:]}
+    assert rows["LowerTailMean:0.1@10"][4] == f"{(tail['og_cvar10'] - tail['rloo']).mean():.3g}"
+    assert len(table) == 2 + 6
+    all_p = []
+    for a, b, stat in report.POWERED[name].secondary:
+        f = {"mean": lambda v: v.mean(-1), "cvar_0.1": lambda v: v[:, :10].mean(-1)}
+        f[report.TAIL10] = lambda v: v @ weights
+        all_p.append(scipy_stats.ttest_rel(f[stat](x[a]), f[stat](x[b])).pvalue)
+    assert ps[0] == pytest.approx(all_p[1]) and ps[1] == pytest.approx(all_p[3])
+    holm = [report.stats.format_p(q) for q in report.stats.holm(all_p)]
+    assert [r.split(" | ")[7] for r in table[3:]] == holm
+    runs = report.powered_runs_table(tmp_path, name).splitlines()
+    assert "| trained objective | trained | mean | cvar_0.1 | LowerTailMean:0.1@10 |" in runs[0]
+    assert len(runs) == 2 + 4
