@@ -55,6 +55,12 @@ _EXPERIMENTS: dict[str, Entry] = {
         "ordergrad_experiments.control.config:QUICK",
         requires=("gymnax",),  # ordergrad_envs, imported by make_train
     ),
+    "control-gradients": Entry(
+        "gradient SNR and alignment of group-PG objectives at the policies of a learner's run",
+        "ordergrad_experiments.control.gradients",
+        "GradientsConfig",
+        requires=("gymnax",),  # ordergrad_envs, imported by make_train
+    ),
     "lm-rl": Entry(
         "LM RL fine-tuning (tiny Qwen3, arithmetic task): SFT + group RL with any estimator",
         "ordergrad_experiments.lm.run",

@@ -550,3 +550,80 @@ def test_powered_tables_are_computed_from_the_committed_returns(tmp_path):
     runs = report.powered_runs_table(tmp_path, name).splitlines()
     assert "| trained objective | trained | mean | cvar_0.1 | LowerTailMean:0.1@10 |" in runs[0]
     assert len(runs) == 2 + 4
+
+
+def test_gradient_statistics_against_known_signal_and_noise():
+    """control.gradients.gradient_statistics on gradients drawn around known means: the debiased
+    SNR |mu|^2 / (P sigma^2) within its Monte Carlo error, alignment and cosine about 1 for a
+    probe that estimates the target's gradient, about 0 for one orthogonal to it."""
+    from ordergrad_experiments.control.gradients import gradient_statistics
+
+    rng = np.random.default_rng(0)
+    b, p, sigma = 400, 50, 0.5
+    mu = np.zeros(p)
+    mu[0] = 3.0
+    ortho = np.zeros(p)
+    ortho[1] = 3.0
+    grads = {
+        "target": mu + sigma * rng.normal(size=(b, p)),
+        "same": mu + sigma * rng.normal(size=(b, p)),
+        "ortho": ortho + sigma * rng.normal(size=(b, p)),
+    }
+    got = gradient_statistics(grads, "target")
+    want_snr = 9.0 / (p * sigma**2)  # 0.72
+    # tr Var is estimated from b draws: relative SE about sqrt(2 / (b p)); the signal's about
+    # 2 sigma / (3 sqrt(b)); 4 SE of both
+    tol = 4 * want_snr * (np.sqrt(2 / (b * p)) + 2 * sigma / (3 * np.sqrt(b)))
+    for name in ("target", "same", "ortho"):
+        assert abs(got[name]["snr"] - want_snr) < tol, (name, got[name]["snr"])
+    # one draw's cosine with mu: 3 / sqrt(9 + P sigma^2) ~ 0.51 (the half-mean's noise is small)
+    cos = 3.0 / np.sqrt(9.0 + p * sigma**2)
+    for name in ("target", "same"):
+        assert abs(got[name]["alignment"] - cos) < 4 * got[name]["alignment_se"] + 0.03
+        assert got[name]["cos_target"] > 0.99
+    assert abs(got["ortho"]["alignment"]) < 4 * got["ortho"]["alignment_se"] + 0.03
+    assert abs(got["ortho"]["cos_target"]) < 0.05
+
+
+def test_control_gradients_refuses_bad_probes():
+    from ordergrad_experiments.control.gradients import GradientsConfig, Probe, _check
+
+    assert Probe.parse("LowerTailMean:0.25@4/16", 8) == Probe(
+        "LowerTailMean:0.25@4/16", "LowerTailMean:0.25", 4, 16
+    )
+    for bad, match in (
+        ("Mean", "OBJECTIVE@K"),
+        ("Mean@x", "OBJECTIVE@K"),
+        ("Mean@8", "needs 1 <= K < N"),
+        ("Nope@2", "Nope"),
+    ):
+        with pytest.raises(ValueError, match=match):
+            Probe.parse(bad, 8)
+    base = GradientsConfig(control=QUICK)
+    for changes, match in (
+        ({"control": dataclasses.replace(QUICK, algo="ppo")}, "group_pg learner"),
+        ({"batches": 3}, "even"),
+        ({"target": "TopM:2@4"}, "must be one of probes"),
+        ({"probes": ("Mean@2/6", "LowerTailMean:0.25@4")}, "do not divide"),
+        ({"at_chunks": (2, 0)}, "ascending"),
+    ):
+        with pytest.raises(ValueError, match=match):
+            _check(dataclasses.replace(base, **changes))
+
+
+@pytest.mark.training
+def test_control_gradients_quick_run_writes_its_rows(tmp_path):
+    """``ordergrad-jax run control-gradients --quick`` (the installed command): exit 0, one
+    policy row per probed chunk and seed, one probe row per probe there, the summary table."""
+    exe = str(pathlib.Path(sys.executable).with_name("ordergrad-jax"))
+    cmd = [exe, "run", "control-gradients", "--quick", "--out", str(tmp_path), "--run-id", "g"]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    folder = tmp_path / "control-gradients" / "g"
+    rows = [json.loads(x) for x in (folder / "metrics.jsonl").read_text().splitlines()]
+    policies = [r for r in rows if r["kind"] == "policy"]
+    probes = [r for r in rows if r["kind"] == "probe"]
+    assert [r["chunk"] for r in policies] == [0, 2]
+    assert len(probes) == 2 * 3 and all(np.isfinite(r["snr"]) for r in probes)
+    assert all(r["target"] <= r["mean"] for r in policies)  # the worst of 4 <= the mean
+    assert "| learner | chunk |" in (folder / "summary.md").read_text()
