@@ -53,6 +53,48 @@ def _brax() -> tuple[RunSpec, ...]:
     return tuple(runs)
 
 
+def hopper_push_learner() -> str:
+    """The ``brax`` sweep's group-PG settings on hopper-push (:func:`_brax`), as overrides."""
+    ep = "backend=spring,episode_length=200,push_prob=0.1,push_size=2.0"
+    return (
+        f"env=brax/hopper env_params={ep} num_steps=200 budget.total=3000000"
+        " budget.num_chunks=10 eval_k=4 num_groups=8 group_size=8 lr=3e-3 update=clip"
+        " estimator.k=4"
+    )
+
+
+TAIL4 = "LowerTailMean:0.25@4"
+"""The lower-tail objective of the ``brax`` sweep's tail learner: the worst of K = 4."""
+
+
+def _hopper_tail() -> tuple[RunSpec, ...]:
+    """Why the lower-tail learner ends below the Mean learner on E[worst of 4] on hopper-push
+    (issue 25): the gradients of both objectives at the policies along each learner's run; both
+    learners again with this code (5 seeds; their final returns and trained statistics kept);
+    the tail learner with half and double the step size and with groups of 16 and 32 (the same
+    64 episodes per iteration)."""
+    learner = hopper_push_learner()
+    ltm = "estimator.objective=LowerTailMean:0.25"
+    probes = f"Mean@4,{TAIL4},{TAIL4}/16,{TAIL4}/32"
+    gradients = f"probes={probes} target={TAIL4} batches=32 at_chunks=1,4,10"
+
+    def grads(run_id: str, objective: str) -> RunSpec:  # the learner's keys resolve into control.
+        return RunSpec(
+            run_id, "control-gradients", sets(f"{learner} {objective} num_seeds=3 {gradients}")
+        )
+
+    return (
+        grads("grads-og_mean", "estimator.objective=Mean"),
+        grads("grads-og_ltm", ltm),
+        control("hopper-push-og_mean", learner, "estimator.objective=Mean"),
+        control("hopper-push-og_ltm", learner, ltm),
+        control("hopper-push-og_ltm_lr1.5e-3", learner, ltm, "lr=1.5e-3"),
+        control("hopper-push-og_ltm_lr6e-3", learner, ltm, "lr=6e-3"),
+        control("hopper-push-og_ltm_n16", learner, ltm, "num_groups=4 group_size=16"),
+        control("hopper-push-og_ltm_n32", learner, ltm, "num_groups=2 group_size=32"),
+    )
+
+
 def rp(run_id: str, *parts: str) -> RunSpec:
     """A run of ``ordergrad-jax run brax-rp`` (the sweep's pins first)."""
     return RunSpec(run_id, "brax-rp", sets(" ".join(parts)))
@@ -138,5 +180,14 @@ BRAX_BENCH = register(
             for task in ("inverted_pendulum", "reacher", "hopper")
         ),
         pins=sets("budget.total=524288 trainers=ours_rp,brax_apg,ours_group_pg,brax_ppo,ours_ppo"),
+    )
+)
+HOPPER_TAIL = register(
+    Sweep(
+        "brax-hopper-tail",
+        "brax hopper-push: why the lower-tail learner ends below the Mean learner on E[worst of "
+        "4]: gradient SNR and alignment along both runs, step size, group size (section 2)",
+        _hopper_tail(),
+        documents=("reports/brax/hopper-tail",),
     )
 )
