@@ -523,7 +523,7 @@ def test_powered_tables_are_computed_from_the_committed_returns(tmp_path):
 
     weights = np.asarray([comb(episodes - m, 9) / comb(episodes, 10) for m in range(1, 101)])
     tail = {arm: v @ weights for arm, v in x.items()}
-    table = report.powered_tests_table(tmp_path, name).splitlines()
+    table = report.powered_tests_table(tmp_path, name, report.POWERED[name]).splitlines()
     assert table[0].startswith("| test | A - B | statistic | pairs | mean A - B |")
     primary = table[2].split(" | ")
     want = cvar["og_cvar10"] - cvar["rloo"]
@@ -547,7 +547,7 @@ def test_powered_tables_are_computed_from_the_committed_returns(tmp_path):
     assert ps[0] == pytest.approx(all_p[1]) and ps[1] == pytest.approx(all_p[3])
     holm = [report.stats.format_p(q) for q in report.stats.holm(all_p)]
     assert [r.split(" | ")[7] for r in table[3:]] == holm
-    runs = report.powered_runs_table(tmp_path, name).splitlines()
+    runs = report.powered_runs_table(tmp_path, name, report.POWERED[name]).splitlines()
     assert "| trained objective | trained | mean | cvar_0.1 | LowerTailMean:0.1@10 |" in runs[0]
     assert len(runs) == 2 + 4
 

@@ -308,6 +308,44 @@ def comparisons_table(folder: pathlib.Path) -> str:
     return markdown_table(rows)
 
 
+HOPPER_TAIL = "hopper-tail"
+"""The folder of ``sweep brax-hopper-tail``'s runs (``ht-*``): why the lower-tail learner ends
+below the Mean learner on E[worst of 4] on hopper-push (issue 25)."""
+
+
+def hopper_tail_study() -> Any:
+    """The tests of the hopper-tail set, stated before its runs (RESULTS.md section 2): the
+    primary, the rerun lower-tail learner against the rerun Mean learner on E[worst of 4] (the
+    statistic the tail learner ascends); the secondary family (Holm), each tail variant (half and
+    double step, groups of 16 and 32) against the Mean learner on it, and the rerun pair on the
+    mean and CVaR_0.1."""
+    from ordergrad_experiments.report.control import Powered
+
+    tail = "LowerTailMean:0.25@4"
+    return Powered(
+        primary=("og_ltm", "og_mean", tail),
+        secondary=(
+            *((f"og_ltm_{v}", "og_mean", tail) for v in ("lr1.5e-3", "lr6e-3", "n16", "n32")),
+            ("og_ltm", "og_mean", "mean"),
+            ("og_ltm", "og_mean", "cvar_0.1"),
+        ),
+        statistics=("mean", "cvar_0.1", tail, "median"),
+    )
+
+
+def hopper_tail_gradients_table(folder: pathlib.Path) -> str:
+    """The gradient probes of the hopper-tail set (``ht-grads-*``: ``run control-gradients``):
+    one row per learner, probed chunk and probe, the means over the run's seeds
+    (``ordergrad_experiments.control.gradients.summary_rows``)."""
+    from ordergrad_experiments.control.gradients import summary_rows
+
+    rows = []
+    for run in _runs(folder / HOPPER_TAIL, finished=True):
+        if run.name.startswith("ht-grads-"):
+            rows += summary_rows(run.metrics)
+    return markdown_table(rows, floatfmt=".3g")
+
+
 def builders(folder: pathlib.Path) -> dict[str, Callable[[], str]]:
     """Every table of the document by id."""
     tables: dict[str, Callable[[], str]] = {
@@ -319,4 +357,13 @@ def builders(folder: pathlib.Path) -> dict[str, Callable[[], str]]:
     tables["variance"] = lambda: variance_table(folder)
     tables["bench"] = lambda: bench_table(folder)
     tables["comparisons"] = lambda: comparisons_table(folder)
+    if _runs(folder / HOPPER_TAIL, finished=True):
+        from ordergrad_experiments.report import control
+
+        study = hopper_tail_study()
+        tables["hopper-tail"] = lambda: control.powered_runs_table(folder, HOPPER_TAIL, study)
+        tables["hopper-tail-tests"] = lambda: control.powered_tests_table(
+            folder, HOPPER_TAIL, study
+        )
+        tables["hopper-tail-gradients"] = lambda: hopper_tail_gradients_table(folder)
     return tables

@@ -153,14 +153,15 @@ def seed_statistics(returns: np.ndarray, stat: str) -> np.ndarray:
 
 
 def _returns_by_arm(folder: pathlib.Path, name: str) -> dict[str, tuple[Run, np.ndarray]]:
-    """``{arm: (run, final returns [seeds, episodes])}`` of the finished runs of set ``name``.
+    """``{arm: (run, final returns [seeds, episodes])}`` of the finished control runs of set
+    ``name`` (runs with evaluation rows; a diagnostic run beside them is skipped).
 
     Raises:
-      ValueError: a run of the set without its final returns.
+      ValueError: a control run of the set without its final returns.
     """
     out = {}
     for run in _runs(folder, name):
-        if not run.finished:
+        if not run.finished or not run.rows("eval"):
             continue
         returns = final_returns(run)
         if not returns:
@@ -170,12 +171,13 @@ def _returns_by_arm(folder: pathlib.Path, name: str) -> dict[str, tuple[Run, np.
     return out
 
 
-def powered_runs_table(folder: pathlib.Path, name: str) -> str:
-    """One row per arm of a :data:`POWERED` set, every cell from its committed evaluation
-    returns: the statistic the arm trained (``trained``, named in ``trained objective``: the
-    runs' eval rows, :func:`ordergrad_experiments.control.evaluate.trained_objective`) and the
-    set's statistics (:func:`seed_statistics`), each the mean over seeds ± the half-width of its
-    Student t 95% interval (n - 1 df)."""
+def powered_runs_table(folder: pathlib.Path, name: str, study: Powered) -> str:
+    """One row per arm of set ``name`` of a :class:`Powered` study (e.g. :data:`POWERED`), every
+    cell from its committed evaluation returns: the statistic the arm trained (``trained``,
+    named in ``trained objective``: the runs' eval rows,
+    :func:`ordergrad_experiments.control.evaluate.trained_objective`) and the study's statistics
+    (:func:`seed_statistics`), each the mean over seeds ± the half-width of its Student t 95%
+    interval (n - 1 df)."""
     rows = []
     for run, returns in _returns_by_arm(folder, name).values():
         evals = run.rows("eval")
@@ -183,14 +185,15 @@ def powered_runs_table(folder: pathlib.Path, name: str) -> str:
         row["seeds"] = returns.shape[0]
         row["trained objective"] = evals[0].get("trained_objective", "-")
         row["trained"] = stats.mean_ci_cell([r["trained"] for r in evals])
-        for stat in POWERED[name].statistics:
+        for stat in study.statistics:
             row[stat] = stats.mean_ci_cell(seed_statistics(returns, stat))
         rows.append(row)
     return markdown_table(rows)
 
 
-def powered_tests_table(folder: pathlib.Path, name: str) -> str:
-    """The tests of a :data:`POWERED` set, from its committed evaluation returns: the primary
+def powered_tests_table(folder: pathlib.Path, name: str, study: Powered) -> str:
+    """The tests of set ``name`` of a :class:`Powered` study, from its committed evaluation
+    returns: the primary
     comparison, then the secondary family. Each: the mean per-seed difference A - B with its
     Student t 95% interval (n - 1 df), the two-sided paired t test's p, Holm's adjusted p over
     the secondary family (the primary is tested alone), and the seeds on which A > B.
@@ -199,7 +202,6 @@ def powered_tests_table(folder: pathlib.Path, name: str) -> str:
       ValueError: an arm of a comparison is not committed, or two arms differ in seeds.
     """
     arms = _returns_by_arm(folder, name)
-    study = POWERED[name]
     tests = []
     for a, b, stat in (study.primary, *study.secondary):
         if a not in arms or b not in arms:
@@ -501,8 +503,10 @@ def builders(folder: pathlib.Path) -> dict[str, Callable[[], str]]:
         if not _runs(folder, name):
             continue
         if name in POWERED:
-            out[name] = lambda name=name: powered_runs_table(folder, name)
-            out[f"{name}-tests"] = lambda name=name: powered_tests_table(folder, name)
+            out[name] = lambda name=name: powered_runs_table(folder, name, POWERED[name])
+            out[f"{name}-tests"] = lambda name=name: powered_tests_table(
+                folder, name, POWERED[name]
+            )
             continue
         out[name] = lambda name=name: runs_table(folder, name)
         if PAIRS[name]:

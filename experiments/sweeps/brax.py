@@ -84,14 +84,14 @@ def _hopper_tail() -> tuple[RunSpec, ...]:
         )
 
     return (
-        grads("grads-og_mean", "estimator.objective=Mean"),
-        grads("grads-og_ltm", ltm),
-        control("hopper-push-og_mean", learner, "estimator.objective=Mean"),
-        control("hopper-push-og_ltm", learner, ltm),
-        control("hopper-push-og_ltm_lr1.5e-3", learner, ltm, "lr=1.5e-3"),
-        control("hopper-push-og_ltm_lr6e-3", learner, ltm, "lr=6e-3"),
-        control("hopper-push-og_ltm_n16", learner, ltm, "num_groups=4 group_size=16"),
-        control("hopper-push-og_ltm_n32", learner, ltm, "num_groups=2 group_size=32"),
+        grads("ht-grads-og_mean", "estimator.objective=Mean"),
+        grads("ht-grads-og_ltm", ltm),
+        control("ht-og_mean", learner, "estimator.objective=Mean"),
+        control("ht-og_ltm", learner, ltm),
+        control("ht-og_ltm_lr1.5e-3", learner, ltm, "lr=1.5e-3"),
+        control("ht-og_ltm_lr6e-3", learner, ltm, "lr=6e-3"),
+        control("ht-og_ltm_n16", learner, ltm, "num_groups=4 group_size=16"),
+        control("ht-og_ltm_n32", learner, ltm, "num_groups=2 group_size=32"),
     )
 
 
