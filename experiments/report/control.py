@@ -235,14 +235,17 @@ def _runs(folder: pathlib.Path, name: str) -> list[Run]:
 
 
 def run_row(run: Run) -> dict[str, Any]:
-    """The summary row of one control run: env, method, seeds, env steps per seed, each final
-    evaluation statistic (mean ± Student t 95% interval over the seeds, n - 1 df:
+    """The summary row of one control run: env, method, seeds, env steps per seed, the objective
+    it trained (runs since the eval rows name it), each final evaluation statistic (``trained``,
+    its value, among them; mean ± Student t 95% interval over the seeds, n - 1 df:
     ``stats.mean_ci_cell``), the training diagnostics of the last chunk (entropy, advantage std,
     fraction of zero advantages; means over seeds) and the steady env-steps/s."""
     evals, train = run.rows("eval"), run.rows("train")
     out: dict[str, Any] = {"env": run.config["env"], "method": evals[0]["method"] if evals else "?"}
     out["seeds"] = len(evals)
     out["env_steps"] = max((r["env_steps"] for r in train), default=0)
+    if evals and "trained_objective" in evals[0]:
+        out["trained objective"] = evals[0]["trained_objective"]
     skip = {*NOT_STATISTICS, "std"}
     for stat in [c for c in (evals[0] if evals else {}) if c not in skip]:
         out[stat] = stats.mean_ci_cell([r[stat] for r in evals])
