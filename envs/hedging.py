@@ -54,6 +54,7 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from flax import struct
 from gymnax.environments import environment, spaces
 from jax.scipy.stats import norm
@@ -183,6 +184,24 @@ class DeepHedging(environment.Environment[EnvState, EnvParams]):
         high = jnp.array([1.0, jnp.inf, params.max_position], jnp.float32)
         return spaces.Box(low, high, (3,), jnp.float32)
 
+    # --- the hooks a trainer's final evaluation finds on the env (experiments/pathwise/final.py)
+
+    def reference_policy(self, params: EnvParams):
+        """The anchor a learned hedge is compared with: :func:`delta_policy`."""
+        return delta_policy(params)
+
+    def evaluation_metrics(self, params: EnvParams, episodes: Any) -> dict[str, jax.Array]:
+        """:func:`hedge_metrics` of the episodes' observations and actions, and the ``CVaR_0.1``
+        :func:`indifference_price` of their returns (``episodes``: an
+        ``ordergrad_envs.rollout.Episodes``, leading dims ``[..., N]``)."""
+        metrics = hedge_metrics(params, episodes.obs, episodes.actions[..., 0], episodes.mask)
+        flat = episodes.returns.reshape(-1)
+        return {"indifference_price_0.1": indifference_price(flat, 0.1), **metrics}
+
+    def policy_grid(self, params: EnvParams) -> dict[str, tuple[dict[str, jax.Array], jax.Array]]:
+        """:func:`hedge_grid`: observations on which to draw a policy."""
+        return hedge_grid(params)
+
     def state_space(self, params: EnvParams) -> spaces.Dict:
         return spaces.Dict(
             {
@@ -279,3 +298,108 @@ def indifference_price(returns: jax.typing.ArrayLike, q: jax.typing.ArrayLike) -
       ``[...]``.
     """
     return -og.metrics.cvar(returns, q)
+
+
+NO_TRADE_TOL = 0.01
+"""A step "does not trade" when the position moves by less than this many shares (the delta hedge
+moves about 0.07 shares a step at the money at the defaults)."""
+
+
+def _delta_of_obs(params: EnvParams, obs: jax.Array) -> jax.Array:
+    """The Black-Scholes delta at the time and price an observation ``[..., 3]`` shows."""
+    t = params.maturity * (1.0 - obs[..., 0])
+    return black_scholes_delta(params, t, params.strike * jnp.exp(obs[..., 1]))
+
+
+def hedge_metrics(
+    params: EnvParams,
+    obs: jax.typing.ArrayLike,
+    positions: jax.typing.ArrayLike,
+    mask: jax.typing.ArrayLike | None = None,
+    no_trade_tol: float = NO_TRADE_TOL,
+) -> dict[str, jax.Array]:
+    """How a hedge's positions compare with the Black-Scholes delta along simulated paths.
+
+    The distance is weighted by where the paths go: every (path, date) pair counts once. The
+    price paths do not depend on the hedge, so this weighting (the GBM's law of ``(t_k, S_k)``,
+    uniform over the dates) is the same for every policy; and since the P&L of two hedges
+    differs by ``sum_k (a_k - b_k) (S_{k+1} - S_k)`` (martingale increments without costs),
+    ``sigma S_0 sqrt(T) * delta_rms`` approximates the std of the P&L difference from the delta
+    hedge (up to the variation of ``S``).
+
+    Args:
+      params: the task's params.
+      obs: observations ``[..., T, 3]`` seen before each action (time to maturity fraction,
+        log-moneyness, previous position).
+      positions: the positions taken ``[..., T]``.
+      mask: ``[..., T]`` bool, the episodes' steps (``None``: all).
+      no_trade_tol: a step with ``|a_k - a_{k-1}| < no_trade_tol`` counts as not trading.
+
+    Returns:
+      ``delta_rms`` and ``delta_mean_abs`` (over all masked pairs), ``delta_rms_by_step`` ``[T]``
+      (over the paths at each date), ``turnover`` (mean over paths of ``sum_k |a_k - a_{k-1}|``,
+      ``a_{-1} = 0``: the shares traded before the unwinding) and ``no_trade_fraction`` (of the
+      steps ``k >= 1``).
+    """
+    obs, positions = _float(obs), _float(positions)
+    if obs.shape[-1] != 3 or obs.shape[:-1] != positions.shape:
+        raise ValueError(
+            f"need obs [..., T, 3] and positions [..., T]; got {obs.shape} and {positions.shape}"
+        )
+    m = jnp.ones(positions.shape, bool) if mask is None else jnp.asarray(mask, bool)
+    w = m.astype(positions.dtype)
+    diff = positions - _delta_of_obs(params, obs)
+    lead = tuple(range(diff.ndim - 1))
+    traded = jnp.abs(positions - obs[..., 2])
+    later = w.at[..., 0].set(0.0)
+    return {
+        "delta_rms": jnp.sqrt(jnp.sum(w * diff**2) / jnp.sum(w)),
+        "delta_mean_abs": jnp.sum(w * jnp.abs(diff)) / jnp.sum(w),
+        "delta_rms_by_step": jnp.sqrt(
+            jnp.sum(w * diff**2, axis=lead) / jnp.maximum(jnp.sum(w, axis=lead), 1.0)
+        ),
+        "turnover": jnp.mean(jnp.sum(w * traded, -1)),
+        "no_trade_fraction": jnp.sum(later * (traded < no_trade_tol)) / jnp.sum(later),
+    }
+
+
+GRID_STEPS = (0, 5, 10, 15, 20, 25, 29)
+"""The dates ``k`` (of the default 30) of :func:`hedge_grid`'s surface."""
+GRID_MONEYNESS = tuple(float(z) for z in np.linspace(-2.0, 2.0, 17))
+"""Its log-moneyness, in units of ``sigma sqrt(maturity)`` (the terminal log-price's std)."""
+BAND_STEPS = (10, 20)
+"""The dates of its no-trade band slices (at the money)."""
+BAND_POSITIONS = tuple(float(a) for a in np.linspace(0.0, 1.0, 21))
+"""Their previous positions (shares)."""
+
+
+def hedge_grid(params: EnvParams) -> dict[str, tuple[dict[str, jax.Array], jax.Array]]:
+    """Observations on which to draw a hedging policy, by name: ``(axes, obs [..., 3])``.
+
+    * ``surface``: the dates :data:`GRID_STEPS` (scaled to ``max_steps_in_episode``) x the
+      log-moneyness :data:`GRID_MONEYNESS` (``log(S / K)`` in units of ``sigma sqrt(maturity)``),
+      the previous position being the delta there (a hedge on track); axes ``time_fraction``
+      (``1 - k / N``, the observation's) and ``log_moneyness``.
+    * ``band``: at the money, the dates :data:`BAND_STEPS` x the previous positions
+      :data:`BAND_POSITIONS`; axes ``time_fraction`` and ``position``. A policy with a no-trade
+      band keeps its position (action = position) inside the band and trades to its edge outside.
+    """
+    n = params.max_steps_in_episode
+    scale = params.sigma * jnp.sqrt(_float(params.maturity))
+
+    def fractions(steps):
+        ks = sorted({min(round(k * n / 30), n - 1) for k in steps})
+        return 1.0 - _float(np.asarray(ks)) / n
+
+    tau = fractions(GRID_STEPS)
+    x = _float(np.asarray(GRID_MONEYNESS)) * scale
+    tt, xx = jnp.meshgrid(tau, x, indexing="ij")
+    on_track = _delta_of_obs(params, jnp.stack([tt, xx, jnp.zeros_like(tt)], -1))
+    surface = jnp.stack([tt, xx, on_track], -1)
+    band_tau, pos = fractions(BAND_STEPS), _float(np.asarray(BAND_POSITIONS))
+    bt, bp = jnp.meshgrid(band_tau, pos, indexing="ij")
+    band = jnp.stack([bt, jnp.zeros_like(bt), bp], -1)
+    return {
+        "surface": ({"time_fraction": tau, "log_moneyness": x}, surface),
+        "band": ({"time_fraction": band_tau, "position": pos}, band),
+    }

@@ -53,6 +53,12 @@ class PathwiseConfig:
     learn_std: bool = False
     """Learn a per-dimension log-std (through RP, or through the score with ``gradient=lr``)."""
     hidden: tuple[int, ...] = (32, 32)
+    obs_indices: tuple[int, ...] = ()
+    """The observation entries the policy sees (``()``: all), e.g. ``0,1`` for DeepHedging's time
+    and log-price without the position."""
+    obs_scale: tuple[float, ...] = ()
+    """Multipliers of the seen entries, one each (``()``: ones): inputs of order one, e.g.
+    DeepHedging's log-price in units of ``sigma sqrt(maturity)``."""
     optim: OptimConfig = dataclasses.field(
         default_factory=lambda: OptimConfig(lr=3e-3, grad_clip=1.0)
     )
@@ -65,6 +71,14 @@ class PathwiseConfig:
     (``BudgetConfig.iterations``)."""
     eval_groups: int = 128
     """Evaluation: ``eval_groups * group_size`` episodes of the stochastic policy per chunk."""
+    final_episodes: int = 0
+    """After the last chunk, the deterministic (mean-action) policy of every seed on this many
+    episodes, the same ones for every seed and for the env's reference policy where it has one
+    (``final.json``; ``policy_grid.json`` where the env defines a grid): 0, none
+    (:mod:`ordergrad_experiments.pathwise.final`)."""
+    snr_repeats: int = 0
+    """The gradient SNR of RP and LR at the initial and the final policy of every seed from this
+    many independent estimates each (``snr.json``); 0, none."""
     logger: tuple[str, ...] = ("jsonl",)
     """Where the metric rows go besides ``metrics.jsonl`` (always written): any of ``jsonl``
     (nothing more), ``tensorboard`` (event files in the run folder's ``tensorboard/``),
@@ -122,6 +136,16 @@ def check(config: PathwiseConfig) -> None:
     for name, value in sizes.items():
         if value < 1:
             raise ValueError(f"{name} must be >= 1; got {value}")
+    if config.final_episodes < 0 or config.snr_repeats < 0 or config.snr_repeats == 1:
+        raise ValueError(
+            "need final_episodes >= 0 and snr_repeats 0 or >= 2 (a variance needs two); got "
+            f"{config.final_episodes}, {config.snr_repeats}"
+        )
+    if config.obs_scale and config.obs_indices and len(config.obs_scale) != len(config.obs_indices):
+        raise ValueError(
+            f"obs_scale needs one value per entry of obs_indices {config.obs_indices}; got "
+            f"{config.obs_scale}"
+        )
     if config.truncate < 0 or config.action_std <= 0:
         raise ValueError(
             f"need truncate >= 0 and action_std > 0; got {config.truncate}, {config.action_std}"

@@ -1,6 +1,8 @@
 """``ordergrad-jax run brax-rp``: seeds vmapped in one jit, chunked and checkpointed training
 (``train_in_chunks``: a killed run resumes with the same ``--run-id``), an evaluation of
-``eval_groups * group_size`` episodes after every chunk, a summary table."""
+``eval_groups * group_size`` episodes after every chunk, a summary table; optionally the final
+policies' deterministic evaluation (``final.json``), their actions on the env's grid
+(``policy_grid.json``) and the RP/LR gradient SNR (``snr.json``): :mod:`.final`."""
 
 from __future__ import annotations
 
@@ -15,8 +17,9 @@ import numpy as np
 import ordergrad_jax as og
 from ordergrad_experiments.common import stats
 from ordergrad_experiments.common.checkpoint import train_in_chunks
-from ordergrad_experiments.common.io import write_text_atomic
+from ordergrad_experiments.common.io import write_json_atomic, write_text_atomic
 from ordergrad_experiments.common.runs import Run, RunWriter
+from ordergrad_experiments.pathwise import final as finals
 from ordergrad_experiments.pathwise.config import PathwiseConfig
 from ordergrad_experiments.pathwise.train import evaluate, make_train
 
@@ -75,10 +78,24 @@ def run(config: PathwiseConfig, writer: RunWriter, progress: Callable | None = N
         ]
 
     chunk_fn = jax.jit(jax.vmap(chunk_and_evaluate))
-    train_in_chunks(init, chunk_fn, trainer.num_chunks, writer, log_fn, progress)
+    state = train_in_chunks(init, chunk_fn, trainer.num_chunks, writer, log_fn, progress)
+    final = None
+    outputs = {}
+    if config.final_episodes:
+        final = outputs[FINAL] = finals.final_evaluation(config, trainer, state)
+        outputs[GRID] = finals.policy_grid(config, trainer, state)
+    if config.snr_repeats:
+        outputs[SNR] = finals.gradient_snr(config, trainer, init, state)
+    for name, data in outputs.items():
+        if data is not None and writer.primary:
+            write_json_atomic(writer.path / name, data)
     rows = writer.metrics
-    writer.write_summary(summary(writer.config, rows))
+    writer.write_summary(summary(writer.config, rows, final))
     return rows
+
+
+FINAL, GRID, SNR = "final.json", "policy_grid.json", "snr.json"
+"""The files of :mod:`.final`'s measurements in the run folder."""
 
 
 def mean_se(values: list[float]) -> str:
@@ -87,7 +104,7 @@ def mean_se(values: list[float]) -> str:
     return stats.mean_ci_cell(values)
 
 
-def summary(config: dict[str, Any], rows: list[dict]) -> str:
+def summary(config: dict[str, Any], rows: list[dict], deterministic: dict | None = None) -> str:
     """Markdown: the final evaluation (mean over seeds ± Student t 95% CI, n - 1 df), the env
     steps per seed, the steady env-steps/s (median over the chunks that were not the first of
     their process) and the wall seconds of all chunks (compilation and evaluations included;
@@ -98,6 +115,8 @@ def summary(config: dict[str, Any], rows: list[dict]) -> str:
     Args:
       config: ``config.json``'s ``config`` (any version: :func:`run_settings`).
       rows: the ``metrics.jsonl`` rows, one per chunk and seed (with ``chunk`` and ``wall_s``).
+      deterministic: ``final.json`` (the deterministic evaluation), if the run made one: its
+        statistics too, and the reference policy's.
     """
     if not rows:
         return "# brax-rp\n\nno rows\n"
@@ -124,6 +143,22 @@ def summary(config: dict[str, Any], rows: list[dict]) -> str:
         f"| wall_s (all chunks) | {sum(chunk_seconds.values()):.1f} |",
         "",
     ]
+    if deterministic:
+        seeds, ref = deterministic["seeds"], deterministic.get("reference") or {}
+        names = [k for k, v in seeds[0].items() if k != "seed" and isinstance(v, float)]
+        lines += [
+            f"Deterministic (mean-action) policy, {deterministic['episodes']} common episodes"
+            + (" (reference: the env's reference policy, same episodes)" if ref else ""),
+            "",
+            "| statistic (mean over seeds ± Student t 95% CI) | policy | reference |",
+            "|---|---|---|",
+            *[
+                f"| {k} | {mean_se([r[k] for r in seeds])} | "
+                f"{format(ref[k], '.4g') if isinstance(ref.get(k), float) else ''} |"
+                for k in names
+            ],
+            "",
+        ]
     return "\n".join(lines)
 
 
@@ -139,7 +174,8 @@ def rewrite_summary(run_dir: str | pathlib.Path) -> pathlib.Path:
     path = run.path / "summary.md"
     if not run.finished:
         raise FileNotFoundError(f"{path}: not a finished run (no summary.md); nothing rewritten")
-    return write_text_atomic(path, summary(run.config, run.metrics))
+    final = run.json(FINAL) if (run.path / FINAL).exists() else None
+    return write_text_atomic(path, summary(run.config, run.metrics, final))
 
 
 def run_shape(config: dict[str, Any]) -> dict[str, Any]:

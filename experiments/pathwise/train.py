@@ -78,7 +78,14 @@ def policy_module(config: PathwiseConfig, env: Any, env_params: Any) -> tuple[Mo
 
     def build(key: jax.Array) -> networks.SquashedGaussianPolicy:
         return networks.make_policy(
-            env, env_params, config.hidden, config.action_std, config.learn_std, key
+            env,
+            env_params,
+            config.hidden,
+            config.action_std,
+            config.learn_std,
+            key,
+            obs_indices=config.obs_indices,
+            obs_scale=config.obs_scale,
         )
 
     module, _ = split_module(build(jax.random.key(0)))
