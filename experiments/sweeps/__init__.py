@@ -27,6 +27,7 @@ DECLARATIONS = (
     "ordergrad_experiments.sweeps.transform",
     "ordergrad_experiments.sweeps.envs",
     "ordergrad_experiments.sweeps.guarded_maze",
+    "ordergrad_experiments.sweeps.hedging",
 )
 """The modules that declare the project's sweeps (imported on first lookup)."""
 
