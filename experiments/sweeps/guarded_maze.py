@@ -2,7 +2,8 @@
 
 ``ordergrad-jax sweep guarded-maze --keep reports/guarded-maze/runs`` runs group-PG control runs
 (``ordergrad-jax run control``, 10 seeds vmapped in one jit per run) on ``GuardedMaze-v0`` and
-keeps each run's config.json, metrics.jsonl and summary.md. The methods: the mean (RLOO), CVaR-PG
+keeps each run's config.json, summary.md, final_returns.npz and its evaluation rows with the last
+chunk's training rows (:func:`final_rows`). The methods: the mean (RLOO), CVaR-PG
 at alpha = 0.1 (the deployed level, ``cvar_alpha``), OrderGrad's lower tail at the same level
 (``LowerTailMean:0.1`` at K = 10: the expected lowest of 10 returns), and the remedies for the
 tail learners' blindness to success that the trainer has: the mean for the first 30% of the
@@ -11,6 +12,10 @@ paper's soft-risk schedule), and an entropy bonus decaying linearly to 0 (``entr
 """
 
 from __future__ import annotations
+
+import json
+import pathlib
+import shutil
 
 from ordergrad_experiments.sweeps.spec import RunSpec, Sweep, register
 
@@ -36,6 +41,20 @@ WARM = "warm_start_objective=Mean warm_start_frac=0.3"
 ENT = "entropy_schedule=linear entropy_coef={}"
 
 
+def final_rows(run, dest: pathlib.Path) -> None:
+    """The keep of this sweep: ``config.json``, ``summary.md``, ``final_returns.npz`` and a
+    ``metrics.jsonl`` of the evaluation and speed rows and the last chunk's training rows (the
+    earlier chunks' training rows, 4/5 of the file, are left out: reports/ has a size budget)."""
+    dest.mkdir(parents=True, exist_ok=True)
+    for name in ("config.json", "summary.md", "final_returns.npz"):
+        if (run.path / name).exists():
+            shutil.copyfile(run.path / name, dest / name)
+    train = run.rows("train")
+    last = max((row["env_steps"] for row in train), default=None)
+    rows = [r for r in run.metrics if r.get("kind") != "train" or r["env_steps"] == last]
+    (dest / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+
+
 def _run(run_id: str, *parts: str) -> RunSpec:
     return RunSpec(f"gm-{run_id}", "control", tuple(" ".join(parts).split()))
 
@@ -58,6 +77,7 @@ GUARDED_MAZE = register(
         "mean-to-tail and entropy remedies (reports/guarded-maze)",
         _runs(),
         pins=COMMON,
+        keep=final_rows,
         documents=("reports/guarded-maze/runs",),
     )
 )
