@@ -154,3 +154,19 @@ def test_the_committed_document_matches_its_runs():
     assert report("guarded-maze", check=True) == []
     committed = sorted(p.name for p in (ROOT / "reports" / "guarded-maze" / gm.RUNS).iterdir())
     assert committed == sorted(sweeps.get("guarded-maze").kept())
+
+
+def test_keep_final_rows(tmp_path):
+    from ordergrad_experiments.common.runs import Run
+    from ordergrad_experiments.sweeps.guarded_maze import final_rows
+
+    src = tmp_path / "run"
+    src.mkdir()
+    (src / "config.json").write_text("{}")
+    (src / "summary.md").write_text("done\n")
+    rows = [{"kind": "train", "seed": s, "env_steps": e} for e in (10, 20) for s in (0, 1)]
+    rows += [{"kind": "eval", "seed": s, "mean": 1.0} for s in (0, 1)]
+    (src / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    final_rows(Run(src), tmp_path / "kept")
+    kept = Run(tmp_path / "kept")
+    assert kept.finished and kept.metrics == rows[2:]
