@@ -45,8 +45,9 @@ def test_curated_results_stay_small():
     sizes = {name: (ROOT / name).stat().st_size for name in _tracked("reports")}
     big = {name: size for name, size in sizes.items() if size > 1_000_000}
     assert not big, f"files over 1 MB in reports/: {big}"
-    # 10 MB: the curated data of ~150 runs (the LM study's 55 among them) and the figures
-    assert sum(sizes.values()) < 10_000_000, f"reports/ holds {sum(sizes.values())} bytes"
+    # 14 MB: the curated data of ~200 runs (the LM study's 55 among them), the figures, and the
+    # raw evaluation returns the risk studies commit (issue 25: ~180 KB per 48-seed run, npz)
+    assert sum(sizes.values()) < 14_000_000, f"reports/ holds {sum(sizes.values())} bytes"
     assert not [n for n in sizes if "/checkpoints/" in n or n.endswith((".log", ".pdf"))]
 
 
@@ -111,7 +112,9 @@ def _copy_brax(tmp_path: pathlib.Path) -> pathlib.Path:
     return tmp_path / "reports" / "brax" / "RESULTS.md"
 
 
-@pytest.mark.parametrize("name", ["brax", "control", "envs", "lm", "transform", "variance"])
+@pytest.mark.parametrize(
+    "name", ["brax", "control", "envs", "guarded-maze", "lm", "transform", "variance"]
+)
 def test_report_check_passes_on_the_committed_documents(name):
     """`report NAME --check` of every document on its committed data (CI runs this once)."""
     proc = _report(name, "--check")
