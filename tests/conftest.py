@@ -53,6 +53,7 @@ USERS_STACK_FILES = frozenset(
         *("test_estimators", "test_zoo", "test_metrics", "test_method_choice"),
         *("test_envs", "test_brax", "test_control", "test_cli", "test_hedging"),
         "test_guarded_maze",
+        "test_hedging_study",
         *("test_lm", "test_lm_learning", "test_lm_pretrained", "test_lm_scratchpad"),
         *("test_lm_sharded", "test_lm_training", "test_integrations_tunix", "test_bench_lm_speed"),
     }
