@@ -52,13 +52,6 @@ def test_short_route_tail_objectives_by_hand():
     assert lowest < by_hand < 10.0
 
 
-def test_holm_against_hand_values():
-    # sorted p: 0.01, 0.02, 0.03, 0.5 -> 4 * 0.01, 3 * 0.02, max(0.06, 2 * 0.03), max(0.06, 0.5).
-    got = gm.holm([0.03, 0.5, 0.01, 0.02])
-    assert got == pytest.approx([0.06, 0.5, 0.04, 0.06])
-    assert gm.holm([0.9, 0.8]) == pytest.approx([1.0, 1.0])
-
-
 @pytest.mark.parametrize(
     "row, route",
     [

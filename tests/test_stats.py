@@ -170,6 +170,8 @@ def test_holm_by_hand():
     running maximum makes the last 0.06; then back in the input's order, and capped at 1."""
     assert stats.holm([0.01, 0.04, 0.03, 0.005]) == pytest.approx([0.03, 0.06, 0.06, 0.02])
     assert stats.holm([0.5, 0.4]) == pytest.approx([0.8, 0.8])
+    # sorted 0.01, 0.02, 0.03, 0.5 -> 0.04, 0.06, max(0.06, 0.06), max(0.06, 0.5)
+    assert stats.holm([0.03, 0.5, 0.01, 0.02]) == pytest.approx([0.06, 0.5, 0.04, 0.06])
     assert stats.holm([0.7, 0.6]) == pytest.approx([1.0, 1.0])
     assert stats.holm([0.02]) == pytest.approx([0.02])
     for bad in ([], [1.2], [-0.1, 0.5]):

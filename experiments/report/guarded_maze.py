@@ -14,7 +14,7 @@ over the family (:data:`FAMILY`).
 from __future__ import annotations
 
 import pathlib
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 
 import numpy as np
 
@@ -66,22 +66,6 @@ def expected_lowest(values: np.ndarray, probs: np.ndarray, k: int) -> float:
     survival = np.clip(1.0 - np.cumsum(p), 0.0, 1.0)  # P(X > v_(j))
     before = np.concatenate([[1.0], survival[:-1]])
     return float(np.sum(v * (before**k - survival**k)))
-
-
-def holm(p_values: Sequence[float]) -> list[float]:
-    """Holm's step-down adjusted p-values (family-wise error), in the input's order.
-
-    ``p_(i)`` sorted ascending gets ``max_{j <= i} min(1, (m - j + 1) p_(j))``.
-    """
-    p = np.asarray(p_values, np.float64)
-    m = p.size
-    order = np.argsort(p, kind="stable")
-    adjusted = np.empty(m)
-    running = 0.0
-    for rank, i in enumerate(order):
-        running = max(running, min(1.0, (m - rank) * p[i]))
-        adjusted[i] = running
-    return adjusted.tolist()
 
 
 def _routes() -> dict[str, tuple[np.ndarray, np.ndarray]]:
@@ -212,7 +196,7 @@ def paired_table(folder: pathlib.Path) -> str:
         seeds = sorted(x)
         xs, ys = [x[s] for s in seeds], [base[s] for s in seeds]
         results.append((name, evals, xs, ys, stats.paired_test(xs, ys)))
-    adjusted = holm([t.p_value for *_, t in results])
+    adjusted = stats.holm([t.p_value for *_, t in results])
     rows = []
     for (name, evals, xs, ys, test), p_holm in zip(results, adjusted, strict=True):
         wins = sum(u > v for u, v in zip(xs, ys, strict=True))
