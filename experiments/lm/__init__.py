@@ -14,6 +14,11 @@ name.
 * ``rl_start`` -- the RL state and the step's jitted phases from params (``run``).
 * ``make_mesh`` -- a device mesh of a shape, axes named for the LM's shardings (``sharding``).
 * ``curate_run`` -- copies a finished run's config, summary and cut metric rows (``curate.curate``).
+* ``SolveRates`` -- per-prompt initial success probabilities, the start of the bandit (``bandit``).
+* ``fit_solve_rates`` -- a zero-inflated Beta start fitted to a measured pass@k curve (``bandit``).
+* ``solve_rates_from_counts`` -- a start from per-prompt success counts (``bandit``).
+* ``BANDIT_OBJECTIVES`` -- the study's objectives as bandit objectives (``bandit.OBJECTIVES``).
+* ``bandit_frontiers`` -- each objective's exact-gradient pass@k curve (``bandit.frontiers``).
 """
 
 from __future__ import annotations
@@ -23,6 +28,9 @@ from typing import TYPE_CHECKING
 from ordergrad_experiments.common.lazy import public_api
 
 if TYPE_CHECKING:
+    from .bandit import OBJECTIVES as BANDIT_OBJECTIVES
+    from .bandit import SolveRates, fit_solve_rates, solve_rates_from_counts
+    from .bandit import frontiers as bandit_frontiers
     from .config import QUICK, LMConfig
     from .curate import curate as curate_run
     from .run import build_model, rl_start, task_setup
@@ -30,18 +38,28 @@ if TYPE_CHECKING:
     from .sharding import make_mesh
 
 __all__ = [
+    "BANDIT_OBJECTIVES",
     "QUICK",
     "LMConfig",
+    "SolveRates",
+    "bandit_frontiers",
     "build_model",
     "curate_run",
+    "fit_solve_rates",
     "make_mesh",
     "rl_start",
     "run_rl",
+    "solve_rates_from_counts",
     "task_setup",
 ]
 
 # {public name: (submodule, its attribute)}
 _PUBLIC = {
+    "BANDIT_OBJECTIVES": ("bandit", "OBJECTIVES"),
+    "SolveRates": ("bandit", "SolveRates"),
+    "bandit_frontiers": ("bandit", "frontiers"),
+    "fit_solve_rates": ("bandit", "fit_solve_rates"),
+    "solve_rates_from_counts": ("bandit", "solve_rates_from_counts"),
     "QUICK": ("config", "QUICK"),
     "LMConfig": ("config", "LMConfig"),
     "build_model": ("run", "build_model"),
