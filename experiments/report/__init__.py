@@ -102,6 +102,12 @@ def _guarded_maze_tables(folder: pathlib.Path) -> dict[str, Callable[[], str]]:
     return guarded_maze.builders(folder)
 
 
+def _hedging_tables(folder: pathlib.Path) -> dict[str, Callable[[], str]]:
+    from ordergrad_experiments.report import hedging
+
+    return hedging.builders(folder)
+
+
 def _envs_tables(folder: pathlib.Path) -> dict[str, Callable[[], str]]:
     from ordergrad_experiments.report import envs
 
@@ -118,6 +124,7 @@ DOCUMENTS = {
     "transform": Document("reports/transform/RESULTS.md", _transform_tables, also=("README.md",)),
     "envs": Document("envs/README.md", _envs_tables),
     "guarded-maze": Document("reports/guarded-maze/RESULTS.md", _guarded_maze_tables),
+    "hedging": Document("reports/hedging/RESULTS.md", _hedging_tables),
 }
 
 
