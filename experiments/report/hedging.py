@@ -286,7 +286,7 @@ def no_trade_width(folder: pathlib.Path, tol: float = 0.01) -> str:
                 {
                     "run": name,
                     "date k": str(_step(tau)),
-                    f"no-trade width (|trade| < {tol:g}), shares": _cell(widths),
+                    f"no-trade width (trade under {tol:g} shares), shares": _cell(widths),
                 }
             )
     return markdown_table(rows)
