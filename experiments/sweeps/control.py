@@ -135,10 +135,23 @@ def _risk_powered() -> tuple[RunSpec, ...]:
         " num_seeds=48"
     )
     pg = "num_groups=4 group_size=16"
-    return tuple(
+    runs = [
         control(f"dcp48-{arm}", common, "" if arm == "ppo" else pg, sets)
         for arm, sets in DCP48_ARMS.items()
-    )
+    ]
+    # the gradients of RLOO (Mean@1) and of the worst of 10 along both learners' runs (3 seeds;
+    # the learner's keys resolve into control-gradients' control.*)
+    tail = "LowerTailMean:0.1@10"
+    probes = f"probes=Mean@1,{tail},{tail}/32,{tail}/64 target={tail} batches=32 at_chunks=1,4,10"
+    learner = common.replace("num_seeds=48", "num_seeds=3")
+    runs += [
+        RunSpec(
+            f"dcp48-grads-{arm}", "control-gradients", sets(f"{learner} {pg} {arm_sets} {probes}")
+        )
+        for arm, arm_sets in DCP48_ARMS.items()
+        if arm in ("rloo", "og_cvar10")
+    ]
+    return tuple(runs)
 
 
 CLASSIC = register(
