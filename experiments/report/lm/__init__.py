@@ -9,7 +9,11 @@ One module per part of the document, each reading its folder of ``reports/lm/``:
 * :mod:`~ordergrad_experiments.report.lm.speed`: the step-time split (``speed/lm-speed/``);
 * :mod:`~ordergrad_experiments.report.lm.default`: the default setting (``default/``);
 * :mod:`~ordergrad_experiments.report.lm.study`: the pass@k study (``study/``);
-* :mod:`~ordergrad_experiments.report.lm.length`: the length comparison (``length/``).
+* :mod:`~ordergrad_experiments.report.lm.length`: the length comparison (``length/``);
+* :mod:`~ordergrad_experiments.report.lm.matched`: the study and the length comparison at matched
+  pass@1, with Holm's correction, and the A/A pair (``study/``, ``length/``);
+* :mod:`~ordergrad_experiments.report.lm.frontier`: the bandit's predicted frontiers beside the
+  study's (``study/``).
 
 ``ordergrad-jax report lm [--check]`` rebuilds (compares) the tables (:func:`builders`);
 ``--figures`` redraws the figures of ``reports/lm/figures/`` (:func:`draw_figures`).
@@ -28,7 +32,16 @@ def builders(folder: pathlib.Path) -> dict[str, Callable[[], str]]:
     """Every table of ``reports/lm/RESULTS.md`` by id (``folder``: ``reports/lm``); the tables
     of a section only where its folder exists (a table marked in the document without its data
     is then an error of ``report``)."""
-    from ordergrad_experiments.report.lm import default, grid, learning, length, speed, study
+    from ordergrad_experiments.report.lm import (
+        default,
+        frontier,
+        grid,
+        learning,
+        length,
+        matched,
+        speed,
+        study,
+    )
 
     out = learning.builders(folder)
     out.update(grid.builders(folder))
@@ -38,6 +51,8 @@ def builders(folder: pathlib.Path) -> dict[str, Callable[[], str]]:
         out.update(default.builders(folder))
     if (folder / "study").is_dir():
         out.update(study.builders(folder))
+        out.update(matched.builders(folder))
+        out.update(frontier.builders(folder))
     if (folder / "length").is_dir():
         out.update(length.builders(folder))
     return out
@@ -47,12 +62,15 @@ def figures(folder: pathlib.Path) -> dict[str, Callable[[], dict[str, Any]]]:
     """``{section: draw}`` where ``draw()`` returns ``{stem: matplotlib figure}`` of the figures
     of ``reports/lm/figures/`` drawn from that section's folder (``folder``: ``reports/lm``),
     for the sections whose folder holds runs."""
-    from ordergrad_experiments.report.lm import default, grid, length, study
+    from ordergrad_experiments.report.lm import default, frontier, grid, length, study
 
     draw: dict[str, Callable[[], dict[str, Any]]] = {
         "grid": lambda: grid.compare_figures(folder / "grid"),
         "default": lambda: {"default": default.draw_figure(folder / "default")},
-        "study": lambda: {"study_passk": study.draw_figure(folder / "study")},
+        "study": lambda: {
+            "study_passk": study.draw_figure(folder / "study"),
+            "bandit_frontier": frontier.draw_figure(folder / "study"),
+        },
         "length": lambda: {"length": length.draw_figure(folder / "length")},
     }
     return {s: f for s, f in draw.items() if (folder / s).is_dir() and find_runs(folder / s)}

@@ -236,3 +236,72 @@ def provenance_summary(runs: list[Run]) -> str:
             }
         ]
     )
+
+
+def at_pass1(
+    evals: list[tuple[int, dict[str, float]]], level: float, keys: Iterable[str]
+) -> dict[str, float]:
+    """``keys`` of a run at held-out pass@1 = ``level``, interpolated along its evaluations
+    (``[(step, {key: value})]`` in step order, :func:`evaluations`): linear in pass@1 between
+    the two evaluations of the first segment whose pass@1 range holds ``level`` (an evaluation
+    at exactly ``level`` gives its own values).
+
+    Raises:
+      ValueError: ``level`` outside every segment (the run never reached it).
+    """
+    x = [e["pass@1"] for _, e in evals]
+    for i in range(len(x) - 1):
+        lo, hi = x[i], x[i + 1]
+        if min(lo, hi) <= level <= max(lo, hi):
+            t = 0.0 if hi == lo else (level - lo) / (hi - lo)
+            a, b = evals[i][1], evals[i + 1][1]
+            return {k: a[k] + t * (b[k] - a[k]) for k in keys}
+    if len(x) == 1 and x[0] == level:
+        return {k: evals[0][1][k] for k in keys}
+    raise ValueError(f"pass@1 = {level} is outside the run's range {min(x)}-{max(x)}")
+
+
+@dataclasses.dataclass(frozen=True)
+class Matched:
+    """Two sets of runs compared at matched progress, seed by seed.
+
+    Attributes:
+      seeds: the seeds both sets have, in order.
+      level: ``[n]``, the pass@1 each seed's pair is compared at: the higher of the two runs'
+        final pass@1 that both reached, ``min(final a, final b)``.
+      a, b: ``{key: [n]}``, each side's values at that level (:func:`at_pass1`): the run whose
+        final pass@1 is the level gives its last evaluation, the other is interpolated.
+    """
+
+    seeds: list[int]
+    level: np.ndarray
+    a: dict[str, np.ndarray]
+    b: dict[str, np.ndarray]
+
+    def difference(self, key: str) -> np.ndarray:
+        """``a - b`` of ``key``, seed by seed."""
+        return self.a[key] - self.b[key]
+
+    def test(self, key: str) -> stats.TestResult:
+        """The paired t test of ``a - b`` of ``key`` (two-sided, n - 1 df)."""
+        return stats.paired_test(self.a[key], self.b[key])
+
+
+def matched(a: Mapping[int, Run], b: Mapping[int, Run], keys: Iterable[str]) -> Matched:
+    """``keys`` of the runs of ``a`` and ``b`` (``{seed: run}``) at matched held-out pass@1,
+    seed by seed (:class:`Matched`): equal progress instead of equal steps."""
+    keys = list(keys)
+    seeds = sorted(set(a) & set(b))
+    level, va, vb = [], [], []
+    for s in seeds:
+        ea, eb = evaluations(a[s]), evaluations(b[s])
+        at = min(ea[-1][1]["pass@1"], eb[-1][1]["pass@1"])
+        level.append(at)
+        va.append(at_pass1(ea, at, keys))
+        vb.append(at_pass1(eb, at, keys))
+    return Matched(
+        seeds,
+        np.array(level),
+        {k: np.array([v[k] for v in va]) for k in keys},
+        {k: np.array([v[k] for v in vb]) for k in keys},
+    )
