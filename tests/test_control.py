@@ -497,8 +497,10 @@ def test_powered_tables_are_computed_from_the_committed_returns(tmp_path):
     computes them, Holm over the secondary family only."""
     from scipy import stats as scipy_stats
 
+    from ordergrad_experiments.common import stats
     from ordergrad_experiments.common.io import write_npz_atomic
     from ordergrad_experiments.report import control as report
+    from ordergrad_experiments.report import returns as report_returns
 
     name = report.DCP48
     rng = np.random.default_rng(1)
@@ -523,14 +525,14 @@ def test_powered_tables_are_computed_from_the_committed_returns(tmp_path):
 
     weights = np.asarray([comb(episodes - m, 9) / comb(episodes, 10) for m in range(1, 101)])
     tail = {arm: v @ weights for arm, v in x.items()}
-    table = report.powered_tests_table(tmp_path, name, report.POWERED[name]).splitlines()
+    table = report_returns.powered_tests_table(tmp_path, name, report.POWERED[name]).splitlines()
     assert table[0].startswith("| test | A - B | statistic | pairs | mean A - B |")
     primary = table[2].split(" | ")
     want = cvar["og_cvar10"] - cvar["rloo"]
     assert primary[1:4] == ["og_cvar10 - rloo", "cvar_0.1", "3"]
     assert primary[4] == f"{want.mean():.3g}"
     p = scipy_stats.ttest_rel(cvar["og_cvar10"], cvar["rloo"]).pvalue
-    assert primary[6] == report.stats.format_p(p) and primary[7] == "(alone)"
+    assert primary[6] == stats.format_p(p) and primary[7] == "(alone)"
     secondary = [
         (tail["og_cvar10"], tail["rloo"]),
         (cvar["og_cvar10"], cvar["ppo"]),
@@ -545,9 +547,9 @@ def test_powered_tables_are_computed_from_the_committed_returns(tmp_path):
         f[report.TAIL10] = lambda v: v @ weights
         all_p.append(scipy_stats.ttest_rel(f[stat](x[a]), f[stat](x[b])).pvalue)
     assert ps[0] == pytest.approx(all_p[1]) and ps[1] == pytest.approx(all_p[3])
-    holm = [report.stats.format_p(q) for q in report.stats.holm(all_p)]
+    holm = [stats.format_p(q) for q in stats.holm(all_p)]
     assert [r.split(" | ")[7] for r in table[3:]] == holm
-    runs = report.powered_runs_table(tmp_path, name, report.POWERED[name]).splitlines()
+    runs = report_returns.powered_runs_table(tmp_path, name, report.POWERED[name]).splitlines()
     assert "| trained objective | trained | mean | cvar_0.1 | LowerTailMean:0.1@10 |" in runs[0]
     assert len(runs) == 2 + 4
 

@@ -319,7 +319,7 @@ def hopper_tail_study() -> Any:
     statistic the tail learner ascends); the secondary family (Holm), each tail variant (half and
     double step, groups of 16 and 32) against the Mean learner on it, and the rerun pair on the
     mean and CVaR_0.1."""
-    from ordergrad_experiments.report.control import Powered
+    from ordergrad_experiments.report.returns import Powered
 
     tail = "LowerTailMean:0.25@4"
     return Powered(
@@ -331,19 +331,6 @@ def hopper_tail_study() -> Any:
         ),
         statistics=("mean", "cvar_0.1", tail, "median"),
     )
-
-
-def hopper_tail_gradients_table(folder: pathlib.Path) -> str:
-    """The gradient probes of the hopper-tail set (``ht-grads-*``: ``run control-gradients``):
-    one row per learner, probed chunk and probe, the means over the run's seeds
-    (``ordergrad_experiments.control.gradients.summary_rows``)."""
-    from ordergrad_experiments.control.gradients import summary_rows
-
-    rows = []
-    for run in _runs(folder / HOPPER_TAIL, finished=True):
-        if run.name.startswith("ht-grads-"):
-            rows += summary_rows(run.metrics)
-    return markdown_table(rows, floatfmt=".3g")
 
 
 def builders(folder: pathlib.Path) -> dict[str, Callable[[], str]]:
@@ -358,12 +345,12 @@ def builders(folder: pathlib.Path) -> dict[str, Callable[[], str]]:
     tables["bench"] = lambda: bench_table(folder)
     tables["comparisons"] = lambda: comparisons_table(folder)
     if _runs(folder / HOPPER_TAIL, finished=True):
-        from ordergrad_experiments.report import control
+        from ordergrad_experiments.report import returns
 
         study = hopper_tail_study()
-        tables["hopper-tail"] = lambda: control.powered_runs_table(folder, HOPPER_TAIL, study)
-        tables["hopper-tail-tests"] = lambda: control.powered_tests_table(
+        tables["hopper-tail"] = lambda: returns.powered_runs_table(folder, HOPPER_TAIL, study)
+        tables["hopper-tail-tests"] = lambda: returns.powered_tests_table(
             folder, HOPPER_TAIL, study
         )
-        tables["hopper-tail-gradients"] = lambda: hopper_tail_gradients_table(folder)
+        tables["hopper-tail-gradients"] = lambda: returns.gradients_table(folder / HOPPER_TAIL)
     return tables

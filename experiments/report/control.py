@@ -24,7 +24,14 @@ import numpy as np
 
 from ordergrad_experiments.common import stats
 from ordergrad_experiments.common.runs import Run, find_runs, markdown_table
-from ordergrad_experiments.control.run import NOT_STATISTICS
+from ordergrad_experiments.control import NOT_STATISTICS
+from ordergrad_experiments.report.returns import (
+    Powered,
+    final_returns,
+    gradients_table,
+    powered_runs_table,
+    powered_tests_table,
+)
 
 DCP48 = "disturbed-cartpole-48seeds"
 DCP10 = "disturbed-cartpole-10seeds"
@@ -87,22 +94,6 @@ PAIRS = {
 # A set whose paired table also counts the seeds on which A reaches a goal value of the statistic.
 GOALS = {RG10: 12.0}
 
-Comparison = tuple[str, str, str]
-"""``(run A, run B, statistic)``: A - B of a statistic of :func:`seed_statistics`, paired by
-seed (runs named by the part of the run id after its first ``-``)."""
-
-
-@dataclasses.dataclass(frozen=True)
-class Powered:
-    """A study whose tests were stated before its runs (``RESULTS.md`` says when): the primary
-    comparison, tested alone at 5%, and the secondary family, Holm-corrected together."""
-
-    primary: Comparison
-    secondary: tuple[Comparison, ...]
-    statistics: tuple[str, ...]
-    """The columns of its runs table, each a statistic of :func:`seed_statistics`."""
-
-
 TAIL10 = "LowerTailMean:0.1@10"
 POWERED = {
     DCP48: Powered(
@@ -117,116 +108,6 @@ POWERED = {
         statistics=("mean", "cvar_0.1", TAIL10, "median", "below_100"),
     ),
 }
-
-
-def seed_statistics(returns: np.ndarray, stat: str) -> np.ndarray:
-    """One statistic of each seed's evaluation returns ``[seeds, episodes] -> [seeds]``.
-
-    ``mean``; ``cvar_<alpha>`` (the plug-in lower-tail mean, ``og.metrics.cvar``); ``median``;
-    ``below_<v>`` (the share of episodes with return < v); ``<objective>@<K>`` (an L-statistic
-    at K, e.g. ``LowerTailMean:0.1@10``, the mean of the worst 1 of 10: its unbiased U-statistic,
-    ``og.metrics.lstat_at_k``). The library's metrics run on float32 returns, as in the runs.
-
-    Raises:
-      ValueError: a statistic of none of these forms.
-    """
-    import jax.numpy as jnp
-
-    import ordergrad_jax as og
-
-    x = jnp.asarray(returns, jnp.float32)
-    if stat == "mean":
-        return np.asarray(og.metrics.mean(x), np.float64)
-    if stat == "median":
-        return np.median(np.asarray(returns, np.float64), axis=-1)
-    if stat.startswith("cvar_"):
-        return np.asarray(og.metrics.cvar(x, float(stat[5:])), np.float64)
-    if stat.startswith("below_"):
-        return np.mean(np.asarray(returns) < float(stat[6:]), axis=-1)
-    objective, at, k = stat.rpartition("@")
-    if at and k.isdigit():
-        return np.asarray(og.metrics.lstat_at_k(x, int(k), objective), np.float64)
-    raise ValueError(
-        f"unknown statistic {stat!r}: use mean, median, cvar_<alpha>, below_<value> or "
-        "<objective>@<K>"
-    )
-
-
-def _returns_by_arm(folder: pathlib.Path, name: str) -> dict[str, tuple[Run, np.ndarray]]:
-    """``{arm: (run, final returns [seeds, episodes])}`` of the finished control runs of set
-    ``name`` (runs with evaluation rows; a diagnostic run beside them is skipped).
-
-    Raises:
-      ValueError: a control run of the set without its final returns.
-    """
-    out = {}
-    for run in _runs(folder, name):
-        if not run.finished or not run.rows("eval"):
-            continue
-        returns = final_returns(run)
-        if not returns:
-            raise ValueError(f"{run.path}: no final_returns.npz, which the {name} tables read")
-        ((_, values),) = returns.items()
-        out[run.name.split("-", 1)[-1]] = (run, values)
-    return out
-
-
-def powered_runs_table(folder: pathlib.Path, name: str, study: Powered) -> str:
-    """One row per arm of set ``name`` of a :class:`Powered` study (e.g. :data:`POWERED`), every
-    cell from its committed evaluation returns: the statistic the arm trained (``trained``,
-    named in ``trained objective``: the runs' eval rows,
-    :func:`ordergrad_experiments.control.evaluate.trained_objective`) and the study's statistics
-    (:func:`seed_statistics`), each the mean over seeds ± the half-width of its Student t 95%
-    interval (n - 1 df)."""
-    rows = []
-    for run, returns in _returns_by_arm(folder, name).values():
-        evals = run.rows("eval")
-        row: dict[str, Any] = {"run": run.name, "method": evals[0]["method"]}
-        row["seeds"] = returns.shape[0]
-        row["trained objective"] = evals[0].get("trained_objective", "-")
-        row["trained"] = stats.mean_ci_cell([r["trained"] for r in evals])
-        for stat in study.statistics:
-            row[stat] = stats.mean_ci_cell(seed_statistics(returns, stat))
-        rows.append(row)
-    return markdown_table(rows)
-
-
-def powered_tests_table(folder: pathlib.Path, name: str, study: Powered) -> str:
-    """The tests of set ``name`` of a :class:`Powered` study, from its committed evaluation
-    returns: the primary
-    comparison, then the secondary family. Each: the mean per-seed difference A - B with its
-    Student t 95% interval (n - 1 df), the two-sided paired t test's p, Holm's adjusted p over
-    the secondary family (the primary is tested alone), and the seeds on which A > B.
-
-    Raises:
-      ValueError: an arm of a comparison is not committed, or two arms differ in seeds.
-    """
-    arms = _returns_by_arm(folder, name)
-    tests = []
-    for a, b, stat in (study.primary, *study.secondary):
-        if a not in arms or b not in arms:
-            raise ValueError(f"{name}: no committed run for {a} or {b}")
-        xs, ys = (seed_statistics(arms[arm][1], stat) for arm in (a, b))
-        if xs.shape != ys.shape:
-            raise ValueError(f"{a} and {b} have different seeds: {xs.shape} vs {ys.shape}")
-        tests.append((a, b, stat, xs, ys, stats.paired_test(xs, ys)))
-    adjusted = ["(alone)", *map(stats.format_p, stats.holm([t[-1].p_value for t in tests[1:]]))]
-    rows = []
-    for (a, b, stat, xs, ys, test), holm in zip(tests, adjusted, strict=True):
-        rows.append(
-            {
-                "test": "primary" if not rows else "secondary",
-                "A - B": f"{a} - {b}",
-                "statistic": stat,
-                "pairs": len(xs),
-                "mean A - B": f"{test.difference:.3g}",
-                "95% CI (t, n - 1 df)": f"{test.interval.low:.3g} to {test.interval.high:.3g}",
-                "paired t p": stats.format_p(test.p_value),
-                "Holm p": holm,
-                "seeds with A > B": f"{int(np.sum(xs > ys))} of {len(xs)}",
-            }
-        )
-    return markdown_table(rows)
 
 
 def _runs(folder: pathlib.Path, name: str) -> list[Run]:
@@ -346,7 +227,6 @@ def riskygrid_routes() -> dict[str, float]:
     after one (``fall``: the same on each of its exposed steps, whose moves right pay 0), the
     sheltered route's (``sheltered``), and the ledge's fall probability ``1 - (1 - wind_prob)^(width
     - 2)`` (its steps that start on an exposed cell)."""
-    import dataclasses
 
     import jax
 
@@ -419,22 +299,6 @@ def speed_table(folder: pathlib.Path) -> str:
     rows = [r for r in run.metrics if "trainer" in r]
     columns = ["trainer", "env_steps", "seconds", "env_steps_per_s", "vs_rloo", "compile_s"]
     return markdown_table(rows, columns, floatfmt=".4g")
-
-
-def final_returns(run: Run) -> dict[str, np.ndarray]:
-    """``{method: final evaluation returns [seeds, episodes]}`` of a control run (its
-    ``final_returns.npz``, :data:`ordergrad_experiments.control.run.FINAL_RETURNS`, or the
-    ``final_returns.json`` that runs before it wrote); ``{}`` where the run folder holds
-    neither."""
-    from ordergrad_experiments.control.run import FINAL_RETURNS
-
-    if (run.path / FINAL_RETURNS).exists():
-        with np.load(run.path / FINAL_RETURNS) as data:
-            return {str(data["method"]): np.asarray(data["returns"], np.float64)}
-    if (run.path / "final_returns.json").exists():
-        data = run.json("final_returns.json")
-        return {data["method"]: np.asarray(data["returns"], np.float64)}
-    return {}
 
 
 def env_figures(runs: list[Run], which: tuple[str, ...] = ("curves", "returns")) -> dict[str, Any]:
@@ -510,6 +374,7 @@ def builders(folder: pathlib.Path) -> dict[str, Callable[[], str]]:
             out[f"{name}-tests"] = lambda name=name: powered_tests_table(
                 folder, name, POWERED[name]
             )
+            out[f"{name}-gradients"] = lambda name=name: gradients_table(folder / name)
             continue
         out[name] = lambda name=name: runs_table(folder, name)
         if PAIRS[name]:
