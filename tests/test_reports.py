@@ -113,7 +113,7 @@ def _copy_brax(tmp_path: pathlib.Path) -> pathlib.Path:
 
 
 @pytest.mark.parametrize(
-    "name", ["brax", "control", "envs", "guarded-maze", "lm", "transform", "variance"]
+    "name", ["brax", "control", "envs", "guarded-maze", "hedging", "lm", "transform", "variance"]
 )
 def test_report_check_passes_on_the_committed_documents(name):
     """`report NAME --check` of every document on its committed data (CI runs this once)."""
