@@ -61,7 +61,7 @@ def test_check_fails_naming_an_edited_table(tmp_path):
 
 @pytest.mark.training  # an end-to-end run: once, in the float32 pass
 def test_figures_redraw_from_the_committed_data(tmp_path):
-    """`report lm --figures` redraws the five figures of reports/lm/figures/ from the committed
+    """`report lm --figures` redraws the six figures of reports/lm/figures/ from the committed
     runs alone (a copy of reports/lm as the root), the same bytes on a second redraw, the same
     image size and (up to font rendering) the same pixels as the committed PNGs."""
     import matplotlib.image as mpimg
@@ -73,6 +73,7 @@ def test_figures_redraw_from_the_committed_data(tmp_path):
     proc = _report("--figures", "--root", str(tmp_path))
     assert proc.returncode == 0, proc.stdout + proc.stderr
     stems = {"default", "study_passk", "length", "lm_passk_compare", "lm_training_compare"}
+    stems.add("bandit_frontier")
     assert {p.stem for p in figures.glob("*.png")} == stems
     assert {p.stem for p in (LM / "figures").glob("*.png")} == stems
     first = {p.name: p.read_bytes() for p in figures.glob("*.png")}
@@ -415,3 +416,33 @@ def test_fused_table_pairs_the_fused_runs_with_the_default_kernel_runs(tmp_path)
     assert row[:5] == ["GRPO", "3", cell(fused), cell(plain), cell(np.subtract(fused, plain))]
     assert f"{scipy_stats.ttest_rel(fused, plain).pvalue:.2f}" in row[5]
     assert row[6:] == ["0.280", "300"]
+
+
+def test_matched_cell_from_the_raw_curves():
+    """The study-matched cell of TopM:2@4 at pass@32: each seed's final (pass@1, pass@32) against
+    GRPO's curve of the same seed interpolated at that pass@1 (np.interp: GRPO's pass@1 rises),
+    a paired t test by scipy, Holm over the table's 50 p-values by hand."""
+    doc = (LM / "RESULTS.md").read_text()
+    rows = {r[0]: r for r in _cells(doc, "study-matched")}
+
+    def curve(name: str) -> np.ndarray:
+        rows_ = _jsonl(LM / "study" / name / "curve.jsonl")
+        out = [[rows_[0]["pass@1"], rows_[0]["pass@32"]]]
+        out += [[r["heldout_pass@1"], r["heldout_pass@32"]] for r in rows_ if "heldout_pass@1" in r]
+        return np.array(out)
+
+    diffs = []
+    for s in range(5):
+        mine, base = curve(f"top2at4-s{s}"), curve(f"grpo-s{s}")
+        assert mine[-1, 0] < base[-1, 0]
+        diffs.append(mine[-1, 1] - np.interp(mine[-1, 0], base[:, 0], base[:, 1]))
+    test = scipy_stats.ttest_1samp(diffs, 0.0)
+    half = scipy_stats.t.ppf(0.975, 4) * np.std(diffs, ddof=1) / np.sqrt(5)
+    cell = rows["OrderGrad TopM:2@4"][-1]
+    assert cell.startswith(f"{np.mean(diffs):+.4f} ± {half:.4f} (p {test.pvalue:.2g}; Holm ")
+    # Holm: every raw p of the table; this cell's adjusted value is >= its raw p times the
+    # number of p-values at least as large
+    raw = [float(c.split("(p ")[1].split(";")[0]) for r in rows.values() for c in r[3:]
+           if "(p <" not in c]  # fmt: skip
+    holm = float(cell.split("Holm ")[1].rstrip(")"))
+    assert holm >= min(1.0, round(test.pvalue * sum(p >= 0.3 for p in raw), 2) - 0.01)
