@@ -329,7 +329,7 @@ def env_figures(runs: list[Run], which: tuple[str, ...] = ("curves", "returns"))
 # The document's figures: {env: (set, the runs drawn, by run-id suffix, in legend order)}, each
 # drawn as figures/<env>_curves.png and figures/<env>_returns.png.
 FIGURES = {
-    "DisturbedCartPole-v0": (DCP10, ("rloo", "og_ltm", "cvar_pg", "og_botm", "ppo")),
+    "DisturbedCartPole-v0": (DCP48, ("rloo", "og_cvar10", "cvar_pg", "ppo")),
     "RiskyGrid-v0": (RG10, ("rloo", "ppo", "og_ltm", "og_ltm_warm30", "og_ltm_warm30_ent30")),
 }
 
