@@ -629,3 +629,22 @@ def test_control_gradients_quick_run_writes_its_rows(tmp_path):
     assert len(probes) == 2 * 3 and all(np.isfinite(r["snr"]) for r in probes)
     assert all(r["target"] <= r["mean"] for r in policies)  # the worst of 4 <= the mean
     assert "| learner | chunk |" in (folder / "summary.md").read_text()
+
+
+def test_crossover_batches_equalise_the_predicted_alignments():
+    """control.gradients: at the crossover batch multiple the target's own estimate and the other
+    probe's are predicted to align equally well, beyond it the target's better; the isotropic
+    model gives the Monte Carlo cosine of test_gradient_statistics_against_known_signal_and_noise
+    (3 / sqrt(9 + P sigma^2) for SNR 9 / (P sigma^2))."""
+    from ordergrad_experiments.control.gradients import crossover_batches, predicted_alignment
+
+    assert predicted_alignment(9.0 / (50 * 0.25), 1.0) == pytest.approx(3.0 / np.sqrt(9.0 + 12.5))
+    s_t, s_p, c = 0.1, 0.8, 0.9
+    m = crossover_batches(s_t, s_p, c)
+    assert m > 1
+    assert predicted_alignment(s_t, 1.0, m) == pytest.approx(predicted_alignment(s_p, c, m))
+    assert predicted_alignment(s_t, 1.0, 2 * m) > predicted_alignment(s_p, c, 2 * m)
+    assert predicted_alignment(s_t, 1.0, m / 2) < predicted_alignment(s_p, c, m / 2)
+    assert crossover_batches(1.0, 0.1, 0.9) == 1.0  # the target's own is better already
+    assert crossover_batches(0.1, 0.8, 1.0) == float("inf")
+    assert np.isnan(crossover_batches(-0.1, 0.8, 0.5)) and np.isnan(predicted_alignment(0.0, 1.0))

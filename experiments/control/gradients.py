@@ -248,7 +248,11 @@ def run(
 
 def summary_rows(rows: list[dict]) -> list[dict]:
     """One row per learner, chunk and probe: the means over seeds of the probe statistics and of
-    the policy's mean return and target objective."""
+    the policy's mean return and target objective; the alignment :func:`predicted_alignment`
+    gives from those means (a check of its isotropic-noise model against the measured one) and,
+    for each probe other than the target (the probe at cosine 1 with the target), the batch
+    multiple beyond which the target's own estimate would align better
+    (:func:`crossover_batches`)."""
     policies = [r for r in rows if r.get("kind") == "policy"]
     probes = [r for r in rows if r.get("kind") == "probe"]
     out = []
@@ -271,7 +275,39 @@ def summary_rows(rows: list[dict]) -> list[dict]:
             stats = {s: float(np.mean([r[s] for r in these])) for s in ("snr", "alignment")}
             stats["cos_target"] = float(np.mean([r["cos_target"] for r in these]))
             out.append({**base, "probe": name, **stats})
+        mine = [r for r in out if (r["learner"], r["chunk"]) == (learner, chunk)]
+        (target,) = [r for r in mine if abs(r["cos_target"] - 1.0) < 1e-6]  # itself: cosine 1
+        for r in mine:
+            r["predicted alignment"] = predicted_alignment(r["snr"], r["cos_target"])
+            r["batch x for the target to align better"] = (
+                "-" if r is target else crossover_batches(target["snr"], r["snr"], r["cos_target"])
+            )
     return out
+
+
+def predicted_alignment(snr: float, cos: float, batches: float = 1.0) -> float:
+    """The expected cosine between one estimate (the mean of ``batches`` batches) of a gradient
+    ``g`` and a direction at cosine ``cos`` from ``g``, when the noise is isotropic in many
+    dimensions: ``cos / sqrt(1 + 1 / (batches snr))`` (the noise adds ``tr Var / batches`` to the
+    squared norm and is orthogonal to both; ``snr`` the per-batch ``|g|^2 / tr Var``). NaN for a
+    non-positive ``snr`` (a debiased SNR can be)."""
+    if not snr > 0:
+        return float("nan")
+    return float(cos / np.sqrt(1.0 + 1.0 / (batches * snr)))
+
+
+def crossover_batches(snr_target: float, snr_probe: float, cos: float) -> float:
+    """The batch multiple ``m`` beyond which the target objective's own estimate aligns better
+    with its gradient than another objective's estimate does, under :func:`predicted_alignment`:
+    ``1 / sqrt(1 + 1/(m s_t)) > c / sqrt(1 + 1/(m s_p))`` iff ``m > (c^2/s_t - 1/s_p) /
+    (1 - c^2)``. ``1.0`` where the target's is already better at one batch, ``inf`` where the
+    other's mean gradient is the target's direction (``c >= 1``), NaN for a non-positive SNR."""
+    if not (snr_target > 0 and snr_probe > 0):
+        return float("nan")
+    if cos >= 1.0:
+        return float("inf")
+    m = (cos**2 / snr_target - 1.0 / snr_probe) / (1.0 - cos**2)
+    return float(max(m, 1.0))
 
 
 def summary(config: GradientsConfig, rows: list[dict]) -> str:
