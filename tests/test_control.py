@@ -550,7 +550,7 @@ def test_powered_tables_are_computed_from_the_committed_returns(tmp_path):
     holm = [stats.format_p(q) for q in stats.holm(all_p)]
     assert [r.split(" | ")[7] for r in table[3:]] == holm
     runs = report_returns.powered_runs_table(tmp_path, name, report.POWERED[name]).splitlines()
-    assert "| trained objective | trained | mean | cvar_0.1 | LowerTailMean:0.1@10 |" in runs[0]
+    assert "| trained_objective | trained | mean | cvar_0.1 | LowerTailMean:0.1@10 |" in runs[0]
     assert len(runs) == 2 + 4
 
 

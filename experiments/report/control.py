@@ -126,7 +126,7 @@ def run_row(run: Run) -> dict[str, Any]:
     out["seeds"] = len(evals)
     out["env_steps"] = max((r["env_steps"] for r in train), default=0)
     if evals and "trained_objective" in evals[0]:
-        out["trained objective"] = evals[0]["trained_objective"]
+        out["trained_objective"] = evals[0]["trained_objective"]
     skip = {*NOT_STATISTICS, "std"}
     for stat in [c for c in (evals[0] if evals else {}) if c not in skip]:
         out[stat] = stats.mean_ci_cell([r[stat] for r in evals])

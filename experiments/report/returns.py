@@ -102,7 +102,7 @@ def returns_by_arm(folder: pathlib.Path, name: str) -> dict[str, tuple[Run, np.n
 def powered_runs_table(folder: pathlib.Path, name: str, study: Powered) -> str:
     """One row per arm of set ``name`` of a :class:`Powered` study (e.g. :data:`POWERED`), every
     cell from its committed evaluation returns: the statistic the arm trained (``trained``,
-    named in ``trained objective``: the runs' eval rows,
+    named in ``trained_objective``: the runs' eval rows,
     :func:`ordergrad_experiments.control.evaluate.trained_objective`) and the study's statistics
     (:func:`seed_statistics`), each the mean over seeds ± the half-width of its Student t 95%
     interval (n - 1 df)."""
@@ -111,7 +111,7 @@ def powered_runs_table(folder: pathlib.Path, name: str, study: Powered) -> str:
         evals = run.rows("eval")
         row: dict[str, Any] = {"run": run.name, "method": evals[0]["method"]}
         row["seeds"] = returns.shape[0]
-        row["trained objective"] = evals[0].get("trained_objective", "-")
+        row["trained_objective"] = evals[0].get("trained_objective", "-")
         row["trained"] = stats.mean_ci_cell([r["trained"] for r in evals])
         for stat in study.statistics:
             row[stat] = stats.mean_ci_cell(seed_statistics(returns, stat))
