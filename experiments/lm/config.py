@@ -54,6 +54,16 @@ class LMConfig:
     """Fraction of SFT answers written after the column-sum scratchpad (``tasks.py``; addition
     only). > 0 also lets the checker skip a leading scratchpad and lengthens the completions to
     hold it: the task whose answers come at two lengths (the length-penalty study)."""
+    task: str = "arithmetic"
+    """``arithmetic`` (``tasks.ArithmeticTask``: uniform problems) or ``carry`` (addition whose
+    SFT pool under-represents long carry chains, ``testbed.CarryTask``: a start whose errors
+    depend on the prompt)."""
+    carry_keep: float = 0.1
+    """carry task: a training problem with longest carry chain L is kept with probability
+    ``carry_keep ** max(0, L - 1)``."""
+    num_validation: int = 0
+    """carry task: a validation split (uniform, disjoint from train and held-out; for step-size
+    selection)."""
     model: TinyQwen3 = dataclasses.field(default_factory=TinyQwen3)
     """The tiny Qwen3's sizes (ignored when ``checkpoint_dir`` is set)."""
     checkpoint_dir: str = ""

@@ -22,6 +22,10 @@ dotted as for ``run lm-rl``; ``--set sft_cache=DIR`` shares the warm start betwe
 - ``forms`` (the scratchpad task, ``--set scratchpad=...``): held-out completions split by form,
   direct answer or scratchpad first: each form's share, solve rate and mean length, at the SFT
   start and at the last checkpoint of each of ``runs`` (``lm-rl`` run folders of the same task).
+- ``start``: the start on the first ``eval_prompts`` held-out prompts x ``samples`` completions
+  (common random numbers, ``testbed.py``): pass@k, greedy accuracy, the share of prompts solved
+  in ``(0, 0.05)`` of samples, the solve-rate histogram and (carry task) the solve rate by
+  carry-chain length; the per-prompt counts go to the run folder's ``counts.npz``.
 
 Every mode writes its rows to the run folder's ``metrics.jsonl`` (and prints them): first a header
 ``{"mode", "set", "sft"}`` (``set``: the ``lm`` part's differences from the ``lm-rl`` defaults as
@@ -368,7 +372,7 @@ def trial(bench: Bench, spec: str, steps: int, eval_every: int) -> list[dict]:
     return rows
 
 
-MODES = ("grads", "line", "sharpen", "trial", "forms")
+MODES = ("grads", "line", "sharpen", "trial", "forms", "start")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -376,7 +380,9 @@ class DiagnoseConfig:
     """One diagnostic measurement (module doc) from the SFT start of ``lm``."""
 
     mode: str = "sharpen"
-    """``grads``, ``line``, ``sharpen``, ``trial`` or ``forms``."""
+    """``grads``, ``line``, ``sharpen``, ``trial``, ``forms`` or ``start``."""
+    samples: int = 64
+    """start: completions per held-out prompt."""
     batches: int = 8
     """grads, line: independent batches of the gradient."""
     distances: tuple[float, ...] = (0.005, 0.015, 0.05)
@@ -452,8 +458,37 @@ def _shown(rows: list[dict]) -> list[dict]:
     return rows
 
 
-def measure(config: DiagnoseConfig, emit) -> None:
-    """Runs ``config``'s mode; ``emit(rows)`` gets each batch of rows as it is measured."""
+def start(bench: Bench, samples: int, folder=None) -> list[dict]:
+    """The ``start`` mode's rows (module doc); the counts to ``folder/counts.npz``."""
+    from ordergrad_experiments.lm import testbed
+    from ordergrad_experiments.lm.tokenizer import CharTokenizer
+
+    held_p, held_a = bench.heldout
+    tic = time.perf_counter()
+    count = testbed.make_count(bench.graphdef, held_p, held_a, bench.setup, samples)
+    counts = count(bench.params, 0)
+    greedy = testbed.make_greedy(bench.graphdef, held_p, held_a, bench.setup)(bench.params)
+    ks = tuple(k for k in (1, 4, 16, 64, 128) if k <= samples)
+    rows = [{"kind": "start", **testbed.start_stats(counts, samples, greedy, ks)}]
+    rows[0]["eval_s"] = time.perf_counter() - tic
+    rows += [{"kind": "histogram", **r} for r in testbed.rate_histogram(counts / samples)]
+    task = lm_run.task_setup(bench.cfg, CharTokenizer()).task
+    if isinstance(task, testbed.CarryTask):
+        chains = task.chains("heldout")[: len(counts)]
+        rows += [
+            {"kind": "chain", **r} for r in testbed.solve_rate_by_chain(counts, samples, chains)
+        ]
+    if folder is not None:
+        ids = np.arange(len(counts))
+        testbed.write_counts(
+            f"{folder}/counts.npz", testbed.Counts(counts[None], [0], ids, samples)
+        )
+    return _shown(rows)
+
+
+def measure(config: DiagnoseConfig, emit, folder=None) -> None:
+    """Runs ``config``'s mode; ``emit(rows)`` gets each batch of rows as it is measured
+    (``folder``: where the ``start`` mode writes its counts)."""
     if config.mode not in MODES:
         raise ValueError(f"unknown diagnose mode {config.mode!r}; modes: {', '.join(MODES)}")
     if config.mode == "forms" and not config.runs:
@@ -478,6 +513,8 @@ def measure(config: DiagnoseConfig, emit) -> None:
             emit(_shown([row]))
     elif config.mode == "forms":
         emit(forms(bench, list(config.runs)))
+    elif config.mode == "start":
+        emit(start(bench, config.samples, folder))
     else:
         for spec in update_rules(config.opts):
             emit(trial(bench, spec, config.trial_steps, config.eval_every))
@@ -488,7 +525,7 @@ def run(config: DiagnoseConfig, writer: RunWriter, progress=None) -> list[dict]:
     in ``metrics.jsonl``, in order; ``summary.md``: the rows as tables)."""
     del progress
     writer.write_config(config)
-    measure(config, writer.log)
+    measure(config, writer.log, writer.path if writer.primary else None)
     rows = writer.metrics
     flat = [{k: v for k, v in r.items() if not isinstance(v, dict | list)} for r in rows[1:]]
     head = rows[0]

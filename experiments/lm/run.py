@@ -83,6 +83,9 @@ def _sft_key(cfg: LMConfig) -> str:
     for late in ("sft_smoothing", "scratchpad"):  # absent when 0: older caches stay valid
         if getattr(cfg, late):
             settings[late] = getattr(cfg, late)
+    if cfg.task != "arithmetic":  # likewise absent for the old task
+        settings.update(task=cfg.task, carry_keep=cfg.carry_keep)
+        settings["num_validation"] = cfg.num_validation
     # the same keys as when the model sizes were flat fields: old caches stay valid
     blob = json.dumps({**settings, **dataclasses.asdict(cfg.model)}, sort_keys=True)
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
@@ -179,9 +182,19 @@ def task_setup(cfg: LMConfig, tok) -> TaskSetup:
     """The task of ``cfg`` (with the scratchpad where ``cfg.scratchpad > 0``: completions long
     enough for it, its brackets for the checker, the long SFT targets), its arrays and the RL
     step's setup."""
-    task = tasks.ArithmeticTask(
-        cfg.digits, cfg.ops, cfg.num_train, cfg.num_heldout, cfg.task_seed, cfg.scratchpad > 0
-    )
+    if cfg.task == "carry":
+        from ordergrad_experiments.lm.testbed import CarryTask
+
+        task = CarryTask(
+            cfg.digits, cfg.ops, cfg.num_train, cfg.num_heldout, cfg.task_seed,
+            carry_keep=cfg.carry_keep, num_validation=cfg.num_validation,
+        )  # fmt: skip
+    elif cfg.task == "arithmetic":
+        task = tasks.ArithmeticTask(
+            cfg.digits, cfg.ops, cfg.num_train, cfg.num_heldout, cfg.task_seed, cfg.scratchpad > 0
+        )
+    else:
+        raise ValueError(f"task must be 'arithmetic' or 'carry'; got {cfg.task!r}")
     train_p, train_a = task.arrays("train", tok)
     held_p, held_a = task.arrays("heldout", tok)
     held = (held_p[: cfg.eval_prompts], held_a[: cfg.eval_prompts])

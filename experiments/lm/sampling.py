@@ -47,7 +47,11 @@ def _draw(key, logits, temperature: float, top_p: float):
         return tok, jnp.zeros(tok.shape, logits.dtype)
     scaled = logits / temperature
     logz = jax.nn.log_softmax(scaled, -1)
-    tok = jax.random.categorical(key, top_p_filter(scaled, top_p), axis=-1)
+    filtered = top_p_filter(scaled, top_p)
+    if key.ndim:  # one key per row
+        tok = jax.vmap(lambda k, x: jax.random.categorical(k, x, axis=-1))(key, filtered)
+    else:
+        tok = jax.random.categorical(key, filtered, axis=-1)
     return tok, jnp.take_along_axis(logz, tok[..., None], -1)[..., 0]
 
 
@@ -84,7 +88,8 @@ def sample(
 
     Args:
       graphdef, params: the model (``model.split``).
-      key: a typed PRNG key.
+      key: a typed PRNG key, or ``[B]`` keys, one per row (a row's draws then depend on its
+        own key only, not on the batch: common random numbers across batches).
       prompts: ``[B, Lp]`` int ids, left-padded.
       prompt_valid: ``[B, Lp]`` bool, False on padding.
       max_len: ``Lc``, the static completion length (EOS included).
@@ -112,7 +117,10 @@ def sample(
 
     def step(carry, t):
         cache, last, done, key = carry
-        key, sub = jax.random.split(key)
+        if key.ndim:  # per-row keys: position t's draw of row r uses fold_in(key[r], t)
+            sub = jax.vmap(jax.random.fold_in, (0, None))(key, t)
+        else:
+            key, sub = jax.random.split(key)
         tok, logp = _draw(sub, last, temperature, top_p)
         tok = jnp.where(done, pad_id, tok).astype(prompts.dtype)
         valid = ~done
