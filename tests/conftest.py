@@ -56,6 +56,7 @@ USERS_STACK_FILES = frozenset(
         "test_hedging_study",
         *("test_lm", "test_lm_learning", "test_lm_pretrained", "test_lm_scratchpad"),
         *("test_lm_sharded", "test_lm_training", "test_integrations_tunix", "test_bench_lm_speed"),
+        "test_lm_testbed",
     }
 )
 

@@ -3,7 +3,7 @@
 **The task** (:class:`CarryTask`, ``--set task=carry``). Addition of ``digits``-wide operands,
 answered most significant digit first (as :class:`tasks.ArithmeticTask`). Written left to right,
 a digit of the sum depends on the carry coming in from the right, so the model must look ahead
-over the run of columns that propagate it: ``49999+00001=`` needs the whole chain of 5 carrying
+over the run of columns that propagate it: ``49999+00001=`` needs its chain of 4 carrying
 columns resolved before its first answer digit. The difficulty of a prompt is the length ``L`` of
 its longest carry chain (:func:`carry_chain`: the most consecutive columns that carry out).
 
