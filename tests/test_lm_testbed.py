@@ -217,3 +217,31 @@ def test_per_row_draws_follow_the_softmax(tiny):
     se = np.sqrt(probs * (1 - probs) / n) + 1e-3
     assert np.all(np.abs(freq - probs) < 5 * se)
     assert math.isclose(freq.sum(), 1.0)
+
+
+def test_append_counts_replaces_a_rerun_step(tmp_path):
+    path, ids = tmp_path / "counts.npz", np.arange(5)
+    testbed.append_counts(path, 0, np.array([1, 2, 3, 4, 5]), ids, 8)
+    testbed.append_counts(path, 20, np.array([0, 0, 1, 1, 8]), ids, 8)
+    testbed.append_counts(path, 10, np.array([7, 7, 7, 7, 7]), ids, 8)
+    got = testbed.append_counts(path, 20, np.array([2, 2, 2, 2, 2]), ids, 8)  # a rerun chunk
+    back = testbed.read_counts(path)
+    np.testing.assert_array_equal(back.steps, [0, 10, 20])
+    np.testing.assert_array_equal(back.counts[:, 0], [1, 7, 2])
+    np.testing.assert_array_equal(got.counts, back.counts)
+    with pytest.raises(ValueError, match="other prompts"):
+        testbed.append_counts(path, 30, np.zeros(5), ids, 16)
+
+
+@pytest.mark.training
+def test_lm_rl_writes_counts_at_every_checkpoint(tmp_path):
+    """A quick carry-task run with counts: one row at the start and one per chunk."""
+    from ordergrad_experiments.common.runs import RunWriter
+
+    cfg = dataclasses.replace(QUICK, task="carry", digits=3, count_samples=16)
+    writer = RunWriter("lm-rl", root=tmp_path, run_id="r")
+    run.run(cfg, writer)
+    back = testbed.read_counts(writer.path / "counts.npz")
+    np.testing.assert_array_equal(back.steps, [0, 2, 4])
+    assert back.counts.shape == (3, cfg.eval_prompts) and back.samples == 16
+    assert back.counts.max() <= 16

@@ -124,6 +124,11 @@ class LMConfig:
     eval_prompts: int = 256
     eval_samples: int = 16
     pass_ks: tuple[int, ...] = (1, 2, 4, 8, 16)
+    count_samples: int = 0
+    """> 0: also count the correct completions of each of the ``eval_prompts`` held-out prompts
+    out of ``count_samples`` (<= 255) at the start and after every chunk, with common random
+    numbers across runs, into the run folder's ``counts.npz`` (``testbed.py``: any pass@k
+    can be recomputed from it)."""
     logger: tuple[str, ...] = ("jsonl",)
     """Where the metric rows go besides ``metrics.jsonl`` (always written): any of ``jsonl``
     (nothing more), ``tensorboard`` (event files in the run folder's ``tensorboard/``),

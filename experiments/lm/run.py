@@ -320,14 +320,40 @@ def run(cfg: LMConfig, writer: RunWriter, progress: Callable | None = None) -> l
         )
         writer.log([row])
 
+    record = counts_recorder(cfg, graphdef, ts, writer)
+    if not resuming:
+        record(0, params)
     state, phases = rl_start(cfg, graphdef, params, ts, mesh)
     flops = learner_flops(cfg, graphdef, state.params, ts.train[0].shape[1] + s.max_len)
     chunk = make_chunk(cfg, phases, evaluate, eval_key, flops)
-    train_in_chunks(state, chunk, cfg.budget.num_chunks, writer, lambda c, st, rows: rows, progress)
+
+    def log(c, st, rows):
+        record(int(st.step), st.params)
+        return rows
+
+    train_in_chunks(state, chunk, cfg.budget.num_chunks, writer, log, progress)
     rows = writer.metrics
     writer.write_summary(summary(cfg, rows, s.estimator.label()))
     write_figures(cfg, writer, rows)
     return rows
+
+
+def counts_recorder(cfg: LMConfig, graphdef, ts: TaskSetup, writer: RunWriter):
+    """``record(step, params)``: with ``count_samples`` > 0, the held-out per-prompt counts at
+    ``step`` appended to ``counts.npz`` (``testbed.py``); else nothing."""
+    if not cfg.count_samples:
+        return lambda step, params: None
+    from ordergrad_experiments.lm import testbed
+
+    count = testbed.make_count(graphdef, *ts.heldout, ts.step, cfg.count_samples)
+    ids = np.arange(ts.heldout[0].shape[0])
+
+    def record(step: int, params) -> None:
+        counts = count(params, step)
+        if writer.primary:
+            testbed.append_counts(writer.path / "counts.npz", step, counts, ids, cfg.count_samples)
+
+    return record
 
 
 def write_figures(cfg: LMConfig, writer: RunWriter, rows: list[dict]) -> None:

@@ -337,3 +337,23 @@ def read_counts(path) -> Counts:
     """The :class:`Counts` written by :func:`write_counts`."""
     with np.load(path) as z:
         return Counts(z["counts"], z["steps"], z["prompt_ids"], int(z["samples"]))
+
+
+def append_counts(path, step: int, counts: np.ndarray, prompt_ids, samples: int) -> Counts:
+    """Adds one checkpoint's counts ``[E]`` to the file at ``path`` (created if absent; a row of
+    the same ``step``, left by an interrupted run, is replaced), rows sorted by step."""
+    path = pathlib.Path(path)
+    new = Counts(
+        np.asarray(counts, np.uint8)[None], np.array([step]), np.asarray(prompt_ids), samples
+    )
+    if path.exists():
+        old = read_counts(path)
+        if old.samples != samples or not np.array_equal(old.prompt_ids, new.prompt_ids):
+            raise ValueError(f"{path} holds counts of other prompts or another sample size")
+        keep = old.steps != step
+        steps = np.concatenate([old.steps[keep], new.steps])
+        rows = np.concatenate([old.counts[keep], new.counts])
+        order = np.argsort(steps, kind="stable")
+        new = new._replace(counts=rows[order], steps=steps[order])
+    write_counts(path, new)
+    return new
