@@ -247,3 +247,23 @@ def test_lm_rl_writes_counts_at_every_checkpoint(tmp_path):
     np.testing.assert_array_equal(back.steps, [0, 2, 4])
     assert back.counts.shape == (3, cfg.eval_prompts) and back.samples == 16
     assert back.counts.max() <= 16
+
+
+def test_validation_split_for_step_sizes():
+    cfg = dataclasses.replace(
+        QUICK, task="carry", digits=3, num_heldout=40, num_validation=32, eval_prompts=32
+    )
+    held = run.task_setup(cfg, TOK).heldout[0]
+    val = run.task_setup(dataclasses.replace(cfg, eval_split="validation"), TOK).heldout[0]
+    want, _ = run.task_setup(cfg, TOK).task.arrays("validation", TOK)
+    np.testing.assert_array_equal(val, want[:32])
+    assert not {tuple(r) for r in held} & {tuple(r) for r in val}
+    run.validate(dataclasses.replace(cfg, eval_split="validation"), 1)
+    for bad, match in (
+        (dict(eval_split="validation", eval_prompts=40), "validation split's size"),
+        (dict(eval_split="test"), "eval_split"),
+        (dict(task="arithmetic", eval_split="validation"), "needs task='carry'"),
+        (dict(count_samples=256), "count_samples"),
+    ):
+        with pytest.raises(ValueError, match=match):
+            run.validate(dataclasses.replace(cfg, **bad), 1)

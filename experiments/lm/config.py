@@ -64,6 +64,9 @@ class LMConfig:
     num_validation: int = 0
     """carry task: a validation split (uniform, disjoint from train and held-out; for step-size
     selection)."""
+    eval_split: str = "heldout"
+    """The prompts of every evaluation: ``heldout``, or (carry task) ``validation`` for
+    choosing step sizes away from the held-out prompts."""
     model: TinyQwen3 = dataclasses.field(default_factory=TinyQwen3)
     """The tiny Qwen3's sizes (ignored when ``checkpoint_dir`` is set)."""
     checkpoint_dir: str = ""

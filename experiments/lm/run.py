@@ -49,10 +49,18 @@ def validate(cfg: LMConfig, data_parallel: int) -> None:
         raise ValueError(
             f"budget.num_chunks ({chunks}) must be <= budget.total ({total}; RL steps)"
         )
-    if cfg.eval_prompts > cfg.num_heldout:
+    if cfg.eval_split not in ("heldout", "validation"):
+        raise ValueError(f"eval_split must be 'heldout' or 'validation'; got {cfg.eval_split!r}")
+    if cfg.eval_split == "validation" and cfg.task != "carry":
+        raise ValueError("eval_split='validation' needs task='carry' (the task with that split)")
+    pool = cfg.num_heldout if cfg.eval_split == "heldout" else cfg.num_validation
+    if cfg.eval_prompts > pool:
         raise ValueError(
-            f"eval_prompts ({cfg.eval_prompts}) must be <= num_heldout ({cfg.num_heldout})"
+            f"eval_prompts ({cfg.eval_prompts}) must be <= the {cfg.eval_split} split's size "
+            f"({pool})"
         )
+    if not 0 <= cfg.count_samples <= 255:
+        raise ValueError(f"count_samples must be in 0..255 (uint8 counts); got {cfg.count_samples}")
     if any(k < 1 or k > cfg.eval_samples for k in cfg.pass_ks):
         raise ValueError(f"pass_ks {cfg.pass_ks} must lie in 1..eval_samples={cfg.eval_samples}")
     rl.learn_compiler_options(cfg.learn_cpu_fusions)  # names an unknown fusion kind
@@ -172,7 +180,7 @@ class TaskSetup(NamedTuple):
     train: tuple[np.ndarray, np.ndarray]
     """The training pool: prompts ``[M, Lp]``, answers ``[M, La]``."""
     heldout: tuple[np.ndarray, np.ndarray]
-    """The first ``eval_prompts`` held-out prompts and answers."""
+    """The first ``eval_prompts`` prompts and answers of ``eval_split`` (held-out by default)."""
     step: rl.StepSetup
     scratchpad: sft.Scratchpad | None
     """The SFT targets' long form on the scratchpad task, else ``None``."""
@@ -196,7 +204,7 @@ def task_setup(cfg: LMConfig, tok) -> TaskSetup:
     else:
         raise ValueError(f"task must be 'arithmetic' or 'carry'; got {cfg.task!r}")
     train_p, train_a = task.arrays("train", tok)
-    held_p, held_a = task.arrays("heldout", tok)
+    held_p, held_a = task.arrays(cfg.eval_split, tok)
     held = (held_p[: cfg.eval_prompts], held_a[: cfg.eval_prompts])
     if not task.scratchpad:
         return TaskSetup(
@@ -343,6 +351,8 @@ def counts_recorder(cfg: LMConfig, graphdef, ts: TaskSetup, writer: RunWriter):
     ``step`` appended to ``counts.npz`` (``testbed.py``); else nothing."""
     if not cfg.count_samples:
         return lambda step, params: None
+    if jax.process_count() > 1:
+        raise ValueError("count_samples > 0 is implemented for one process only")
     from ordergrad_experiments.lm import testbed
 
     count = testbed.make_count(graphdef, *ts.heldout, ts.step, cfg.count_samples)
