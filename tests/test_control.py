@@ -608,6 +608,7 @@ def test_control_gradients_refuses_bad_probes():
         ({"target": "TopM:2@4"}, "must be one of probes"),
         ({"probes": ("Mean@2/6", "LowerTailMean:0.25@4")}, "do not divide"),
         ({"at_chunks": (2, 0)}, "ascending"),
+        ({"probes": ("Mean@4", "Mean@4")}, "must differ"),
     ):
         with pytest.raises(ValueError, match=match):
             _check(dataclasses.replace(base, **changes))

@@ -114,9 +114,12 @@ def _check(config: GradientsConfig) -> tuple[list[Probe], Probe]:
                 f"probe {probe.name!r}: groups of {probe.group_size} do not divide the batch of "
                 f"{episodes} episodes"
             )
-    (target,) = [p for p in probes if p.name == config.target] or [None]
-    if target is None:
+    if len(set(config.probes)) != len(config.probes):
+        raise ValueError(f"probes must differ; got {config.probes}")
+    matches = [p for p in probes if p.name == config.target]
+    if not matches:
         raise ValueError(f"target {config.target!r} must be one of probes {config.probes}")
+    target = matches[0]
     if sorted(config.at_chunks) != list(config.at_chunks) or not config.at_chunks:
         raise ValueError(f"at_chunks must be ascending and non-empty; got {config.at_chunks}")
     return probes, target
