@@ -123,10 +123,11 @@ def test_diagnose_forms_split_the_evaluation_exactly():
 
     from ordergrad_experiments.lm import diagnose
     from ordergrad_experiments.lm.config import QUICK
+    from ordergrad_experiments.lm.forms import form_stats
 
     cfg = dataclasses.replace(QUICK, scratchpad=0.5, sft_steps=40)
     bench = diagnose.prepare(cfg)
-    rows = diagnose.form_stats(bench, bench.params, jax.random.fold_in(bench.eval_key, 0))
+    rows = form_stats(bench, bench.params, jax.random.fold_in(bench.eval_key, 0))
     assert [r["form"] for r in rows] == ["direct", "scratchpad"]
     share = np.array([r["share"] for r in rows])
     assert share.sum() == pytest.approx(1.0) and (share > 0).all()
@@ -137,4 +138,4 @@ def test_diagnose_forms_split_the_evaluation_exactly():
     assert ev["scratchpad"] == pytest.approx(share[1], abs=1e-6)
     plain = diagnose.prepare(dataclasses.replace(QUICK, sft_steps=1))
     with pytest.raises(ValueError, match="scratchpad task"):
-        diagnose.form_stats(plain, plain.params, jax.random.key(0))
+        form_stats(plain, plain.params, jax.random.key(0))
