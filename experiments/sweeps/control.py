@@ -136,8 +136,8 @@ def _risk_powered() -> tuple[RunSpec, ...]:
     )
     pg = "num_groups=4 group_size=16"
     runs = [
-        control(f"dcp48-{arm}", common, "" if arm == "ppo" else pg, sets)
-        for arm, sets in DCP48_ARMS.items()
+        control(f"dcp48-{arm}", common, "" if arm == "ppo" else pg, arm_sets)
+        for arm, arm_sets in DCP48_ARMS.items()
     ]
     # the gradients of RLOO (Mean@1) and of the worst of 10 along both learners' runs (3 seeds;
     # the learner's keys resolve into control-gradients' control.*)
