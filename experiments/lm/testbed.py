@@ -177,18 +177,7 @@ def make_count(graphdef, prompts, answers, s, samples: int, rows_per_call: int =
     @jax.jit
     def count_fn(params, keys, p, a):
         rep_p, rep_a = jnp.repeat(p, samples, 0), jnp.repeat(a, samples, 0)
-        out = sampling.sample(
-            graphdef,
-            params,
-            keys,
-            rep_p,
-            rep_p != s.pad_id,
-            max_len=s.max_len,
-            eos_id=s.eos_id,
-            pad_id=s.pad_id,
-            temperature=s.config.temperature,
-            top_p=s.config.top_p,
-        )
+        out = s.sample(graphdef, params, keys, rep_p)  # keys [B]: one per row
         ok = tasks.correct(out.tokens, rep_a, s.pad_id, s.scratch_ids)
         return jnp.sum(ok.reshape(p.shape[0], samples), -1).astype(jnp.int32)
 
