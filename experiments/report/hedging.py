@@ -209,6 +209,15 @@ def _grid(run: Run, name: str) -> tuple[dict[str, np.ndarray], np.ndarray, np.nd
     return axes, np.asarray(grid["action"]), np.asarray(grid["reference_action"])
 
 
+def _band_grids(
+    folder: pathlib.Path,
+) -> dict[str, tuple[dict[str, np.ndarray], np.ndarray, np.ndarray]]:
+    """The ``band`` grids (:func:`_grid`) of the committed runs that see their position."""
+    found = runs(folder)
+    names = [name for name in ("rp-position", "rp-cost0.005") if name in found]
+    return {name: _grid(found[name], "band") for name in names}
+
+
 def _step(time_fraction: float, n: int = 30) -> int:
     return round((1.0 - time_fraction) * n)
 
@@ -252,11 +261,7 @@ def band_table(folder: pathlib.Path) -> str:
     over seeds), for the runs that see their position: a no-trade band is where it is ~0 over an
     interval of positions around the delta (in brackets: the delta there)."""
     rows = []
-    for name in ("rp-position", "rp-cost0.005"):
-        run = runs(folder).get(name)
-        if run is None:
-            continue
-        axes, action, ref = _grid(run, "band")
+    for name, (axes, action, ref) in _band_grids(folder).items():
         trade = action.mean(0) - axes["position"][None, :]
         for i, tau in enumerate(axes["time_fraction"]):
             row = {"run": name, "date k": f"{_step(tau)} (delta {ref[i, 0]:.2f})"}
@@ -270,11 +275,7 @@ def no_trade_width(folder: pathlib.Path, tol: float = 0.01) -> str:
     """The width of the position interval with ``|action - position| < tol`` at the money, per
     seed (from the band grid, a linear interpolation between its points), mean ± Student t CI."""
     rows = []
-    for name in ("rp-position", "rp-cost0.005"):
-        run = runs(folder).get(name)
-        if run is None:
-            continue
-        axes, action, _ = _grid(run, "band")
+    for name, (axes, action, _) in _band_grids(folder).items():
         pos = axes["position"]
         fine = np.linspace(pos[0], pos[-1], 1001)
         for i, tau in enumerate(axes["time_fraction"]):
