@@ -180,7 +180,13 @@ def test_counts_are_common_across_methods_and_seeds(tiny):
     are counted together."""
     graphdef, params = tiny
     cfg = dataclasses.replace(
-        QUICK, task="carry", digits=3, num_train=200, num_heldout=24, eval_prompts=24
+        QUICK,
+        task="carry",
+        sft_smoothing=0.0,
+        digits=3,
+        num_train=200,
+        num_heldout=24,
+        eval_prompts=24,
     )
     counts = {}
     for name, seed in (("ordergrad", 0), ("grpo", 5)):
@@ -240,7 +246,7 @@ def test_lm_rl_writes_counts_at_every_checkpoint(tmp_path):
     """A quick carry-task run with counts: one row at the start and one per chunk."""
     from ordergrad_experiments.common.runs import RunWriter
 
-    cfg = dataclasses.replace(QUICK, task="carry", digits=3, count_samples=16)
+    cfg = dataclasses.replace(QUICK, task="carry", sft_smoothing=0.0, digits=3, count_samples=16)
     writer = RunWriter("lm-rl", root=tmp_path, run_id="r")
     run.run(cfg, writer)
     back = testbed.read_counts(writer.path / "counts.npz")
@@ -251,7 +257,13 @@ def test_lm_rl_writes_counts_at_every_checkpoint(tmp_path):
 
 def test_validation_split_for_step_sizes():
     cfg = dataclasses.replace(
-        QUICK, task="carry", digits=3, num_heldout=40, num_validation=32, eval_prompts=32
+        QUICK,
+        task="carry",
+        sft_smoothing=0.0,
+        digits=3,
+        num_heldout=40,
+        num_validation=32,
+        eval_prompts=32,
     )
     held = run.task_setup(cfg, TOK).heldout[0]
     val = run.task_setup(dataclasses.replace(cfg, eval_split="validation"), TOK).heldout[0]
@@ -264,6 +276,7 @@ def test_validation_split_for_step_sizes():
         (dict(eval_split="test"), "eval_split"),
         (dict(task="arithmetic", eval_split="validation"), "needs task='carry'"),
         (dict(count_samples=256), "count_samples"),
+        (dict(sft_smoothing=0.3), "set sft_smoothing=0"),
     ):
         with pytest.raises(ValueError, match=match):
             run.validate(dataclasses.replace(cfg, **bad), 1)

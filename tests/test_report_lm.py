@@ -19,6 +19,8 @@ ROOT = pathlib.Path(__file__).resolve().parents[1]
 LM = ROOT / "reports" / "lm"
 ENTRY = pathlib.Path(sys.executable).with_name("ordergrad-jax")
 
+pytestmark = pytest.mark.once  # neither the dtype nor the jax version changes these
+
 
 def _report(*args: str) -> subprocess.CompletedProcess:
     env = {k: v for k, v in os.environ.items() if k != "ORDERGRAD_ROOT"}

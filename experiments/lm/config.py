@@ -60,7 +60,8 @@ class LMConfig:
     depend on the prompt)."""
     carry_keep: float = 0.1
     """carry task: a training problem with longest carry chain L is kept with probability
-    ``carry_keep ** max(0, L - 1)``."""
+    ``carry_keep ** max(0, L - 1)``. The carry task needs ``sft_smoothing=0`` (its errors are
+    the start's own, not label smoothing's)."""
     num_validation: int = 0
     """carry task: a validation split (uniform, disjoint from train and held-out; for step-size
     selection)."""

@@ -53,6 +53,12 @@ def validate(cfg: LMConfig, data_parallel: int) -> None:
         raise ValueError(f"eval_split must be 'heldout' or 'validation'; got {cfg.eval_split!r}")
     if cfg.eval_split == "validation" and cfg.task != "carry":
         raise ValueError("eval_split='validation' needs task='carry' (the task with that split)")
+    if cfg.task == "carry" and cfg.sft_smoothing:
+        raise ValueError(
+            f"task='carry' is the testbed whose start errs where the task is hard; label "
+            f"smoothing (sft_smoothing={cfg.sft_smoothing}) would add uniform errors: set "
+            "sft_smoothing=0"
+        )
     pool = cfg.num_heldout if cfg.eval_split == "heldout" else cfg.num_validation
     if cfg.eval_prompts > pool:
         raise ValueError(
