@@ -77,16 +77,32 @@ def test_carry_task_answers_splits_and_arrays():
         task.problems("test")
 
 
+def test_rl_split_is_disjoint_and_leaves_the_other_splits_as_they_were():
+    kw = dict(digits=3, num_train=300, num_heldout=100, num_validation=50, seed=4, carry_keep=0.2)
+    base, task = testbed.CarryTask(**kw), testbed.CarryTask(**kw, num_rl=400)
+    names = ("train", "heldout", "validation")
+    assert {s: task.problems(s) for s in names} == {s: base.problems(s) for s in names}
+    rl = task.problems("rl")
+    assert len(rl) == len(set(rl)) == 400 and not base.problems("rl")
+    for s in names:
+        assert not set(rl) & set(task.problems(s)), s
+    with pytest.raises(ValueError, match="num_rl"):
+        testbed.CarryTask(**{**kw, "num_rl": -1})
+
+
 def test_carry_chain_mix_of_the_splits():
-    """Train: the uniform chain distribution reweighted by keep ** max(0, L - 1); held-out:
-    uniform. Both within 4.5 standard errors per chain length."""
+    """Train: the uniform chain distribution reweighted by keep ** max(0, L - 1); held-out and
+    RL: uniform. Each within 4.5 standard errors per chain length."""
     digits, keep = 3, 0.3
-    task = testbed.CarryTask(digits=digits, num_train=4000, num_heldout=4000, carry_keep=keep)
+    task = testbed.CarryTask(
+        digits=digits, num_train=4000, num_heldout=4000, carry_keep=keep, num_rl=4000
+    )
     grid = np.arange(10**digits)
     every = testbed.carry_chain(grid[:, None], grid[None, :], digits).ravel()
     uniform = np.bincount(every, minlength=digits + 1) / every.size
     weighted = uniform * keep ** np.maximum(np.arange(digits + 1) - 1, 0)
-    for split, want in (("train", weighted / weighted.sum()), ("heldout", uniform)):
+    splits = (("train", weighted / weighted.sum()), ("heldout", uniform), ("rl", uniform))
+    for split, want in splits:
         chains = task.chains(split)
         got = np.bincount(chains, minlength=digits + 1) / chains.size
         se = np.sqrt(want * (1 - want) / chains.size) + 1e-3
@@ -243,10 +259,13 @@ def test_append_counts_replaces_a_rerun_step(tmp_path):
 
 @pytest.mark.training
 def test_lm_rl_writes_counts_at_every_checkpoint(tmp_path):
-    """A quick carry-task run with counts: one row at the start and one per chunk."""
+    """A quick carry-task run (RL on the uniform RL split) with counts: one row at the start
+    and one per chunk."""
     from ordergrad_experiments.common.runs import RunWriter
 
-    cfg = dataclasses.replace(QUICK, task="carry", sft_smoothing=0.0, digits=3, count_samples=16)
+    cfg = dataclasses.replace(
+        QUICK, task="carry", sft_smoothing=0.0, digits=3, count_samples=16, num_rl=200
+    )
     writer = RunWriter("lm-rl", root=tmp_path, run_id="r")
     run.run(cfg, writer)
     back = testbed.read_counts(writer.path / "counts.npz")
@@ -271,12 +290,17 @@ def test_validation_split_for_step_sizes():
     np.testing.assert_array_equal(val, want[:32])
     assert not {tuple(r) for r in held} & {tuple(r) for r in val}
     run.validate(dataclasses.replace(cfg, eval_split="validation"), 1)
+    ts = run.task_setup(dataclasses.replace(cfg, num_rl=48), TOK)
+    np.testing.assert_array_equal(ts.rl[0], ts.task.arrays("rl", TOK)[0])
+    assert ts.rl[0].shape[0] == 48
+    np.testing.assert_array_equal(run.task_setup(cfg, TOK).rl[0], run.task_setup(cfg, TOK).train[0])
     for bad, match in (
         (dict(eval_split="validation", eval_prompts=40), "validation split's size"),
         (dict(eval_split="test"), "eval_split"),
         (dict(task="arithmetic", eval_split="validation"), "needs task='carry'"),
         (dict(count_samples=256), "count_samples"),
         (dict(sft_smoothing=0.3), "set sft_smoothing=0"),
+        (dict(task="arithmetic", num_rl=8, sft_smoothing=0.3), "num_rl > 0 needs task='carry'"),
     ):
         with pytest.raises(ValueError, match=match):
             run.validate(dataclasses.replace(cfg, **bad), 1)

@@ -65,6 +65,9 @@ class LMConfig:
     num_validation: int = 0
     """carry task: a validation split (uniform, disjoint from train and held-out; for step-size
     selection)."""
+    num_rl: int = 0
+    """carry task: RL samples its prompts from a uniform split of this size (the natural mix,
+    disjoint from the others) instead of the SFT pool; 0: from the SFT pool."""
     eval_split: str = "heldout"
     """The prompts of every evaluation: ``heldout``, or (carry task) ``validation`` for
     choosing step sizes away from the held-out prompts."""

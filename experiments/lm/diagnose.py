@@ -77,7 +77,8 @@ class Bench:
     graphdef: Any
     params: Any
     setup: rl.StepSetup
-    train: tuple[np.ndarray, np.ndarray]
+    rl: tuple[np.ndarray, np.ndarray]
+    """RL's prompt pool (``TaskSetup.rl``)."""
     heldout: tuple[np.ndarray, np.ndarray]
     evaluate: Any
     eval_key: jax.Array
@@ -98,7 +99,7 @@ def prepare(cfg: LMConfig) -> Bench:
         cfg, graphdef, params, ts.train, tok.pad_id, evaluate, eval_key, mesh, ts.scratchpad
     )
     kl = make_kl_to(graphdef, params, held_p, s, samples=4, key=jax.random.key(7))
-    return Bench(cfg, graphdef, params, s, ts.train, ts.heldout, evaluate, eval_key, mesh, row, kl)
+    return Bench(cfg, graphdef, params, s, ts.rl, ts.heldout, evaluate, eval_key, mesh, row, kl)
 
 
 def make_kl_to(graphdef, ref_params, prompts, s: rl.StepSetup, samples: int, key):
@@ -185,7 +186,7 @@ def make_phases(bench: Bench, tx, state: rl.RLState) -> rl.Phases:
     return rl.make_phases(
         bench.graphdef,
         tx,
-        *bench.train,
+        *bench.rl,
         bench.setup,
         bench.mesh,
         lm_sharding.shardings_of(state.params),

@@ -53,6 +53,8 @@ def validate(cfg: LMConfig, data_parallel: int) -> None:
         raise ValueError(f"eval_split must be 'heldout' or 'validation'; got {cfg.eval_split!r}")
     if cfg.eval_split == "validation" and cfg.task != "carry":
         raise ValueError("eval_split='validation' needs task='carry' (the task with that split)")
+    if cfg.num_rl and cfg.task != "carry":
+        raise ValueError("num_rl > 0 needs task='carry' (the task with an RL split)")
     if cfg.task == "carry" and cfg.sft_smoothing:
         raise ValueError(
             f"task='carry' is the testbed whose start errs where the task is hard; label "
@@ -184,7 +186,9 @@ class TaskSetup(NamedTuple):
 
     task: tasks.ArithmeticTask
     train: tuple[np.ndarray, np.ndarray]
-    """The training pool: prompts ``[M, Lp]``, answers ``[M, La]``."""
+    """The SFT pool: prompts ``[M, Lp]``, answers ``[M, La]``."""
+    rl: tuple[np.ndarray, np.ndarray]
+    """RL's prompt pool: the carry task's ``rl`` split where ``num_rl > 0``, else the SFT pool."""
     heldout: tuple[np.ndarray, np.ndarray]
     """The first ``eval_prompts`` prompts and answers of ``eval_split`` (held-out by default)."""
     step: rl.StepSetup
@@ -201,7 +205,7 @@ def task_setup(cfg: LMConfig, tok) -> TaskSetup:
 
         task = CarryTask(
             cfg.digits, cfg.ops, cfg.num_train, cfg.num_heldout, cfg.task_seed,
-            carry_keep=cfg.carry_keep, num_validation=cfg.num_validation,
+            carry_keep=cfg.carry_keep, num_validation=cfg.num_validation, num_rl=cfg.num_rl,
         )  # fmt: skip
     elif cfg.task == "arithmetic":
         task = tasks.ArithmeticTask(
@@ -209,18 +213,17 @@ def task_setup(cfg: LMConfig, tok) -> TaskSetup:
         )
     else:
         raise ValueError(f"task must be 'arithmetic' or 'carry'; got {cfg.task!r}")
-    train_p, train_a = task.arrays("train", tok)
+    train = task.arrays("train", tok)
+    rl_pool = task.arrays("rl", tok) if cfg.num_rl else train
     held_p, held_a = task.arrays(cfg.eval_split, tok)
     held = (held_p[: cfg.eval_prompts], held_a[: cfg.eval_prompts])
     if not task.scratchpad:
-        return TaskSetup(
-            task, (train_p, train_a), held, setup(cfg, tok, train_a.shape[1] + 1), None
-        )
+        return TaskSetup(task, train, rl_pool, held, setup(cfg, tok, train[1].shape[1] + 1), None)
     scratch_ids = task.scratch_ids(tok)
     long_a = task.scratch_answers("train", tok)
     scratchpad = sft.Scratchpad(long_a, cfg.scratchpad, scratch_ids[1])
     step = setup(cfg, tok, long_a.shape[1] + 1, scratch_ids)
-    return TaskSetup(task, (train_p, train_a), held, step, scratchpad)
+    return TaskSetup(task, train, rl_pool, held, step, scratchpad)
 
 
 def rl_start(cfg: LMConfig, graphdef, params, ts: TaskSetup, mesh) -> tuple[rl.RLState, rl.Phases]:
@@ -231,7 +234,7 @@ def rl_start(cfg: LMConfig, graphdef, params, ts: TaskSetup, mesh) -> tuple[rl.R
     phases = rl.make_phases(
         graphdef,
         tx,
-        *ts.train,
+        *ts.rl,
         ts.step,
         mesh,
         lm_sharding.shardings_of(state.params),

@@ -86,32 +86,40 @@ class CarryTask(tasks.ArithmeticTask):
         ``carry_keep ** max(0, L - 1)`` (1: the uniform mix).
       num_validation: size of the validation split (uniform, disjoint from the others; the
         split for step-size selection).
+      num_rl: size of the RL prompt split (``"rl"``: uniform, the natural mix, disjoint from the
+        others), so that RL meets the long chains SFT rarely saw; 0: no such split.
     """
 
     carry_keep: float = 0.1
     num_validation: int = 0
+    num_rl: int = 0
 
     def __post_init__(self):
         if self.ops != "+":
             raise ValueError(f"CarryTask is addition only (ops='+'); got ops={self.ops!r}")
         if not 0.0 < self.carry_keep <= 1.0:
             raise ValueError(f"carry_keep must be in (0, 1]; got {self.carry_keep}")
-        if self.num_validation < 0:
-            raise ValueError(f"num_validation must be >= 0; got {self.num_validation}")
+        if self.num_validation < 0 or self.num_rl < 0:
+            raise ValueError(
+                f"num_validation and num_rl must be >= 0; got {self.num_validation}, {self.num_rl}"
+            )
         if self.scratchpad:
             raise ValueError("CarryTask has no scratchpad")
         space = 10 ** (2 * self.digits)
-        if self.num_heldout + self.num_validation + self.num_train > space // 4:
+        if self.num_heldout + self.num_validation + self.num_train + self.num_rl > space // 4:
             raise ValueError(
-                f"num_train + num_heldout + num_validation must be at most a quarter of the "
-                f"{space} problems of digits={self.digits}"
+                f"num_train + num_heldout + num_validation + num_rl must be at most a quarter of "
+                f"the {space} problems of digits={self.digits}"
             )
         super().__post_init__()
 
     def problems(self, split: str) -> list[tuple[int, str, int]]:
-        """``[(a, "+", b), ...]`` of ``split`` (``"train"``, ``"heldout"``, ``"validation"``)."""
-        if split not in ("train", "heldout", "validation"):
-            raise ValueError(f"split must be 'train', 'heldout' or 'validation'; got {split!r}")
+        """``[(a, "+", b), ...]`` of ``split`` (``"train"``, ``"heldout"``, ``"validation"``,
+        ``"rl"``)."""
+        if split not in ("train", "heldout", "validation", "rl"):
+            raise ValueError(
+                f"split must be 'train', 'heldout', 'validation' or 'rl'; got {split!r}"
+            )
         codes = self._codes()[split]
         a, b = np.divmod(codes, 10**self.digits)
         return [(int(x), "+", int(y)) for x, y in zip(a, b, strict=True)]
@@ -130,7 +138,16 @@ class CarryTask(tasks.ArithmeticTask):
                 if c not in taken:
                     taken.add(c)
                     train.append(c)
+        for c in train[self.num_train :]:  # drawn but not kept: free for the RL split
+            taken.discard(c)
+        rl: list[int] = []  # drawn after the others, which therefore do not depend on num_rl
+        while len(rl) < self.num_rl:
+            for c in rng.integers(0, space * space, 2 * self.num_rl).tolist():
+                if c not in taken and len(rl) < self.num_rl:
+                    taken.add(c)
+                    rl.append(c)
         return {
+            "rl": np.asarray(rl, np.int64),
             "train": np.asarray(train[: self.num_train], np.int64),
             "heldout": evals[: self.num_heldout],
             "validation": evals[self.num_heldout :],
