@@ -25,6 +25,9 @@ COMMAND = str(pathlib.Path(sys.executable).parent / "ordergrad-jax")
 NOT_COMMITTED = {"brax-variance", "brax-bench"}
 """Sweeps whose results are committed in an older form (reports/brax/variance/rows.json and
 reports/brax/bench/*.json, written before run folders): no folder to hold them against."""
+IN_PROGRESS = {"lm-testbed-study"}
+"""Sweeps whose runs are committed as they finish (a study longer than a session; the note of
+its issue lists what is left): their folder holds some of the kept runs and nothing else."""
 
 
 @pytest.mark.parametrize("name", sweeps.names())
@@ -39,10 +42,14 @@ def test_each_sweep_keeps_exactly_the_committed_runs(name):
     committed = sorted(
         p.name
         for d in sweep.documents
+        if (ROOT / d).is_dir() or name not in IN_PROGRESS
         for p in (ROOT / d).iterdir()
         if is_run(p) or p.suffix == ".jsonl"  # a document's own RESULTS.md and figures aside
     )
-    assert sorted(sweep.kept()) == committed
+    if name in IN_PROGRESS:
+        assert set(committed) <= set(sweep.kept())
+    else:
+        assert sorted(sweep.kept()) == committed
 
 
 def test_dry_run_through_the_installed_command(capsys):
@@ -194,7 +201,8 @@ def _sweep(args, tmp_path, fail=False):
 def test_runner_end_to_end(tmp_path):
     """Two jobs, two stages; a failing run exits 1 naming it and its log; the next call skips
     the finished runs and resumes the failed one by its run id; --keep copies the kept runs'
-    small files (no checkpoints, no figures), not the unkept run."""
+    small files (no checkpoints, no figures), not the unkept run, each as it finishes; a sweep
+    into a fresh folder skips the runs already kept."""
     (tmp_path / "sweep_fake_plugin.py").write_text(textwrap.dedent(PLUGIN))
     out, kept = tmp_path / "out", tmp_path / "kept"
     args = ["--jobs", "2", "--out", str(out), "--keep", str(kept)]
@@ -224,6 +232,9 @@ def test_runner_end_to_end(tmp_path):
     ]
     third = _sweep(["--out", str(out)], tmp_path)
     assert third.returncode == 0 and "0 run, 4 finished before" in third.stdout
+    # a fresh clone resumes from the kept runs: only the unkept run (d) runs again
+    fresh = _sweep(["--out", str(tmp_path / "fresh"), "--keep", str(kept)], tmp_path)
+    assert fresh.returncode == 0 and "1 run, 3 finished before" in fresh.stdout, fresh.stdout
 
 
 def test_keeps(tmp_path):

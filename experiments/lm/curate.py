@@ -1,8 +1,9 @@
 """A finished lm-rl run cut to what ``reports/lm/`` keeps of it (``curve.jsonl``).
 
 The results document's tables and figures are rebuilt from these small copies: ``config.json``
-(with the provenance) and ``summary.md`` as the run wrote them, and the metric rows cut to
-:data:`KEEP` and the evaluations (no checkpoints, no figures).
+(with the provenance), ``summary.md`` and ``counts.npz`` (the per-prompt counts, where the run
+wrote them) as the run wrote them, and the metric rows cut to :data:`KEEP` and the evaluations
+(no checkpoints, no figures).
 """
 
 from __future__ import annotations
@@ -55,6 +56,8 @@ def curate(run: Run, dest: str | os.PathLike, every: int = 1) -> pathlib.Path:
     dest.mkdir(parents=True, exist_ok=True)
     for name in ("config.json", "summary.md"):
         shutil.copyfile(run.path / name, dest / name)
+    if (run.path / "counts.npz").exists():  # the per-prompt counts (count_samples > 0)
+        shutil.copyfile(run.path / "counts.npz", dest / "counts.npz")
     rows = [
         keep_row(r)
         for r in run.metrics

@@ -23,6 +23,7 @@ DECLARATIONS = (
     "ordergrad_experiments.sweeps.control",
     "ordergrad_experiments.sweeps.brax",
     "ordergrad_experiments.sweeps.lm",
+    "ordergrad_experiments.sweeps.lm_testbed",
     "ordergrad_experiments.sweeps.variance",
     "ordergrad_experiments.sweeps.transform",
     "ordergrad_experiments.sweeps.envs",

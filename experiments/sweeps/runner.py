@@ -4,9 +4,12 @@ Each run is a process of the installed ``ordergrad-jax`` (found beside ``sys.exe
 ``ordergrad-jax run EXP --out OUT --run-id ID [--seed S] --set ...`` writes ``OUT/EXP/ID/``, and a
 benchmark (``"bench:NAME"``) ``ordergrad-jax bench NAME --out OUT/bench --run-id ID --set ...``
 writes ``OUT/bench/NAME/ID/``; its stdout and stderr go to ``OUT/ID.log``. A finished run (one
-with its ``summary.md``) is skipped; an unfinished one is started again with its run id, and the
-trainers resume it from their checkpoints. ``J`` runs go at a time, stage after stage (a stage
-starts when the one before has finished, e.g. after the run that fills a shared SFT cache).
+with its ``summary.md``), or one already kept as a finished run folder in ``--keep DIR`` (a study
+resumed in a fresh clone from its committed runs), is skipped; an unfinished one is started again
+with its run id, and the trainers resume it from their checkpoints. A run kept as a folder is
+kept as soon as it finishes (a sweep stopped midway keeps what finished). ``J`` runs go at a
+time, stage after stage (a stage starts when the one before has finished, e.g. after the run
+that fills a shared SFT cache).
 """
 
 from __future__ import annotations
@@ -83,6 +86,22 @@ def _launch(sweep: Sweep, spec: RunSpec, out: pathlib.Path) -> Outcome:
     return Outcome(spec, "done" if done else "failed", time.perf_counter() - tic)
 
 
+def kept_before(spec: RunSpec, dest: pathlib.Path | None) -> bool:
+    """Whether ``dest`` already holds ``spec`` as a finished run folder (a kept run; rows
+    appended to a shared file are not told apart, so they never count)."""
+    return (
+        dest is not None
+        and spec.keep is not False
+        and spec.kept_as is None
+        and Run(dest / spec.kept_name).finished
+    )
+
+
+def _keep_one(sweep: Sweep, spec: RunSpec, out: pathlib.Path, dest: pathlib.Path) -> None:
+    keep = spec.keep if callable(spec.keep) else sweep.keep or keeps.small_files
+    keep(Run(run_folder(spec, out)), dest / spec.kept_name)
+
+
 def keep_runs(sweep: Sweep, out: pathlib.Path, dest: pathlib.Path) -> list[pathlib.Path]:
     """Keeps every finished kept run of the sweep in ``dest`` (in the sweep's order); the paths
     written."""
@@ -91,8 +110,7 @@ def keep_runs(sweep: Sweep, out: pathlib.Path, dest: pathlib.Path) -> list[pathl
         run = Run(run_folder(spec, out))
         if spec.keep is False or not run.finished:
             continue
-        keep = spec.keep if callable(spec.keep) else sweep.keep or keeps.small_files
-        keep(run, dest / spec.kept_name)
+        _keep_one(sweep, spec, out, dest)
         written.append(dest / spec.kept_name)
     return written
 
@@ -118,7 +136,7 @@ def run_sweep(
         specs = [spec for spec in sweep.runs if spec.stage == stage]
         todo = []
         for spec in specs:
-            if Run(run_folder(spec, out)).finished:
+            if Run(run_folder(spec, out)).finished or kept_before(spec, keep):
                 outcomes.append(Outcome(spec, "skipped"))
                 bar.update()
             else:
@@ -128,6 +146,10 @@ def run_sweep(
             for future in concurrent.futures.as_completed(futures):
                 outcome = future.result()
                 outcomes.append(outcome)
+                spec = outcome.spec
+                if outcome.status == "done" and keep is not None and spec.kept_as is None:
+                    if spec.keep is not False:
+                        _keep_one(sweep, spec, out, keep)
                 bar.update()
                 bar.write(f"{outcome.status}: {outcome.spec.id} ({outcome.seconds:.0f} s)")
         if any(o.status == "failed" for o in outcomes):

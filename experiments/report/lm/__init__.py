@@ -13,7 +13,9 @@ One module per part of the document, each reading its folder of ``reports/lm/``:
 * :mod:`~ordergrad_experiments.report.lm.matched`: the study and the length comparison at matched
   pass@1, with Holm's correction, and the A/A pair (``study/``, ``length/``);
 * :mod:`~ordergrad_experiments.report.lm.frontier`: the bandit's predicted frontiers beside the
-  study's (``study/``).
+  study's (``study/``);
+* :mod:`~ordergrad_experiments.report.lm.testbed`: the LM testbed, its starts, step-size grid,
+  bandit prediction and study, from per-prompt counts (``testbed/``).
 
 ``ordergrad-jax report lm [--check]`` rebuilds (compares) the tables (:func:`builders`);
 ``--figures`` redraws the figures of ``reports/lm/figures/`` (:func:`draw_figures`).
@@ -41,6 +43,7 @@ def builders(folder: pathlib.Path) -> dict[str, Callable[[], str]]:
         matched,
         speed,
         study,
+        testbed,
     )
 
     out = learning.builders(folder)
@@ -55,6 +58,7 @@ def builders(folder: pathlib.Path) -> dict[str, Callable[[], str]]:
         out.update(frontier.builders(folder))
     if (folder / "length").is_dir():
         out.update(length.builders(folder))
+    out.update(testbed.builders(folder))
     return out
 
 

@@ -110,7 +110,7 @@ class Paired:
     """One measure of two sets of runs, paired by seed.
 
     Attributes:
-      seeds: the seeds both sets have, in order.
+      seeds: the seeds (or other pairing keys) both sets have, in order.
       a, b: the measure on each side, one value per seed.
     """
 
@@ -266,7 +266,7 @@ class Matched:
     """Two sets of runs compared at matched progress, seed by seed.
 
     Attributes:
-      seeds: the seeds both sets have, in order.
+      seeds: the seeds (or other pairing keys) both sets have, in order.
       level: ``[n]``, the pass@1 each seed's pair is compared at: the higher of the two runs'
         final pass@1 that both reached, ``min(final a, final b)``.
       a, b: ``{key: [n]}``, each side's values at that level (:func:`at_pass1`): the run whose
@@ -287,14 +287,17 @@ class Matched:
         return stats.paired_test(self.a[key], self.b[key])
 
 
-def matched(a: Mapping[int, Run], b: Mapping[int, Run], keys: Iterable[str]) -> Matched:
+def matched(a: Mapping[Any, Run], b: Mapping[Any, Run], keys: Iterable[str], evals=None) -> Matched:
     """``keys`` of the runs of ``a`` and ``b`` (``{seed: run}``) at matched held-out pass@1,
-    seed by seed (:class:`Matched`): equal progress instead of equal steps."""
+    seed by seed (:class:`Matched`): equal progress instead of equal steps. ``evals(run)``
+    gives a run's evaluations (default :func:`evaluations`; the testbed's come from its
+    per-prompt counts)."""
+    evals = evaluations if evals is None else evals
     keys = list(keys)
     seeds = sorted(set(a) & set(b))
     level, va, vb = [], [], []
     for s in seeds:
-        ea, eb = evaluations(a[s]), evaluations(b[s])
+        ea, eb = evals(a[s]), evals(b[s])
         at = min(ea[-1][1]["pass@1"], eb[-1][1]["pass@1"])
         level.append(at)
         va.append(at_pass1(ea, at, keys))
