@@ -140,3 +140,20 @@ def test_committed_starts_rows_match_their_counts():
         assert row["pass@64"] == pytest.approx(want64, abs=1e-9)
         shares = [r["share"] for r in rows if r.get("kind") == "histogram"]
         assert sum(shares) == pytest.approx(1.0)
+
+
+def test_frontier_figure_draws_each_arm_and_its_bandit_curve(tmp_path, monkeypatch):
+    monkeypatch.setattr(testbed, "BANDIT_STEPS", 100)
+    start = [16, 0, 64, 32]  # correct of 128
+    _run(tmp_path, "start-sft0", [0], [start], 128)
+    for i, arm in enumerate(sweep.ARMS):
+        for seed in (0, 1):
+            rows = [start, [32, 0, 80, 32 + 8 * ((i + seed) % 3)]]
+            _run(tmp_path / "study", f"{arm}-sft0-s{seed}", [0, 10], rows, 128)
+    fig = testbed.draw_figure(tmp_path)
+    (ax,) = fig.axes
+    assert len(ax.lines) == 2 * len(sweep.ARMS)  # LM markers and bandit line per arm
+    x = ax.lines[0].get_xdata()  # the first arm: mean over its two seeds at each checkpoint
+    assert x[0] == pytest.approx(112 / 512)
+    assert x[1] == pytest.approx(np.mean([32 + 80 + 32 + 8 * (s % 3) for s in (0, 1)]) / 512)
+    assert not testbed.study_complete(tmp_path)  # 10 of the declared runs

@@ -66,7 +66,7 @@ def figures(folder: pathlib.Path) -> dict[str, Callable[[], dict[str, Any]]]:
     """``{section: draw}`` where ``draw()`` returns ``{stem: matplotlib figure}`` of the figures
     of ``reports/lm/figures/`` drawn from that section's folder (``folder``: ``reports/lm``),
     for the sections whose folder holds runs."""
-    from ordergrad_experiments.report.lm import default, frontier, grid, length, study
+    from ordergrad_experiments.report.lm import default, frontier, grid, length, study, testbed
 
     draw: dict[str, Callable[[], dict[str, Any]]] = {
         "grid": lambda: grid.compare_figures(folder / "grid"),
@@ -77,7 +77,10 @@ def figures(folder: pathlib.Path) -> dict[str, Callable[[], dict[str, Any]]]:
         },
         "length": lambda: {"length": length.draw_figure(folder / "length")},
     }
-    return {s: f for s, f in draw.items() if (folder / s).is_dir() and find_runs(folder / s)}
+    out = {s: f for s, f in draw.items() if (folder / s).is_dir() and find_runs(folder / s)}
+    if testbed.study_complete(folder / "testbed"):  # drawn once the study is complete
+        out["testbed"] = lambda: {"testbed_frontier": testbed.draw_figure(folder / "testbed")}
+    return out
 
 
 FIGURE_DPI = {"lm_passk_compare": 120, "lm_training_compare": 120}

@@ -352,3 +352,39 @@ def builders(folder: pathlib.Path) -> dict[str, Callable[[], str]]:
             "testbed-secondary": lambda: secondary_table(tb),
         }
     return out
+
+
+def draw_figure(folder: pathlib.Path) -> Any:
+    """pass@64 against pass@1, one panel per SFT start of the study: each arm's LM runs (mean
+    over the RL seeds at each checkpoint, markers) beside the bandit's gradient-flow frontier
+    from that start's counts (lines, up to a little past the LM's range) (``folder``:
+    ``reports/lm/testbed``)."""
+    import matplotlib.pyplot as plt
+
+    from ordergrad_experiments.lm.bandit import KS as BKS
+
+    runs = study_runs(folder)
+    labels = sweep().TESTBED.labels
+    seeds = sorted({sft for pairs in runs.values() for sft, _ in pairs})
+    fig, axes = plt.subplots(1, len(seeds), figsize=(6 * len(seeds), 4.5), squeeze=False)
+    for ax, sft in zip(axes[0], seeds, strict=True):
+        curves = bandit_curves(folder, sft)
+        top = 0.0
+        for i, (arm, pairs) in enumerate(runs.items()):
+            ev = [run_evaluations(r) for (s, _), r in pairs.items() if s == sft]
+            x = np.mean([[e["pass@1"] for _, e in v] for v in ev], 0)
+            y = np.mean([[e["pass@64"] for _, e in v] for v in ev], 0)
+            top = max(top, float(x.max()))
+            ax.plot(x, y, color=f"C{i}", ls=":", marker="o", ms=3, lw=0.8,
+                    label=f"LM {labels[arm]} ({len(ev)} seeds)")  # fmt: skip
+        for i, arm in enumerate(runs):
+            c = curves[arm]
+            keep = c[:, 0] <= top + 0.05
+            ax.plot(c[keep, 0], c[keep, BKS.index(64)], color=f"C{i}", lw=1.2)
+        ax.set_title(f"SFT seed {sft}: LM (markers) and bandit (lines)")
+        ax.set_xlabel("held-out pass@1")
+        ax.set_ylabel("held-out pass@64")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7)
+    fig.tight_layout()
+    return fig
