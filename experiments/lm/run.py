@@ -57,7 +57,7 @@ def validate(cfg: LMConfig, data_parallel: int) -> None:
         raise ValueError("num_rl > 0 needs task='carry' (the task with an RL split)")
     if cfg.task == "carry" and cfg.sft_smoothing:
         raise ValueError(
-            f"task='carry' is the testbed whose start errs where the task is hard; label "
+            "task='carry' is the testbed whose start errs where the task is hard; label "
             f"smoothing (sft_smoothing={cfg.sft_smoothing}) would add uniform errors: set "
             "sft_smoothing=0"
         )

@@ -1,5 +1,5 @@
-"""The LM testbed's sweep (issue 24; reports/lm/testbed/): the carry task's SFT starts, the
-step-size grid on the validation split, then the study.
+"""The LM testbed's sweeps (issue 24; reports/lm/RESULTS.md, "The LM testbed"; data in
+reports/lm/testbed/).
 
 ``ordergrad-jax sweep lm-testbed --jobs 2 --keep reports/lm/testbed`` runs, in stages:
 
@@ -8,14 +8,18 @@ step-size grid on the validation split, then the study.
    solve-rate histogram, per-prompt counts), filling the SFT cache (``{out}/sft``);
 1. **the step-size grid**: each arm (:data:`ARMS`) at each Adam step size of :data:`LR_GRID`
    from SFT seed 0, RL seed 0, evaluated on the **validation** split (disjoint from the held-out
-   prompts) with per-prompt counts at every checkpoint; the report picks each arm's step size by
-   the rule stated in reports/lm/testbed/README.md (``testbed-lr`` table);
-2. **the study** (declared once the grid has chosen: :data:`CHOSEN_LR`): every arm x SFT seed x
-   RL seed at its chosen step size, evaluated on the held-out prompts with per-prompt counts.
+   prompts) with per-prompt counts at every checkpoint; the report chooses the step size
+   (``testbed.chosen_lr``, table ``testbed-lr``), written down here as :data:`CHOSEN_LR`.
+
+``ordergrad-jax sweep lm-testbed-study --jobs 2 --keep reports/lm/testbed/study`` then runs the
+study: each SFT start's cache filled (stage 0), then every arm x SFT seed x RL seed at
+:data:`CHOSEN_LR`, evaluated on the held-out prompts with per-prompt counts (start after start,
+seed after seed, so the pairs complete together).
 
 Every run shares :data:`TASK` (the task, the SFT recipe, RL on the uniform RL split) and
-:data:`BUDGET` (RL steps and checkpoints). Wall time on the project's 2-core CPU: a start
-~2.5 min (SFT 90 s), a grid run ~4 min, a study run ~6 min (one job each).
+:data:`BUDGET` (RL steps and checkpoints). Wall time on the project's 2-core CPU with 2 jobs (the
+machine otherwise busy): a start ~2.5 min, a grid run ~6.5 min (the sweep 56 min), a study run
+~7-9 min (~3.5-4.5 min of throughput: ~3-4 h for the study).
 """
 
 from __future__ import annotations
@@ -37,7 +41,7 @@ TASK = (
     "sft_steps=1000 sft_lr=0.003 sft_batch=64 sft_smoothing=0 sft_cache={out}/sft "
     "eval_samples=4 pass_ks=1,4"
 )
-"""The task and the SFT recipe every run shares (start C1 of reports/lm/testbed/README.md)."""
+"""The task and the SFT recipe every run shares (candidate C1, ``testbed-candidates``)."""
 BUDGET = f"{budget(500, 5)} count_samples={SAMPLES}"
 """500 RL steps, counts at the start and every 100 steps (6 checkpoints)."""
 
