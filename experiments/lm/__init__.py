@@ -19,6 +19,12 @@ name.
 * ``solve_rates_from_counts`` -- a start from per-prompt success counts (``bandit``).
 * ``BANDIT_OBJECTIVES`` -- the study's objectives as bandit objectives (``bandit.OBJECTIVES``).
 * ``bandit_frontiers`` -- each objective's exact-gradient pass@k curve (``bandit.frontiers``).
+* ``bandit_frontier`` -- pass@k at a pass@1 along such a curve (``bandit.frontier``).
+* ``BANDIT_KS`` -- the k of the bandit's pass@k curves (``bandit.KS``).
+* ``Counts`` -- a run's per-prompt correct counts at its checkpoints (``testbed``).
+* ``read_counts`` -- the ``Counts`` of a ``counts.npz`` (``testbed``).
+* ``pass_at_k_from_counts`` -- the unbiased pass@k of each prompt from its count
+  (``testbed.pass_at_k``).
 """
 
 from __future__ import annotations
@@ -28,25 +34,34 @@ from typing import TYPE_CHECKING
 from ordergrad_experiments.common.lazy import public_api
 
 if TYPE_CHECKING:
+    from .bandit import KS as BANDIT_KS
     from .bandit import OBJECTIVES as BANDIT_OBJECTIVES
     from .bandit import SolveRates, fit_solve_rates, solve_rates_from_counts
+    from .bandit import frontier as bandit_frontier
     from .bandit import frontiers as bandit_frontiers
     from .config import QUICK, LMConfig
     from .curate import curate as curate_run
     from .run import build_model, rl_start, task_setup
     from .run import run as run_rl
     from .sharding import make_mesh
+    from .testbed import Counts, read_counts
+    from .testbed import pass_at_k as pass_at_k_from_counts
 
 __all__ = [
+    "BANDIT_KS",
     "BANDIT_OBJECTIVES",
     "QUICK",
+    "Counts",
     "LMConfig",
     "SolveRates",
+    "bandit_frontier",
     "bandit_frontiers",
     "build_model",
     "curate_run",
     "fit_solve_rates",
     "make_mesh",
+    "pass_at_k_from_counts",
+    "read_counts",
     "rl_start",
     "run_rl",
     "solve_rates_from_counts",
@@ -55,7 +70,12 @@ __all__ = [
 
 # {public name: (submodule, its attribute)}
 _PUBLIC = {
+    "BANDIT_KS": ("bandit", "KS"),
     "BANDIT_OBJECTIVES": ("bandit", "OBJECTIVES"),
+    "bandit_frontier": ("bandit", "frontier"),
+    "Counts": ("testbed", "Counts"),
+    "read_counts": ("testbed", "read_counts"),
+    "pass_at_k_from_counts": ("testbed", "pass_at_k"),
     "SolveRates": ("bandit", "SolveRates"),
     "bandit_frontiers": ("bandit", "frontiers"),
     "fit_solve_rates": ("bandit", "fit_solve_rates"),

@@ -32,7 +32,7 @@ import numpy as np
 
 from ordergrad_experiments.common import stats
 from ordergrad_experiments.common.runs import Run, find_runs, markdown_table
-from ordergrad_experiments.lm import testbed as lm_testbed
+from ordergrad_experiments.lm import Counts, pass_at_k_from_counts, read_counts
 from ordergrad_experiments.report.lm.runs import matched
 
 KS = (1, 4, 16, 64, 128)
@@ -53,14 +53,17 @@ def sweep():
     return lm_testbed
 
 
-def count_evaluations(counts: lm_testbed.Counts) -> list[tuple[int, dict[str, float]]]:
+def count_evaluations(counts: Counts) -> list[tuple[int, dict[str, float]]]:
     """``[(step, {"pass@k": value})]`` of every checkpoint of ``counts``, in step order: the
     unbiased pass@k (k of :data:`KS` up to the samples) averaged over the prompts."""
     ks = [k for k in KS if k <= counts.samples]
     return [
         (
             int(step),
-            {f"pass@{k}": float(np.mean(lm_testbed.pass_at_k(row, counts.samples, k))) for k in ks},
+            {
+                f"pass@{k}": float(np.mean(pass_at_k_from_counts(row, counts.samples, k)))
+                for k in ks
+            },
         )
         for step, row in zip(counts.steps, counts.counts, strict=True)
     ]
@@ -68,7 +71,7 @@ def count_evaluations(counts: lm_testbed.Counts) -> list[tuple[int, dict[str, fl
 
 def run_evaluations(run: Run) -> list[tuple[int, dict[str, float]]]:
     """:func:`count_evaluations` of the run folder's ``counts.npz``."""
-    return count_evaluations(lm_testbed.read_counts(run.path / "counts.npz"))
+    return count_evaluations(read_counts(run.path / "counts.npz"))
 
 
 def misses(row: dict[str, float]) -> list[str]:
@@ -295,10 +298,13 @@ def bandit_curves(folder: pathlib.Path, seed: int) -> dict[str, np.ndarray]:
     start ``seed`` (its ``counts.npz``): ``{arm: curve [T, len(bandit.KS)]}``."""
     import jax
 
-    from ordergrad_experiments.lm import BANDIT_OBJECTIVES, bandit_frontiers
-    from ordergrad_experiments.lm.bandit import solve_rates_from_counts
+    from ordergrad_experiments.lm import (
+        BANDIT_OBJECTIVES,
+        bandit_frontiers,
+        solve_rates_from_counts,
+    )
 
-    counts = lm_testbed.read_counts(folder / f"start-sft{seed}" / "counts.npz")
+    counts = read_counts(folder / f"start-sft{seed}" / "counts.npz")
     rates = solve_rates_from_counts(counts.counts[0], counts.samples, clip=0.0)
     objectives = {a: BANDIT_OBJECTIVES[o] for a, o in BANDIT_OBJECTIVE.items()}
     with jax.enable_x64(True):
@@ -309,8 +315,8 @@ def bandit_table(folder: pathlib.Path, levels=(0.20, 0.25, 0.30)) -> str:
     """The bandit's prediction for each study start, made from the start's counts before any
     study run: each arm's pass@16 and pass@64 minus RLOO's at pass@1 = each of ``levels``, and
     RLOO's own, along the gradient-flow frontiers."""
-    from ordergrad_experiments.lm.bandit import KS as BKS
-    from ordergrad_experiments.lm.bandit import frontier
+    from ordergrad_experiments.lm import BANDIT_KS as BKS
+    from ordergrad_experiments.lm import bandit_frontier as frontier
 
     rows = []
     for seed in sweep().SFT_SEEDS:
@@ -361,7 +367,7 @@ def draw_figure(folder: pathlib.Path) -> Any:
     ``reports/lm/testbed``)."""
     import matplotlib.pyplot as plt
 
-    from ordergrad_experiments.lm.bandit import KS as BKS
+    from ordergrad_experiments.lm import BANDIT_KS as BKS
 
     runs = study_runs(folder)
     labels = sweep().TESTBED.labels
