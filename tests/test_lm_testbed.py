@@ -20,6 +20,8 @@ from ordergrad_experiments.lm.config import QUICK
 from ordergrad_experiments.lm.tokenizer import CharTokenizer
 
 TOK = CharTokenizer()
+CARRY = dataclasses.replace(QUICK, task="carry", sft_smoothing=0.0, digits=3)
+"""The quick preset on the carry task (3 digits; the carry task takes no label smoothing)."""
 SIZES = lm_model.TinyQwen3(num_layers=1, embed_dim=32, hidden_dim=64, head_dim=8)
 
 
@@ -195,15 +197,7 @@ def test_counts_are_common_across_methods_and_seeds(tiny):
     success at t (and none at another t), whatever the method, the RL seed or which prompts
     are counted together."""
     graphdef, params = tiny
-    cfg = dataclasses.replace(
-        QUICK,
-        task="carry",
-        sft_smoothing=0.0,
-        digits=3,
-        num_train=200,
-        num_heldout=24,
-        eval_prompts=24,
-    )
+    cfg = dataclasses.replace(CARRY, num_train=200, num_heldout=24, eval_prompts=24)
     counts = {}
     for name, seed in (("ordergrad", 0), ("grpo", 5)):
         c = dataclasses.replace(cfg, seed=seed, estimator=EstimatorConfig(name=name))
@@ -263,9 +257,7 @@ def test_lm_rl_writes_counts_at_every_checkpoint(tmp_path):
     and one per chunk."""
     from ordergrad_experiments.common.runs import RunWriter
 
-    cfg = dataclasses.replace(
-        QUICK, task="carry", sft_smoothing=0.0, digits=3, count_samples=16, num_rl=200
-    )
+    cfg = dataclasses.replace(CARRY, count_samples=16, num_rl=200)
     writer = RunWriter("lm-rl", root=tmp_path, run_id="r")
     run.run(cfg, writer)
     back = testbed.read_counts(writer.path / "counts.npz")
@@ -275,15 +267,7 @@ def test_lm_rl_writes_counts_at_every_checkpoint(tmp_path):
 
 
 def test_validation_split_for_step_sizes():
-    cfg = dataclasses.replace(
-        QUICK,
-        task="carry",
-        sft_smoothing=0.0,
-        digits=3,
-        num_heldout=40,
-        num_validation=32,
-        eval_prompts=32,
-    )
+    cfg = dataclasses.replace(CARRY, num_heldout=40, num_validation=32, eval_prompts=32)
     held = run.task_setup(cfg, TOK).heldout[0]
     val = run.task_setup(dataclasses.replace(cfg, eval_split="validation"), TOK).heldout[0]
     want, _ = run.task_setup(cfg, TOK).task.arrays("validation", TOK)
@@ -293,7 +277,8 @@ def test_validation_split_for_step_sizes():
     ts = run.task_setup(dataclasses.replace(cfg, num_rl=48), TOK)
     np.testing.assert_array_equal(ts.rl[0], ts.task.arrays("rl", TOK)[0])
     assert ts.rl[0].shape[0] == 48
-    np.testing.assert_array_equal(run.task_setup(cfg, TOK).rl[0], run.task_setup(cfg, TOK).train[0])
+    plain = run.task_setup(cfg, TOK)  # no RL split: RL samples the SFT pool
+    np.testing.assert_array_equal(plain.rl[0], plain.train[0])
     for bad, match in (
         (dict(eval_split="validation", eval_prompts=40), "validation split's size"),
         (dict(eval_split="test"), "eval_split"),

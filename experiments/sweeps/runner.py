@@ -86,15 +86,15 @@ def _launch(sweep: Sweep, spec: RunSpec, out: pathlib.Path) -> Outcome:
     return Outcome(spec, "done" if done else "failed", time.perf_counter() - tic)
 
 
+def kept_as_folder(spec: RunSpec) -> bool:
+    """Whether ``--keep`` keeps ``spec`` as a run folder of its own (rows appended to a shared
+    file, ``kept_as``, are not told apart, and an unkept run has no copy)."""
+    return spec.keep is not False and spec.kept_as is None
+
+
 def kept_before(spec: RunSpec, dest: pathlib.Path | None) -> bool:
-    """Whether ``dest`` already holds ``spec`` as a finished run folder (a kept run; rows
-    appended to a shared file are not told apart, so they never count)."""
-    return (
-        dest is not None
-        and spec.keep is not False
-        and spec.kept_as is None
-        and Run(dest / spec.kept_name).finished
-    )
+    """Whether ``dest`` already holds ``spec`` as a finished run folder (a kept run)."""
+    return dest is not None and kept_as_folder(spec) and Run(dest / spec.kept_name).finished
 
 
 def _keep_one(sweep: Sweep, spec: RunSpec, out: pathlib.Path, dest: pathlib.Path) -> None:
@@ -146,10 +146,8 @@ def run_sweep(
             for future in concurrent.futures.as_completed(futures):
                 outcome = future.result()
                 outcomes.append(outcome)
-                spec = outcome.spec
-                if outcome.status == "done" and keep is not None and spec.kept_as is None:
-                    if spec.keep is not False:
-                        _keep_one(sweep, spec, out, keep)
+                if outcome.status == "done" and keep is not None and kept_as_folder(outcome.spec):
+                    _keep_one(sweep, outcome.spec, out, keep)
                 bar.update()
                 bar.write(f"{outcome.status}: {outcome.spec.id} ({outcome.seconds:.0f} s)")
         if any(o.status == "failed" for o in outcomes):

@@ -179,11 +179,16 @@ def chosen_lr(folder: pathlib.Path) -> dict[str, float]:
     step sizes by less than the runs' noise, while the step size itself moves pass@64 at
     matched pass@1 far more: a choice per arm would let the noise, not the objective, decide
     the comparison (reports/lm/RESULTS.md, "Step sizes")."""
-    final = final_pass1(folder)
+    mean = arm_means(final_pass1(folder))
+    best = max(mean, key=lambda lr: (mean[lr], -lr))
+    return dict.fromkeys(grid_runs(folder), best)
+
+
+def arm_means(final: dict[str, dict[float, float]]) -> dict[float, float]:
+    """``{step size: final pass@1 averaged over the arms}`` of :func:`final_pass1`'s values, for
+    the step sizes every arm ran, in increasing order."""
     steps = sorted(set.intersection(*(set(v) for v in final.values())))
-    mean = {lr: float(np.mean([v[lr] for v in final.values()])) for lr in steps}
-    best = max(steps, key=lambda lr: (mean[lr], -lr))
-    return {arm: best for arm in final}
+    return {lr: float(np.mean([v[lr] for v in final.values()])) for lr in steps}
 
 
 def lr_table(folder: pathlib.Path) -> str:
@@ -207,8 +212,7 @@ def lr_table(folder: pathlib.Path) -> str:
                 }
             )
     final = final_pass1(folder)
-    for lr in sorted(set.intersection(*(set(v) for v in final.values()))):
-        mean = np.mean([v[lr] for v in final.values()])
+    for lr, mean in arm_means(final).items():
         rows.append(
             {
                 "arm": f"mean of {len(final)} arms",
@@ -239,8 +243,10 @@ def study_complete(folder: pathlib.Path) -> bool:
     return set(sweep().STUDY.kept()) <= have
 
 
+@functools.cache
 def _tests(folder: pathlib.Path):
-    """``(primary, [(arm, k, matched, test)] secondary, Holm-adjusted p)``."""
+    """``(primary, [(arm, k, matched, test)] secondary, Holm-adjusted p)``, computed once for
+    the primary and the secondary table."""
     runs = study_runs(folder)
     base = runs[sweep().BASE]
 
