@@ -94,6 +94,7 @@ def test_pathwise_budget_is_env_steps():
     assert (changed.estimator.objective, changed.estimator.k) == ("ReMax", 3)
 
 
+@pytest.mark.once  # config names: the dtype does not change them
 def test_old_set_names_of_brax_rp_name_the_new_ones(tmp_path):
     """`--set iterations=10` (and `num_chunks`'s old sibling names) through the installed entry
     point: exit 2 with one line naming budget.total, no traceback."""

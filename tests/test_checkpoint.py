@@ -187,6 +187,7 @@ _KILL_SCRIPT = textwrap.dedent(
 )
 
 
+@pytest.mark.once  # file-level durability: the dtype does not change it
 def test_sigkill_at_any_moment_loses_at_most_one_chunk(tmp_path):
     """A real SIGKILL (no cleanup) in the middle of a run, then the same command again."""
     script = tmp_path / "run_toy.py"

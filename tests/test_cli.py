@@ -71,6 +71,7 @@ def test_entry_point_is_installed():
     assert ENTRY.exists(), f"{ENTRY} missing: install the project with pip install -e ."
 
 
+@pytest.mark.once  # the CLI's contract: neither the dtype nor the jax version changes it
 def test_success_exits_0_and_prints_the_path_once(tmp_path):
     cache = tmp_path / "cache"
     sets = ["studies=unbiasedness", "unbiased_batches=500", "unbiased_repeats=1"]

@@ -30,6 +30,7 @@ TINY = dataclasses.replace(
 )
 
 
+@pytest.mark.once  # the run folder's contract: the dtype does not change it
 def test_run_writes_a_complete_folder(tmp_path):
     overrides = (
         "studies=unbiasedness,lr_vs_exact",
@@ -51,6 +52,7 @@ def test_run_writes_a_complete_folder(tmp_path):
     assert not list(path.glob(".*"))  # no temporary files left behind
 
 
+@pytest.mark.once  # plumbing; the numerics are tested in float64 by the tests around it
 def test_all_studies_at_tiny_size(tmp_path):
     rows = variance_run.run(TINY, RunWriter("variance", tmp_path, "tiny"))
     by_study = {r["study"] for r in rows}

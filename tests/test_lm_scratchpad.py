@@ -92,6 +92,7 @@ def test_scratch_answers_and_after_close():
     assert np.asarray(sft.after_close(plain, close)).all()  # no bracket: every position
 
 
+@pytest.mark.once  # a short training run: CI runs training once, in float32
 def test_sft_learns_both_forms_in_the_given_proportion():
     """A 1-layer model trained on a 30% scratchpad mixture opens a scratchpad about 30% of the
     time at its first completion token (what the length study's start relies on)."""

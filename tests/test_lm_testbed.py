@@ -174,6 +174,7 @@ def tiny():
     return lm_model.split(model)
 
 
+@pytest.mark.once  # key bookkeeping: the dtype does not change which keys a row gets
 def test_row_keys_give_batch_independent_samples(tiny):
     """Common random numbers: a row's completion depends on its own key only."""
     graphdef, params = tiny
@@ -191,6 +192,7 @@ def test_row_keys_give_batch_independent_samples(tiny):
     assert testbed.row_keys(7, jnp.arange(3), 2).shape == (6,)
 
 
+@pytest.mark.once  # key bookkeeping: the dtype does not change which keys a row gets
 def test_counts_are_common_across_methods_and_seeds(tiny):
     """The key of completion j of prompt i at checkpoint t is a function of (t, i, j) only:
     scored against the completions the keys of j = 0 give, every prompt counts at least one
