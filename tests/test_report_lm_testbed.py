@@ -80,9 +80,8 @@ def test_misses_names_each_target():
     assert testbed.misses({**good, "hard": 0.1}) == ["hard 0.100"]
 
 
-def test_primary_is_matched_pass64_paired_by_sft_and_rl_seed(tmp_path, monkeypatch):
-    """Two pairs; pass@k is linear in the counts only for k = 1, so the matched values are
-    checked against a hand interpolation of the exact per-checkpoint pass@k."""
+def _two_pairs(folder: pathlib.Path, monkeypatch) -> None:
+    """Two (SFT seed, RL seed) pairs of RLOO, TopM:2@4 and GRPO; the endpoints at k = 4."""
     monkeypatch.setattr(testbed, "KS", (1, 4))
     monkeypatch.setattr(testbed, "PRIMARY", ("top2at4", 4))
     monkeypatch.setattr(testbed, "SECONDARY", (("grpo", 4),))
@@ -92,11 +91,17 @@ def test_primary_is_matched_pass64_paired_by_sft_and_rl_seed(tmp_path, monkeypat
         ("top2at4", 0, 0): [[2, 0], [4, 2]],  # 0.125 -> 0.375
         ("rloo", 1, 3): [[2, 0], [4, 0]],  # 0.125 -> 0.25
         ("top2at4", 1, 3): [[2, 0], [4, 4]],  # 0.125 -> 0.5
-        ("grpo", 0, 0): [[2, 0], [3, 1]],
+        ("grpo", 0, 0): [[2, 0], [3, 1]],  # 0.125 -> 0.25
         ("grpo", 1, 3): [[2, 0], [3, 1]],
     }
     for (arm, sft, seed), rows in runs.items():
-        _run(tmp_path / "study", f"{arm}-sft{sft}-s{seed}", [0, 10], rows)
+        _run(folder / "study", f"{arm}-sft{sft}-s{seed}", [0, 10], rows)
+
+
+def test_primary_is_matched_pass64_paired_by_sft_and_rl_seed(tmp_path, monkeypatch):
+    """Two pairs; pass@k is linear in the counts only for k = 1, so the matched values are
+    checked against a hand interpolation of the exact per-checkpoint pass@k."""
+    _two_pairs(tmp_path, monkeypatch)
 
     def p4(row):
         return np.mean([_pass(c, 4) for c in row])
@@ -111,6 +116,37 @@ def test_primary_is_matched_pass64_paired_by_sft_and_rl_seed(tmp_path, monkeypat
     assert f"{want.difference:+.4f} ± {want.interval.half_width:.4f}" in table
     assert "| 2 |" in table  # pairs
     assert "Holm" in testbed.secondary_table(tmp_path)
+
+
+def test_agreement_reads_the_bandit_at_each_pairs_matched_level_from_its_start(
+    tmp_path, monkeypatch
+):
+    """Hand-made frontiers, linear in pass@1 with a slope that depends on the arm and the
+    start (pass@k = pass@1 (1 + c_arm (1 + sft))), so the bandit's difference at a level L is
+    c_arm L (1 + sft) exactly: the table averages it over the pairs at their matched levels
+    (TopM:2@4: 0.375 from start 0 and 0.25 from start 1; GRPO: 0.25 from both)."""
+    _two_pairs(tmp_path, monkeypatch)
+    slope = {"rloo": 0.0, "top2at4": 0.1, "grpo": -0.2}
+    x = np.linspace(0.0, 1.0, 11)[:, None]
+
+    def curves(folder, sft):
+        ks = np.ones((1, 7))  # bandit.KS: 1, 2, 4, ..., 64
+        return {a: x * (1 + c * (1 + sft) * (ks - (np.arange(7) == 0))) for a, c in slope.items()}
+
+    monkeypatch.setattr(testbed, "bandit_curves", curves)
+    table = testbed.agreement_table(tmp_path)
+    grpo, top = (line for line in table.splitlines() if "pass@4" in line)  # ARMS order
+    assert "TopM:2@4" in top and f"| {np.mean([0.1 * 0.375, 0.1 * 0.25 * 2]):+.4f} |" in top
+    assert "GRPO" in grpo and f"| {np.mean([-0.2 * 0.25, -0.2 * 0.25 * 2]):+.4f} |" in grpo
+    # GRPO's LM differences: pair (0, 0) at 0.25 (RLOO halfway) and pair (1, 3) at 0.25 (both final)
+    p4 = [np.mean([_pass(c, 4) for c in row]) for row in ([2, 0], [3, 1], [4, 0], [6, 0])]
+    d = [p4[1] - (p4[0] + p4[3]) / 2, p4[1] - p4[2]]
+    want = stats.paired_test(d, [0.0, 0.0])
+    assert f"{want.difference:+.4f} ± {want.interval.half_width:.4f}" in grpo
+    inside = abs(-0.075 - want.difference) <= want.interval.half_width
+    assert grpo.endswith(
+        f"| {'yes' if inside else 'no'} | {'yes' if want.difference < 0 else 'no'} |"
+    )
 
 
 def test_committed_grid_chose_the_declared_step_sizes():

@@ -341,6 +341,51 @@ def bandit_table(folder: pathlib.Path, levels=(0.20, 0.25, 0.30)) -> str:
     return markdown_table(rows)
 
 
+def bandit_difference(curves: dict[str, np.ndarray], arm: str, level: float, k: int) -> float:
+    """The bandit's pass@k of ``arm`` minus RLOO's at pass@1 = ``level``, along the frontiers
+    ``curves`` (:func:`bandit_curves`); NaN where a frontier does not reach ``level``."""
+    from ordergrad_experiments.lm import BANDIT_KS as BKS
+    from ordergrad_experiments.lm import bandit_frontier as frontier
+
+    j = BKS.index(k)
+    return float(
+        frontier(curves[arm], level, BKS)[j] - frontier(curves[sweep().BASE], level, BKS)[j]
+    )
+
+
+def agreement_table(folder: pathlib.Path) -> str:
+    """Where the bandit and the LM agree, test by test (the primary and the secondary family):
+    the LM's difference from RLOO at matched pass@1 (mean ± Student t 95% over the pairs)
+    beside the bandit's prediction for the same pairs (the frontiers from each pair's start,
+    :func:`bandit_curves`, read at the pair's matched pass@1, :func:`bandit_difference`,
+    averaged over the pairs), whether the prediction lies inside the LM's interval and whether
+    it has the LM's sign. Descriptive: not one of the declared tests."""
+    primary, secondary, _ = _tests(folder)
+    rows = []
+    for arm, k, m, test in sorted(
+        [primary, *secondary], key=lambda t: (t[1], list(sweep().ARMS).index(t[0]))
+    ):
+        predicted = np.mean(
+            [
+                bandit_difference(bandit_curves(folder, sft), arm, level, k)
+                for (sft, _), level in zip(m.seeds, m.level, strict=True)
+            ]
+        )
+        low = test.difference - test.interval.half_width
+        high = test.difference + test.interval.half_width
+        rows.append(
+            {
+                "arm - RLOO": sweep().TESTBED.labels[arm],
+                "endpoint": f"pass@{k} at matched pass@1",
+                "LM (95% t)": f"{test.difference:+.4f} ± {test.interval.half_width:.4f}",
+                "bandit": "-" if np.isnan(predicted) else f"{predicted:+.4f}",
+                "bandit inside the LM's interval": "yes" if low <= predicted <= high else "no",
+                "same sign": "yes" if np.sign(predicted) == np.sign(test.difference) else "no",
+            }
+        )
+    return markdown_table(rows)
+
+
 def builders(folder: pathlib.Path) -> dict[str, Callable[[], str]]:
     """The testbed's tables by id (``folder``: ``reports/lm``), where their runs exist."""
     tb = folder / "testbed"
@@ -362,6 +407,7 @@ def builders(folder: pathlib.Path) -> dict[str, Callable[[], str]]:
         out |= {
             "testbed-primary": lambda: primary_table(tb),
             "testbed-secondary": lambda: secondary_table(tb),
+            "testbed-agreement": lambda: agreement_table(tb),
         }
     return out
 
