@@ -63,7 +63,7 @@ def test_check_fails_naming_an_edited_table(tmp_path):
 
 @pytest.mark.training  # an end-to-end run: once, in the float32 pass
 def test_figures_redraw_from_the_committed_data(tmp_path):
-    """`report lm --figures` redraws the six figures of reports/lm/figures/ from the committed
+    """`report lm --figures` redraws the seven figures of reports/lm/figures/ from the committed
     runs alone (a copy of reports/lm as the root), the same bytes on a second redraw, the same
     image size and (up to font rendering) the same pixels as the committed PNGs."""
     import matplotlib.image as mpimg
@@ -75,7 +75,7 @@ def test_figures_redraw_from_the_committed_data(tmp_path):
     proc = _report("--figures", "--root", str(tmp_path))
     assert proc.returncode == 0, proc.stdout + proc.stderr
     stems = {"default", "study_passk", "length", "lm_passk_compare", "lm_training_compare"}
-    stems.add("bandit_frontier")
+    stems |= {"bandit_frontier", "testbed_frontier"}
     assert {p.stem for p in figures.glob("*.png")} == stems
     assert {p.stem for p in (LM / "figures").glob("*.png")} == stems
     first = {p.name: p.read_bytes() for p in figures.glob("*.png")}
