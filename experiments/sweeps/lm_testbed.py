@@ -138,7 +138,7 @@ STUDY = register(
     Sweep(
         "lm-testbed-study",
         "the LM testbed's study: 5 arms x 2 SFT starts x 5 RL seeds at the grid's step sizes, "
-        "compared at matched pass@1 (--jobs 2: ~4.5 min of throughput a run, ~3.7 h in all on "
+        "compared at matched pass@1 (--jobs 2: ~4.4 min of throughput a run, ~3.7 h in all on "
         "2 cores)",
         _study_runs(),
         pins=sets(TASK),
