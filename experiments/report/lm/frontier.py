@@ -120,7 +120,7 @@ def comparison_table(folder: pathlib.Path) -> str:
         objective = OBJECTIVE_OF[method]
         for k in SHOWN:
             lm = stats.t_interval(m.difference(f"pass@{k}"))
-            row[f"pass@{k} LM"] = f"{lm.mean:+.4f} ± {lm.half_width:.4f}"
+            row[f"pass@{k} LM"] = lm.format("+.4f", ".4f")
             for name, curves in pred.items():
                 d = at(curves[objective], level, k) - at(curves["grpo"], level, k)
                 row[f"pass@{k} {name}"] = "-" if np.isnan(d) else f"{d:+.4f}"

@@ -29,7 +29,7 @@ AA = ("top1at4", "maxpo4")
 
 
 def _cell(test: stats.TestResult, holm_p: float | None = None) -> str:
-    d = f"{test.difference:+.4f} ± {test.interval.half_width:.4f}"
+    d = test.interval.format("+.4f", ".4f")
     holm = "" if holm_p is None else f"; Holm {stats.format_p(holm_p)}"
     return f"{d} (p {stats.format_p(test.p_value)}{holm})"
 

@@ -265,7 +265,7 @@ def _test_row(arm: str, k: int, m, test, p: str) -> dict[str, Any]:
         "endpoint": f"pass@{k} at matched pass@1",
         "pairs": len(m.seeds),
         "matched pass@1": stats.mean_ci_cell(m.level, ".3f", ".3f"),
-        "difference (95% t)": f"{test.difference:+.4f} ± {test.interval.half_width:.4f}",
+        "difference (95% t)": test.interval.format("+.4f", ".4f"),
         "p": p,
     }
 
@@ -371,15 +371,15 @@ def agreement_table(folder: pathlib.Path) -> str:
                 for (sft, _), level in zip(m.seeds, m.level, strict=True)
             ]
         )
-        low = test.difference - test.interval.half_width
-        high = test.difference + test.interval.half_width
         rows.append(
             {
                 "arm - RLOO": sweep().TESTBED.labels[arm],
                 "endpoint": f"pass@{k} at matched pass@1",
-                "LM (95% t)": f"{test.difference:+.4f} ± {test.interval.half_width:.4f}",
+                "LM (95% t)": test.interval.format("+.4f", ".4f"),
                 "bandit": "-" if np.isnan(predicted) else f"{predicted:+.4f}",
-                "bandit inside the LM's interval": "yes" if low <= predicted <= high else "no",
+                "bandit inside the LM's interval": (
+                    "yes" if test.interval.low <= predicted <= test.interval.high else "no"
+                ),
                 "same sign": "yes" if np.sign(predicted) == np.sign(test.difference) else "no",
             }
         )
