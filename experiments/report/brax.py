@@ -333,6 +333,26 @@ def hopper_tail_study() -> Any:
     )
 
 
+HOPPER_POWERED = "hopper-63seeds"
+"""The folder of ``sweep brax-hopper-63seeds``'s runs (``hp-*``): the nominal-hopper pair at the
+seed count of section 6's power analysis (issue 25)."""
+
+
+def hopper_powered_study() -> Any:
+    """The tests of the hopper-63seeds set, stated before its runs (RESULTS.md section 2): the
+    primary, the lower-tail learner minus the Mean learner on CVaR_0.1 (the endpoint of the power
+    analysis); the secondary family (Holm), the same pair on the mean and on E[worst of 4] (the
+    statistic the tail learner ascends)."""
+    from ordergrad_experiments.report.returns import Powered
+
+    tail = "LowerTailMean:0.25@4"
+    return Powered(
+        primary=("og_ltm", "og_mean", "cvar_0.1"),
+        secondary=(("og_ltm", "og_mean", "mean"), ("og_ltm", "og_mean", tail)),
+        statistics=("mean", "cvar_0.1", tail, "median"),
+    )
+
+
 def builders(folder: pathlib.Path) -> dict[str, Callable[[], str]]:
     """Every table of the document by id."""
     tables: dict[str, Callable[[], str]] = {
@@ -353,4 +373,14 @@ def builders(folder: pathlib.Path) -> dict[str, Callable[[], str]]:
             folder, HOPPER_TAIL, study
         )
         tables["hopper-tail-gradients"] = lambda: returns.gradients_table(folder / HOPPER_TAIL)
+    if _runs(folder / HOPPER_POWERED, finished=True):
+        from ordergrad_experiments.report import returns
+
+        powered = hopper_powered_study()
+        tables["hopper-63seeds"] = lambda: returns.powered_runs_table(
+            folder, HOPPER_POWERED, powered
+        )
+        tables["hopper-63seeds-tests"] = lambda: returns.powered_tests_table(
+            folder, HOPPER_POWERED, powered
+        )
     return tables
