@@ -547,6 +547,7 @@ def _max_abs_difference(a, b) -> float:
     return max(jax.tree.leaves(jax.tree.map(lambda x, y: float(np.max(np.abs(x - y))), a, b)))
 
 
+@pytest.mark.once  # tunix's model runs in float32 and the tolerance is the same under x64
 def test_grpo_loss_gradient_is_lr_loss_gradient_under_the_exact_settings():
     import jax
 

@@ -163,6 +163,7 @@ def _reference_logits(cfg: dict, w: dict, tokens: np.ndarray) -> np.ndarray:
     return x @ head.T
 
 
+@pytest.mark.once  # the loaded model is float32 and the tolerance the same under x64
 @pytest.mark.parametrize("tied", [True, False])
 def test_loaded_logits_match_reference_forward(tmp_path, tied):
     ckpt = _write_checkpoint(tmp_path / "ckpt", tied=tied, seed=int(tied))
@@ -183,6 +184,7 @@ def test_loaded_logits_match_reference_forward(tmp_path, tied):
     np.testing.assert_allclose(np.asarray(logits, np.float64), ref, rtol=2e-4, atol=2e-4)
 
 
+@pytest.mark.once  # placement on the mesh: the dtype does not change it
 def test_load_onto_a_mesh(tmp_path):
     """With a mesh, the weights are placed by the sharding rules of experiments/lm/model.py
     (tensor parallel on ``model``) and the logits are unchanged."""

@@ -46,6 +46,9 @@ def _jsonl(path: pathlib.Path) -> list[dict]:
 
 
 def test_check_fails_naming_an_edited_table(tmp_path):
+    """`report lm --check` names the one edited table; `report lm` restores it, and the rebuilt
+    document is the committed one byte for byte with every table marked (so `--check` passes on
+    the repository: tests/test_reports.py leaves lm to this test)."""
     shutil.copytree(LM, tmp_path / "reports" / "lm")
     (tmp_path / "pyproject.toml").write_text("")
     doc = tmp_path / "reports" / "lm" / "RESULTS.md"
@@ -58,6 +61,8 @@ def test_check_fails_naming_an_edited_table(tmp_path):
     assert "lm-sharpen" in proc.stderr and "lm-line" not in proc.stderr
     proc = _report("--root", str(tmp_path))
     assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "changed: reports/lm/RESULTS.md: ['lm-sharpen']" in proc.stdout, proc.stdout
+    assert "not marked" not in proc.stdout + proc.stderr
     assert doc.read_text() == text
 
 

@@ -113,10 +113,12 @@ def _copy_brax(tmp_path: pathlib.Path) -> pathlib.Path:
 
 
 @pytest.mark.parametrize(
-    "name", ["brax", "control", "envs", "guarded-maze", "hedging", "lm", "transform", "variance"]
+    "name", ["brax", "control", "envs", "guarded-maze", "hedging", "transform", "variance"]
 )
 def test_report_check_passes_on_the_committed_documents(name):
-    """`report NAME --check` of every document on its committed data (CI runs this once)."""
+    """`report NAME --check` of every document on its committed data (CI runs this once). The lm
+    document's tables take the longest to build (the bandit's exact ascent): its check is
+    tests/test_report_lm.py's rebuild, which must give back the committed text exactly."""
     proc = _report(name, "--check")
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "tables match their data" in proc.stdout and "not marked" not in proc.stdout
