@@ -336,8 +336,8 @@ def test_report_rebuilds_the_document_from_new_bench_and_variance_runs(tmp_path)
             f"{r['snr']:.3g} | {r['mean_norm']:.3g} |"
         ) in doc
     # the other tables still come from the committed runs
-    # 13: sections 2-5 and the hopper-tail study (3)
-    assert doc.count("<!-- table:") == 13 and "| brax-hopper-og_mean | brax-hopper-ppo |" in doc
+    # 15: sections 2-5, the hopper-tail study (3) and the hopper pair at 63 seeds (2)
+    assert doc.count("<!-- table:") == 15 and "| brax-hopper-og_mean | brax-hopper-ppo |" in doc
 
 
 EVAL_KEYS = ("eval_mean_length", "eval_mean", "eval_cvar_0.1", "eval_max@4")

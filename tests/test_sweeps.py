@@ -25,7 +25,7 @@ COMMAND = str(pathlib.Path(sys.executable).parent / "ordergrad-jax")
 NOT_COMMITTED = {"brax-variance", "brax-bench"}
 """Sweeps whose results are committed in an older form (reports/brax/variance/rows.json and
 reports/brax/bench/*.json, written before run folders): no folder to hold them against."""
-IN_PROGRESS: frozenset[str] = frozenset({"brax-hopper-63seeds"})
+IN_PROGRESS: frozenset[str] = frozenset()
 """Sweeps whose runs are committed as they finish (a study longer than a session; the note of
 its issue lists what is left): their folder holds some of the kept runs and nothing else
 (lm-testbed-study was one until its 50th run, 2026-12-06)."""
