@@ -17,18 +17,32 @@ BRAX_TASKS = (
 """(task, episode length, env steps per seed); ``-push``: the task with random pushes."""
 
 
+def _common(name: str) -> str:
+    """The task, episode and budget overrides of a ``brax`` sweep run on task ``name`` (one of
+    :data:`BRAX_TASKS`; ``-push``: with pushes)."""
+    length, steps = next((n, s) for t, n, s in BRAX_TASKS if t == name)
+    task = name.removesuffix("-push")
+    ep = f"backend=spring,episode_length={length}"
+    if name.endswith("-push"):
+        ep += ",push_prob=0.1,push_size=2.0"
+    return (
+        f"env=brax/{task} env_params={ep} num_steps={length} budget.total={steps}"
+        " budget.num_chunks=10 eval_k=4"
+    )
+
+
+def group_pg(name: str) -> str:
+    """The ``brax`` sweep's group-PG settings on task ``name`` of :data:`BRAX_TASKS` (8 x 8
+    episodes per iteration, K = 4, lr 3e-3, clipped updates), as overrides; the objective is the
+    caller's."""
+    return f"{_common(name)} num_groups=8 group_size=8 lr=3e-3 update=clip estimator.k=4"
+
+
 def _brax() -> tuple[RunSpec, ...]:
     runs = []
-    for name, length, steps in BRAX_TASKS:
+    for name, length, _ in BRAX_TASKS:
         task = name.removesuffix("-push")
-        ep = f"backend=spring,episode_length={length}"
-        if name.endswith("-push"):
-            ep += ",push_prob=0.1,push_size=2.0"
-        common = (
-            f"env=brax/{task} env_params={ep} num_steps={length} budget.total={steps}"
-            " budget.num_chunks=10 eval_k=4"
-        )
-        pg = f"{common} num_groups=8 group_size=8 lr=3e-3 update=clip estimator.k=4"
+        common, pg = _common(name), group_pg(name)
         runs += [
             control(f"brax-{name}-og_mean", pg, "estimator.objective=Mean"),
             control(f"brax-{name}-og_ltm", pg, "estimator.objective=LowerTailMean:0.25"),
@@ -55,12 +69,7 @@ def _brax() -> tuple[RunSpec, ...]:
 
 def hopper_push_learner() -> str:
     """The ``brax`` sweep's group-PG settings on hopper-push (:func:`_brax`), as overrides."""
-    ep = "backend=spring,episode_length=200,push_prob=0.1,push_size=2.0"
-    return (
-        f"env=brax/hopper env_params={ep} num_steps=200 budget.total=3000000"
-        " budget.num_chunks=10 eval_k=4 num_groups=8 group_size=8 lr=3e-3 update=clip"
-        " estimator.k=4"
-    )
+    return group_pg("hopper-push")
 
 
 TAIL4 = "LowerTailMean:0.25@4"
@@ -105,12 +114,7 @@ def _hopper_powered() -> tuple[RunSpec, ...]:
     """The nominal-hopper pair of the ``brax`` sweep (the Mean learner and the lower-tail learner,
     group-PG with the OrderGrad advantage) at :data:`HOPPER_POWERED_SEEDS` seeds, vmapped in one
     process per arm (issue 25, item 3)."""
-    ep = "backend=spring,episode_length=200"
-    pg = (
-        f"env=brax/hopper env_params={ep} num_steps=200 budget.total=3000000"
-        " budget.num_chunks=10 eval_k=4 num_groups=8 group_size=8 lr=3e-3 update=clip"
-        f" estimator.k=4 num_seeds={HOPPER_POWERED_SEEDS}"
-    )
+    pg = f"{group_pg('hopper')} num_seeds={HOPPER_POWERED_SEEDS}"
     return (
         control("hp-og_mean", pg, "estimator.objective=Mean"),
         control("hp-og_ltm", pg, "estimator.objective=LowerTailMean:0.25"),
