@@ -45,9 +45,10 @@ def test_curated_results_stay_small():
     sizes = {name: (ROOT / name).stat().st_size for name in _tracked("reports")}
     big = {name: size for name, size in sizes.items() if size > 1_000_000}
     assert not big, f"files over 1 MB in reports/: {big}"
-    # 14 MB: the curated data of ~200 runs (the LM study's 55 among them), the figures, and the
-    # raw evaluation returns the risk studies commit (issue 25: ~180 KB per 48-seed run, npz)
-    assert sum(sizes.values()) < 14_000_000, f"reports/ holds {sum(sizes.values())} bytes"
+    # 16 MB: the curated data of ~200 runs (the LM study's 55 among them), the figures, and the
+    # raw evaluation returns the risk studies commit (issue 25: ~180 KB per 48-seed run, npz;
+    # the 63-seed hopper pair, 1.2 MB with its per-seed chunk rows)
+    assert sum(sizes.values()) < 16_000_000, f"reports/ holds {sum(sizes.values())} bytes"
     assert not [n for n in sizes if "/checkpoints/" in n or n.endswith((".log", ".pdf"))]
 
 
