@@ -557,6 +557,7 @@ def test_grpo_loss_gradient_is_lr_loss_gradient_under_the_exact_settings():
     assert _max_abs_difference(got, want) <= 1e-5 * scale
 
 
+@pytest.mark.once  # a difference of 1% of the scale: the dtype does not change it
 def test_sampler_log_probs_as_old_policy_change_the_gradient():
     """What ``use_rollout_logps=True`` would do: the ratio is no longer 1 and the gradient not
     ``og.lr_loss``'s."""
