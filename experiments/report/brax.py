@@ -308,6 +308,9 @@ def comparisons_table(folder: pathlib.Path) -> str:
     return markdown_table(rows)
 
 
+TAIL4 = "LowerTailMean:0.25@4"
+"""E[worst of 4]: the statistic the brax sweeps' lower-tail learner ascends."""
+
 HOPPER_TAIL = "hopper-tail"
 """The folder of ``sweep brax-hopper-tail``'s runs (``ht-*``): why the lower-tail learner ends
 below the Mean learner on E[worst of 4] on hopper-push (issue 25)."""
@@ -321,15 +324,14 @@ def hopper_tail_study() -> Any:
     mean and CVaR_0.1."""
     from ordergrad_experiments.report.returns import Powered
 
-    tail = "LowerTailMean:0.25@4"
     return Powered(
-        primary=("og_ltm", "og_mean", tail),
+        primary=("og_ltm", "og_mean", TAIL4),
         secondary=(
-            *((f"og_ltm_{v}", "og_mean", tail) for v in ("lr1.5e-3", "lr6e-3", "n16", "n32")),
+            *((f"og_ltm_{v}", "og_mean", TAIL4) for v in ("lr1.5e-3", "lr6e-3", "n16", "n32")),
             ("og_ltm", "og_mean", "mean"),
             ("og_ltm", "og_mean", "cvar_0.1"),
         ),
-        statistics=("mean", "cvar_0.1", tail, "median"),
+        statistics=("mean", "cvar_0.1", TAIL4, "median"),
     )
 
 
@@ -345,12 +347,16 @@ def hopper_powered_study() -> Any:
     statistic the tail learner ascends)."""
     from ordergrad_experiments.report.returns import Powered
 
-    tail = "LowerTailMean:0.25@4"
     return Powered(
         primary=("og_ltm", "og_mean", "cvar_0.1"),
-        secondary=(("og_ltm", "og_mean", "mean"), ("og_ltm", "og_mean", tail)),
-        statistics=("mean", "cvar_0.1", tail, "median"),
+        secondary=(("og_ltm", "og_mean", "mean"), ("og_ltm", "og_mean", TAIL4)),
+        statistics=("mean", "cvar_0.1", TAIL4, "median"),
     )
+
+
+POWERED = {HOPPER_TAIL: hopper_tail_study, HOPPER_POWERED: hopper_powered_study}
+"""The document's sets whose tests were stated before their runs, each with its study (as
+``report control``'s ``POWERED``)."""
 
 
 def builders(folder: pathlib.Path) -> dict[str, Callable[[], str]]:
@@ -364,23 +370,18 @@ def builders(folder: pathlib.Path) -> dict[str, Callable[[], str]]:
     tables["variance"] = lambda: variance_table(folder)
     tables["bench"] = lambda: bench_table(folder)
     tables["comparisons"] = lambda: comparisons_table(folder)
+    from ordergrad_experiments.report import returns
+
+    for name, make_study in POWERED.items():
+        if not _runs(folder / name, finished=True):
+            continue
+        study = make_study()
+        tables[name] = lambda name=name, study=study: returns.powered_runs_table(
+            folder, name, study
+        )
+        tables[f"{name}-tests"] = lambda name=name, study=study: returns.powered_tests_table(
+            folder, name, study
+        )
     if _runs(folder / HOPPER_TAIL, finished=True):
-        from ordergrad_experiments.report import returns
-
-        study = hopper_tail_study()
-        tables["hopper-tail"] = lambda: returns.powered_runs_table(folder, HOPPER_TAIL, study)
-        tables["hopper-tail-tests"] = lambda: returns.powered_tests_table(
-            folder, HOPPER_TAIL, study
-        )
         tables["hopper-tail-gradients"] = lambda: returns.gradients_table(folder / HOPPER_TAIL)
-    if _runs(folder / HOPPER_POWERED, finished=True):
-        from ordergrad_experiments.report import returns
-
-        powered = hopper_powered_study()
-        tables["hopper-63seeds"] = lambda: returns.powered_runs_table(
-            folder, HOPPER_POWERED, powered
-        )
-        tables["hopper-63seeds-tests"] = lambda: returns.powered_tests_table(
-            folder, HOPPER_POWERED, powered
-        )
     return tables
