@@ -316,6 +316,77 @@ def test_warm_start_switches_the_rank_weights_at_the_given_iteration():
         advantage_fn(rloo, rloo.estimator.resolve(5), 8)
 
 
+def test_linear_warm_start_blends_the_rank_weights():
+    """warm_start_schedule="linear" with warm_start_frac=0.5 over 8 iterations (S = 4): the
+    advantages at iteration t are OrderGrad's with the rank weights
+    ``(1 - l) alpha_Mean + l alpha_LowerTailMean:0.5``, ``l = min(t / 4, 1)``, each computed
+    by og.lstat_advantage from the blended weight vector (brute-force-tested transform); the
+    label says so; an unknown schedule is refused."""
+    from ordergrad_experiments.common.config import apply_overrides
+    from ordergrad_experiments.control.group_pg import advantage_fn
+    from ordergrad_experiments.control.run import label
+
+    config = _with(ControlConfig(), objective="LowerTailMean:0.5", k=2, group_size=5)
+    config = apply_overrides(config, ["warm_start_frac=0.5", "warm_start_schedule=linear"])
+    adv = advantage_fn(config, config.estimator.resolve(5), 8)
+    rewards = jnp.asarray([[0.0, 1.0, 5.0, 2.0, 9.0], [3.0, 3.0, 1.0, 0.0, 4.0]])
+    mean, tail = og.rank_weights("Mean", 2), og.rank_weights("LowerTailMean:0.5", 2)
+    for it, lam in [(0, 0.0), (1, 0.25), (2, 0.5), (3, 0.75), (4, 1.0), (7, 1.0)]:
+        weights = jnp.asarray((1 - lam) * mean + lam * tail, jnp.float32)
+        want = jax.vmap(lambda r, w=weights: og.lstat_advantage(r, 2, w))(rewards)
+        np.testing.assert_allclose(adv(jnp.asarray(it), rewards), want, rtol=1e-5, atol=1e-6)
+    assert label(config) == "ordergrad[LowerTailMean:0.5,K=2,from Mean linearly over 0.5]"
+    with pytest.raises(ValueError, match="warm_start_schedule must be 'step' or 'linear'"):
+        advantage_fn(dataclasses.replace(config, warm_start_schedule="cosine"), None, 8)
+
+
+def test_train_env_params_tilt_the_training_episodes_only():
+    """train_env_params on GuardedMaze-v0: with guard_prob=1 every training episode of a policy
+    that walks the short route is charged the guard's cost (the returns of the trainer's
+    rollout params), while the trainer's task params (evaluation) keep the task's guard_prob;
+    the label names the tilt; an override that changes the spaces is refused."""
+    from ordergrad_envs import guarded_maze
+    from ordergrad_envs.rollout import group_rollout
+    from ordergrad_experiments.control import common
+    from ordergrad_experiments.control.run import label
+
+    config = dataclasses.replace(
+        ControlConfig(), env="GuardedMaze-v0", env_params=("guard_cost=30",),
+        train_env_params=("guard_prob=1.0",), num_steps=40,
+    )  # fmt: skip
+    env, task = common.make_env(config)
+    train = common.train_env_params(config, env, task)
+    assert float(task.guard_prob) == 0.05 and float(train.guard_prob) == 1.0
+    assert float(train.guard_cost) == 30.0  # the task's own overrides stay under the tilt
+    assert (
+        common.train_env_params(dataclasses.replace(config, train_env_params=()), env, task) is task
+    )
+    short = guarded_maze.route_policy(task, "short")
+    returns = {
+        name: group_rollout(env, p, short, jax.random.key(0), 2, 8, 40).returns
+        for name, p in (("task", task), ("train", train))
+    }
+    np.testing.assert_allclose(returns["train"], 14.0 - 30.0)
+    assert float(jnp.min(returns["task"])) >= 14.0 - 30.0
+    assert label(config) == "ordergrad[Mean,K=4,trained on guard_prob=1.0]"
+    # the trainer's rollouts use them: with the task's guard never there and the tilt's always,
+    # some of 16 random-policy training episodes are charged 1000; its task is untilted
+    tilted = dataclasses.replace(
+        config, env_params=("guard_prob=0", "guard_cost=1000"), groups=GroupsConfig(2, 8),
+        budget=BudgetConfig(640, 1),
+    )  # fmt: skip
+    trainer = make_train(tilted)
+    assert float(trainer.env_params.guard_prob) == 0.0
+    _, metrics = jax.jit(trainer.chunk)(trainer.init(jax.random.key(0)))
+    assert float(metrics["return_min"][0]) < -900
+    grid = dataclasses.replace(
+        config, env="RiskyGrid-v0", env_params=(), train_env_params=("width=9",)
+    )
+    env, task = common.make_env(grid)
+    with pytest.raises(ValueError, match="change the observation or action space"):
+        common.train_env_params(grid, env, task)
+
+
 def test_linear_entropy_schedule_decays_the_bonus_to_zero_and_enters_the_gradient():
     """entropy_schedule="linear" over 5 iterations: coefficients c, 3c/4, c/2, c/4, 0; the
     policy gradient with the scheduled coefficient equals the one with that constant coefficient

@@ -35,6 +35,12 @@ class ControlConfig:
     env: str = "CartPole-v1"
     env_params: tuple[str, ...] = ()
     """Overrides of the env's params as ``name=value`` (floats), e.g. ``slip_prob=0.2``."""
+    train_env_params: tuple[str, ...] = ()
+    """Further overrides for the training episodes only (evaluation, gradient probes and the
+    reported returns' task keep ``env_params``): a sampler that over-samples hard conditions,
+    e.g. ``guard_prob=0.5`` on ``GuardedMaze-v0``. The returns are not re-weighted, so training
+    ascends the objective on the tilted task (Greenberg et al. 2022's sampler idea, with a
+    fixed tilt); the spaces must be the task's."""
     algo: str = "group_pg"
     estimator: EstimatorConfig = dataclasses.field(
         default_factory=lambda: EstimatorConfig(name="ordergrad", objective="Mean", k=4)
@@ -46,6 +52,10 @@ class ControlConfig:
     """ordergrad only: the first ``warm_start_frac`` of the iterations use
     ``warm_start_objective`` (a schedule: e.g. the mean first, then the lower tail)."""
     warm_start_objective: str = "Mean"
+    warm_start_schedule: str = "step"
+    """``"step"``: ``warm_start_objective`` for the first ``warm_start_frac`` of the iterations,
+    then the objective; ``"linear"``: a soft-risk schedule, the rank weights moving linearly from
+    the warm objective's (first iteration) to the objective's (from ``warm_start_frac`` on)."""
     groups: GroupsConfig = dataclasses.field(default_factory=lambda: GroupsConfig(8, 8))
     num_steps: int = 500
     """Episode cap T of group_pg (and of the evaluation episodes)."""

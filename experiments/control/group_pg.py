@@ -72,12 +72,20 @@ def advantage_fn(
     config: ControlConfig, estimator: ResolvedEstimator, num_iterations: int
 ) -> Callable[[jax.Array, jax.Array], jax.Array]:
     """``(iteration, rewards [G, N]) -> advantages [G, N]`` of ``estimator``; with
-    ``warm_start_frac > 0`` the estimator with ``objective=warm_start_objective`` for iterations
-    ``< round(warm_start_frac * num_iterations)``, then with its own objective. It needs an
-    estimator whose spec takes an ``objective`` (ordergrad) and whose gradient scale does not
-    depend on it (ordergrad's is K), so the switch changes only the rank weights."""
+    ``warm_start_frac > 0`` and ``warm_start_schedule="step"`` the estimator with
+    ``objective=warm_start_objective`` for iterations ``< S = round(warm_start_frac *
+    num_iterations)``, then with its own objective; with ``"linear"``, ``(1 - l) a_warm + l a``
+    with ``l = min(iteration / S, 1)``. It needs an estimator whose spec takes an ``objective``
+    (ordergrad) and whose gradient scale does not depend on it (ordergrad's is K), so the
+    schedule changes only the rank weights: OrderGrad's advantages are linear in the rank
+    weights (maths.md §2), so the blend is the advantage of the blended weights
+    ``(1 - l) alpha_warm + l alpha``."""
     if not 0.0 <= config.warm_start_frac <= 1.0:
         raise ValueError(f"warm_start_frac must be in [0, 1]; got {config.warm_start_frac}")
+    if config.warm_start_schedule not in ("step", "linear"):
+        raise ValueError(
+            f"warm_start_schedule must be 'step' or 'linear'; got {config.warm_start_schedule!r}"
+        )
     if config.warm_start_frac == 0.0:
         return lambda iteration, rewards: estimator.advantages(rewards)
     spec = og.estimators.spec(estimator.name)
@@ -94,8 +102,12 @@ def advantage_fn(
             f"warm start would change more than the rank weights"
         )
     switch = round(config.warm_start_frac * num_iterations)
+    linear = config.warm_start_schedule == "linear"
 
     def advantages(iteration: jax.Array, rewards: jax.Array) -> jax.Array:
+        if linear:
+            lam = jnp.clip(iteration / max(switch, 1), 0.0, 1.0).astype(rewards.dtype)
+            return (1 - lam) * warm(rewards) + lam * estimator.advantages(rewards)
         return jnp.where(iteration < switch, warm(rewards), estimator.advantages(rewards))
 
     return advantages
@@ -143,6 +155,7 @@ def make_group_pg(config: ControlConfig) -> Trainer:
     if config.update_epochs < 1:
         raise ValueError(f"update_epochs must be >= 1; got {config.update_epochs}")
     env, env_params = common.make_env(config)
+    train_params = common.train_env_params(config, env, env_params)
     if config.train_reward not in ("return", "success"):
         raise ValueError(f"train_reward must be 'return' or 'success'; got {config.train_reward!r}")
     if config.train_reward == "success" and config.success_return is None:
@@ -187,7 +200,7 @@ def make_group_pg(config: ControlConfig) -> Trainer:
     def iteration(state: GroupPGState, _):
         key, k_roll = jax.random.split(state.key)
         policy = module.merge(state.params)
-        episodes = group_rollout(env, env_params, policy.sample, k_roll, G, N, T)
+        episodes = group_rollout(env, train_params, policy.sample, k_roll, G, N, T)
         returns = episodes.returns
         adv = advantages(state.iteration, train_rewards(returns))
         old_logp = jax.lax.stop_gradient(policy.log_prob(episodes.obs, episodes.actions))

@@ -96,6 +96,7 @@ def make_ppo(config: ControlConfig) -> Trainer:
             f"({config.num_minibatches})"
         )
     env, env_params = common.make_env(config)
+    train_params = common.train_env_params(config, env, env_params)
     info = networks.space_info(env, env_params)
     policy_mod, init_policy = common.policy_module(config, env, env_params)
     value_mod, _ = split_module(
@@ -112,7 +113,7 @@ def make_ppo(config: ControlConfig) -> Trainer:
         value = networks.ValueNet(info["obs_dim"], config.hidden, rngs=networks.nnx.Rngs(k_v))
         params = {"policy": init_policy(k_pi), "value": split_module(value)[1]}
         obs, env_state = jax.vmap(env.reset, in_axes=(0, None))(
-            jax.random.split(k_env, E), env_params
+            jax.random.split(k_env, E), train_params
         )
         return PPOState(
             params,
@@ -145,7 +146,7 @@ def make_ppo(config: ControlConfig) -> Trainer:
             k_act, k_env = jax.random.split(key)
             action, logp = jax.vmap(policy.sample)(jax.random.split(k_act, E), obs)
             obs2, env_state, reward, term, trunc, step_info = step_env(
-                jax.random.split(k_env, E), env_state, action, env_params
+                jax.random.split(k_env, E), env_state, action, train_params
             )
             reward = jnp.reshape(reward, (E,)).astype(jnp.float32)
             done = jnp.logical_or(term, trunc)

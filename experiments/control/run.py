@@ -51,7 +51,13 @@ def label(config: ControlConfig) -> str:
     estimator = config.estimator.resolve(config.groups.group_size)
     extra = []
     if config.warm_start_frac > 0:
-        extra.append(f"after {config.warm_start_objective} for {config.warm_start_frac:g}")
+        frac, warm = config.warm_start_frac, config.warm_start_objective
+        if config.warm_start_schedule == "linear":
+            extra.append(f"from {warm} linearly over {frac:g}")
+        else:
+            extra.append(f"after {warm} for {frac:g}")
+    if config.train_env_params:
+        extra.append("trained on " + " ".join(config.train_env_params))
     if config.train_reward != "return":
         extra.append(f"on {config.train_reward}")
     if config.entropy_coef > 0:

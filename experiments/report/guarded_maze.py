@@ -33,6 +33,12 @@ BASELINE = "rloo"
 FAMILY = ("cvar_pg", "og_ltm", "og_ltm_warm30", "og_ltm_ent10", "og_ltm_warm30_ent10")
 """The methods compared with :data:`BASELINE` on :data:`PRIMARY` (run-id suffixes after ``gm-``):
 one family of tests, Holm-corrected."""
+SAMPLER_PRIMARY = "og_ltm_soft50_tilt50"
+"""The sampler study's pre-stated primary comparison with :data:`BASELINE` (tested alone at 5%):
+the lower tail with both of Greenberg et al.'s ideas, a soft-risk schedule and a sampler that
+over-samples the guard (``sweep guarded-maze-sampler``)."""
+SAMPLER_FAMILY = ("rloo_tilt50", "cvar_pg_tilt50", "og_ltm_tilt50", "og_ltm_soft50")
+"""The sampler study's secondary comparisons with :data:`BASELINE`: one Holm family."""
 SAFE_CVAR = 8.0
 """A final policy with CVaR_0.1 >= this takes the safe route (CVaR 10). One that takes the short
 route in a fraction f of its episodes and the safe one otherwise is charged in 0.05 f of them:
@@ -151,11 +157,16 @@ def runs_table(folder: pathlib.Path) -> str:
     for run in _runs(folder).values():
         evals = run.rows("eval")
         routes = [classify(r) for r in evals]
+        cfg = run.config
+        warm = f"{cfg['warm_start_frac']:g}"
+        if cfg["warm_start_frac"] and cfg.get("warm_start_schedule", "step") == "linear":
+            warm += " (linear)"
         rows.append(
             {
                 "run": run.name,
                 "method": evals[0]["method"],
-                "warm start": f"{run.config['warm_start_frac']:g}",
+                "training task": " ".join(cfg.get("train_env_params", ())) or "the task",
+                "warm start": warm,
                 "entropy": (
                     f"{run.config['entropy_coef']:g} ({run.config['entropy_schedule']})"
                     if run.config["entropy_coef"]
@@ -173,22 +184,26 @@ def runs_table(folder: pathlib.Path) -> str:
     return markdown_table(rows)
 
 
-def paired_table(folder: pathlib.Path) -> str:
-    """The primary comparison: CVaR_0.1 of each :data:`FAMILY` run minus RLOO's, paired by seed
-    (the same initial parameters and keys): the mean difference with its t 95% interval (n - 1
-    df), the two-sided paired t test's p, Holm's adjusted p over the family, the seeds on which
-    the method is ahead and the seeds whose final policy takes the safe route.
+def paired_table(
+    folder: pathlib.Path, family: tuple[str, ...] = FAMILY, primary: str | None = None
+) -> str:
+    """CVaR_0.1 of each run of ``family`` (and of ``primary``, first, where given) minus RLOO's,
+    paired by seed (the same initial parameters and keys): the mean difference with its t 95%
+    interval (n - 1 df), the two-sided paired t test's p, Holm's adjusted p over ``family``
+    (``primary`` is tested alone: its Holm cell says so), the seeds on which the method is ahead
+    and the seeds whose final policy takes the safe route.
 
     Raises:
       ValueError: a run of the family or the baseline is not committed, or seeds differ.
     """
     runs = _runs(folder)
-    missing = sorted({BASELINE, *FAMILY} - set(runs))
+    names = (primary, *family) if primary else family
+    missing = sorted({BASELINE, *names} - set(runs))
     if missing:
         raise ValueError(f"no committed run(s) {missing} for the paired table")
     base = {r["seed"]: float(r[PRIMARY]) for r in runs[BASELINE].rows("eval")}
     results = []
-    for name in FAMILY:
+    for name in names:
         evals = runs[name].rows("eval")
         x = {r["seed"]: float(r[PRIMARY]) for r in evals}
         if sorted(x) != sorted(base):
@@ -196,9 +211,12 @@ def paired_table(folder: pathlib.Path) -> str:
         seeds = sorted(x)
         xs, ys = [x[s] for s in seeds], [base[s] for s in seeds]
         results.append((name, evals, xs, ys, stats.paired_test(xs, ys)))
-    adjusted = stats.holm([t.p_value for *_, t in results])
+    tested = results[1:] if primary else results
+    adjusted = stats.holm([t.p_value for *_, t in tested])
+    holm = ["primary, alone"] * (len(results) - len(tested))
+    holm += [stats.format_p(p) for p in adjusted]
     rows = []
-    for (name, evals, xs, ys, test), p_holm in zip(results, adjusted, strict=True):
+    for (name, evals, xs, ys, test), p_holm in zip(results, holm, strict=True):
         wins = sum(u > v for u, v in zip(xs, ys, strict=True))
         rows.append(
             {
@@ -208,7 +226,7 @@ def paired_table(folder: pathlib.Path) -> str:
                 "mean A - B": f"{test.difference:.3g}",
                 "95% CI (t, n - 1 df)": f"{test.interval.low:.3g} to {test.interval.high:.3g}",
                 "paired t p": stats.format_p(test.p_value),
-                "Holm p": stats.format_p(p_holm),
+                "Holm p": p_holm,
                 "seeds with A > B": f"{wins} of {len(xs)}",
                 "A's seeds on the safe route": (
                     f"{sum(classify(r) == 'safe' for r in evals)} of {len(evals)}"
@@ -221,12 +239,15 @@ def paired_table(folder: pathlib.Path) -> str:
 def builders(folder: pathlib.Path) -> dict[str, Callable[[], str]]:
     """The document's tables by id: the exact ``guarded-maze-routes`` and
     ``guarded-maze-mixture``, and, where runs are committed, ``guarded-maze-runs`` and
-    ``guarded-maze-paired``."""
+    ``guarded-maze-paired``, and ``guarded-maze-sampler`` where the sampler study's are."""
     out: dict[str, Callable[[], str]] = {
         "guarded-maze-routes": routes_table,
         "guarded-maze-mixture": mixture_table,
     }
-    if _runs(folder):
+    runs = _runs(folder)
+    if runs:
         out["guarded-maze-runs"] = lambda: runs_table(folder)
         out["guarded-maze-paired"] = lambda: paired_table(folder)
+    if SAMPLER_PRIMARY in runs:
+        out["guarded-maze-sampler"] = lambda: paired_table(folder, SAMPLER_FAMILY, SAMPLER_PRIMARY)
     return out

@@ -39,6 +39,14 @@ the target (every return that reaches it is >= -18 - 1; a time-out is <= -40).""
 LTM = "objective=LowerTailMean:0.1 k=10"
 WARM = "warm_start_objective=Mean warm_start_frac=0.3"
 ENT = "entropy_schedule=linear entropy_coef={}"
+SOFT = "warm_start_objective=Mean warm_start_frac=0.5 warm_start_schedule=linear"
+"""The soft-risk schedule: the rank weights from the mean's to the tail's, linearly over the first
+half of the iterations."""
+TILT = "train_env_params=guard_prob=0.5"
+"""The sampler: training episodes meet the guard with probability 0.5 instead of 0.05 (evaluation
+on the task). 0.5 is the guard's frequency among the short route's worst 10% of returns (0.05 of
+0.1), the cross-entropy method's target for this condition at alpha = 0.1; under it the short
+route's mean return is its CVaR_0.1 on the task (14 - 0.5 * 32 = -2)."""
 
 
 def final_rows(run, dest: pathlib.Path) -> None:
@@ -69,6 +77,29 @@ def _runs() -> tuple[RunSpec, ...]:
         _run("og_ltm_warm30_ent10", LTM, WARM, ENT.format("10.0")),
     )
 
+
+def _sampler_runs() -> tuple[RunSpec, ...]:
+    return (
+        _run("og_ltm_soft50_tilt50", LTM, SOFT, TILT),
+        _run("og_ltm_soft50", LTM, SOFT),
+        _run("og_ltm_tilt50", LTM, TILT),
+        _run("cvar_pg_tilt50", "estimator.name=cvar_pg estimator.options=alpha=0.1", TILT),
+        _run("rloo_tilt50", "estimator.name=rloo", TILT),
+    )
+
+
+GUARDED_MAZE_SAMPLER = register(
+    Sweep(
+        "guarded-maze-sampler",
+        "GuardedMaze-v0, 10 seeds per method: Greenberg et al.'s two remedies, a soft-risk "
+        "schedule and a sampler that over-samples the guard, on the lower tail, CVaR-PG and the "
+        "mean (reports/guarded-maze)",
+        _sampler_runs(),
+        pins=COMMON,
+        keep=final_rows,
+        documents=("reports/guarded-maze/runs",),
+    )
+)
 
 GUARDED_MAZE = register(
     Sweep(
