@@ -20,6 +20,8 @@
 # It runs the quick configuration of `ordergrad-jax run variance` (about a minute on a laptop
 # CPU), or loads an existing results folder: set `ORDERGRAD_RESULTS` to a run folder such as
 # `results/variance/<run-id>` made by the full study (`ordergrad-jax run variance`) on a GPU/TPU.
+# `ORDERGRAD_SET="snr_batches=2000 zoo_batches=2000"` changes the quick configuration as the
+# command's `--set key=value` does (space-separated).
 
 # %%
 import os
@@ -29,6 +31,7 @@ import tempfile
 from IPython.display import Markdown, display
 
 from ordergrad_experiments import registry
+from ordergrad_experiments.common.config import apply_overrides
 from ordergrad_experiments.common.runs import Run, RunWriter
 from ordergrad_experiments.variance import plots
 
@@ -39,7 +42,8 @@ else:
     experiment = registry.get("variance")
     out = os.environ.get("ORDERGRAD_NOTEBOOK_OUT") or tempfile.mkdtemp(prefix="ordergrad-")
     writer = RunWriter("variance", out)
-    experiment.run(experiment.quick, writer)
+    overrides = os.environ.get("ORDERGRAD_SET", "").split()
+    experiment.run(apply_overrides(experiment.quick, overrides), writer)
     run_dir = writer.path
 rows = Run(run_dir).metrics
 print(f"{len(rows)} metric rows from {run_dir}")

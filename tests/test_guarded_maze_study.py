@@ -124,6 +124,25 @@ def test_tables_on_hand_made_runs(tmp_path):
     p = 2 * sps.t.sf(d.mean() / (d.std(ddof=1) / np.sqrt(3)), 2)
     assert f"| {p:.2g} |" in og or f"| {p:.3g} |" in og
     assert "| 3 of 3 |" in og
+    # the sampler study: its primary tested alone (p unadjusted), the rest one Holm family
+    assert "guarded-maze-sampler" not in tables
+    for i, name in enumerate((gm.SAMPLER_PRIMARY, *gm.SAMPLER_FAMILY)):
+        rows = [(m, c + d, w) for (m, c, w), d in zip(base, [1.0, 2.0, 7.0 + i], strict=True)]
+        _write_run(tmp_path, name, name, rows, warm_start_frac=0.5, warm_start_schedule="linear")
+    tables = gm.builders(tmp_path)
+    sampler = tables["guarded-maze-sampler"]().splitlines()
+    assert [line.split("|")[1].strip() for line in sampler[2:]] == [
+        f"gm-{n}" for n in (gm.SAMPLER_PRIMARY, *gm.SAMPLER_FAMILY)
+    ]
+    assert (
+        f"| {p:.2g} | primary, alone |" in sampler[2]
+        or f"| {p:.3g} | primary, alone |" in sampler[2]
+    )
+    pf = [float(line.split("|")[6]) for line in sampler[3:]]
+    holm = [float(line.split("|")[7]) for line in sampler[3:]]
+    want = np.minimum(1, np.maximum.accumulate(np.sort(pf) * (len(pf) - np.arange(len(pf)))))
+    np.testing.assert_allclose(np.sort(holm), want, rtol=0.05)  # from the 2-3 digit cells
+    assert "0.5 (linear)" in tables["guarded-maze-runs"]()
     # missing runs are named
     shutil.rmtree(tmp_path / gm.RUNS / "gm-og_ltm")
     with pytest.raises(ValueError, match="og_ltm"):
@@ -137,6 +156,11 @@ def test_sweep_dry_run_through_the_installed_command():
     ids = [run.id for run in sweeps.get("guarded-maze").runs]
     assert out == ids and set(ids) == {"gm-rloo", *(f"gm-{m}" for m in gm.FAMILY)}
     assert all("env=GuardedMaze-v0" in sweeps.get("guarded-maze").pins for _ in ids)
+    sampler = sweeps.get("guarded-maze-sampler")
+    assert {r.id for r in sampler.runs} == {
+        f"gm-{m}" for m in (gm.SAMPLER_PRIMARY, *gm.SAMPLER_FAMILY)
+    }
+    assert sampler.pins == sweeps.get("guarded-maze").pins
 
 
 def test_the_committed_document_matches_its_runs():
@@ -146,7 +170,8 @@ def test_the_committed_document_matches_its_runs():
 
     assert report("guarded-maze", check=True) == []
     committed = sorted(p.name for p in (ROOT / "reports" / "guarded-maze" / gm.RUNS).iterdir())
-    assert committed == sorted(sweeps.get("guarded-maze").kept())
+    kept = [*sweeps.get("guarded-maze").kept(), *sweeps.get("guarded-maze-sampler").kept()]
+    assert committed == sorted(kept)
 
 
 def test_keep_final_rows(tmp_path):

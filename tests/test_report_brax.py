@@ -264,9 +264,9 @@ def test_brax_bench_builds_the_lr_trainers_configs():
 def test_report_rebuilds_the_document_from_new_bench_and_variance_runs(tmp_path):
     """A copy of reports/brax whose section 4 and 5 data are replaced by quick runs of today's
     `ordergrad-jax bench brax` and `run brax-variance` (written where RESULTS.md says): `report
-    brax --check` names exactly those two tables, `report brax` rewrites them from the runs'
-    rows, and the check then passes. (These are the quick runs' only tests: each brax compile
-    costs tens of seconds.)"""
+    brax` rewrites exactly those two tables from the runs' rows, and `report brax --check` then
+    passes. (These are the quick runs' only tests: each brax compile costs tens of seconds; the
+    check's failure naming an edited table is tests/test_reports.py's.)"""
     folder = tmp_path / "reports" / "brax"
     shutil.copytree(ROOT / "reports" / "brax", folder)
     (tmp_path / "pyproject.toml").write_text("")
@@ -296,8 +296,6 @@ def test_report_rebuilds_the_document_from_new_bench_and_variance_runs(tmp_path)
             assert json.loads((bench / "config.json").read_text())["config"]
             assert (bench / "summary.md").read_text().count("|") > 4
 
-    proc = _ordergrad_jax("report", "brax", "--check", "--root", str(tmp_path))
-    assert proc.returncode == 1 and "['variance', 'bench']" in proc.stderr, proc.stderr[-3000:]
     proc = _ordergrad_jax("report", "brax", "--root", str(tmp_path))
     assert proc.returncode == 0 and "['variance', 'bench']" in proc.stdout, proc.stderr
     assert _ordergrad_jax("report", "brax", "--check", "--root", str(tmp_path)).returncode == 0

@@ -45,10 +45,11 @@ def _jsonl(path: pathlib.Path) -> list[dict]:
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
 
-def test_check_fails_naming_an_edited_table(tmp_path):
-    """`report lm --check` names the one edited table; `report lm` restores it, and the rebuilt
-    document is the committed one byte for byte with every table marked (so `--check` passes on
-    the repository: tests/test_reports.py leaves lm to this test)."""
+def test_rebuild_names_an_edited_table_and_restores_it(tmp_path):
+    """`report lm` names the one edited table and restores it: the rebuilt document is the
+    committed one byte for byte with every table marked (so `report lm --check` would pass on the
+    repository: tests/test_reports.py leaves lm to this test, and tests its `--check` failure on
+    the other documents; one `report lm` process, the slowest report, is enough here)."""
     shutil.copytree(LM, tmp_path / "reports" / "lm")
     (tmp_path / "pyproject.toml").write_text("")
     doc = tmp_path / "reports" / "lm" / "RESULTS.md"
@@ -56,9 +57,6 @@ def test_check_fails_naming_an_edited_table(tmp_path):
     start = text.index("<!-- table:lm-sharpen")
     at = text.index("| 0.435 |", start)
     doc.write_text(text[:at] + "| 0.436 |" + text[at + len("| 0.435 |") :])
-    proc = _report("--check", "--root", str(tmp_path))
-    assert proc.returncode == 1, proc.stdout + proc.stderr
-    assert "lm-sharpen" in proc.stderr and "lm-line" not in proc.stderr
     proc = _report("--root", str(tmp_path))
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "changed: reports/lm/RESULTS.md: ['lm-sharpen']" in proc.stdout, proc.stdout
