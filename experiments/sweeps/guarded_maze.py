@@ -101,6 +101,30 @@ GUARDED_MAZE_SAMPLER = register(
     )
 )
 
+def _explore_runs() -> tuple[RunSpec, ...]:
+    return tuple(
+        _run(f"{name}_ent{c:g}", *parts, ENT.format(c))
+        for c in (1.0, 3.0)
+        for name, parts in (
+            ("rloo_tilt50", ("estimator.name=rloo", TILT)),
+            ("og_ltm_soft50_tilt50", (LTM, SOFT, TILT)),
+        )
+    )
+
+
+GUARDED_MAZE_EXPLORE = register(
+    Sweep(
+        "guarded-maze-explore",
+        "GuardedMaze-v0, 10 seeds per method, exploratory (declared after the sampler study's "
+        "negative result): the sampler with a decaying entropy bonus of 1 or 3, on the mean and "
+        "on the lower tail with the soft risk (reports/guarded-maze)",
+        _explore_runs(),
+        pins=COMMON,
+        keep=final_rows,
+        documents=("reports/guarded-maze/runs",),
+    )
+)
+
 GUARDED_MAZE = register(
     Sweep(
         "guarded-maze",
