@@ -109,10 +109,14 @@ def test_tables_on_hand_made_runs(tmp_path):
         )
         + "\n"
     )
+    returns = np.array([[10, 10, 14, 14], [10, 14, -18, 14], [14, 14, 14, 9]], np.float32)
+    np.savez(tmp_path / gm.RUNS / "gm-rloo" / "final_returns.npz", method="rloo", returns=returns)
     tables = gm.builders(tmp_path)
     runs = tables["guarded-maze-runs"]()
     rloo = next(line for line in runs.splitlines() if "gm-rloo" in line)
     assert "| 0/3/0 |" in rloo and "| 3 |" in rloo
+    assert "| 0.25 ± " in rloo  # returns of 10: shares 1/2, 1/4, 0
+    assert "| - |" in next(line for line in runs.splitlines() if "gm-og_ltm |" in line)
     assert "| 1/1/1 |" in next(line for line in runs.splitlines() if "gm-cvar_pg" in line)
     paired = tables["guarded-maze-paired"]().splitlines()
     og = next(line for line in paired if "gm-og_ltm |" in line)
@@ -170,7 +174,8 @@ def test_the_committed_document_matches_its_runs():
 
     assert report("guarded-maze", check=True) == []
     committed = sorted(p.name for p in (ROOT / "reports" / "guarded-maze" / gm.RUNS).iterdir())
-    kept = [*sweeps.get("guarded-maze").kept(), *sweeps.get("guarded-maze-sampler").kept()]
+    names = ("guarded-maze", "guarded-maze-sampler", "guarded-maze-explore")
+    kept = [run for name in names for run in sweeps.get(name).kept()]
     assert committed == sorted(kept)
 
 

@@ -39,11 +39,19 @@ the lower tail with both of Greenberg et al.'s ideas, a soft-risk schedule and a
 over-samples the guard (``sweep guarded-maze-sampler``)."""
 SAMPLER_FAMILY = ("rloo_tilt50", "cvar_pg_tilt50", "og_ltm_tilt50", "og_ltm_soft50")
 """The sampler study's secondary comparisons with :data:`BASELINE`: one Holm family."""
+EXPLORE = tuple(
+    f"{name}_ent{c}" for c in (1, 3) for name in ("rloo_tilt50", "og_ltm_soft50_tilt50")
+)
+"""The exploratory runs (``sweep guarded-maze-explore``, declared after the sampler study's
+result): the sampler with a decaying entropy bonus; compared with :data:`BASELINE` as one Holm
+family, a description, not a test of a stated hypothesis."""
 SAFE_CVAR = 8.0
 """A final policy with CVaR_0.1 >= this takes the safe route (CVaR 10). One that takes the short
 route in a fraction f of its episodes and the safe one otherwise is charged in 0.05 f of them:
 its worst 10% are those and safe returns, CVaR_0.1 = 10 - 14 f (f <= 1), below 8 for f > 1/7;
 time-outs lower it further."""
+SAFE_RETURN = 10.0
+"""The safe route's return (10 steps at -1, +20 at the target)."""
 NO_GOAL = 0.5
 """A final policy that reaches the target in fewer than this fraction of its episodes: 'no goal'."""
 MIXTURE_Q = (0.0, 0.02, 0.05, 0.1, 0.2, 0.3, 0.5, 0.8, 1.0)
@@ -149,10 +157,23 @@ def _runs(folder: pathlib.Path) -> dict[str, Run]:
     return {run.name.split("-", 1)[-1]: run for run in runs}
 
 
+def _share_of_safe_returns(run: Run) -> str:
+    """Mean ± t 95% CI over the seeds of the share of the final policy's evaluation returns equal
+    to the safe route's (10; a short route with 4 extra steps and no guard also returns 10, so
+    an upper bound of the safe route's share), from the run's ``final_returns.npz``; ``-``
+    where it is not committed."""
+    from ordergrad_experiments.report.returns import final_returns
+
+    (returns,) = final_returns(run).values() or [None]
+    if returns is None:
+        return "-"
+    return stats.mean_ci_cell(np.mean(np.abs(returns - SAFE_RETURN) < 1e-4, axis=-1))
+
+
 def runs_table(folder: pathlib.Path) -> str:
     """One row per committed run: method, seeds, the final policies' mean, CVaR_0.1, success
-    rate (mean ± t 95% CI over the seeds) and how many seeds end on each route
-    (:func:`classify`)."""
+    rate, share of returns equal to the safe route's (mean ± t 95% CI over the seeds) and how
+    many seeds end on each route (:func:`classify`)."""
     rows = []
     for run in _runs(folder).values():
         evals = run.rows("eval")
@@ -176,6 +197,7 @@ def runs_table(folder: pathlib.Path) -> str:
                 "mean": stats.mean_ci_cell([r["mean"] for r in evals]),
                 "cvar_0.1": stats.mean_ci_cell([r[PRIMARY] for r in evals]),
                 "success_rate": stats.mean_ci_cell([r["success_rate"] for r in evals]),
+                "returns of 10": _share_of_safe_returns(run),
                 "safe / short / no goal": "/".join(
                     str(routes.count(c)) for c in ("safe", "short", "no goal")
                 ),
@@ -239,7 +261,8 @@ def paired_table(
 def builders(folder: pathlib.Path) -> dict[str, Callable[[], str]]:
     """The document's tables by id: the exact ``guarded-maze-routes`` and
     ``guarded-maze-mixture``, and, where runs are committed, ``guarded-maze-runs`` and
-    ``guarded-maze-paired``, and ``guarded-maze-sampler`` where the sampler study's are."""
+    ``guarded-maze-paired``, and ``guarded-maze-sampler`` / ``guarded-maze-explore`` where those
+    studies' are."""
     out: dict[str, Callable[[], str]] = {
         "guarded-maze-routes": routes_table,
         "guarded-maze-mixture": mixture_table,
@@ -250,4 +273,6 @@ def builders(folder: pathlib.Path) -> dict[str, Callable[[], str]]:
         out["guarded-maze-paired"] = lambda: paired_table(folder)
     if SAMPLER_PRIMARY in runs:
         out["guarded-maze-sampler"] = lambda: paired_table(folder, SAMPLER_FAMILY, SAMPLER_PRIMARY)
+    if EXPLORE[0] in runs:
+        out["guarded-maze-explore"] = lambda: paired_table(folder, EXPLORE)
     return out

@@ -9,6 +9,13 @@ at alpha = 0.1 (the deployed level, ``cvar_alpha``), OrderGrad's lower tail at t
 tail learners' blindness to success that the trainer has: the mean for the first 30% of the
 iterations then the tail (``warm_start_*``: a mean-to-tail schedule, an abrupt version of the
 paper's soft-risk schedule), and an entropy bonus decaying linearly to 0 (``entropy_*``).
+
+``guarded-maze-sampler`` (same settings, same keep and folder) tests the paper's two remedies in
+their simplest forms: a soft-risk schedule (``warm_start_schedule=linear``: the rank weights from
+the mean's to the tail's over the first half) and a sampler that meets the guard more often in
+training (``train_env_params``), with a pre-stated primary comparison (the report's
+``SAMPLER_PRIMARY``); ``guarded-maze-explore``, declared after its negative result, adds a
+decaying entropy bonus to the sampler.
 """
 
 from __future__ import annotations
@@ -100,6 +107,7 @@ GUARDED_MAZE_SAMPLER = register(
         documents=("reports/guarded-maze/runs",),
     )
 )
+
 
 def _explore_runs() -> tuple[RunSpec, ...]:
     return tuple(
