@@ -21,12 +21,14 @@ from ordergrad_envs import _class_factory
 from ordergrad_envs.guarded_maze import (
     DOWN,
     LEFT,
+    OUTCOMES,
     RIGHT,
     UP,
     GuardedMaze,
     discrete_mean_cvar,
     route_policy,
     route_return_distribution,
+    uniform_policy_outcomes,
 )
 from ordergrad_envs.rollout import group_rollout
 
@@ -233,3 +235,36 @@ def test_registry_factory_and_layout_errors():
     ):
         with pytest.raises(ValueError, match=match):
             route_return_distribution(PARAMS.replace(layout=layout), "short")
+
+
+@pytest.mark.parametrize("steps", [6, 10])
+def test_uniform_policy_outcomes_match_every_action_sequence(steps):
+    """Brute force: all 4^steps action sequences of ``steps``-step episodes, walked with the
+    env's own ``step_env`` (frozen once at the target), each with probability 4^-steps, give
+    the recursion's outcome probabilities exactly (at 10 steps the zone-free arrival is the one
+    safe path, 4^-10; at 6 only the short route arrives)."""
+    p = PARAMS.replace(max_steps_in_episode=steps)
+    seqs = np.stack(np.meshgrid(*[np.arange(4)] * steps, indexing="ij"), -1).reshape(-1, steps)
+
+    def walk(actions):
+        _, state = ENV.reset_env(jax.random.key(0), p)
+
+        def step(carry, a):
+            state, done = carry
+            _, nxt, _, goal, _ = ENV.step_env(jax.random.key(0), state, a, p)
+            state = jax.tree.map(lambda x, y: jnp.where(done, x, y), state, nxt)
+            return (state, done | goal), None
+
+        (state, done), _ = jax.lax.scan(step, (state, jnp.array(False)), actions)
+        return done, state.guard_drawn
+
+    done, entered = jax.jit(jax.vmap(walk))(jnp.asarray(seqs, jnp.int32))
+    done, entered = np.asarray(done), np.asarray(entered)
+    counts = [np.sum(done & ~entered), np.sum(done & entered), np.sum(~done)]
+    got = uniform_policy_outcomes(p)
+    for outcome, count in zip(OUTCOMES, counts, strict=True):
+        assert got[outcome] == pytest.approx(count / 4.0**steps, abs=1e-15), outcome
+    if steps == 10:
+        assert counts[0] == 1  # the safe route, step for step
+    else:
+        assert counts[0] == 0 and counts[1] == 1  # only the short route arrives in 6 steps

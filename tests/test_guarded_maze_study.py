@@ -89,7 +89,13 @@ def _write_run(folder: pathlib.Path, name: str, method: str, rows: list[tuple], 
 
 
 def test_tables_on_hand_made_runs(tmp_path):
-    assert set(gm.builders(tmp_path)) == {"guarded-maze-routes", "guarded-maze-mixture"}
+    exact = {"guarded-maze-routes", "guarded-maze-mixture", "guarded-maze-start"}
+    assert set(gm.builders(tmp_path)) == exact
+    start = [line.split("|") for line in gm.start_table().splitlines()[2:]]
+    probs = {row[1].strip(): float(row[2]) for row in start}
+    avoid, through = probs["arrives avoiding the zone"], probs["arrives through the zone"]
+    assert avoid + through + probs["times out"] == pytest.approx(1.0, abs=2e-4)
+    assert probs["arrivals through / avoiding the zone"] == pytest.approx(through / avoid, rel=0.01)
     base = [(12.4, -2.0, 1.0), (12.3, -3.0, 1.0), (12.2, -1.0, 1.0)]
     _write_run(tmp_path, "rloo", "rloo", base)
     diffs = {name: [1.0, 2.0, 6.0 + i] for i, name in enumerate(gm.FAMILY)}

@@ -139,6 +139,21 @@ def mixture_table() -> str:
     return markdown_table(rows)
 
 
+def start_table() -> str:
+    """The outcomes of an episode of the uniformly random policy (the learners' start), exact
+    (``uniform_policy_outcomes``, default params): how often it reaches the target avoiding the
+    guarded zone, through it, or times out; and the ratio of the two arrivals."""
+    import ordergrad_envs
+    from ordergrad_envs.guarded_maze import uniform_policy_outcomes
+
+    _, params = ordergrad_envs.make("GuardedMaze-v0")
+    outcomes = uniform_policy_outcomes(params)
+    rows = [{"outcome": name, "probability": f"{q:.4f}"} for name, q in outcomes.items()]
+    ratio = outcomes["arrives through the zone"] / outcomes["arrives avoiding the zone"]
+    rows.append({"outcome": "arrivals through / avoiding the zone", "probability": f"{ratio:.1f}"})
+    return markdown_table(rows)
+
+
 def classify(row: dict) -> str:
     """The route of one seed's final policy from its evaluation row: ``"safe"`` (CVaR_0.1 >=
     :data:`SAFE_CVAR`), ``"no goal"`` (success rate < :data:`NO_GOAL`), else ``"short"`` (the
@@ -259,13 +274,14 @@ def paired_table(
 
 
 def builders(folder: pathlib.Path) -> dict[str, Callable[[], str]]:
-    """The document's tables by id: the exact ``guarded-maze-routes`` and
-    ``guarded-maze-mixture``, and, where runs are committed, ``guarded-maze-runs`` and
+    """The document's tables by id: the exact ``guarded-maze-routes``, ``guarded-maze-mixture``
+    and ``guarded-maze-start``, and, where runs are committed, ``guarded-maze-runs`` and
     ``guarded-maze-paired``, and ``guarded-maze-sampler`` / ``guarded-maze-explore`` where those
     studies' are."""
     out: dict[str, Callable[[], str]] = {
         "guarded-maze-routes": routes_table,
         "guarded-maze-mixture": mixture_table,
+        "guarded-maze-start": start_table,
     }
     runs = _runs(folder)
     if runs:
