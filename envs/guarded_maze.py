@@ -355,6 +355,72 @@ def uniform_policy_outcomes(env_params: EnvParams) -> dict[str, float]:
     )
 
 
+def _transitions(maze: Maze) -> np.ndarray:
+    """``[H * W, 4]`` int: the cell each action leads to from each cell (walls and edges stay)."""
+    H, W = maze.free.shape
+    out = np.zeros((H * W, 4), np.int64)
+    for r in range(H):
+        for c in range(W):
+            for a, (dr, dc) in enumerate(_MOVES):
+                nr, nc = r + dr, c + dc
+                ok = 0 <= nr < H and 0 <= nc < W and maze.free[nr, nc]
+                out[r * W + c, a] = nr * W + nc if ok else r * W + c
+    return out
+
+
+def tabular_outcomes(logits: jax.Array, env_params: EnvParams) -> dict[str, jax.Array]:
+    """Exact episode statistics of the tabular softmax policy ``softmax(logits[cell])``,
+    differentiable in ``logits [H * W, 4]`` (a policy that sees only its cell, as the
+    environment's one-hot observation allows): the probabilities of :data:`OUTCOMES`, the
+    probability that the episode enters the guarded zone, the expected number of steps, and the
+    expected return ``step_reward * steps + goal_reward * P(arrive) - guard_cost * guard_prob *
+    P(enter)`` (the guard is drawn once, at the first entry).
+
+    The same forward recursion over (cell, zone entered) as :func:`uniform_policy_outcomes`, in
+    ``jnp`` (``max_steps_in_episode`` unrolled by ``lax.scan``; ``env_params`` concrete).
+
+    Returns:
+      ``{outcome: [], "enters": [], "steps": [], "return": []}``.
+    """
+    maze = parse_layout(env_params.layout)
+    H, W = maze.free.shape
+    nxt = jnp.asarray(_transitions(maze))  # [C, 4]
+    guarded = jnp.asarray(maze.guarded.reshape(-1))
+    target = maze.target[0] * W + maze.target[1]
+    pi = jax.nn.softmax(logits, -1)  # [C, 4]
+    start = maze.start[0] * W + maze.start[1]
+    mass = jnp.zeros((2, H * W), pi.dtype).at[int(bool(maze.guarded[maze.start])), start].set(1.0)
+
+    def step(mass, _):
+        flow = mass[:, :, None] * pi[None]  # [2, C, 4]
+        to_free = (
+            jnp.zeros_like(mass)
+            .at[0]
+            .add(  # stays out of the zone
+                jnp.zeros(H * W, pi.dtype).at[nxt].add(flow[0] * ~guarded[nxt])
+            )
+        )
+        into = jnp.zeros(H * W, pi.dtype).at[nxt].add(flow[0] * guarded[nxt])  # first entry
+        entered = jnp.zeros(H * W, pi.dtype).at[nxt].add(flow[1]) + into
+        new = to_free.at[1].add(entered)
+        arrived = new[:, target]
+        return new.at[:, target].set(0.0), (arrived, into.sum(), mass.sum())
+
+    mass, (arrived, into, running) = jax.lax.scan(
+        step, mass, None, length=int(env_params.max_steps_in_episode)
+    )
+    avoid, through = arrived[:, 0].sum(), arrived[:, 1].sum()
+    enters = into.sum() + float(bool(maze.guarded[maze.start]))
+    steps = running.sum()
+    ret = (
+        env_params.step_reward * steps
+        + env_params.goal_reward * (avoid + through)
+        - env_params.guard_cost * env_params.guard_prob * enters
+    )
+    outcomes = dict(zip(OUTCOMES, (avoid, through, mass.sum()), strict=True))
+    return {**outcomes, "enters": enters, "steps": steps, "return": ret}
+
+
 def discrete_mean_cvar(returns: np.ndarray, probs: np.ndarray, alpha: float) -> tuple[float, float]:
     """``(mean, CVaR_alpha)`` of a discrete return distribution (host, float64); also the
     route-mixture table of the control report (RiskyGrid's routes).

@@ -26,8 +26,10 @@ from ordergrad_envs.guarded_maze import (
     UP,
     GuardedMaze,
     discrete_mean_cvar,
+    route_actions,
     route_policy,
     route_return_distribution,
+    tabular_outcomes,
     uniform_policy_outcomes,
 )
 from ordergrad_envs.rollout import group_rollout
@@ -268,3 +270,29 @@ def test_uniform_policy_outcomes_match_every_action_sequence(steps):
         assert counts[0] == 1  # the safe route, step for step
     else:
         assert counts[0] == 0 and counts[1] == 1  # only the short route arrives in 6 steps
+
+
+def test_tabular_outcomes_of_the_routes_the_uniform_policy_and_their_gradient():
+    """The differentiable recursion: the uniform policy's outcomes are uniform_policy_outcomes'
+    (brute-forced above); a policy that follows a route (logits 60 on its action) has that
+    route's exact mean return, steps and zone entry; the gradient of the expected return at
+    random logits matches central finite differences (float64)."""
+    with jax.enable_x64(True):
+        uniform = tabular_outcomes(jnp.zeros((H * W, 4), jnp.float64), PARAMS)
+        for outcome, q in uniform_policy_outcomes(PARAMS).items():
+            assert float(uniform[outcome]) == pytest.approx(q, abs=1e-12)
+        for route, steps, enters in (("short", SHORT_STEPS, 1.0), ("safe", SAFE_STEPS, 0.0)):
+            logits = 60.0 * jax.nn.one_hot(route_actions(PARAMS, route), 4, dtype=jnp.float64)
+            out = tabular_outcomes(logits, PARAMS)
+            values, probs = route_return_distribution(PARAMS, route)
+            assert float(out["return"]) == pytest.approx(values @ probs, abs=1e-9)
+            assert float(out["steps"]) == pytest.approx(steps, abs=1e-9)
+            assert float(out["enters"]) == pytest.approx(enters, abs=1e-9)
+        z = jax.random.normal(jax.random.key(1), (H * W, 4), jnp.float64)
+        f = jax.jit(lambda z: tabular_outcomes(z, PARAMS)["return"])
+        grad = np.asarray(jax.grad(f)(z))
+        eps = 1e-5
+        for i, a in [(0, 1), (0, 0), (7, 1), (13, 2), (19, 3)]:
+            e = jnp.zeros_like(z).at[i, a].set(eps)
+            fd = (float(f(z + e)) - float(f(z - e))) / (2 * eps)
+            assert grad[i, a] == pytest.approx(fd, rel=1e-6, abs=1e-8), (i, a)

@@ -89,7 +89,12 @@ def _write_run(folder: pathlib.Path, name: str, method: str, rows: list[tuple], 
 
 
 def test_tables_on_hand_made_runs(tmp_path):
-    exact = {"guarded-maze-routes", "guarded-maze-mixture", "guarded-maze-start"}
+    exact = {
+        "guarded-maze-routes",
+        "guarded-maze-mixture",
+        "guarded-maze-start",
+        "guarded-maze-ascent",
+    }
     assert set(gm.builders(tmp_path)) == exact
     start = [line.split("|") for line in gm.start_table().splitlines()[2:]]
     probs = {row[1].strip(): float(row[2]) for row in start}

@@ -154,6 +154,60 @@ def start_table() -> str:
     return markdown_table(rows)
 
 
+ASCENT_STEPS = (100, 310, 1000)
+"""Where the exact ascent is read: 310 is the learners' number of updates (10^6 env steps of 80
+episodes of 40 steps)."""
+ASCENT = {"gradient ascent, step 0.1": ("sgd", 0.1), "Adam 3e-3 (the learners')": ("adam", 3e-3)}
+
+
+def exact_ascent(guard_prob: float, optimiser: str, lr: float) -> np.ndarray:
+    """``[max(ASCENT_STEPS), 3]``: P(arrive avoiding the zone), P(arrive through it) and the
+    expected return after each update of ``optimiser`` (``"sgd"`` or ``"adam"``, step ``lr``)
+    ascending the exact expected return (``tabular_outcomes``, float64) of the tabular softmax
+    policy from the uniform one (zero logits), on the task with ``guard_prob``."""
+    import jax
+    import jax.numpy as jnp
+    import optax
+
+    import ordergrad_envs
+    from ordergrad_envs.guarded_maze import OUTCOMES, parse_layout, tabular_outcomes
+
+    _, params = ordergrad_envs.make("GuardedMaze-v0", guard_prob=guard_prob)
+    opt = {"sgd": optax.sgd, "adam": optax.adam}[optimiser](lr)
+
+    def objective(z):
+        return tabular_outcomes(z, params)["return"]
+
+    def update(carry, _):
+        z, state = carry
+        u, state = opt.update(-jax.grad(objective)(z), state, z)
+        z = optax.apply_updates(z, u)
+        out = tabular_outcomes(z, params)
+        return (z, state), jnp.stack([out[OUTCOMES[0]], out[OUTCOMES[1]], out["return"]])
+
+    with jax.enable_x64(True):
+        z0 = jnp.zeros((parse_layout(params.layout).free.size, 4), jnp.float64)
+        run = jax.jit(lambda z: jax.lax.scan(update, (z, opt.init(z)), None, max(ASCENT_STEPS)))
+        return np.asarray(run(z0)[1], np.float64)
+
+
+def ascent_table() -> str:
+    """Exact ascent of the expected return by a tabular softmax policy from the uniform one, on
+    the task (guard 0.05) and under the sampler (guard 0.5): the probability of arriving around
+    the zone (the safe route's way) after each of :data:`ASCENT_STEPS` updates, and of arriving
+    through it and the expected return (on the training task) after the last."""
+    rows = []
+    for task, q in (("the task (0.05)", 0.05), ("the sampler (0.5)", 0.5)):
+        for name, (optimiser, lr) in ASCENT.items():
+            curve = exact_ascent(q, optimiser, lr)
+            row = {"guard probability": task, "ascent": name}
+            row |= {f"P(around) at {t}": f"{curve[t - 1, 0]:.3f}" for t in ASCENT_STEPS}
+            last = curve[max(ASCENT_STEPS) - 1]
+            row |= {"P(through), last": f"{last[1]:.3f}", "E[return], last": f"{last[2]:.2f}"}
+            rows.append(row)
+    return markdown_table(rows)
+
+
 def classify(row: dict) -> str:
     """The route of one seed's final policy from its evaluation row: ``"safe"`` (CVaR_0.1 >=
     :data:`SAFE_CVAR`), ``"no goal"`` (success rate < :data:`NO_GOAL`), else ``"short"`` (the
@@ -274,14 +328,15 @@ def paired_table(
 
 
 def builders(folder: pathlib.Path) -> dict[str, Callable[[], str]]:
-    """The document's tables by id: the exact ``guarded-maze-routes``, ``guarded-maze-mixture``
-    and ``guarded-maze-start``, and, where runs are committed, ``guarded-maze-runs`` and
-    ``guarded-maze-paired``, and ``guarded-maze-sampler`` / ``guarded-maze-explore`` where those
-    studies' are."""
+    """The document's tables by id: the exact ``guarded-maze-routes``, ``guarded-maze-mixture``,
+    ``guarded-maze-start`` and ``guarded-maze-ascent``; where runs are committed,
+    ``guarded-maze-runs`` and ``guarded-maze-paired``; ``guarded-maze-sampler`` and
+    ``guarded-maze-explore`` where those studies' runs are."""
     out: dict[str, Callable[[], str]] = {
         "guarded-maze-routes": routes_table,
         "guarded-maze-mixture": mixture_table,
         "guarded-maze-start": start_table,
+        "guarded-maze-ascent": ascent_table,
     }
     runs = _runs(folder)
     if runs:
