@@ -88,6 +88,12 @@ def test_bad_experiment_and_override(tmp_path):
     with pytest.raises(ValueError, match="unknown studies"):
         variance_run.run(dataclasses.replace(TINY, studies=("nope",)), RunWriter("v", tmp_path))
     assert cli.apply_overrides(config.QUICK, ("seed=3",)).seed == 3
+    # tuples: comma-separated, one value, or none (key=)
+    assert cli.apply_overrides(config.QUICK, ("rp_dims=1,2",)).rp_dims == (1, 2)
+    assert cli.apply_overrides(config.QUICK, ("rp_dims=4",)).rp_dims == (4,)
+    assert cli.apply_overrides(config.QUICK, ("rp_dims=",)).rp_dims == ()
+    with pytest.raises(ValueError, match="is not a valid seed"):
+        cli.apply_overrides(config.QUICK, ("seed=",))
 
 
 def _assert_labelled(figures: dict) -> None:

@@ -241,6 +241,8 @@ def _set_leaf(config: Any, path: list[str], value: str, item: str) -> Any:
     if isinstance(getattr(config, head), bool):  # true/false/yes/no/1/0, any case
         value = _BOOLS.get(value.strip().lower(), value)
     args = [f"--{head}", *(value.split(",") if "," in value else [value])]
+    if value == "" and isinstance(getattr(config, head), tuple):  # key= : the empty tuple
+        args = [f"--{head}"]
     try:  # one override at a time, so that a parse error names its key
         with contextlib.redirect_stderr(io.StringIO()):
             return tyro.cli(
@@ -255,7 +257,8 @@ def _set_leaf(config: Any, path: list[str], value: str, item: str) -> Any:
 
 def apply_overrides(config: Any, overrides: typing.Sequence[str]) -> Any:
     """``config`` with ``key=value`` overrides parsed by the field types (tuples as
-    comma-separated values), e.g. ``("seed=3", "optim.lr=1e-3", "objective=ReMax")``.
+    comma-separated values, ``key=`` the empty tuple), e.g. ``("seed=3", "optim.lr=1e-3",
+    "objective=ReMax", "hidden=")``.
 
     ``key`` is a dotted path into nested config parts or a bare field name that names exactly
     one leaf. Raises ``ValueError`` (one line) for an unknown, ambiguous or ill-typed override.
