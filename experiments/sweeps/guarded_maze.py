@@ -134,6 +134,7 @@ GUARDED_MAZE_EXPLORE = register(
     )
 )
 
+
 def _ablate_runs() -> tuple[RunSpec, ...]:
     mean = ("estimator.name=rloo", TILT)
     return (
