@@ -45,6 +45,14 @@ EXPLORE = tuple(
 """The exploratory runs (``sweep guarded-maze-explore``, declared after the sampler study's
 result): the sampler with a decaying entropy bonus; compared with :data:`BASELINE` as one Holm
 family, a description, not a test of a stated hypothesis."""
+ABLATE = (
+    "rloo_tilt50_linear",
+    "rloo_tilt50_noclip",
+    "rloo_tilt50_linear_noclip",
+    "rloo_tilt50_linear_noclip_g16",
+)
+"""``sweep guarded-maze-ablate``: the mean learner under the sampler with one difference from the
+exact Adam ascent removed at a time; compared with :data:`BASELINE` as one Holm family."""
 SAFE_CVAR = 8.0
 """A final policy with CVaR_0.1 >= this takes the safe route (CVaR 10). One that takes the short
 route in a fraction f of its episodes and the safe one otherwise is charged in 0.05 f of them:
@@ -330,8 +338,8 @@ def paired_table(
 def builders(folder: pathlib.Path) -> dict[str, Callable[[], str]]:
     """The document's tables by id: the exact ``guarded-maze-routes``, ``guarded-maze-mixture``,
     ``guarded-maze-start`` and ``guarded-maze-ascent``; where runs are committed,
-    ``guarded-maze-runs`` and ``guarded-maze-paired``; ``guarded-maze-sampler`` and
-    ``guarded-maze-explore`` where those studies' runs are."""
+    ``guarded-maze-runs`` and ``guarded-maze-paired``; ``guarded-maze-sampler``,
+    ``guarded-maze-explore`` and ``guarded-maze-ablate`` where those studies' runs are."""
     out: dict[str, Callable[[], str]] = {
         "guarded-maze-routes": routes_table,
         "guarded-maze-mixture": mixture_table,
@@ -346,4 +354,6 @@ def builders(folder: pathlib.Path) -> dict[str, Callable[[], str]]:
         out["guarded-maze-sampler"] = lambda: paired_table(folder, SAMPLER_FAMILY, SAMPLER_PRIMARY)
     if EXPLORE[0] in runs:
         out["guarded-maze-explore"] = lambda: paired_table(folder, EXPLORE)
+    if ABLATE[0] in runs:
+        out["guarded-maze-ablate"] = lambda: paired_table(folder, ABLATE)
     return out
