@@ -21,7 +21,8 @@ Actions: 0 up, 1 right, 2 down, 3 left; a move into a wall or off the grid stays
 the first step of an episode that enters the guarded zone draws the guard: with probability
 ``guard_prob`` it charges ``guard_cost`` (the reward of that step is lowered by it; the episode
 goes on). Truncation after ``max_steps_in_episode`` steps. Observation: ``[2 + H * W]`` float32,
-the agent's normalised ``(row / (H - 1), col / (W - 1))`` then the one-hot of its cell.
+the agent's normalised ``(row / (H - 1), col / (W - 1))`` then the one-hot of its cell; with
+``observe_position=0``, ``[H * W]``, the one-hot alone (a linear policy on it is a tabular one).
 
 Two routes (with the defaults: guard 0.05, cost 32, rewards -1 / +20, 40 steps):
 
@@ -104,6 +105,8 @@ class EnvParams(environment.EnvParams):
     goal_reward: float = 20.0
     max_steps_in_episode: int = 40
     layout: tuple[str, ...] = struct.field(pytree_node=False, default=DEFAULT_LAYOUT)
+    observe_position: int = struct.field(pytree_node=False, default=1)
+    """1: the observation starts with the normalised position; 0: the one-hot cell alone."""
 
 
 class Maze(NamedTuple):
@@ -186,11 +189,14 @@ class GuardedMaze(environment.Environment[EnvState, EnvParams]):
         return self.get_obs(state, params), state
 
     def get_obs(self, state: EnvState, params: EnvParams | None = None, key=None) -> jax.Array:
-        """``[2 + H * W]`` float32: ``(row / (H - 1), col / (W - 1))``, then the cell's one-hot."""
+        """``[2 + H * W]`` float32: ``(row / (H - 1), col / (W - 1))``, then the cell's one-hot
+        (``[H * W]``, the one-hot alone, with ``observe_position=0``)."""
         params = self.default_params if params is None else params
         H, W = parse_layout(params.layout).free.shape
-        position = jnp.stack([state.row / max(H - 1, 1), state.col / max(W - 1, 1)])
         cell = jax.nn.one_hot(state.row * W + state.col, H * W, dtype=jnp.float32)
+        if not params.observe_position:
+            return cell
+        position = jnp.stack([state.row / max(H - 1, 1), state.col / max(W - 1, 1)])
         return jnp.concatenate([position.astype(jnp.float32), cell])
 
     def is_terminated(self, state: EnvState, params: EnvParams) -> jax.Array:
@@ -210,7 +216,7 @@ class GuardedMaze(environment.Environment[EnvState, EnvParams]):
 
     def observation_space(self, params: EnvParams) -> spaces.Box:
         H, W = parse_layout(params.layout).free.shape
-        return spaces.Box(0.0, 1.0, (2 + H * W,), jnp.float32)
+        return spaces.Box(0.0, 1.0, (2 * bool(params.observe_position) + H * W,), jnp.float32)
 
     def state_space(self, params: EnvParams) -> spaces.Dict:
         H, W = parse_layout(params.layout).free.shape
@@ -274,13 +280,13 @@ def route_policy(env_params: EnvParams, route: str):
 
     Returns:
       ``policy(key, obs) -> (action, logp)`` with ``logp = 0``; it reads the cell from the
-      one-hot part of ``obs`` (``[2 + H * W]``).
+      one-hot part of ``obs`` (its last ``H * W`` entries).
     """
     table = jnp.asarray(route_actions(env_params, route))
 
     def policy(key: jax.Array, obs: jax.Array) -> tuple[jax.Array, jax.Array]:
         del key
-        return table[jnp.argmax(obs[2:])], jnp.zeros((), jnp.result_type(float))
+        return table[jnp.argmax(obs[-table.shape[0] :])], jnp.zeros((), jnp.result_type(float))
 
     return policy
 

@@ -296,3 +296,17 @@ def test_tabular_outcomes_of_the_routes_the_uniform_policy_and_their_gradient():
             e = jnp.zeros_like(z).at[i, a].set(eps)
             fd = (float(f(z + e)) - float(f(z - e))) / (2 * eps)
             assert grad[i, a] == pytest.approx(fd, rel=1e-6, abs=1e-8), (i, a)
+
+
+def test_observation_without_the_position_is_the_one_hot_cell():
+    """observe_position=0: the observation is the [H * W] one-hot of the cell (so a linear
+    policy on it is tabular), the space says so, and the routes' policies still walk them."""
+    p = PARAMS.replace(observe_position=0)
+    obs, _ = ENV.reset(jax.random.key(0), p)
+    assert obs.shape == (H * W,) == ENV.observation_space(p).shape
+    np.testing.assert_array_equal(obs, np.eye(H * W)[2 * W + 0])  # the start, bottom left
+    for route, want in (("short", SHORT_RETURN), ("safe", SAFE_RETURN)):
+        out = group_rollout(
+            ENV, p.replace(guard_prob=0.0), route_policy(p, route), jax.random.key(0), 1, 2, 40
+        )
+        np.testing.assert_allclose(out.returns, want)

@@ -176,7 +176,11 @@ def test_sweep_dry_run_through_the_installed_command():
         f"gm-{m}" for m in (gm.SAMPLER_PRIMARY, *gm.SAMPLER_FAMILY)
     }
     assert sampler.pins == sweeps.get("guarded-maze").pins
-    for name, family in (("guarded-maze-explore", gm.EXPLORE), ("guarded-maze-ablate", gm.ABLATE)):
+    for name, family in (
+        ("guarded-maze-explore", gm.EXPLORE),
+        ("guarded-maze-ablate", gm.ABLATE),
+        ("guarded-maze-tabular", gm.TABULAR),
+    ):
         sweep = sweeps.get(name)
         assert {r.id for r in sweep.runs} == {f"gm-{m}" for m in family}, name
         assert sweep.pins == sampler.pins
@@ -190,6 +194,7 @@ def test_the_committed_document_matches_its_runs():
     assert report("guarded-maze", check=True) == []
     committed = sorted(p.name for p in (ROOT / "reports" / "guarded-maze" / gm.RUNS).iterdir())
     names = ("guarded-maze", "guarded-maze-sampler", "guarded-maze-explore", "guarded-maze-ablate")
+    names += ("guarded-maze-tabular",)
     kept = [run for name in names for run in sweeps.get(name).kept()]
     assert committed == sorted(kept)
 

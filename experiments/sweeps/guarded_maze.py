@@ -16,7 +16,8 @@ the mean's to the tail's over the first half) and a sampler that meets the guard
 training (``train_env_params``), with a pre-stated primary comparison (the report's
 ``SAMPLER_PRIMARY``); ``guarded-maze-explore``, declared after its negative result, adds a
 decaying entropy bonus to the sampler; ``guarded-maze-ablate`` asks why the mean learner under
-the sampler misses the safe route that exact Adam ascent finds (the report's ascent table).
+the sampler misses the safe route that exact Adam ascent finds (the report's ascent table),
+and ``guarded-maze-tabular`` repeats it with the tabular policy of that ascent.
 """
 
 from __future__ import annotations
@@ -156,6 +157,32 @@ GUARDED_MAZE_ABLATE = register(
         "exact Adam ascent at a time (a linear policy on the one-hot cell, no gradient clipping, "
         "4x the episodes per update) (reports/guarded-maze)",
         _ablate_runs(),
+        pins=COMMON,
+        keep=final_rows,
+        documents=("reports/guarded-maze/runs",),
+    )
+)
+
+
+def _tabular_runs() -> tuple[RunSpec, ...]:
+    tabular = (
+        "estimator.name=rloo",
+        TILT,
+        "env_params=observe_position=0 hidden= optim.grad_clip=0",
+    )
+    return (
+        _run("rloo_tilt50_tabular_noclip", *tabular),
+        _run("rloo_tilt50_tabular_noclip_g16", *tabular, "num_groups=16 budget.total=4000000"),
+    )
+
+
+GUARDED_MAZE_TABULAR = register(
+    Sweep(
+        "guarded-maze-tabular",
+        "GuardedMaze-v0, 10 seeds per method: the mean under the sampler with a tabular policy "
+        "(a linear policy on the one-hot cell alone) and no clipping, as the exact Adam ascent, "
+        "at 80 and 320 episodes per update (reports/guarded-maze)",
+        _tabular_runs(),
         pins=COMMON,
         keep=final_rows,
         documents=("reports/guarded-maze/runs",),
