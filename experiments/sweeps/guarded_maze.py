@@ -45,6 +45,8 @@ COMMON = (
 env steps per seed in 5 chunks, 10 seeds; the evaluation's CVaR at 0.1 and success = reaching
 the target (every return that reaches it is >= -18 - 1; a time-out is <= -40)."""
 
+FOLDER = "reports/guarded-maze/runs"
+"""Where every study of the document keeps its runs (the report reads them all)."""
 LTM = "objective=LowerTailMean:0.1 k=10"
 WARM = "warm_start_objective=Mean warm_start_frac=0.3"
 ENT = "entropy_schedule=linear entropy_coef={}"
@@ -72,6 +74,14 @@ def final_rows(run, dest: pathlib.Path) -> None:
     (dest / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
 
 
+def _study(name: str, description: str, runs: tuple[RunSpec, ...]) -> Sweep:
+    """One study of the document: ``runs`` with the shared settings (:data:`COMMON`), kept by
+    :func:`final_rows` in the one folder every study of it writes to (:data:`FOLDER`)."""
+    return register(
+        Sweep(name, description, runs, pins=COMMON, keep=final_rows, documents=(FOLDER,))
+    )
+
+
 def _run(run_id: str, *parts: str) -> RunSpec:
     return RunSpec(f"gm-{run_id}", "control", tuple(" ".join(parts).split()))
 
@@ -97,17 +107,12 @@ def _sampler_runs() -> tuple[RunSpec, ...]:
     )
 
 
-GUARDED_MAZE_SAMPLER = register(
-    Sweep(
-        "guarded-maze-sampler",
-        "GuardedMaze-v0, 10 seeds per method: Greenberg et al.'s two remedies, a soft-risk "
-        "schedule and a sampler that over-samples the guard, on the lower tail, CVaR-PG and the "
-        "mean (reports/guarded-maze)",
-        _sampler_runs(),
-        pins=COMMON,
-        keep=final_rows,
-        documents=("reports/guarded-maze/runs",),
-    )
+GUARDED_MAZE_SAMPLER = _study(
+    "guarded-maze-sampler",
+    "GuardedMaze-v0, 10 seeds per method: Greenberg et al.'s two remedies, a soft-risk "
+    "schedule and a sampler that over-samples the guard, on the lower tail, CVaR-PG and the "
+    "mean (reports/guarded-maze)",
+    _sampler_runs(),
 )
 
 
@@ -122,17 +127,12 @@ def _explore_runs() -> tuple[RunSpec, ...]:
     )
 
 
-GUARDED_MAZE_EXPLORE = register(
-    Sweep(
-        "guarded-maze-explore",
-        "GuardedMaze-v0, 10 seeds per method, exploratory (declared after the sampler study's "
-        "negative result): the sampler with a decaying entropy bonus of 1 or 3, on the mean and "
-        "on the lower tail with the soft risk (reports/guarded-maze)",
-        _explore_runs(),
-        pins=COMMON,
-        keep=final_rows,
-        documents=("reports/guarded-maze/runs",),
-    )
+GUARDED_MAZE_EXPLORE = _study(
+    "guarded-maze-explore",
+    "GuardedMaze-v0, 10 seeds per method, exploratory (declared after the sampler study's "
+    "negative result): the sampler with a decaying entropy bonus of 1 or 3, on the mean and "
+    "on the lower tail with the soft risk (reports/guarded-maze)",
+    _explore_runs(),
 )
 
 
@@ -150,17 +150,12 @@ def _ablate_runs() -> tuple[RunSpec, ...]:
     )
 
 
-GUARDED_MAZE_ABLATE = register(
-    Sweep(
-        "guarded-maze-ablate",
-        "GuardedMaze-v0, 10 seeds per method: the mean under the sampler, one difference from the "
-        "exact Adam ascent at a time (a linear policy on the one-hot cell, no gradient clipping, "
-        "4x the episodes per update) (reports/guarded-maze)",
-        _ablate_runs(),
-        pins=COMMON,
-        keep=final_rows,
-        documents=("reports/guarded-maze/runs",),
-    )
+GUARDED_MAZE_ABLATE = _study(
+    "guarded-maze-ablate",
+    "GuardedMaze-v0, 10 seeds per method: the mean under the sampler, one difference from the "
+    "exact Adam ascent at a time (a linear policy on the one-hot cell, no gradient clipping, "
+    "4x the episodes per update; reports/guarded-maze)",
+    _ablate_runs(),
 )
 
 
@@ -176,27 +171,17 @@ def _tabular_runs() -> tuple[RunSpec, ...]:
     )
 
 
-GUARDED_MAZE_TABULAR = register(
-    Sweep(
-        "guarded-maze-tabular",
-        "GuardedMaze-v0, 10 seeds per method: the mean under the sampler with a tabular policy "
-        "(a linear policy on the one-hot cell alone) and no clipping, as the exact Adam ascent, "
-        "at 80 and 320 episodes per update (reports/guarded-maze)",
-        _tabular_runs(),
-        pins=COMMON,
-        keep=final_rows,
-        documents=("reports/guarded-maze/runs",),
-    )
+GUARDED_MAZE_TABULAR = _study(
+    "guarded-maze-tabular",
+    "GuardedMaze-v0, 10 seeds per method: the mean under the sampler with a tabular policy "
+    "(a linear policy on the one-hot cell alone) and no clipping, as the exact Adam ascent, "
+    "at 80 and 320 episodes per update (reports/guarded-maze)",
+    _tabular_runs(),
 )
 
-GUARDED_MAZE = register(
-    Sweep(
-        "guarded-maze",
-        "GuardedMaze-v0, 10 seeds per method: the mean, CVaR-PG, lower-tail OrderGrad and its "
-        "mean-to-tail and entropy remedies (reports/guarded-maze)",
-        _runs(),
-        pins=COMMON,
-        keep=final_rows,
-        documents=("reports/guarded-maze/runs",),
-    )
+GUARDED_MAZE = _study(
+    "guarded-maze",
+    "GuardedMaze-v0, 10 seeds per method: the mean, CVaR-PG, lower-tail OrderGrad and its "
+    "mean-to-tail and entropy remedies (reports/guarded-maze)",
+    _runs(),
 )
