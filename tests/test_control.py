@@ -340,6 +340,7 @@ def test_linear_warm_start_blends_the_rank_weights():
         advantage_fn(dataclasses.replace(config, warm_start_schedule="cosine"), None, 8)
 
 
+@pytest.mark.once  # which params the rollouts get: the dtype does not change it
 def test_train_env_params_tilt_the_training_episodes_only():
     """train_env_params on GuardedMaze-v0: with guard_prob=1 every training episode of a policy
     that walks the short route is charged the guard's cost (the returns of the trainer's
