@@ -180,6 +180,7 @@ def test_sweep_dry_run_through_the_installed_command():
         ("guarded-maze-explore", gm.EXPLORE),
         ("guarded-maze-ablate", gm.ABLATE),
         ("guarded-maze-tabular", gm.TABULAR),
+        ("guarded-maze-scale", gm.SCALE),
     ):
         sweep = sweeps.get(name)
         assert {r.id for r in sweep.runs} == {f"gm-{m}" for m in family}, name
@@ -194,7 +195,7 @@ def test_the_committed_document_matches_its_runs():
     assert report("guarded-maze", check=True) == []
     committed = sorted(p.name for p in (ROOT / "reports" / "guarded-maze" / gm.RUNS).iterdir())
     names = ("guarded-maze", "guarded-maze-sampler", "guarded-maze-explore", "guarded-maze-ablate")
-    names += ("guarded-maze-tabular",)
+    names += ("guarded-maze-tabular", "guarded-maze-scale")
     kept = [run for name in names for run in sweeps.get(name).kept()]
     assert committed == sorted(kept)
 

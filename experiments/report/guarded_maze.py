@@ -53,10 +53,17 @@ ABLATE = (
 )
 """``sweep guarded-maze-ablate``: the mean learner under the sampler with one difference from the
 exact Adam ascent removed at a time; compared with :data:`BASELINE` as one Holm family."""
-TABULAR = ("rloo_tilt50_tabular_noclip", "rloo_tilt50_tabular_noclip_g16")
+TABULAR = (
+    "rloo_tilt50_tabular_noclip",
+    "rloo_tilt50_tabular_noclip_g16",
+)
 """``sweep guarded-maze-tabular`` (declared after the ablation): the tabular policy of the exact
 ascent, no clipping, 80 or 320 episodes per update; compared with :data:`BASELINE`, Holm over
 the two."""
+SCALE = ("rloo_tilt50_tabular_noclip_g64", "rloo_tilt50_tabular_noclip_x4")
+"""``sweep guarded-maze-scale`` (declared after the tabular runs): the same learner with 16 times
+the episodes per update (1280, the same 310 updates) or 4 times the updates (1240 of 80
+episodes); compared with :data:`BASELINE`, Holm over the two."""
 SAFE_CVAR = 8.0
 """A final policy with CVaR_0.1 >= this takes the safe route (CVaR 10). One that takes the short
 route in a fraction f of its episodes and the safe one otherwise is charged in 0.05 f of them:
@@ -343,8 +350,8 @@ def builders(folder: pathlib.Path) -> dict[str, Callable[[], str]]:
     """The document's tables by id: the exact ``guarded-maze-routes``, ``guarded-maze-mixture``,
     ``guarded-maze-start`` and ``guarded-maze-ascent``; where runs are committed,
     ``guarded-maze-runs`` and ``guarded-maze-paired``; ``guarded-maze-sampler``,
-    ``guarded-maze-explore``, ``guarded-maze-ablate`` and ``guarded-maze-tabular`` where those
-    studies' runs are."""
+    ``guarded-maze-explore``, ``guarded-maze-ablate``, ``guarded-maze-tabular`` and
+    ``guarded-maze-scale`` where those studies' runs are."""
     out: dict[str, Callable[[], str]] = {
         "guarded-maze-routes": routes_table,
         "guarded-maze-mixture": mixture_table,
@@ -363,4 +370,6 @@ def builders(folder: pathlib.Path) -> dict[str, Callable[[], str]]:
         out["guarded-maze-ablate"] = lambda: paired_table(folder, ABLATE)
     if TABULAR[0] in runs:
         out["guarded-maze-tabular"] = lambda: paired_table(folder, TABULAR)
+    if SCALE[0] in runs:
+        out["guarded-maze-scale"] = lambda: paired_table(folder, SCALE)
     return out

@@ -17,7 +17,8 @@ training (``train_env_params``), with a pre-stated primary comparison (the repor
 ``SAMPLER_PRIMARY``); ``guarded-maze-explore``, declared after its negative result, adds a
 decaying entropy bonus to the sampler; ``guarded-maze-ablate`` asks why the mean learner under
 the sampler misses the safe route that exact Adam ascent finds (the report's ascent table),
-and ``guarded-maze-tabular`` repeats it with the tabular policy of that ascent.
+``guarded-maze-tabular`` repeats it with the tabular policy of that ascent, and
+``guarded-maze-scale`` with 16x the episodes per update or 4x the updates.
 """
 
 from __future__ import annotations
@@ -177,6 +178,27 @@ GUARDED_MAZE_TABULAR = _study(
     "(a linear policy on the one-hot cell alone) and no clipping, as the exact Adam ascent, "
     "at 80 and 320 episodes per update (reports/guarded-maze)",
     _tabular_runs(),
+)
+
+
+def _scale_runs() -> tuple[RunSpec, ...]:
+    tabular = (
+        "estimator.name=rloo",
+        TILT,
+        "env_params=observe_position=0 hidden= optim.grad_clip=0",
+    )
+    return (
+        _run("rloo_tilt50_tabular_noclip_g64", *tabular, "num_groups=64 budget.total=16000000"),
+        _run("rloo_tilt50_tabular_noclip_x4", *tabular, "budget.total=4000000"),
+    )
+
+
+GUARDED_MAZE_SCALE = _study(
+    "guarded-maze-scale",
+    "GuardedMaze-v0, 10 seeds per method: the tabular mean learner under the sampler with 16x "
+    "the episodes per update (310 updates) or 4x the updates (80 episodes each; "
+    "reports/guarded-maze)",
+    _scale_runs(),
 )
 
 GUARDED_MAZE = _study(
