@@ -59,6 +59,14 @@ TILT = "train_env_params=guard_prob=0.5"
 on the task). 0.5 is the guard's frequency among the short route's worst 10% of returns (0.05 of
 0.1), the cross-entropy method's target for this condition at alpha = 0.1; under it the short
 route's mean return is its CVaR_0.1 on the task (14 - 0.5 * 32 = -2)."""
+RLOO = "estimator.name=rloo"
+CVAR_PG = "estimator.name=cvar_pg estimator.options=alpha=0.1"
+MEAN_TILT = f"{RLOO} {TILT}"
+"""The mean learner under the sampler, the subject of the ablation studies."""
+TABULAR = "env_params=observe_position=0 hidden= optim.grad_clip=0"
+"""The exact ascent's policy (a linear layer on the one-hot cell alone), without clipping."""
+G16 = "num_groups=16 budget.total=4000000"
+"""4 times the episodes per update, the same number of updates."""
 
 
 def final_rows(run, dest: pathlib.Path) -> None:
@@ -89,8 +97,8 @@ def _run(run_id: str, *parts: str) -> RunSpec:
 
 def _runs() -> tuple[RunSpec, ...]:
     return (
-        _run("rloo", "estimator.name=rloo"),
-        _run("cvar_pg", "estimator.name=cvar_pg estimator.options=alpha=0.1"),
+        _run("rloo", RLOO),
+        _run("cvar_pg", CVAR_PG),
         _run("og_ltm", LTM),
         _run("og_ltm_warm30", LTM, WARM),
         _run("og_ltm_ent10", LTM, ENT.format("10.0")),
@@ -103,8 +111,8 @@ def _sampler_runs() -> tuple[RunSpec, ...]:
         _run("og_ltm_soft50_tilt50", LTM, SOFT, TILT),
         _run("og_ltm_soft50", LTM, SOFT),
         _run("og_ltm_tilt50", LTM, TILT),
-        _run("cvar_pg_tilt50", "estimator.name=cvar_pg estimator.options=alpha=0.1", TILT),
-        _run("rloo_tilt50", "estimator.name=rloo", TILT),
+        _run("cvar_pg_tilt50", CVAR_PG, TILT),
+        _run("rloo_tilt50", MEAN_TILT),
     )
 
 
@@ -122,7 +130,7 @@ def _explore_runs() -> tuple[RunSpec, ...]:
         _run(f"{name}_ent{c:g}", *parts, ENT.format(c))
         for c in (1.0, 3.0)
         for name, parts in (
-            ("rloo_tilt50", ("estimator.name=rloo", TILT)),
+            ("rloo_tilt50", (MEAN_TILT,)),
             ("og_ltm_soft50_tilt50", (LTM, SOFT, TILT)),
         )
     )
@@ -138,16 +146,11 @@ GUARDED_MAZE_EXPLORE = _study(
 
 
 def _ablate_runs() -> tuple[RunSpec, ...]:
-    mean = ("estimator.name=rloo", TILT)
     return (
-        _run("rloo_tilt50_linear", *mean, "hidden="),
-        _run("rloo_tilt50_noclip", *mean, "optim.grad_clip=0"),
-        _run("rloo_tilt50_linear_noclip", *mean, "hidden= optim.grad_clip=0"),
-        _run(
-            "rloo_tilt50_linear_noclip_g16",
-            *mean,
-            "hidden= optim.grad_clip=0 num_groups=16 budget.total=4000000",
-        ),
+        _run("rloo_tilt50_linear", MEAN_TILT, "hidden="),
+        _run("rloo_tilt50_noclip", MEAN_TILT, "optim.grad_clip=0"),
+        _run("rloo_tilt50_linear_noclip", MEAN_TILT, "hidden= optim.grad_clip=0"),
+        _run("rloo_tilt50_linear_noclip_g16", MEAN_TILT, "hidden= optim.grad_clip=0", G16),
     )
 
 
@@ -161,14 +164,9 @@ GUARDED_MAZE_ABLATE = _study(
 
 
 def _tabular_runs() -> tuple[RunSpec, ...]:
-    tabular = (
-        "estimator.name=rloo",
-        TILT,
-        "env_params=observe_position=0 hidden= optim.grad_clip=0",
-    )
     return (
-        _run("rloo_tilt50_tabular_noclip", *tabular),
-        _run("rloo_tilt50_tabular_noclip_g16", *tabular, "num_groups=16 budget.total=4000000"),
+        _run("rloo_tilt50_tabular_noclip", MEAN_TILT, TABULAR),
+        _run("rloo_tilt50_tabular_noclip_g16", MEAN_TILT, TABULAR, G16),
     )
 
 
@@ -182,14 +180,14 @@ GUARDED_MAZE_TABULAR = _study(
 
 
 def _scale_runs() -> tuple[RunSpec, ...]:
-    tabular = (
-        "estimator.name=rloo",
-        TILT,
-        "env_params=observe_position=0 hidden= optim.grad_clip=0",
-    )
     return (
-        _run("rloo_tilt50_tabular_noclip_g64", *tabular, "num_groups=64 budget.total=16000000"),
-        _run("rloo_tilt50_tabular_noclip_x4", *tabular, "budget.total=4000000"),
+        _run(
+            "rloo_tilt50_tabular_noclip_g64",
+            MEAN_TILT,
+            TABULAR,
+            "num_groups=64 budget.total=16000000",
+        ),
+        _run("rloo_tilt50_tabular_noclip_x4", MEAN_TILT, TABULAR, "budget.total=4000000"),
     )
 
 
