@@ -327,38 +327,21 @@ OUTCOMES = ("arrives avoiding the zone", "arrives through the zone", "times out"
 
 def uniform_policy_outcomes(env_params: EnvParams) -> dict[str, float]:
     """Exact probabilities of an episode's outcome under the uniformly random policy (each of the
-    four actions with probability 1/4 at every step; host, float64): it reaches the target
-    without entering the guarded zone, reaches it after entering the zone, or is truncated after
-    ``max_steps_in_episode`` steps. The learners' start: their policy is near uniform at
-    initialisation.
+    four actions with probability 1/4 at every step; host floats, computed in float64): it
+    reaches the target without entering the guarded zone, reaches it after entering the zone, or
+    is truncated after ``max_steps_in_episode`` steps. The learners' start: their policy is near
+    uniform at initialisation.
 
-    Forward recursion over (cell, zone entered) with the step rule of :class:`GuardedMaze`
-    (a move into a wall or off the grid stays put; the episode ends on the target).
+    :func:`tabular_outcomes` at zero logits (its forward recursion over (cell, zone entered) with
+    the step rule of :class:`GuardedMaze`).
 
     Returns:
       ``{outcome: probability}`` over :data:`OUTCOMES`, summing to 1.
     """
-    maze = parse_layout(env_params.layout)
-    H, W = maze.free.shape
-    mass = np.zeros((2, H, W), np.float64)  # [entered, row, col], episodes still running
-    mass[int(bool(maze.guarded[maze.start])), *maze.start] = 1.0
-    arrived = np.zeros(2, np.float64)
-    for _ in range(int(env_params.max_steps_in_episode)):
-        new = np.zeros_like(mass)
-        for e, r, c in zip(*np.nonzero(mass), strict=True):
-            for dr, dc in _MOVES:
-                nr, nc = r + dr, c + dc
-                if not (0 <= nr < H and 0 <= nc < W and maze.free[nr, nc]):
-                    nr, nc = r, c
-                ne = int(e or maze.guarded[nr, nc])
-                if (nr, nc) == maze.target:
-                    arrived[ne] += mass[e, r, c] / 4
-                else:
-                    new[ne, nr, nc] += mass[e, r, c] / 4
-        mass = new
-    return dict(
-        zip(OUTCOMES, (float(arrived[0]), float(arrived[1]), float(mass.sum())), strict=True)
-    )
+    cells = parse_layout(env_params.layout).free.size
+    with jax.enable_x64(True):
+        out = tabular_outcomes(jnp.zeros((cells, 4), jnp.float64), env_params)
+        return {name: float(out[name]) for name in OUTCOMES}
 
 
 def _transitions(maze: Maze) -> np.ndarray:
