@@ -273,10 +273,11 @@ def test_uniform_policy_outcomes_match_every_action_sequence(steps):
 
 
 def test_tabular_outcomes_of_the_routes_the_uniform_policy_and_their_gradient():
-    """The differentiable recursion: at zero logits it is uniform_policy_outcomes (which calls it,
-    and which the test above brute-forces over every action sequence); a policy that follows a route (logits 60 on its action) has that
-    route's exact mean return, steps and zone entry; the gradient of the expected return at
-    random logits matches central finite differences (float64)."""
+    """The differentiable recursion: at zero logits it is uniform_policy_outcomes (which calls
+    it, and which the test above brute-forces over every action sequence); a policy that follows
+    a route (logits 60 on its action) has that route's exact mean return, steps and zone entry;
+    the gradient of the expected return at random logits matches central finite differences
+    (float64)."""
     with jax.enable_x64(True):
         uniform = tabular_outcomes(jnp.zeros((H * W, 4), jnp.float64), PARAMS)
         for outcome, q in uniform_policy_outcomes(PARAMS).items():
