@@ -13,6 +13,7 @@ over the family (:data:`FAMILY`).
 
 from __future__ import annotations
 
+import functools
 import pathlib
 from collections.abc import Callable
 
@@ -64,6 +65,15 @@ SCALE = ("rloo_tilt50_tabular_noclip_g64", "rloo_tilt50_tabular_noclip_x4")
 """``sweep guarded-maze-scale`` (declared after the tabular runs): the same learner with 16 times
 the episodes per update (1280, the same 310 updates) or 4 times the updates (1240 of 80
 episodes); compared with :data:`BASELINE`, Holm over the two."""
+LATER_STUDIES = {
+    "guarded-maze-sampler": (SAMPLER_FAMILY, SAMPLER_PRIMARY),
+    "guarded-maze-explore": (EXPLORE, None),
+    "guarded-maze-ablate": (ABLATE, None),
+    "guarded-maze-tabular": (TABULAR, None),
+    "guarded-maze-scale": (SCALE, None),
+}
+"""The paired table of each study after the first, by table id: its Holm family and its primary
+comparison (tested alone) where it stated one; built where the study's runs are committed."""
 SAFE_CVAR = 8.0
 """A final policy with CVaR_0.1 >= this takes the safe route (CVaR 10). One that takes the short
 route in a fraction f of its episodes and the safe one otherwise is charged in 0.05 f of them:
@@ -374,14 +384,7 @@ def builders(folder: pathlib.Path) -> dict[str, Callable[[], str]]:
     if runs:
         out["guarded-maze-runs"] = lambda: runs_table(folder)
         out["guarded-maze-paired"] = lambda: paired_table(folder)
-    if SAMPLER_PRIMARY in runs:
-        out["guarded-maze-sampler"] = lambda: paired_table(folder, SAMPLER_FAMILY, SAMPLER_PRIMARY)
-    if EXPLORE[0] in runs:
-        out["guarded-maze-explore"] = lambda: paired_table(folder, EXPLORE)
-    if ABLATE[0] in runs:
-        out["guarded-maze-ablate"] = lambda: paired_table(folder, ABLATE)
-    if TABULAR[0] in runs:
-        out["guarded-maze-tabular"] = lambda: paired_table(folder, TABULAR)
-    if SCALE[0] in runs:
-        out["guarded-maze-scale"] = lambda: paired_table(folder, SCALE)
+    for table, (family, primary) in LATER_STUDIES.items():
+        if (primary or family[0]) in runs:
+            out[table] = functools.partial(paired_table, folder, family, primary)
     return out
